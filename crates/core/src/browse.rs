@@ -1,0 +1,164 @@
+//! What a support person browses: users with their true email and counts, and
+//! one user's conversations — the index joined with the folder listing, so
+//! drift (entries without objects, objects without entries) is visible.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::error::{ErrorReport, Result};
+use crate::layout::{ObjectKind, UserFolder};
+use crate::model::UserIndex;
+use crate::store::{IndexRead, Store};
+
+/// Where a shown email comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailSource {
+    /// `metadata.json`'s `user_email`: the true email.
+    Index,
+    /// Reconstructed from the folder name (lossy).
+    Guessed,
+    Unknown,
+}
+
+fn email_of(folder: &UserFolder, index: Option<&UserIndex>) -> (Option<String>, EmailSource) {
+    if let Some(email) = index.and_then(UserIndex::user_email) {
+        return (Some(email.to_owned()), EmailSource::Index);
+    }
+    match folder.guessed_email() {
+        Some(e) => (Some(e), EmailSource::Guessed),
+        None => (None, EmailSource::Unknown),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserSummary {
+    pub folder: String,
+    pub email: Option<String>,
+    pub email_source: EmailSource,
+    pub conversation_count: usize,
+    pub last_archived_at: Option<String>,
+    pub index_missing: bool,
+    /// Set when `metadata.json` could not be read; the other fields then
+    /// come from the folder name alone.
+    pub index_error: Option<ErrorReport>,
+}
+
+/// One user's summary from their index (one GET; no per-object requests).
+pub async fn user_summary(store: &Store, folder: &UserFolder) -> UserSummary {
+    let read = store.read_index(folder).await;
+    let index = read.as_ref().ok().map(|r| &r.index);
+    let (email, email_source) = email_of(folder, index);
+    UserSummary {
+        folder: folder.to_string(),
+        email,
+        email_source,
+        conversation_count: index.map_or(0, |i| i.entries().len()),
+        last_archived_at: index
+            .and_then(|i| i.entries().filter_map(|e| e.archived_at()).max())
+            .map(str::to_owned),
+        index_missing: read.as_ref().is_ok_and(|r| r.missing),
+        index_error: read.as_ref().err().map(ErrorReport::from),
+    }
+}
+
+/// One conversation of a user: its index entry and/or its object.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationRow {
+    pub conversation_id: String,
+    pub title: Option<String>,
+    pub created_at: Option<String>,
+    pub archived_at: Option<String>,
+    pub message_count: Option<u64>,
+    pub key: Option<String>,
+    pub size: Option<u64>,
+    pub storage_class: Option<String>,
+    pub last_modified: Option<String>,
+    /// Listed in `metadata.json`.
+    pub in_index: bool,
+    /// An object exists for it.
+    pub in_store: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserConversations {
+    pub folder: String,
+    pub email: Option<String>,
+    pub email_source: EmailSource,
+    pub index_missing: bool,
+    pub index_error: Option<ErrorReport>,
+    /// Index order first, then objects the index does not list.
+    pub conversations: Vec<ConversationRow>,
+    /// Keys in the folder that are neither the index nor a conversation.
+    pub other_objects: Vec<String>,
+}
+
+/// The index and the folder listing, fetched concurrently and joined.
+/// A corrupt index is reported in `index_error`; the objects still show.
+pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<UserConversations> {
+    let (read, objects) = tokio::join!(store.read_index(folder), store.list_objects(folder));
+    let objects = objects?;
+
+    let mut by_id = HashMap::new();
+    let mut other_objects = Vec::new();
+    for o in objects {
+        match store.classify(folder, &o.key) {
+            ObjectKind::Conversation { id, .. } => {
+                by_id.entry(id.as_str().to_owned()).or_insert(o);
+            }
+            ObjectKind::Index => {}
+            ObjectKind::Other => other_objects.push(o.key),
+        }
+    }
+
+    let mut rows = Vec::new();
+    let index = read.as_ref().ok().map(|r: &IndexRead| &r.index);
+    if let Some(index) = index {
+        for e in index.entries() {
+            let id = e.conversation_id();
+            let object = by_id.remove(&id);
+            rows.push(ConversationRow {
+                title: e.title().map(str::to_owned),
+                created_at: e.created_at().map(str::to_owned),
+                archived_at: e.archived_at().map(str::to_owned),
+                message_count: e.message_count(),
+                in_index: true,
+                in_store: object.is_some(),
+                key: object.as_ref().map(|o| o.key.clone()),
+                size: object.as_ref().map(|o| o.size),
+                storage_class: object.as_ref().map(|o| o.storage_class.clone()),
+                last_modified: object.and_then(|o| o.last_modified),
+                conversation_id: id,
+            });
+        }
+    }
+    let mut orphans: Vec<_> = by_id.into_iter().collect();
+    orphans.sort_by(|a, b| a.0.cmp(&b.0));
+    for (id, o) in orphans {
+        rows.push(ConversationRow {
+            conversation_id: id,
+            title: None,
+            created_at: None,
+            archived_at: None,
+            message_count: None,
+            key: Some(o.key),
+            size: Some(o.size),
+            storage_class: Some(o.storage_class),
+            last_modified: o.last_modified,
+            in_index: false,
+            in_store: true,
+        });
+    }
+
+    let (email, email_source) = email_of(folder, index);
+    Ok(UserConversations {
+        folder: folder.to_string(),
+        email,
+        email_source,
+        index_missing: read.as_ref().is_ok_and(|r| r.missing),
+        index_error: read.as_ref().err().map(ErrorReport::from),
+        conversations: rows,
+        other_objects,
+    })
+}

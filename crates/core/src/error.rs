@@ -1,0 +1,112 @@
+//! The one error type of the core. Every variant has a stable `code()` that
+//! crosses process and IPC boundaries as `{code, message}`; messages name the
+//! object involved and never carry a secret.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A user-supplied id, email or folder that could escape its place in the
+    /// key layout (or is otherwise unusable as a key part).
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidName {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+
+    #[error("{key}: not found")]
+    NotFound { key: String },
+
+    #[error("{key}: in cold storage ({storage_class}); request a restore (thaw) before opening it")]
+    ColdStorage { key: String, storage_class: String },
+
+    /// The bytes could not be turned into JSON: truncated or corrupt gzip,
+    /// invalid UTF-8, not JSON at all.
+    #[error("{key}: {reason}")]
+    Decode { key: String, reason: String },
+
+    /// Valid JSON, but not the shape the archive format has.
+    #[error("{key}: wrong shape at {path}: {reason}")]
+    Shape {
+        key: String,
+        path: String,
+        reason: String,
+    },
+
+    #[error("{key}: larger than the {limit_bytes}-byte limit ({what}); raise the limit to open it")]
+    TooLarge {
+        key: String,
+        what: &'static str,
+        limit_bytes: u64,
+    },
+
+    /// A request to the object store failed after the SDK's retries.
+    #[error("{key}: S3 {operation} failed: {message}")]
+    S3 {
+        operation: &'static str,
+        key: String,
+        message: String,
+    },
+
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// Stable, machine-readable code (documented in docs/ARCHITECTURE.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidName { .. } => "invalid_name",
+            Error::NotFound { .. } => "not_found",
+            Error::ColdStorage { .. } => "cold_storage",
+            Error::Decode { .. } => "decode",
+            Error::Shape { .. } => "shape",
+            Error::TooLarge { .. } => "too_large",
+            Error::S3 { .. } => "s3",
+            Error::Io { .. } => "io",
+            Error::Config(_) => "config",
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn shape(key: &str, path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Shape {
+            key: key.to_owned(),
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `{code, message}`: the form every error takes outside the core
+/// (CLI `--json`, IPC).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ErrorReport {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<&Error> for ErrorReport {
+    fn from(e: &Error) -> Self {
+        ErrorReport {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! The archive in an S3 bucket (AWS or any S3-compatible store), on one
+//! shared `aws-sdk-s3` client with timeouts and standard retries.
+//! Listings are streamed page by page; nothing here issues a request per
+//! object where a list will do.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::Client;
+use aws_smithy_types::date_time::Format;
+use futures::Stream;
+use serde::Serialize;
+
+use crate::codec::{self, Encoding, Limits};
+use crate::error::{Error, Result};
+use crate::layout::{ConversationId, Layout, ObjectKind, UserFolder};
+use crate::model::{ConversationDocument, UserIndex};
+use crate::secret::Secret;
+
+/// Where AWS credentials come from.
+#[derive(Debug, Clone, Default)]
+pub enum CredentialSource {
+    /// The AWS default chain (env vars, `~/.aws` files, SSO, instance
+    /// roles), optionally with a named `~/.aws` profile.
+    #[default]
+    DefaultChain,
+    NamedProfile(String),
+    Static {
+        access_key_id: String,
+        secret_access_key: Secret,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub bucket: String,
+    /// `None`: from the AWS config chain, else `us-east-1`.
+    pub region: Option<String>,
+    /// A custom endpoint for S3-compatible stores.
+    pub endpoint: Option<String>,
+    pub force_path_style: bool,
+    pub credentials: CredentialSource,
+    pub layout: Layout,
+    pub limits: Limits,
+}
+
+impl StoreConfig {
+    pub fn new(bucket: impl Into<String>) -> Self {
+        StoreConfig {
+            bucket: bucket.into(),
+            region: None,
+            endpoint: None,
+            force_path_style: false,
+            credentials: CredentialSource::DefaultChain,
+            layout: Layout::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One listed object of a user's folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    /// RFC 3339.
+    pub last_modified: Option<String>,
+    /// `STANDARD` when the store does not say.
+    pub storage_class: String,
+}
+
+impl ObjectInfo {
+    /// Objects that must be restored (thawed) before they can be read.
+    pub fn is_cold(&self) -> bool {
+        is_cold_class(&self.storage_class)
+    }
+}
+
+pub fn is_cold_class(class: &str) -> bool {
+    matches!(class, "GLACIER" | "DEEP_ARCHIVE")
+}
+
+/// One page of the users listing.
+#[derive(Debug, Clone, Default)]
+pub struct UserPage {
+    pub users: Vec<UserFolder>,
+    /// Folder names that cannot be used safely as key parts; shown, not opened.
+    pub unusable: Vec<String>,
+}
+
+/// A user's `metadata.json` as read.
+#[derive(Debug, Clone)]
+pub struct IndexRead {
+    pub key: String,
+    pub index: UserIndex,
+    /// `None` when the index is missing.
+    pub etag: Option<String>,
+    /// No `metadata.json` exists (the index is empty, not corrupt).
+    pub missing: bool,
+}
+
+/// An opened conversation.
+#[derive(Debug, Clone)]
+pub struct OpenedConversation {
+    pub key: String,
+    pub encoding: Encoding,
+    pub document: ConversationDocument,
+}
+
+/// One fetched object.
+struct Fetched {
+    bytes: Vec<u8>,
+    etag: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    bucket: String,
+    layout: Layout,
+    limits: Limits,
+}
+
+impl Store {
+    pub async fn connect(config: StoreConfig) -> Result<Self> {
+        if config.bucket.is_empty() {
+            return Err(Error::Config("no bucket given".into()));
+        }
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .read_timeout(Duration::from_secs(30))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .operation_timeout(Duration::from_secs(300))
+                    .build(),
+            );
+        loader = match config.credentials {
+            CredentialSource::DefaultChain => loader,
+            CredentialSource::NamedProfile(name) => loader.profile_name(name),
+            CredentialSource::Static {
+                access_key_id,
+                secret_access_key,
+            } => loader.credentials_provider(aws_credential_types::Credentials::new(
+                access_key_id,
+                secret_access_key.expose(),
+                None,
+                None,
+                "archive-desk",
+            )),
+        };
+        if let Some(region) = config.region {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        let shared = loader.load().await;
+        let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
+        if shared.region().is_none() {
+            s3 = s3.region(aws_config::Region::from_static("us-east-1"));
+        }
+        if let Some(endpoint) = config.endpoint {
+            s3 = s3.endpoint_url(endpoint);
+        }
+        Ok(Store {
+            client: Client::from_conf(s3.build()),
+            bucket: config.bucket,
+            layout: config.layout,
+            limits: config.limits,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The user folders under the prefix, one ListObjectsV2 page (up to 1,000
+    /// users) at a time.
+    pub fn list_users(&self) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
+        let store = self.clone();
+        futures::stream::try_unfold(Some(None::<String>), move |token| {
+            let store = store.clone();
+            async move {
+                let Some(token) = token else { return Ok(None) };
+                let prefix = store.layout.prefix().to_owned();
+                let out = store
+                    .client
+                    .list_objects_v2()
+                    .bucket(&store.bucket)
+                    .prefix(&prefix)
+                    .delimiter("/")
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| s3_error("ListObjectsV2", &prefix, e))?;
+                let mut page = UserPage::default();
+                for cp in out.common_prefixes() {
+                    let Some(p) = cp.prefix() else { continue };
+                    match store.layout.folder_of_common_prefix(p) {
+                        Ok(folder) => page.users.push(folder),
+                        Err(_) => page.unusable.push(p.to_owned()),
+                    }
+                }
+                let next = match out.next_continuation_token() {
+                    Some(t) if out.is_truncated() == Some(true) => Some(Some(t.to_owned())),
+                    _ => None,
+                };
+                Ok(Some((page, next)))
+            }
+        })
+    }
+
+    /// Every object in a user's folder (paginated, one request per 1,000).
+    pub async fn list_objects(&self, folder: &UserFolder) -> Result<Vec<ObjectInfo>> {
+        let prefix = self.layout.user_prefix(folder);
+        let mut objects = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| s3_error("ListObjectsV2", &prefix, e))?;
+            for o in out.contents() {
+                let Some(key) = o.key() else { continue };
+                objects.push(ObjectInfo {
+                    key: key.to_owned(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    etag: o.e_tag().map(str::to_owned),
+                    last_modified: o.last_modified().and_then(|t| t.fmt(Format::DateTime).ok()),
+                    storage_class: o
+                        .storage_class()
+                        .map(|c| c.as_str().to_owned())
+                        .unwrap_or_else(|| "STANDARD".to_owned()),
+                });
+            }
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(objects)
+    }
+
+    /// The user's `metadata.json`. Missing: an empty index and `missing`.
+    /// Corrupt: an error naming the key.
+    pub async fn read_index(&self, folder: &UserFolder) -> Result<IndexRead> {
+        let key = self.layout.index_key(folder);
+        match self.fetch(&key).await {
+            Ok(f) => Ok(IndexRead {
+                index: codec::decode_index(&key, f.bytes, &self.limits)?,
+                etag: f.etag,
+                missing: false,
+                key,
+            }),
+            Err(Error::NotFound { .. }) => Ok(IndexRead {
+                key,
+                index: UserIndex::default(),
+                etag: None,
+                missing: true,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Open a conversation by id: `<id>.json`, else `<id>.json.gz`.
+    pub async fn get_conversation(&self, folder: &UserFolder, id: &ConversationId) -> Result<OpenedConversation> {
+        let plain = self.layout.conversation_key(folder, id, false);
+        match self.open_key(&plain, id).await {
+            Err(Error::NotFound { .. }) => {
+                let gz = self.layout.conversation_key(folder, id, true);
+                self.open_key(&gz, id).await.map_err(|e| match e {
+                    Error::NotFound { .. } => Error::NotFound {
+                        key: format!("{plain} (or .json.gz)"),
+                    },
+                    e => e,
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Open the conversation stored at `key`, which must hold conversation `id`.
+    pub async fn open_key(&self, key: &str, id: &ConversationId) -> Result<OpenedConversation> {
+        let fetched = self.fetch(key).await?;
+        let (document, encoding) = codec::decode_conversation(key, fetched.bytes, &self.limits)?;
+        if document.id() != id.as_str() {
+            return Err(Error::shape(
+                key,
+                "$.conversation.id",
+                format!("{:?} does not match the object key's id {:?}", document.id(), id.as_str()),
+            ));
+        }
+        Ok(OpenedConversation {
+            key: key.to_owned(),
+            encoding,
+            document,
+        })
+    }
+
+    /// Classify a listed key of `folder`.
+    pub fn classify(&self, folder: &UserFolder, key: &str) -> ObjectKind {
+        self.layout.classify(folder, key)
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Fetched> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| get_error(key, e))?;
+        let too_large = || Error::TooLarge {
+            key: key.to_owned(),
+            what: "stored object",
+            limit_bytes: self.limits.max_object_bytes,
+        };
+        let declared = out.content_length().unwrap_or(0).max(0) as u64;
+        if declared > self.limits.max_object_bytes {
+            return Err(too_large());
+        }
+        let etag = out.e_tag().map(str::to_owned);
+        let mut body = out.body;
+        let mut bytes = Vec::with_capacity(declared as usize);
+        while let Some(chunk) = body.try_next().await.map_err(|e| Error::S3 {
+            operation: "GetObject",
+            key: key.to_owned(),
+            message: format!("reading the body failed: {e}"),
+        })? {
+            if (bytes.len() + chunk.len()) as u64 > self.limits.max_object_bytes {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Fetched { bytes, etag })
+    }
+}
+
+fn get_error(key: &str, err: SdkError<GetObjectError>) -> Error {
+    if let Some(service) = err.as_service_error() {
+        match service {
+            GetObjectError::NoSuchKey(_) => return Error::NotFound { key: key.to_owned() },
+            GetObjectError::InvalidObjectState(e) => {
+                return Error::ColdStorage {
+                    key: key.to_owned(),
+                    storage_class: e
+                        .storage_class()
+                        .map(|c| c.as_str().to_owned())
+                        .unwrap_or_else(|| "GLACIER".to_owned()),
+                }
+            }
+            _ => {}
+        }
+    }
+    s3_error("GetObject", key, err)
+}
+
+/// Any SDK error as `Error`; a 404 is `NotFound` whatever the store calls it.
+pub(crate) fn s3_error<E, R>(operation: &'static str, key: &str, err: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    if err.raw_response().map(HttpStatus::status) == Some(404)
+        && err.as_service_error().and_then(|e| e.code()) != Some("NoSuchBucket")
+    {
+        return Error::NotFound { key: key.to_owned() };
+    }
+    let message = match err.as_service_error() {
+        Some(e) => format!(
+            "{}: {}",
+            e.code().unwrap_or("error"),
+            e.message().unwrap_or("no message")
+        ),
+        None => DisplayErrorContext(&err).to_string(),
+    };
+    Error::S3 {
+        operation,
+        key: key.to_owned(),
+        message,
+    }
+}
+
+/// The HTTP status of a raw response, whatever its type.
+pub(crate) trait HttpStatus {
+    fn status(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
