@@ -1,1 +1,74 @@
+//! The test harness: real S3 servers on loopback and fixture archives.
+//! Used by the integration tests here, the CLI's tests and `seed-demo`.
 
+pub mod fixtures;
+pub mod servers;
+
+use std::sync::OnceLock;
+
+use archive_desk_core::{Layout, Store};
+
+pub use fixtures::{Expect, Manifest};
+pub use servers::{S3Server, ServerKind};
+
+/// Create `bucket` on the store's server.
+pub async fn create_bucket(store: &Store) {
+    store
+        .client()
+        .create_bucket()
+        .bucket(store.bucket())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket {}: {}", store.bucket(), aws_sdk_s3::error::DisplayErrorContext(e)));
+}
+
+/// A fresh, empty bucket with a unique name on the shared server of `kind`.
+pub async fn fresh_store(kind: ServerKind, layout: Layout) -> Store {
+    let server = servers::shared(kind);
+    let mut config = server.store_config(&format!("t-{}", servers::token()));
+    config.layout = layout;
+    let store = Store::connect(config).await.expect("store connects");
+    create_bucket(&store).await;
+    store
+}
+
+/// The standard fixture archive on the shared server of `kind`, seeded once
+/// per test process. Read-only: tests that write use `fresh_store`.
+pub struct SeededArchive {
+    pub server: &'static S3Server,
+    pub bucket: String,
+    pub manifest: Manifest,
+}
+
+impl SeededArchive {
+    pub async fn store(&self) -> Store {
+        Store::connect(self.server.store_config(&self.bucket)).await.expect("store connects")
+    }
+}
+
+pub fn seeded(kind: ServerKind) -> &'static SeededArchive {
+    static MOTO: OnceLock<SeededArchive> = OnceLock::new();
+    static RCLONE: OnceLock<SeededArchive> = OnceLock::new();
+    let cell = match kind {
+        ServerKind::Moto => &MOTO,
+        ServerKind::Rclone => &RCLONE,
+    };
+    cell.get_or_init(|| {
+        // Seed on a runtime of its own: the callers' runtimes come and go
+        // with each test.
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().expect("runtime").block_on(async move {
+                let store = fresh_store(kind, Layout::default()).await;
+                let seeder = fixtures::standard(Layout::default(), kind.keeps_storage_class());
+                let manifest = seeder.write(store.client(), store.bucket()).await;
+                SeededArchive {
+                    server: servers::shared(kind),
+                    bucket: store.bucket().to_owned(),
+                    manifest,
+                }
+            })
+        })
+        .join()
+        .expect("seeding the fixture archive")
+    })
+}

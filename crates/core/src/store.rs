@@ -193,6 +193,11 @@ impl Store {
     /// The user folders under the prefix, one ListObjectsV2 page (up to 1,000
     /// users) at a time.
     pub fn list_users(&self) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
+        self.list_users_paged(1000)
+    }
+
+    /// As `list_users`, with at most `page_size` users a page.
+    pub fn list_users_paged(&self, page_size: i32) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
         let store = self.clone();
         futures::stream::try_unfold(Some(None::<String>), move |token| {
             let store = store.clone();
@@ -205,6 +210,7 @@ impl Store {
                     .bucket(&store.bucket)
                     .prefix(&prefix)
                     .delimiter("/")
+                    .max_keys(page_size)
                     .set_continuation_token(token)
                     .send()
                     .await
