@@ -70,11 +70,17 @@ impl Manifest {
     }
 
     pub fn user(&self, email: &str) -> &FixtureUser {
-        self.users.iter().find(|u| u.email == email).expect("fixture user")
+        self.users
+            .iter()
+            .find(|u| u.email == email)
+            .expect("fixture user")
     }
 
     pub fn conversation(&self, id: &str) -> &FixtureConversation {
-        self.conversations.iter().find(|c| c.id == id).expect("fixture conversation")
+        self.conversations
+            .iter()
+            .find(|c| c.id == id)
+            .expect("fixture conversation")
     }
 }
 
@@ -179,16 +185,25 @@ impl Seeder {
                     "archived_conversations": indexed.iter().map(|d| index_entry(d)).collect::<Vec<_>>(),
                     "index_version": 1
                 });
-                self.put(self.layout.index_key(&folder), encode(&doc, Encoding::Plain));
+                self.put(
+                    self.layout.index_key(&folder),
+                    encode(&doc, Encoding::Plain),
+                );
             }
-            IndexState::Corrupt => self.put(self.layout.index_key(&folder), b"{\"user_email\": \"x\", \"archived_conv".to_vec()),
+            IndexState::Corrupt => self.put(
+                self.layout.index_key(&folder),
+                b"{\"user_email\": \"x\", \"archived_conv".to_vec(),
+            ),
             IndexState::Missing => {}
         }
         self.manifest.users.push(FixtureUser {
             email: email.to_owned(),
             folder: folder.to_string(),
             index,
-            indexed: indexed.iter().map(|d| d["conversation"]["id"].as_str().unwrap().to_owned()).collect(),
+            indexed: indexed
+                .iter()
+                .map(|d| d["conversation"]["id"].as_str().unwrap().to_owned())
+                .collect(),
         });
     }
 
@@ -260,7 +275,9 @@ impl Seeder {
                     .content_type("application/json")
                     .send()
                     .await
-                    .map_err(|e| format!("{}: {}", p.key, aws_sdk_s3::error::DisplayErrorContext(e)))
+                    .map_err(|e| {
+                        format!("{}: {}", p.key, aws_sdk_s3::error::DisplayErrorContext(e))
+                    })
             })
             .buffer_unordered(8)
             .collect()
@@ -288,6 +305,10 @@ pub const CORRUPT_INDEX: &str = "corrupt.index@example.com";
 pub const COLD: &str = "cold@example.com";
 pub const BIG: &str = "big@example.com";
 pub const MALFORMED: &str = "malformed@example.com";
+/// A conversation whose content tries to run code or drive a terminal.
+pub const HOSTILE_ID: &str = "a-hostile";
+pub const HOSTILE_CONTENT: &str =
+    "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>\u{1b}[2J\u{1b}]0;pwned\u{7} \u{202E}txt.exe";
 /// The 10k-message conversation.
 pub const BIG_ID: &str = "big-10k";
 
@@ -310,14 +331,39 @@ pub fn standard(layout: Layout, keeps_storage_class: bool) -> Seeder {
         "messages": [{"id": 1, "role": "user", "content": "only required fields"},
                      {"id": 2, "role": "assistant", "content": null, "feedback": "negative"}]
     });
-    s.user(ALICE, IndexState::Present, &[&plain, &gz_suffix, &gz_no_suffix, &gz_header, &extra, &minimal]);
+    // Content is untrusted: markup, script, terminal escapes, bidi overrides.
+    let mut hostile = conversation(HOSTILE_ID, ALICE, "<b>Hostile</b> \u{1b}[31mcontent", 4);
+    hostile["messages"][0]["content"] = json!(HOSTILE_CONTENT);
+    hostile["messages"][1]["content"] = json!("[click me](javascript:alert(1))\n**bold** `code`");
+    s.user(
+        ALICE,
+        IndexState::Present,
+        &[
+            &plain,
+            &gz_suffix,
+            &gz_no_suffix,
+            &gz_header,
+            &extra,
+            &minimal,
+            &hostile,
+        ],
+    );
     s.good(ALICE, &plain, ".json", Encoding::Plain);
     s.good(ALICE, &gz_suffix, ".json.gz", Encoding::Gzip);
     let id = "a-gz-nosuffix";
-    s.object(ALICE, id, &format!("{id}.json"), encode(&gz_no_suffix, Encoding::Gzip), None, None, Expect::Opens(gz_no_suffix.clone()));
+    s.object(
+        ALICE,
+        id,
+        &format!("{id}.json"),
+        encode(&gz_no_suffix, Encoding::Gzip),
+        None,
+        None,
+        Expect::Opens(gz_no_suffix.clone()),
+    );
     s.good(ALICE, &gz_header, ".json", Encoding::Gzip);
     s.good(ALICE, &extra, ".json", Encoding::Plain);
     s.good(ALICE, &minimal, ".json", Encoding::Plain);
+    s.good(ALICE, &hostile, ".json", Encoding::Plain);
 
     // Unicode email and titles (CJK, RTL, emoji, combining marks).
     let u1 = conversation("u-cjk", UNICODE, "返品について — 質問", 2);
@@ -346,8 +392,24 @@ pub fn standard(layout: Layout, keeps_storage_class: bool) -> Seeder {
     let g = conversation("cold-glacier", COLD, "In Glacier", 2);
     let d = conversation("cold-deep", COLD, "In Deep Archive", 2);
     s.user(COLD, IndexState::Present, &[&g, &d]);
-    s.object(COLD, "cold-glacier", "cold-glacier.json", encode(&g, Encoding::Plain), None, Some(StorageClass::Glacier), Expect::Opens(g.clone()));
-    s.object(COLD, "cold-deep", "cold-deep.json.gz", encode(&d, Encoding::Gzip), None, Some(StorageClass::DeepArchive), Expect::Opens(d.clone()));
+    s.object(
+        COLD,
+        "cold-glacier",
+        "cold-glacier.json",
+        encode(&g, Encoding::Plain),
+        None,
+        Some(StorageClass::Glacier),
+        Expect::Opens(g.clone()),
+    );
+    s.object(
+        COLD,
+        "cold-deep",
+        "cold-deep.json.gz",
+        encode(&d, Encoding::Gzip),
+        None,
+        Some(StorageClass::DeepArchive),
+        Expect::Opens(d.clone()),
+    );
 
     // A 10k-message conversation.
     let big = conversation(BIG_ID, BIG, "Ten thousand messages", 10_000);
@@ -356,37 +418,118 @@ pub fn standard(layout: Layout, keeps_storage_class: bool) -> Seeder {
 
     // Malformed objects.
     let m = |id: &str| conversation(id, MALFORMED, "bad", 2);
-    s.user(MALFORMED, IndexState::Present, &[&m("m-truncated-gz"), &m("m-bad-utf8")]);
+    s.user(
+        MALFORMED,
+        IndexState::Present,
+        &[&m("m-truncated-gz"), &m("m-bad-utf8")],
+    );
     let gz = encode(&m("m-truncated-gz"), Encoding::Gzip);
-    s.object(MALFORMED, "m-truncated-gz", "m-truncated-gz.json.gz", gz[..gz.len() / 2].to_vec(), None, None, Expect::Fails("decode"));
+    s.object(
+        MALFORMED,
+        "m-truncated-gz",
+        "m-truncated-gz.json.gz",
+        gz[..gz.len() / 2].to_vec(),
+        None,
+        None,
+        Expect::Fails("decode"),
+    );
     let mut bad_utf8 = encode(&m("m-bad-utf8"), Encoding::Plain);
     let at = bad_utf8.len() / 2;
     bad_utf8[at] = 0xff;
-    s.object(MALFORMED, "m-bad-utf8", "m-bad-utf8.json", bad_utf8, None, None, Expect::Fails("decode"));
-    s.object(MALFORMED, "m-not-json", "m-not-json.json", b"<html>502 Bad Gateway</html>".to_vec(), None, None, Expect::Fails("decode"));
+    s.object(
+        MALFORMED,
+        "m-bad-utf8",
+        "m-bad-utf8.json",
+        bad_utf8,
+        None,
+        None,
+        Expect::Fails("decode"),
+    );
+    s.object(
+        MALFORMED,
+        "m-not-json",
+        "m-not-json.json",
+        b"<html>502 Bad Gateway</html>".to_vec(),
+        None,
+        None,
+        Expect::Fails("decode"),
+    );
     let mut wrong = m("m-wrong-types");
     wrong["messages"] = json!({"0": "not an array"});
-    s.object(MALFORMED, "m-wrong-types", "m-wrong-types.json", encode(&wrong, Encoding::Plain), None, None, Expect::Fails("shape"));
+    s.object(
+        MALFORMED,
+        "m-wrong-types",
+        "m-wrong-types.json",
+        encode(&wrong, Encoding::Plain),
+        None,
+        None,
+        Expect::Fails("shape"),
+    );
     let mut deep = m("m-deep");
     deep["messages"][0]["content"] = Value::Null;
     let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
-    let deep_text = String::from_utf8(encode(&deep, Encoding::Plain)).unwrap().replacen("null", &nested, 1);
-    s.object(MALFORMED, "m-deep", "m-deep.json", deep_text.into_bytes(), None, None, Expect::Fails("decode"));
+    let deep_text = String::from_utf8(encode(&deep, Encoding::Plain))
+        .unwrap()
+        .replacen("null", &nested, 1);
+    s.object(
+        MALFORMED,
+        "m-deep",
+        "m-deep.json",
+        deep_text.into_bytes(),
+        None,
+        None,
+        Expect::Fails("decode"),
+    );
     let mut huge = m("m-huge");
     huge["messages"][0]["content"] = json!("x".repeat(100 << 20));
-    s.object(MALFORMED, "m-huge", "m-huge.json.gz", encode(&huge, Encoding::Gzip), None, None, Expect::Fails("too_large"));
+    s.object(
+        MALFORMED,
+        "m-huge",
+        "m-huge.json.gz",
+        encode(&huge, Encoding::Gzip),
+        None,
+        None,
+        Expect::Fails("too_large"),
+    );
     let mut dup = m("m-dup-ids");
     dup["messages"][1]["id"] = dup["messages"][0]["id"].clone();
-    s.object(MALFORMED, "m-dup-ids", "m-dup-ids.json", encode(&dup, Encoding::Plain), None, None, Expect::Fails("shape"));
+    s.object(
+        MALFORMED,
+        "m-dup-ids",
+        "m-dup-ids.json",
+        encode(&dup, Encoding::Plain),
+        None,
+        None,
+        Expect::Fails("shape"),
+    );
     let mut traversal = m("m-traversal");
     traversal["conversation"]["id"] = json!("../x");
-    s.object(MALFORMED, "m-traversal", "m-traversal.json", encode(&traversal, Encoding::Plain), None, None, Expect::Fails("shape"));
+    s.object(
+        MALFORMED,
+        "m-traversal",
+        "m-traversal.json",
+        encode(&traversal, Encoding::Plain),
+        None,
+        None,
+        Expect::Fails("shape"),
+    );
     let other = m("someone-else");
-    s.object(MALFORMED, "m-mismatch", "m-mismatch.json", encode(&other, Encoding::Plain), None, None, Expect::Fails("shape"));
+    s.object(
+        MALFORMED,
+        "m-mismatch",
+        "m-mismatch.json",
+        encode(&other, Encoding::Plain),
+        None,
+        None,
+        Expect::Fails("shape"),
+    );
 
     // A folder whose name cannot be used safely as a key part.
     let bad_prefix = format!("{}bad..folder/", s.layout.prefix());
-    s.put(format!("{bad_prefix}x.json"), encode(&m("x"), Encoding::Plain));
+    s.put(
+        format!("{bad_prefix}x.json"),
+        encode(&m("x"), Encoding::Plain),
+    );
     s.manifest.unusable_folders.push(bad_prefix);
     s
 }

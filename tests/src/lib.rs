@@ -19,7 +19,13 @@ pub async fn create_bucket(store: &Store) {
         .bucket(store.bucket())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create bucket {}: {}", store.bucket(), aws_sdk_s3::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "create bucket {}: {}",
+                store.bucket(),
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        });
 }
 
 /// A fresh, empty bucket with a unique name on the shared server of `kind`.
@@ -42,7 +48,9 @@ pub struct SeededArchive {
 
 impl SeededArchive {
     pub async fn store(&self) -> Store {
-        Store::connect(self.server.store_config(&self.bucket)).await.expect("store connects")
+        Store::connect(self.server.store_config(&self.bucket))
+            .await
+            .expect("store connects")
     }
 }
 
@@ -57,16 +65,18 @@ pub fn seeded(kind: ServerKind) -> &'static SeededArchive {
         // Seed on a runtime of its own: the callers' runtimes come and go
         // with each test.
         std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().expect("runtime").block_on(async move {
-                let store = fresh_store(kind, Layout::default()).await;
-                let seeder = fixtures::standard(Layout::default(), kind.keeps_storage_class());
-                let manifest = seeder.write(store.client(), store.bucket()).await;
-                SeededArchive {
-                    server: servers::shared(kind),
-                    bucket: store.bucket().to_owned(),
-                    manifest,
-                }
-            })
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(async move {
+                    let store = fresh_store(kind, Layout::default()).await;
+                    let seeder = fixtures::standard(Layout::default(), kind.keeps_storage_class());
+                    let manifest = seeder.write(store.client(), store.bucket()).await;
+                    SeededArchive {
+                        server: servers::shared(kind),
+                        bucket: store.bucket().to_owned(),
+                        manifest,
+                    }
+                })
         })
         .join()
         .expect("seeding the fixture archive")

@@ -147,7 +147,10 @@ fn wait_ready(port: u16, log: &Path, kind: ServerKind) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("{} did not start on port {port} within 60 s; its log:\n{log}", kind.name());
+    panic!(
+        "{} did not start on port {port} within 60 s; its log:\n{log}",
+        kind.name()
+    );
 }
 
 pub fn start(kind: ServerKind) -> S3Server {
@@ -166,12 +169,20 @@ pub fn start(kind: ServerKind) -> S3Server {
                 &[],
             );
             // moto accepts any credentials.
-            (guard, "moto-test-key".to_owned(), format!("moto-{}", token()), None)
+            (
+                guard,
+                "moto-test-key".to_owned(),
+                format!("moto-{}", token()),
+                None,
+            )
         }
         ServerKind::Rclone => {
             let data = tmp.path().join("data");
             std::fs::create_dir_all(&data).expect("rclone data dir");
-            let (id, secret) = (format!("AKID{}", token()), format!("s{}{}", token(), token()));
+            let (id, secret) = (
+                format!("AKID{}", token()),
+                format!("s{}{}", token(), token()),
+            );
             let auth = format!("{id},{secret}");
             let guard = spawn_guarded(
                 &tool("rclone"),
@@ -212,7 +223,12 @@ pub fn shared(kind: ServerKind) -> &'static S3Server {
     };
     cell.get_or_init(|| {
         let server = start(kind);
-        let _ = writeln!(std::io::stderr(), "started {} at {}", kind.name(), server.endpoint);
+        let _ = writeln!(
+            std::io::stderr(),
+            "started {} at {}",
+            kind.name(),
+            server.endpoint
+        );
         server
     })
 }

@@ -107,7 +107,11 @@ pub fn parse_json(key: &str, text: &str) -> Result<Value> {
     })
 }
 
-pub fn decode_conversation(key: &str, bytes: Vec<u8>, limits: &Limits) -> Result<(ConversationDocument, Encoding)> {
+pub fn decode_conversation(
+    key: &str,
+    bytes: Vec<u8>,
+    limits: &Limits,
+) -> Result<(ConversationDocument, Encoding)> {
     let (text, encoding) = decode_text(key, bytes, limits)?;
     let value = parse_json(key, &text)?;
     drop(text);
@@ -125,7 +129,10 @@ pub fn encode<T: Serialize>(doc: &T, encoding: Encoding) -> Vec<u8> {
     match encoding {
         Encoding::Plain => json,
         Encoding::Gzip => {
-            let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::default());
+            let mut gz = GzEncoder::new(
+                Vec::with_capacity(json.len() / 4),
+                flate2::Compression::default(),
+            );
             gz.write_all(&json).expect("writing to a Vec cannot fail");
             gz.finish().expect("writing to a Vec cannot fail")
         }
@@ -140,8 +147,11 @@ pub fn write_file_atomic<T: Serialize>(path: &Path, doc: &T, encoding: Encoding)
         _ => Path::new("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(&bytes).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.write_all(&bytes)
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
@@ -162,7 +172,8 @@ mod tests {
         let (doc, enc) = decode_conversation("x.json", gz, &limits).unwrap();
         assert_eq!(enc, Encoding::Gzip);
         assert_eq!(doc.into_value(), sample());
-        let (_, enc) = decode_conversation("x.json.gz", encode(&sample(), Encoding::Plain), &limits).unwrap();
+        let (_, enc) =
+            decode_conversation("x.json.gz", encode(&sample(), Encoding::Plain), &limits).unwrap();
         assert_eq!(enc, Encoding::Plain);
     }
 
@@ -175,13 +186,19 @@ mod tests {
             (b"{\"conversation\": \xff}".to_vec(), "invalid UTF-8"),
             (b"{\"conversation\": ".to_vec(), "truncated JSON"),
             (b"hello".to_vec(), "not valid JSON"),
-            (format!("{}1{}", "[".repeat(1000), "]".repeat(1000)).into_bytes(), "nested too deeply"),
+            (
+                format!("{}1{}", "[".repeat(1000), "]".repeat(1000)).into_bytes(),
+                "nested too deeply",
+            ),
         ];
         for (bytes, want) in cases {
             let e = decode_conversation("p/u/c.json", bytes, &limits).unwrap_err();
             assert_eq!(e.code(), "decode");
             let msg = e.to_string();
-            assert!(msg.starts_with("p/u/c.json: ") && msg.contains(want), "{msg}");
+            assert!(
+                msg.starts_with("p/u/c.json: ") && msg.contains(want),
+                "{msg}"
+            );
         }
     }
 
@@ -206,7 +223,12 @@ mod tests {
         let back = std::fs::read(&path).unwrap();
         assert!(is_gzip(&back));
         let missing = dir.path().join("no/such/dir/out.json");
-        assert_eq!(write_file_atomic(&missing, &sample(), Encoding::Plain).unwrap_err().code(), "io");
+        assert_eq!(
+            write_file_atomic(&missing, &sample(), Encoding::Plain)
+                .unwrap_err()
+                .code(),
+            "io"
+        );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -20,7 +20,9 @@ pub enum Error {
     #[error("{key}: not found")]
     NotFound { key: String },
 
-    #[error("{key}: in cold storage ({storage_class}); request a restore (thaw) before opening it")]
+    #[error(
+        "{key}: in cold storage ({storage_class}); request a restore (thaw) before opening it"
+    )]
     ColdStorage { key: String, storage_class: String },
 
     /// The bytes could not be turned into JSON: truncated or corrupt gzip,
@@ -36,7 +38,9 @@ pub enum Error {
         reason: String,
     },
 
-    #[error("{key}: larger than the {limit_bytes}-byte limit ({what}); raise the limit to open it")]
+    #[error(
+        "{key}: larger than the {limit_bytes}-byte limit ({what}); raise the limit to open it"
+    )]
     TooLarge {
         key: String,
         what: &'static str,

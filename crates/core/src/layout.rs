@@ -125,7 +125,10 @@ impl std::fmt::Display for ConversationId {
 pub enum ObjectKind {
     Index,
     /// `<id>.json` or `<id>.json.gz`.
-    Conversation { id: ConversationId, gz_suffix: bool },
+    Conversation {
+        id: ConversationId,
+        gz_suffix: bool,
+    },
     /// Anything else (nested keys, other suffixes, unsafe names).
     Other,
 }
@@ -240,7 +243,10 @@ mod tests {
 
     #[test]
     fn folder_without_at_marker_has_no_guess() {
-        assert_eq!(UserFolder::parse("legacy-user").unwrap().guessed_email(), None);
+        assert_eq!(
+            UserFolder::parse("legacy-user").unwrap().guessed_email(),
+            None
+        );
     }
 
     #[test]
@@ -262,12 +268,18 @@ mod tests {
         let l = Layout::default();
         let f = UserFolder::from_email("u@x.io").unwrap();
         let id = ConversationId::parse("c-1").unwrap();
-        assert_eq!(l.index_key(&f), "archived_conversations/u_at_x_io/metadata.json");
+        assert_eq!(
+            l.index_key(&f),
+            "archived_conversations/u_at_x_io/metadata.json"
+        );
         assert_eq!(
             l.conversation_key(&f, &id, true),
             "archived_conversations/u_at_x_io/c-1.json.gz"
         );
-        assert_eq!(Layout::new("").unwrap().index_key(&f), "u_at_x_io/metadata.json");
+        assert_eq!(
+            Layout::new("").unwrap().index_key(&f),
+            "u_at_x_io/metadata.json"
+        );
         assert_eq!(Layout::new("a/b").unwrap().prefix(), "a/b/");
         assert!(Layout::new("a/../b").is_err());
         assert!(Layout::new("/abs").is_err());
@@ -278,7 +290,10 @@ mod tests {
         let l = Layout::default();
         let f = UserFolder::parse("u_at_x_io").unwrap();
         let p = l.user_prefix(&f);
-        assert_eq!(l.classify(&f, &format!("{p}metadata.json")), ObjectKind::Index);
+        assert_eq!(
+            l.classify(&f, &format!("{p}metadata.json")),
+            ObjectKind::Index
+        );
         assert_eq!(
             l.classify(&f, &format!("{p}abc.json.gz")),
             ObjectKind::Conversation {
@@ -287,10 +302,14 @@ mod tests {
             }
         );
         assert_eq!(l.classify(&f, &format!("{p}notes.txt")), ObjectKind::Other);
-        assert_eq!(l.classify(&f, &format!("{p}sub/abc.json")), ObjectKind::Other);
+        assert_eq!(
+            l.classify(&f, &format!("{p}sub/abc.json")),
+            ObjectKind::Other
+        );
         assert_eq!(l.classify(&f, "elsewhere/abc.json"), ObjectKind::Other);
         assert_eq!(
-            l.folder_of_common_prefix("archived_conversations/u_at_x_io/").unwrap(),
+            l.folder_of_common_prefix("archived_conversations/u_at_x_io/")
+                .unwrap(),
             f
         );
     }

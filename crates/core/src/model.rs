@@ -67,11 +67,21 @@ struct Check<'k> {
 
 impl Check<'_> {
     fn object<'v>(&self, v: &'v Value, path: &str) -> Result<&'v Map<String, Value>> {
-        v.as_object()
-            .ok_or_else(|| Error::shape(self.key, path, format!("expected an object, found {}", type_name(v))))
+        v.as_object().ok_or_else(|| {
+            Error::shape(
+                self.key,
+                path,
+                format!("expected an object, found {}", type_name(v)),
+            )
+        })
     }
 
-    fn required<'v>(&self, m: &'v Map<String, Value>, field: &str, path: &str) -> Result<&'v Value> {
+    fn required<'v>(
+        &self,
+        m: &'v Map<String, Value>,
+        field: &str,
+        path: &str,
+    ) -> Result<&'v Value> {
         m.get(field)
             .ok_or_else(|| Error::shape(self.key, format!("{path}.{field}"), "missing"))
     }
@@ -82,7 +92,10 @@ impl Check<'_> {
             Error::shape(
                 self.key,
                 format!("{path}.{field}"),
-                format!("expected a non-empty string or integer id, found {}", type_name(v)),
+                format!(
+                    "expected a non-empty string or integer id, found {}",
+                    type_name(v)
+                ),
             )
         })
     }
@@ -107,7 +120,10 @@ impl Check<'_> {
             Some(v) => Err(Error::shape(
                 self.key,
                 format!("{path}.{field}"),
-                format!("expected a non-negative integer or null, found {}", type_name(v)),
+                format!(
+                    "expected a non-negative integer or null, found {}",
+                    type_name(v)
+                ),
             )),
         }
     }
@@ -127,19 +143,31 @@ impl ConversationDocument {
     pub fn from_value(key: &str, value: Value) -> Result<Self> {
         let check = Check { key };
         let Value::Object(root) = value else {
-            return Err(Error::shape(key, "$", format!("expected an object, found {}", type_name(&value))));
+            return Err(Error::shape(
+                key,
+                "$",
+                format!("expected an object, found {}", type_name(&value)),
+            ));
         };
 
-        let conv = check.object(check.required(&root, "conversation", "$")?, "$.conversation")?;
+        let conv = check.object(
+            check.required(&root, "conversation", "$")?,
+            "$.conversation",
+        )?;
         let id = check.id(conv, "id", "$.conversation")?;
-        ConversationId::parse(&id).map_err(|e| Error::shape(key, "$.conversation.id", e.to_string()))?;
+        ConversationId::parse(&id)
+            .map_err(|e| Error::shape(key, "$.conversation.id", e.to_string()))?;
         for field in ["title", "user_id", "created_at", "updated_at"] {
             check.optional_string(conv, field, "$.conversation")?;
         }
 
         let messages = check.required(&root, "messages", "$")?;
         let messages = messages.as_array().ok_or_else(|| {
-            Error::shape(key, "$.messages", format!("expected an array, found {}", type_name(messages)))
+            Error::shape(
+                key,
+                "$.messages",
+                format!("expected an array, found {}", type_name(messages)),
+            )
         })?;
         let mut seen = HashSet::with_capacity(messages.len());
         for (i, m) in messages.iter().enumerate() {
@@ -147,7 +175,11 @@ impl ConversationDocument {
             let m = check.object(m, &path)?;
             let mid = check.id(m, "id", &path)?;
             if !seen.insert(mid.clone()) {
-                return Err(Error::shape(key, format!("{path}.id"), format!("duplicate message id {mid:?}")));
+                return Err(Error::shape(
+                    key,
+                    format!("{path}.id"),
+                    format!("duplicate message id {mid:?}"),
+                ));
             }
             if let Some(v) = m.get("conversation_id").filter(|v| !v.is_null()) {
                 if id_text(v).as_deref() != Some(id.as_str()) {
@@ -196,7 +228,10 @@ impl ConversationDocument {
     }
 
     pub fn archive_metadata(&self) -> Option<Fields<'_>> {
-        self.root.get("archive_metadata").and_then(Value::as_object).map(Fields)
+        self.root
+            .get("archive_metadata")
+            .and_then(Value::as_object)
+            .map(Fields)
     }
 
     /// The whole document, every field as stored.
@@ -228,7 +263,11 @@ impl UserIndex {
     pub fn from_value(key: &str, value: Value) -> Result<Self> {
         let check = Check { key };
         let Value::Object(mut root) = value else {
-            return Err(Error::shape(key, "$", format!("expected an object, found {}", type_name(&value))));
+            return Err(Error::shape(
+                key,
+                "$",
+                format!("expected an object, found {}", type_name(&value)),
+            ));
         };
         check.optional_string(&root, "user_email", "$")?;
         let entries = root
@@ -331,11 +370,18 @@ mod tests {
         v["messages"][1]["id"] = json!("m1");
         let e = ConversationDocument::from_value("a/b.json", v).unwrap_err();
         assert_eq!(e.code(), "shape");
-        assert!(e.to_string().starts_with("a/b.json: wrong shape at $.messages[1].id"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("a/b.json: wrong shape at $.messages[1].id"),
+            "{e}"
+        );
 
         let mut v = doc();
         v["conversation"]["id"] = json!("../x");
-        assert_eq!(ConversationDocument::from_value("k", v).unwrap_err().code(), "shape");
+        assert_eq!(
+            ConversationDocument::from_value("k", v).unwrap_err().code(),
+            "shape"
+        );
 
         let mut v = doc();
         v["messages"][0]["content"] = json!(5);
@@ -347,7 +393,9 @@ mod tests {
         assert!(ConversationDocument::from_value("k", v).is_err());
 
         assert!(ConversationDocument::from_value("k", json!([1])).is_err());
-        assert!(ConversationDocument::from_value("k", json!({"conversation": {"id": "c"}})).is_err());
+        assert!(
+            ConversationDocument::from_value("k", json!({"conversation": {"id": "c"}})).is_err()
+        );
     }
 
     #[test]
@@ -366,12 +414,18 @@ mod tests {
         let idx = UserIndex::from_value("k", v.clone()).unwrap();
         assert_eq!(idx.user_email(), Some("u@x.io"));
         let e = idx.entries().next().unwrap();
-        assert_eq!((e.conversation_id().as_str(), e.message_count()), ("c1", Some(3)));
+        assert_eq!(
+            (e.conversation_id().as_str(), e.message_count()),
+            ("c1", Some(3))
+        );
         assert_eq!(serde_json::to_value(&idx).unwrap(), v);
 
         let idx = UserIndex::from_value("k", json!({"user_email": "u@x.io"})).unwrap();
         assert_eq!(idx.entries().len(), 0);
         assert!(UserIndex::from_value("k", json!({"archived_conversations": {}})).is_err());
-        assert!(UserIndex::from_value("k", json!({"archived_conversations": [{"title": "x"}]})).is_err());
+        assert!(
+            UserIndex::from_value("k", json!({"archived_conversations": [{"title": "x"}]}))
+                .is_err()
+        );
     }
 }

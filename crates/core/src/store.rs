@@ -159,7 +159,8 @@ impl Store {
             loader = loader.region(aws_config::Region::new(region));
         }
         let shared = loader.load().await;
-        let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
         if shared.region().is_none() {
             s3 = s3.region(aws_config::Region::from_static("us-east-1"));
         }
@@ -197,7 +198,10 @@ impl Store {
     }
 
     /// As `list_users`, with at most `page_size` users a page.
-    pub fn list_users_paged(&self, page_size: i32) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
+    pub fn list_users_paged(
+        &self,
+        page_size: i32,
+    ) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
         let store = self.clone();
         futures::stream::try_unfold(Some(None::<String>), move |token| {
             let store = store.clone();
@@ -290,7 +294,11 @@ impl Store {
     }
 
     /// Open a conversation by id: `<id>.json`, else `<id>.json.gz`.
-    pub async fn get_conversation(&self, folder: &UserFolder, id: &ConversationId) -> Result<OpenedConversation> {
+    pub async fn get_conversation(
+        &self,
+        folder: &UserFolder,
+        id: &ConversationId,
+    ) -> Result<OpenedConversation> {
         let plain = self.layout.conversation_key(folder, id, false);
         match self.open_key(&plain, id).await {
             Err(Error::NotFound { .. }) => {
@@ -314,7 +322,11 @@ impl Store {
             return Err(Error::shape(
                 key,
                 "$.conversation.id",
-                format!("{:?} does not match the object key's id {:?}", document.id(), id.as_str()),
+                format!(
+                    "{:?} does not match the object key's id {:?}",
+                    document.id(),
+                    id.as_str()
+                ),
             ));
         }
         Ok(OpenedConversation {
@@ -367,7 +379,11 @@ impl Store {
 fn get_error(key: &str, err: SdkError<GetObjectError>) -> Error {
     if let Some(service) = err.as_service_error() {
         match service {
-            GetObjectError::NoSuchKey(_) => return Error::NotFound { key: key.to_owned() },
+            GetObjectError::NoSuchKey(_) => {
+                return Error::NotFound {
+                    key: key.to_owned(),
+                }
+            }
             GetObjectError::InvalidObjectState(e) => {
                 return Error::ColdStorage {
                     key: key.to_owned(),
@@ -392,7 +408,9 @@ where
     if err.raw_response().map(HttpStatus::status) == Some(404)
         && err.as_service_error().and_then(|e| e.code()) != Some("NoSuchBucket")
     {
-        return Error::NotFound { key: key.to_owned() };
+        return Error::NotFound {
+            key: key.to_owned(),
+        };
     }
     let message = match err.as_service_error() {
         Some(e) => format!(

@@ -1,0 +1,183 @@
+//! Readable (non-JSON) output. Archive content is untrusted: everything
+//! printed from it goes through `printable`, so no escape sequence or bidi
+//! override in a message can drive the terminal.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use archive_desk_core::browse::{EmailSource, UserConversations, UserSummary};
+use archive_desk_core::{OpenedConversation, UserFolder};
+
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+/// `s` with control characters and bidi overrides shown as `\u{..}`.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if is_unsafe(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// One line: no line breaks either.
+fn inline(s: &str) -> String {
+    printable(s).replace(['\n', '\t'], " ")
+}
+
+fn or_dash(s: Option<&str>) -> String {
+    s.map(inline).unwrap_or_else(|| "-".into())
+}
+
+pub fn user_header(details: bool) -> String {
+    if details {
+        format!(
+            "{:<40} {:<40} {:>6}  {}",
+            "EMAIL", "FOLDER", "CONVS", "LAST ARCHIVED"
+        )
+    } else {
+        format!("{:<40} {}", "FOLDER", "EMAIL (GUESSED FROM FOLDER)")
+    }
+}
+
+pub fn user_line(f: &UserFolder) -> String {
+    format!(
+        "{:<40} {}",
+        inline(f.as_str()),
+        or_dash(f.guessed_email().as_deref())
+    )
+}
+
+fn email_label(email: Option<&str>, source: EmailSource) -> String {
+    match source {
+        EmailSource::Index => or_dash(email),
+        EmailSource::Guessed => format!("~{}", or_dash(email)),
+        EmailSource::Unknown => "?".into(),
+    }
+}
+
+pub fn user_summary_line(s: &UserSummary) -> String {
+    let mut line = format!(
+        "{:<40} {:<40} {:>6}  {}",
+        email_label(s.email.as_deref(), s.email_source),
+        inline(&s.folder),
+        s.conversation_count,
+        or_dash(s.last_archived_at.as_deref()),
+    );
+    if s.index_missing {
+        line.push_str("  (no metadata.json)");
+    }
+    if let Some(e) = &s.index_error {
+        let _ = write!(line, "  (index unreadable: {})", e.code);
+    }
+    line
+}
+
+pub fn user_conversations(l: &UserConversations) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "user {}  folder {}  {} conversation(s){}",
+        email_label(l.email.as_deref(), l.email_source),
+        inline(&l.folder),
+        l.conversations.len(),
+        if l.index_missing {
+            "  (no metadata.json)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "{:<38} {:<36} {:<20} {:<20} {:>6} {:<13} NOTE",
+        "ID", "TITLE", "CREATED", "ARCHIVED", "MSGS", "CLASS"
+    );
+    for r in &l.conversations {
+        let note = match (r.in_index, r.in_store) {
+            (true, false) => "object missing",
+            (false, true) => "not in index",
+            _ => "",
+        };
+        let title: String = or_dash(r.title.as_deref()).chars().take(36).collect();
+        let _ = writeln!(
+            out,
+            "{:<38} {:<36} {:<20} {:<20} {:>6} {:<13} {}",
+            inline(&r.conversation_id),
+            title,
+            or_dash(r.created_at.as_deref()),
+            or_dash(r.archived_at.as_deref()),
+            r.message_count.map_or("-".into(), |n| n.to_string()),
+            or_dash(r.storage_class.as_deref()),
+            note
+        );
+    }
+    for key in &l.other_objects {
+        let _ = writeln!(out, "other object: {}", inline(key));
+    }
+    out
+}
+
+pub fn transcript(o: &OpenedConversation) -> String {
+    let doc = &o.document;
+    let c = doc.conversation();
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", or_dash(doc.title()));
+    let _ = writeln!(
+        out,
+        "id {}  created {}  {} message(s)  [{}]",
+        inline(doc.id()),
+        or_dash(c.str("created_at")),
+        doc.messages().len(),
+        inline(&o.key)
+    );
+    if let Some(m) = doc.archive_metadata() {
+        let _ = writeln!(
+            out,
+            "archived {}  by {}",
+            or_dash(m.str("archived_at")),
+            or_dash(m.str("user_email"))
+        );
+    }
+    for m in doc.messages() {
+        let feedback = m
+            .str("feedback")
+            .map(|f| format!("  [{}]", inline(f)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\n── {} · {}{}",
+            or_dash(m.str("role")),
+            or_dash(m.str("created_at")),
+            feedback
+        );
+        let content = m.str("content").unwrap_or("");
+        for line in printable(content).lines() {
+            let _ = writeln!(out, "   {line}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_control_and_bidi() {
+        assert_eq!(printable("plain\nline"), "plain\nline");
+        assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(printable("a\u{202E}b"), "a\\u{202e}b");
+        assert_eq!(inline("a\nb"), "a b");
+    }
+}
