@@ -70,10 +70,7 @@ impl Manifest {
     }
 
     pub fn user(&self, email: &str) -> &FixtureUser {
-        self.users
-            .iter()
-            .find(|u| u.email == email)
-            .expect("fixture user")
+        self.users.iter().find(|u| u.email == email).expect("fixture user")
     }
 
     pub fn conversation(&self, id: &str) -> &FixtureConversation {
@@ -185,10 +182,7 @@ impl Seeder {
                     "archived_conversations": indexed.iter().map(|d| index_entry(d)).collect::<Vec<_>>(),
                     "index_version": 1
                 });
-                self.put(
-                    self.layout.index_key(&folder),
-                    encode(&doc, Encoding::Plain),
-                );
+                self.put(self.layout.index_key(&folder), encode(&doc, Encoding::Plain));
             }
             IndexState::Corrupt => self.put(
                 self.layout.index_key(&folder),
@@ -275,9 +269,7 @@ impl Seeder {
                     .content_type("application/json")
                     .send()
                     .await
-                    .map_err(|e| {
-                        format!("{}: {}", p.key, aws_sdk_s3::error::DisplayErrorContext(e))
-                    })
+                    .map_err(|e| format!("{}: {}", p.key, aws_sdk_s3::error::DisplayErrorContext(e)))
             })
             .buffer_unordered(8)
             .collect()
@@ -526,10 +518,7 @@ pub fn standard(layout: Layout, keeps_storage_class: bool) -> Seeder {
 
     // A folder whose name cannot be used safely as a key part.
     let bad_prefix = format!("{}bad..folder/", s.layout.prefix());
-    s.put(
-        format!("{bad_prefix}x.json"),
-        encode(&m("x"), Encoding::Plain),
-    );
+    s.put(format!("{bad_prefix}x.json"), encode(&m("x"), Encoding::Plain));
     s.manifest.unusable_folders.push(bad_prefix);
     s
 }

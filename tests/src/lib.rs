@@ -65,18 +65,16 @@ pub fn seeded(kind: ServerKind) -> &'static SeededArchive {
         // Seed on a runtime of its own: the callers' runtimes come and go
         // with each test.
         std::thread::spawn(move || {
-            tokio::runtime::Runtime::new()
-                .expect("runtime")
-                .block_on(async move {
-                    let store = fresh_store(kind, Layout::default()).await;
-                    let seeder = fixtures::standard(Layout::default(), kind.keeps_storage_class());
-                    let manifest = seeder.write(store.client(), store.bucket()).await;
-                    SeededArchive {
-                        server: servers::shared(kind),
-                        bucket: store.bucket().to_owned(),
-                        manifest,
-                    }
-                })
+            tokio::runtime::Runtime::new().expect("runtime").block_on(async move {
+                let store = fresh_store(kind, Layout::default()).await;
+                let seeder = fixtures::standard(Layout::default(), kind.keeps_storage_class());
+                let manifest = seeder.write(store.client(), store.bucket()).await;
+                SeededArchive {
+                    server: servers::shared(kind),
+                    bucket: store.bucket().to_owned(),
+                    manifest,
+                }
+            })
         })
         .join()
         .expect("seeding the fixture archive")

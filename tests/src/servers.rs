@@ -162,27 +162,16 @@ pub fn start(kind: ServerKind) -> S3Server {
     let log = tmp.path().join("server.log");
     let (guard, access_key_id, secret_access_key, data_dir) = match kind {
         ServerKind::Moto => {
-            let guard = spawn_guarded(
-                &tool("moto_server"),
-                &["-H", "127.0.0.1", "-p", &port.to_string()],
-                &log,
-                &[],
-            );
+            // moto's own server, made atomic for conditional writes (see the script).
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/servers/moto_atomic.py");
+            let guard = spawn_guarded(&tool("python"), &[script, "127.0.0.1", &port.to_string()], &log, &[]);
             // moto accepts any credentials.
-            (
-                guard,
-                "moto-test-key".to_owned(),
-                format!("moto-{}", token()),
-                None,
-            )
+            (guard, "moto-test-key".to_owned(), format!("moto-{}", token()), None)
         }
         ServerKind::Rclone => {
             let data = tmp.path().join("data");
             std::fs::create_dir_all(&data).expect("rclone data dir");
-            let (id, secret) = (
-                format!("AKID{}", token()),
-                format!("s{}{}", token(), token()),
-            );
+            let (id, secret) = (format!("AKID{}", token()), format!("s{}{}", token(), token()));
             let auth = format!("{id},{secret}");
             let guard = spawn_guarded(
                 &tool("rclone"),
@@ -223,12 +212,7 @@ pub fn shared(kind: ServerKind) -> &'static S3Server {
     };
     cell.get_or_init(|| {
         let server = start(kind);
-        let _ = writeln!(
-            std::io::stderr(),
-            "started {} at {}",
-            kind.name(),
-            server.endpoint
-        );
+        let _ = writeln!(std::io::stderr(), "started {} at {}", kind.name(), server.endpoint);
         server
     })
 }

@@ -31,32 +31,20 @@ async fn users_are_listed_page_by_page(kind: ServerKind) {
     let archive = seeded(kind);
     let store = archive.store().await;
     let pages: Vec<_> = store.list_users_paged(2).try_collect().await.unwrap();
-    assert!(
-        pages.len() >= 4,
-        "expected several pages of 2, got {}",
-        pages.len()
-    );
+    assert!(pages.len() >= 4, "expected several pages of 2, got {}", pages.len());
     assert!(pages.iter().all(|p| p.users.len() + p.unusable.len() <= 2));
     let listed: BTreeSet<String> = pages
         .iter()
         .flat_map(|p| p.users.iter().map(|u| u.to_string()))
         .collect();
-    let expected: BTreeSet<String> = archive
-        .manifest
-        .users
-        .iter()
-        .map(|u| u.folder.clone())
-        .collect();
+    let expected: BTreeSet<String> = archive.manifest.users.iter().map(|u| u.folder.clone()).collect();
     assert_eq!(listed, expected);
     let unusable: Vec<String> = pages.into_iter().flat_map(|p| p.unusable).collect();
     assert_eq!(unusable, archive.manifest.unusable_folders);
 
     // The default page size gives the same users.
     let all: Vec<_> = store.list_users().try_collect().await.unwrap();
-    assert_eq!(
-        all.iter().map(|p| p.users.len()).sum::<usize>(),
-        expected.len()
-    );
+    assert_eq!(all.iter().map(|p| p.users.len()).sum::<usize>(), expected.len());
 }
 
 async fn every_well_formed_fixture_opens_with_all_fields(kind: ServerKind) {
@@ -95,16 +83,9 @@ async fn every_malformed_fixture_fails_naming_its_key(kind: ServerKind) {
     for (c, code) in archive.manifest.fails() {
         let folder = UserFolder::from_email(&c.email).unwrap();
         let id = ConversationId::parse(&c.id).unwrap();
-        let err = store
-            .get_conversation(&folder, &id)
-            .await
-            .expect_err(&c.key);
+        let err = store.get_conversation(&folder, &id).await.expect_err(&c.key);
         assert_eq!(err.code(), code, "{}: {err}", c.key);
-        assert!(
-            err.to_string().contains(&c.key),
-            "error does not name {}: {err}",
-            c.key
-        );
+        assert!(err.to_string().contains(&c.key), "error does not name {}: {err}", c.key);
         failed += 1;
     }
     let cold = if kind.keeps_storage_class() { 2 } else { 0 };
@@ -119,10 +100,7 @@ async fn every_malformed_fixture_fails_naming_its_key(kind: ServerKind) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "not_found");
-    assert!(
-        err.to_string().contains("drift_at_example_com/d-gone.json"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("drift_at_example_com/d-gone.json"), "{err}");
 }
 
 async fn index_missing_and_corrupt(kind: ServerKind) {
@@ -148,8 +126,7 @@ async fn index_missing_and_corrupt(kind: ServerKind) {
                 let err = read.unwrap_err();
                 assert_eq!(err.code(), "decode");
                 assert!(
-                    err.to_string()
-                        .contains(&format!("{}/metadata.json", u.folder)),
+                    err.to_string().contains(&format!("{}/metadata.json", u.folder)),
                     "{err}"
                 );
             }
@@ -161,10 +138,9 @@ async fn user_conversations_show_drift_and_storage(kind: ServerKind) {
     let archive = seeded(kind);
     let store = archive.store().await;
 
-    let drift =
-        browse::user_conversations(&store, &UserFolder::from_email(fixtures::DRIFT).unwrap())
-            .await
-            .unwrap();
+    let drift = browse::user_conversations(&store, &UserFolder::from_email(fixtures::DRIFT).unwrap())
+        .await
+        .unwrap();
     let flags: Vec<(&str, bool, bool)> = drift
         .conversations
         .iter()
@@ -203,12 +179,9 @@ async fn user_conversations_show_drift_and_storage(kind: ServerKind) {
     }
 
     // A corrupt index still shows the objects, and says what is wrong.
-    let corrupt = browse::user_conversations(
-        &store,
-        &UserFolder::from_email(fixtures::CORRUPT_INDEX).unwrap(),
-    )
-    .await
-    .unwrap();
+    let corrupt = browse::user_conversations(&store, &UserFolder::from_email(fixtures::CORRUPT_INDEX).unwrap())
+        .await
+        .unwrap();
     assert_eq!(corrupt.index_error.as_ref().unwrap().code, "decode");
     assert_eq!(corrupt.conversations.len(), 1);
     assert!(!corrupt.conversations[0].in_index);
@@ -224,8 +197,7 @@ async fn user_summaries_use_the_true_email(kind: ServerKind) {
     assert_eq!(s.conversation_count, 2);
     assert_eq!(s.last_archived_at.as_deref(), Some("2025-01-20T09:00:00Z"));
 
-    let s =
-        browse::user_summary(&store, &UserFolder::from_email(fixtures::NO_INDEX).unwrap()).await;
+    let s = browse::user_summary(&store, &UserFolder::from_email(fixtures::NO_INDEX).unwrap()).await;
     assert!(s.index_missing && s.index_error.is_none());
     // The folder cannot say whether the local part had dots: a guess.
     assert_eq!(
@@ -238,14 +210,8 @@ async fn unsafe_names_never_reach_the_store(kind: ServerKind) {
     let archive = seeded(kind);
     let _store: Store = archive.store().await;
     for bad in ["../x", "a/b", "..", "x\u{7}y"] {
-        assert_eq!(
-            ConversationId::parse(bad).unwrap_err().code(),
-            "invalid_name"
-        );
-        assert_eq!(
-            UserFolder::from_user_arg(bad).unwrap_err().code(),
-            "invalid_name"
-        );
+        assert_eq!(ConversationId::parse(bad).unwrap_err().code(), "invalid_name");
+        assert_eq!(UserFolder::from_user_arg(bad).unwrap_err().code(), "invalid_name");
     }
 }
 

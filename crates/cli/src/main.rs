@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use archive_desk_core::browse::{self, UserSummary};
 use archive_desk_core::codec::{self, Encoding};
 use archive_desk_core::{
-    ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Store, StoreConfig,
-    UserFolder,
+    AuditFilter, AuditLog, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Session, Store,
+    StoreConfig, UserFolder,
 };
 use clap::{Parser, Subcommand};
 use futures::{StreamExt, TryStreamExt};
@@ -45,6 +45,13 @@ struct Cli {
     /// Machine-readable output (JSON; `users` prints JSON Lines).
     #[arg(long, global = true)]
     json: bool,
+    /// Refuse every write (delete, repair, thaw) in the core.
+    #[arg(long, global = true)]
+    read_only: bool,
+    /// Write metadata.json even on a store that ignores If-Match. Risk: an
+    /// entry the archiver writes at the same moment can be lost.
+    #[arg(long, global = true)]
+    allow_unsafe_index_writes: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,10 +73,7 @@ enum Command {
         user: String,
     },
     /// Print a conversation as a transcript (--json: the stored document).
-    Show {
-        user: String,
-        conversation_id: String,
-    },
+    Show { user: String, conversation_id: String },
     /// Write a conversation's stored document, every field kept.
     Export {
         user: String,
@@ -80,6 +84,51 @@ enum Command {
         /// Gzip-compress the output.
         #[arg(long)]
         gzip: bool,
+    },
+    /// Permanently delete conversations (every version) and their index entries.
+    Delete {
+        user: String,
+        #[arg(required = true)]
+        conversation_ids: Vec<String>,
+        /// Confirm: without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Check a user's folder (or all): dangling entries, unindexed or unreadable objects.
+    Verify {
+        /// Email or folder; omit with --all.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        user: Option<String>,
+        #[arg(long)]
+        all: bool,
+        /// Fix the index (safe update); never deletes objects.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Request a restore of a conversation in GLACIER / DEEP_ARCHIVE, or show its status.
+    Thaw {
+        user: String,
+        conversation_id: String,
+        #[arg(long, default_value_t = 7)]
+        days: i32,
+        /// expedited, standard or bulk.
+        #[arg(long, default_value = "standard")]
+        tier: String,
+        /// Only show the status; request nothing.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Show the audit log.
+    Audit {
+        /// Email or folder.
+        #[arg(long)]
+        user: Option<String>,
+        /// restore, delete, export, repair or thaw.
+        #[arg(long)]
+        action: Option<String>,
+        /// RFC 3339 time, e.g. 2026-01-31T00:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
     },
 }
 
@@ -132,7 +181,7 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-async fn connect(cli: &Cli) -> Result<Store, Error> {
+async fn connect(cli: &Cli) -> Result<Session, Error> {
     let bucket = cli
         .bucket
         .clone()
@@ -150,7 +199,10 @@ async fn connect(cli: &Cli) -> Result<Store, Error> {
     if let Some(profile) = &cli.aws_profile {
         config.credentials = CredentialSource::NamedProfile(profile.clone());
     }
-    Store::connect(config).await
+    config.allow_unsafe_index_writes = cli.allow_unsafe_index_writes;
+    let mut session = Session::new(Store::connect(config).await?, AuditLog::default_location()?);
+    session.read_only = cli.read_only;
+    Ok(session)
 }
 
 fn print_json<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<()> {
@@ -159,13 +211,28 @@ fn print_json<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let store = connect(&cli).await?;
+    if let Command::Audit { user, action, since } = &cli.command {
+        let filter = AuditFilter {
+            user: user.clone(),
+            action: action.clone(),
+            since: since.clone(),
+        };
+        let records = AuditLog::default_location()?.read(&filter)?;
+        let mut out = std::io::stdout().lock();
+        for r in &records {
+            if cli.json {
+                print_json(&mut out, r)?;
+            } else {
+                writeln!(out, "{}", text::audit_line(r))?;
+            }
+        }
+        return Ok(());
+    }
+    let session = connect(&cli).await?;
+    let store = &session.store;
     let mut out = std::io::stdout().lock();
     match &cli.command {
-        Command::Users {
-            details,
-            concurrency,
-        } => {
+        Command::Users { details, concurrency } => {
             let mut pages = std::pin::pin!(store.list_users());
             if !cli.json {
                 writeln!(out, "{}", text::user_header(*details))?;
@@ -179,10 +246,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 if *details {
                     let summaries: Vec<UserSummary> = futures::stream::iter(page.users)
-                        .map(|f| {
-                            let store = &store;
-                            async move { browse::user_summary(store, &f).await }
-                        })
+                        .map(|f| async move { browse::user_summary(store, &f).await })
                         .buffered((*concurrency).max(1))
                         .collect()
                         .await;
@@ -210,7 +274,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Index { user } => {
             let folder = UserFolder::from_user_arg(user)?;
-            let listing = browse::user_conversations(&store, &folder).await?;
+            let listing = browse::user_conversations(store, &folder).await?;
             if cli.json {
                 print_json(&mut out, &listing)?;
             } else {
@@ -222,11 +286,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(Failure::Reported(report));
             }
         }
-        Command::Show {
-            user,
-            conversation_id,
-        } => {
-            let opened = open(&store, user, conversation_id).await?;
+        Command::Show { user, conversation_id } => {
+            let opened = open(store, user, conversation_id).await?;
             if cli.json {
                 print_json(&mut out, &opened.document)?;
             } else {
@@ -239,21 +300,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             output,
             gzip,
         } => {
-            let opened = open(&store, user, conversation_id).await?;
-            let encoding = if *gzip {
-                Encoding::Gzip
-            } else {
-                Encoding::Plain
-            };
+            let encoding = if *gzip { Encoding::Gzip } else { Encoding::Plain };
             match output {
                 Some(path) => {
-                    codec::write_file_atomic(path, &opened.document, encoding)?;
-                    let report = ExportReport {
-                        key: &opened.key,
-                        path: &path.display().to_string(),
-                        encoding,
-                        messages: opened.document.messages().len(),
-                    };
+                    let report = session.export(user, conversation_id, path, encoding).await?;
                     if cli.json {
                         print_json(&mut out, &report)?;
                     } else {
@@ -263,27 +313,92 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         );
                     }
                 }
-                None => out.write_all(&codec::encode(&opened.document, encoding))?,
+                // To stdout: a pipe, not a copy kept anywhere; not audited as an export.
+                None => {
+                    let opened = open(store, user, conversation_id).await?;
+                    out.write_all(&codec::encode(&opened.document, encoding))?;
+                }
             }
         }
+        Command::Delete {
+            user,
+            conversation_ids,
+            yes,
+        } => {
+            if !*yes {
+                return Err(Error::Config(format!(
+                    "refusing to delete {} conversation(s) of {user} permanently without --yes",
+                    conversation_ids.len()
+                ))
+                .into());
+            }
+            let ids: Vec<&str> = conversation_ids.iter().map(String::as_str).collect();
+            let report = session.delete(user, &ids).await?;
+            if cli.json {
+                print_json(&mut out, &report)?;
+            } else {
+                write!(out, "{}", text::delete_report(&report))?;
+            }
+        }
+        Command::Verify { user, all, repair } => {
+            let users: Vec<String> = match (user, all) {
+                (Some(u), _) => vec![u.clone()],
+                (None, _) => {
+                    let pages: Vec<_> = store.list_users().try_collect().await?;
+                    pages.into_iter().flat_map(|p| p.users).map(|f| f.to_string()).collect()
+                }
+            };
+            let mut problems = false;
+            for u in &users {
+                let (verification, repaired) = if *repair {
+                    let (v, r) = session.repair(u).await?;
+                    (v, Some(r))
+                } else {
+                    (session.verify(u).await?, None)
+                };
+                problems |= !verification.is_clean() && repaired.is_none();
+                if cli.json {
+                    print_json(
+                        &mut out,
+                        &serde_json::json!({"verification": verification, "repair": repaired}),
+                    )?;
+                } else {
+                    write!(out, "{}", text::verification(&verification, repaired.as_ref()))?;
+                }
+            }
+            out.flush()?;
+            if problems {
+                return Err(Failure::Reported(ErrorReport {
+                    code: "integrity",
+                    message: "problems found; run again with --repair to fix the index".into(),
+                }));
+            }
+        }
+        Command::Thaw {
+            user,
+            conversation_id,
+            days,
+            tier,
+            status,
+        } => {
+            let status = if *status {
+                session.cold_status(user, conversation_id).await?
+            } else {
+                session.thaw(user, conversation_id, *days, tier.parse()?).await?
+            };
+            if cli.json {
+                print_json(&mut out, &status)?;
+            } else {
+                writeln!(out, "{}", text::cold_status(&status))?;
+            }
+        }
+        Command::Audit { .. } => unreachable!("handled before connecting"),
     }
     out.flush()?;
     Ok(())
 }
 
-#[derive(Serialize)]
-struct ExportReport<'a> {
-    key: &'a str,
-    path: &'a str,
-    encoding: Encoding,
-    messages: usize,
-}
-
-async fn open(
-    store: &Store,
-    user: &str,
-    id: &str,
-) -> Result<archive_desk_core::OpenedConversation, Error> {
+async fn open(store: &Store, user: &str, id: &str) -> Result<archive_desk_core::OpenedConversation, Error> {
     let folder = UserFolder::from_user_arg(user)?;
     let id = ConversationId::parse(id)?;
     store.get_conversation(&folder, &id).await

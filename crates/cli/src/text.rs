@@ -6,7 +6,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use archive_desk_core::browse::{EmailSource, UserConversations, UserSummary};
-use archive_desk_core::{OpenedConversation, UserFolder};
+use archive_desk_core::integrity::{RepairReport, Verification};
+use archive_desk_core::{AuditRecord, ColdState, ColdStatus, DeleteReport, OpenedConversation, UserFolder};
 
 fn is_unsafe(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
@@ -42,21 +43,14 @@ fn or_dash(s: Option<&str>) -> String {
 
 pub fn user_header(details: bool) -> String {
     if details {
-        format!(
-            "{:<40} {:<40} {:>6}  {}",
-            "EMAIL", "FOLDER", "CONVS", "LAST ARCHIVED"
-        )
+        format!("{:<40} {:<40} {:>6}  {}", "EMAIL", "FOLDER", "CONVS", "LAST ARCHIVED")
     } else {
         format!("{:<40} {}", "FOLDER", "EMAIL (GUESSED FROM FOLDER)")
     }
 }
 
 pub fn user_line(f: &UserFolder) -> String {
-    format!(
-        "{:<40} {}",
-        inline(f.as_str()),
-        or_dash(f.guessed_email().as_deref())
-    )
+    format!("{:<40} {}", inline(f.as_str()), or_dash(f.guessed_email().as_deref()))
 }
 
 fn email_label(email: Option<&str>, source: EmailSource) -> String {
@@ -92,11 +86,7 @@ pub fn user_conversations(l: &UserConversations) -> String {
         email_label(l.email.as_deref(), l.email_source),
         inline(&l.folder),
         l.conversations.len(),
-        if l.index_missing {
-            "  (no metadata.json)"
-        } else {
-            ""
-        }
+        if l.index_missing { "  (no metadata.json)" } else { "" }
     );
     let _ = writeln!(
         out,
@@ -167,6 +157,103 @@ pub fn transcript(o: &OpenedConversation) -> String {
         }
     }
     out
+}
+
+pub fn delete_report(r: &DeleteReport) -> String {
+    let mut out = String::new();
+    for key in &r.deleted_keys {
+        let _ = writeln!(out, "deleted {}", inline(key));
+    }
+    let _ = writeln!(
+        out,
+        "{} object version(s) removed{}; {} index entr{} removed",
+        r.deleted_versions,
+        if r.versioned_bucket {
+            " (versioned bucket: all versions)"
+        } else {
+            ""
+        },
+        r.index_entries_removed,
+        if r.index_entries_removed == 1 { "y" } else { "ies" }
+    );
+    for id in &r.not_found {
+        let _ = writeln!(out, "not found: {}", inline(id));
+    }
+    if let Some(why) = &r.versions_unavailable {
+        let _ = writeln!(
+            out,
+            "warning: object versions could not be listed ({}); older versions may remain",
+            inline(why)
+        );
+    }
+    out
+}
+
+pub fn verification(v: &Verification, repair: Option<&RepairReport>) -> String {
+    let mut out = String::new();
+    let state = if v.is_clean() { "clean" } else { "PROBLEMS" };
+    let _ = writeln!(
+        out,
+        "{}: {state} (index {}, {} object(s) read)",
+        inline(&v.folder),
+        v.index_state,
+        v.objects_checked
+    );
+    if let Some(e) = &v.index_error {
+        let _ = writeln!(out, "  index unreadable: {}", inline(&e.message));
+    }
+    for id in &v.dangling_entries {
+        let _ = writeln!(out, "  index entry without object: {}", inline(id));
+    }
+    for u in &v.unindexed_objects {
+        let _ = writeln!(out, "  object not in index: {}", inline(&u.key));
+    }
+    for u in &v.unreadable_objects {
+        let _ = writeln!(out, "  unreadable: {}", inline(&u.error.message));
+    }
+    for id in &v.duplicate_entries {
+        let _ = writeln!(out, "  duplicate index entry: {}", inline(id));
+    }
+    for key in &v.cold_objects {
+        let _ = writeln!(out, "  in cold storage (not read): {}", inline(key));
+    }
+    if let Some(r) = repair {
+        let _ = writeln!(
+            out,
+            "  repaired: {} dangling removed, {} duplicate(s) removed, {} entr{} added{}",
+            r.entries_removed,
+            r.duplicates_removed,
+            r.entries_added,
+            if r.entries_added == 1 { "y" } else { "ies" },
+            if r.index_written { "" } else { " (nothing to write)" }
+        );
+        for l in &r.left_alone {
+            let _ = writeln!(out, "  left alone: {}", inline(l));
+        }
+    }
+    out
+}
+
+pub fn cold_status(s: &ColdStatus) -> String {
+    let state = match &s.state {
+        ColdState::Warm => "readable now".to_owned(),
+        ColdState::Frozen => "in cold storage; no restore requested".to_owned(),
+        ColdState::Restoring => "restore in progress".to_owned(),
+        ColdState::Available { until } => format!("restored, readable until {}", or_dash(until.as_deref())),
+    };
+    format!("{} [{}]: {state}", inline(&s.key), s.storage_class)
+}
+
+pub fn audit_line(r: &AuditRecord) -> String {
+    format!(
+        "{}  {:<8} {:<6} {:<30} {}{}",
+        r.time,
+        r.action,
+        r.outcome,
+        or_dash(r.user_email.as_deref().or(r.user_folder.as_deref())),
+        inline(&r.conversation_ids.join(",")),
+        r.error_code.as_deref().map(|c| format!("  [{c}]")).unwrap_or_default()
+    )
 }
 
 #[cfg(test)]

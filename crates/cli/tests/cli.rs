@@ -5,31 +5,35 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use archive_desk_harness::fixtures::{self, IndexState};
-use archive_desk_harness::{seeded, SeededArchive, ServerKind};
+use archive_desk_harness::{seeded, S3Server, SeededArchive, ServerKind};
 use serde_json::Value;
 
-fn cli(archive: &SeededArchive, args: &[&str]) -> Output {
+/// Run the CLI on `bucket` of `server`, with its audit log in `data_dir`.
+fn run_cli(server: &S3Server, bucket: &str, data_dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir())
-        .envs(archive.server.aws_env())
-        .args([
-            "--endpoint",
-            &archive.server.endpoint,
-            "--bucket",
-            &archive.bucket,
-        ])
+        .env("HOME", data_dir)
+        .env("ARCHIVE_DESK_DATA_DIR", data_dir)
+        .envs(server.aws_env())
+        .args(["--endpoint", &server.endpoint, "--bucket", bucket])
         .args(args);
     let out = cmd.output().expect("the CLI runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "the CLI panicked: {stderr}");
     assert!(
-        !stderr.contains(&archive.server.secret_access_key)
-            && !String::from_utf8_lossy(&out.stdout).contains(&archive.server.secret_access_key),
+        !stderr.contains(&server.secret_access_key)
+            && !String::from_utf8_lossy(&out.stdout).contains(&server.secret_access_key),
         "the secret key leaked into the output"
     );
     out
+}
+
+/// The CLI on the shared fixture archive (audit log in a per-process dir).
+fn cli(archive: &SeededArchive, args: &[&str]) -> Output {
+    static DATA: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let data = DATA.get_or_init(|| tempfile::tempdir().unwrap());
+    run_cli(archive.server, &archive.bucket, data.path(), args)
 }
 
 fn ok(out: &Output) -> &[u8] {
@@ -49,8 +53,7 @@ fn stderr(out: &Output) -> String {
 /// An exported file (plain or gzip) as a JSON value.
 fn read_json_file(path: &Path) -> Value {
     let bytes = std::fs::read(path).unwrap();
-    let (text, _) =
-        archive_desk_core::codec::decode_text("export", bytes, &Default::default()).unwrap();
+    let (text, _) = archive_desk_core::codec::decode_text("export", bytes, &Default::default()).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -86,16 +89,11 @@ fn users_lists_every_folder(kind: ServerKind) {
     let mut expected: Vec<String> = a.manifest.users.iter().map(|u| u.folder.clone()).collect();
     expected.sort();
     assert_eq!(folders, expected);
-    assert!(
-        stderr(&out).contains("bad..folder"),
-        "unsafe folder not reported"
-    );
+    assert!(stderr(&out).contains("bad..folder"), "unsafe folder not reported");
 
     let text = String::from_utf8(ok(&cli(a, &["users"])).to_vec()).unwrap();
     assert!(text.starts_with("FOLDER"));
-    assert!(
-        text.contains("alice_smith_at_example_com") && text.contains("alice_smith@example.com")
-    );
+    assert!(text.contains("alice_smith_at_example_com") && text.contains("alice_smith@example.com"));
 }
 
 fn users_details_gives_true_emails(kind: ServerKind) {
@@ -111,10 +109,7 @@ fn users_details_gives_true_emails(kind: ServerKind) {
         .find(|r| r["email"] == fixtures::UNICODE)
         .expect("true unicode email");
     assert_eq!(
-        (
-            unicode["email_source"].as_str(),
-            unicode["conversation_count"].as_u64()
-        ),
+        (unicode["email_source"].as_str(), unicode["conversation_count"].as_u64()),
         (Some("index"), Some(2))
     );
     let corrupt = rows
@@ -142,13 +137,9 @@ fn export_and_show_keep_every_field(kind: ServerKind) {
             }
             ok(&cli(a, &args));
             assert_eq!(&read_json_file(&path), value, "export of {}", c.key);
-            assert_eq!(
-                std::fs::read(&path).unwrap().starts_with(&[0x1f, 0x8b]),
-                gzip
-            );
+            assert_eq!(std::fs::read(&path).unwrap().starts_with(&[0x1f, 0x8b]), gzip);
         }
-        let shown: Value =
-            serde_json::from_slice(ok(&cli(a, &["show", "--json", &c.folder, &c.id]))).unwrap();
+        let shown: Value = serde_json::from_slice(ok(&cli(a, &["show", "--json", &c.folder, &c.id]))).unwrap();
         assert_eq!(&shown, value, "show --json of {}", c.key);
         checked += 1;
     }
@@ -192,10 +183,7 @@ fn malformed_objects_fail_cleanly_and_write_nothing(kind: ServerKind) {
             assert_eq!(out.status.code(), Some(1), "{args:?}");
             let err = stderr(&out);
             assert_eq!(err.lines().count(), 1, "one line: {err}");
-            assert!(
-                err.contains(&c.key) && err.contains(&format!("[{code}]")),
-                "{err}"
-            );
+            assert!(err.contains(&c.key) && err.contains(&format!("[{code}]")), "{err}");
             assert!(out.stdout.is_empty());
         }
         let out = cli(a, &["show", "--json", &c.email, &c.id]);
@@ -213,8 +201,7 @@ fn malformed_objects_fail_cleanly_and_write_nothing(kind: ServerKind) {
 
 fn index_shows_drift_and_fails_on_corrupt_index(kind: ServerKind) {
     let a = seeded(kind);
-    let listing: Value =
-        serde_json::from_slice(ok(&cli(a, &["index", "--json", fixtures::DRIFT]))).unwrap();
+    let listing: Value = serde_json::from_slice(ok(&cli(a, &["index", "--json", fixtures::DRIFT]))).unwrap();
     let rows = listing["conversations"].as_array().unwrap();
     let flags: Vec<(&str, bool, bool)> = rows
         .iter()
@@ -259,8 +246,7 @@ fn index_shows_drift_and_fails_on_corrupt_index(kind: ServerKind) {
         "objects still listed"
     );
 
-    let cold: Value =
-        serde_json::from_slice(ok(&cli(a, &["index", "--json", fixtures::COLD]))).unwrap();
+    let cold: Value = serde_json::from_slice(ok(&cli(a, &["index", "--json", fixtures::COLD]))).unwrap();
     let class = cold["conversations"][0]["storage_class"].as_str().unwrap();
     assert_eq!(
         class,
@@ -274,9 +260,7 @@ fn index_shows_drift_and_fails_on_corrupt_index(kind: ServerKind) {
 
 fn transcript_is_readable_and_inert(kind: ServerKind) {
     let a = seeded(kind);
-    let text =
-        String::from_utf8(ok(&cli(a, &["show", fixtures::ALICE, fixtures::HOSTILE_ID])).to_vec())
-            .unwrap();
+    let text = String::from_utf8(ok(&cli(a, &["show", fixtures::ALICE, fixtures::HOSTILE_ID])).to_vec()).unwrap();
     assert!(
         text.contains("<script>window.__xss=2</script>"),
         "markup shown as text: {text}"
@@ -286,8 +270,7 @@ fn transcript_is_readable_and_inert(kind: ServerKind) {
         "{text:?}"
     );
     assert!(text.contains("\\u{1b}[2J"));
-    let plain =
-        String::from_utf8(ok(&cli(a, &["show", fixtures::ALICE, "a-plain"])).to_vec()).unwrap();
+    let plain = String::from_utf8(ok(&cli(a, &["show", fixtures::ALICE, "a-plain"])).to_vec()).unwrap();
     assert!(plain.starts_with("Billing question — refund 💸\n"));
     assert!(
         plain.contains("── assistant · 2025-01-15T10:00:03Z  [positive]"),
@@ -298,11 +281,7 @@ fn transcript_is_readable_and_inert(kind: ServerKind) {
 
 fn bad_names_and_bad_credentials(kind: ServerKind) {
     let a = seeded(kind);
-    for (user, id) in [
-        (fixtures::ALICE, "../x"),
-        ("../etc", "a"),
-        (fixtures::ALICE, "a/b"),
-    ] {
+    for (user, id) in [(fixtures::ALICE, "../x"), ("../etc", "a"), (fixtures::ALICE, "a/b")] {
         let out = cli(a, &["show", user, id]);
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains("[invalid_name]"), "{}", stderr(&out));
@@ -323,17 +302,150 @@ fn bad_names_and_bad_credentials(kind: ServerKind) {
             .env_clear()
             .envs(a.server.aws_env())
             .env("AWS_SECRET_ACCESS_KEY", wrong)
-            .args([
-                "--endpoint",
-                &a.server.endpoint,
-                "--bucket",
-                &a.bucket,
-                "users",
-            ])
+            .args(["--endpoint", &a.server.endpoint, "--bucket", &a.bucket, "users"])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1));
         let err = stderr(&out);
         assert!(err.contains("[s3]") && !err.contains(wrong), "{err}");
     }
+}
+
+/// A fresh bucket holding a small archive, for the commands that write.
+fn writable_archive(kind: ServerKind, build: impl FnOnce(&mut fixtures::Seeder)) -> (&'static S3Server, String) {
+    let server = archive_desk_harness::servers::shared(kind);
+    let bucket = format!("cli-{}", archive_desk_harness::servers::token());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = archive_desk_core::Store::connect(server.store_config(&bucket))
+            .await
+            .unwrap();
+        archive_desk_harness::create_bucket(&store).await;
+        let mut seeder = fixtures::Seeder::new(archive_desk_core::Layout::default(), kind.keeps_storage_class());
+        build(&mut seeder);
+        seeder.write(store.client(), store.bucket()).await;
+    });
+    (server, bucket)
+}
+
+#[test]
+fn delete_verify_thaw_and_audit_end_to_end() {
+    const EMAIL: &str = "writes@example.com";
+    let docs: Vec<Value> = (0..3)
+        .map(|i| fixtures::conversation(&format!("w-{i}"), EMAIL, &format!("Writable {i}"), 2))
+        .collect();
+    let (server, bucket) = writable_archive(ServerKind::Moto, |s| {
+        // w-2 is in the index twice and w-0's object is in cold storage.
+        s.user(EMAIL, IndexState::Present, &[&docs[0], &docs[1], &docs[2], &docs[2]]);
+        s.object(
+            EMAIL,
+            "w-0",
+            "w-0.json",
+            archive_desk_core::codec::encode(&docs[0], archive_desk_core::Encoding::Plain),
+            None,
+            Some(aws_sdk_s3::types::StorageClass::Glacier),
+            fixtures::Expect::Fails("cold_storage"),
+        );
+        s.good(EMAIL, &docs[1], ".json", archive_desk_core::Encoding::Plain);
+        s.good(EMAIL, &docs[2], ".json", archive_desk_core::Encoding::Plain);
+    });
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| run_cli(server, &bucket, data.path(), args);
+
+    // Delete needs --yes, and a read-only run refuses.
+    let out = run(&["delete", EMAIL, "w-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("without --yes"));
+    let out = run(&["--read-only", "delete", EMAIL, "w-1", "--yes"]);
+    assert!(stderr(&out).contains("[read_only]"), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(ok(&run(&["delete", "--json", EMAIL, "w-1", "--yes"]))).unwrap();
+    assert_eq!(
+        report["deleted_keys"],
+        serde_json::json!(["archived_conversations/writes_at_example_com/w-1.json"])
+    );
+    assert_eq!(report["index_entries_removed"], 1);
+    assert_eq!(run(&["show", EMAIL, "w-1"]).status.code(), Some(1));
+
+    // Verify finds the duplicate, exits 1; repair fixes it; verify is then clean.
+    let out = run(&["verify", EMAIL]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("duplicate index entry: w-2") && text.contains("in cold storage (not read)"),
+        "{text}"
+    );
+    ok(&run(&["verify", EMAIL, "--repair"]));
+    let v: Value = serde_json::from_slice(ok(&run(&["verify", "--json", "--all"]))).unwrap();
+    assert_eq!(v["verification"]["duplicate_entries"], serde_json::json!([]));
+
+    // Cold storage: status, thaw, open.
+    let out = run(&["show", EMAIL, "w-0"]);
+    assert!(stderr(&out).contains("[cold_storage]"));
+    let status: Value = serde_json::from_slice(ok(&run(&["thaw", "--json", EMAIL, "w-0", "--status"]))).unwrap();
+    assert_eq!(
+        (status["storage_class"].as_str(), status["state"].as_str()),
+        (Some("GLACIER"), Some("frozen"))
+    );
+    let text =
+        String::from_utf8(ok(&run(&["thaw", EMAIL, "w-0", "--days", "2", "--tier", "expedited"])).to_vec()).unwrap();
+    assert!(text.contains("w-0.json [GLACIER]: restore"), "{text}");
+    ok(&run(&["show", EMAIL, "w-0"]));
+    let out = run(&["thaw", EMAIL, "w-0", "--tier", "instant"]);
+    assert!(stderr(&out).contains("unknown restore tier"));
+
+    // Every action is in the audit log, once (a bad argument is not an action).
+    let out = ok(&run(&["audit", "--json"])).to_vec();
+    let actions: Vec<(String, String)> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [("delete", "error"), ("delete", "ok"), ("repair", "ok"), ("thaw", "ok")]
+        .iter()
+        .map(|(a, o)| (a.to_string(), o.to_string()))
+        .collect();
+    assert_eq!(actions, expected);
+    let text = String::from_utf8(ok(&run(&["audit", "--action", "thaw", "--user", EMAIL])).to_vec()).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let text = String::from_utf8(ok(&run(&["audit", "--action", "delete"])).to_vec()).unwrap();
+    assert!(
+        text.contains("[read_only]") && text.contains("writes@example.com"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rclone_refuses_index_writes_unless_overridden() {
+    const EMAIL: &str = "rclone.writes@example.com";
+    let doc = fixtures::conversation("r-1", EMAIL, "On rclone", 2);
+    let (server, bucket) = writable_archive(ServerKind::Rclone, |s| {
+        s.user(EMAIL, IndexState::Present, &[&doc]);
+        s.good(EMAIL, &doc, ".json", archive_desk_core::Encoding::Plain);
+    });
+    let data = tempfile::tempdir().unwrap();
+    let out = run_cli(server, &bucket, data.path(), &["delete", EMAIL, "r-1", "--yes"]);
+    assert!(
+        stderr(&out).contains("[conditional_writes_unsupported]"),
+        "{}",
+        stderr(&out)
+    );
+    ok(&run_cli(server, &bucket, data.path(), &["show", EMAIL, "r-1"]));
+    ok(&run_cli(
+        server,
+        &bucket,
+        data.path(),
+        &["--allow-unsafe-index-writes", "delete", EMAIL, "r-1", "--yes"],
+    ));
+    assert_eq!(
+        run_cli(server, &bucket, data.path(), &["show", EMAIL, "r-1"])
+            .status
+            .code(),
+        Some(1)
+    );
 }

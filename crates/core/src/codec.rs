@@ -107,20 +107,16 @@ pub fn parse_json(key: &str, text: &str) -> Result<Value> {
     })
 }
 
-pub fn decode_conversation(
-    key: &str,
-    bytes: Vec<u8>,
-    limits: &Limits,
-) -> Result<(ConversationDocument, Encoding)> {
+pub fn decode_conversation(key: &str, bytes: Vec<u8>, limits: &Limits) -> Result<(ConversationDocument, Encoding)> {
     let (text, encoding) = decode_text(key, bytes, limits)?;
     let value = parse_json(key, &text)?;
     drop(text);
     Ok((ConversationDocument::from_value(key, value)?, encoding))
 }
 
-pub fn decode_index(key: &str, bytes: Vec<u8>, limits: &Limits) -> Result<UserIndex> {
-    let (text, _) = decode_text(key, bytes, limits)?;
-    UserIndex::from_value(key, parse_json(key, &text)?)
+pub fn decode_index(key: &str, bytes: Vec<u8>, limits: &Limits) -> Result<(UserIndex, Encoding)> {
+    let (text, encoding) = decode_text(key, bytes, limits)?;
+    Ok((UserIndex::from_value(key, parse_json(key, &text)?)?, encoding))
 }
 
 /// A document as JSON, optionally gzip-compressed.
@@ -129,10 +125,7 @@ pub fn encode<T: Serialize>(doc: &T, encoding: Encoding) -> Vec<u8> {
     match encoding {
         Encoding::Plain => json,
         Encoding::Gzip => {
-            let mut gz = GzEncoder::new(
-                Vec::with_capacity(json.len() / 4),
-                flate2::Compression::default(),
-            );
+            let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::default());
             gz.write_all(&json).expect("writing to a Vec cannot fail");
             gz.finish().expect("writing to a Vec cannot fail")
         }
@@ -147,11 +140,8 @@ pub fn write_file_atomic<T: Serialize>(path: &Path, doc: &T, encoding: Encoding)
         _ => Path::new("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(&bytes)
-        .map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.write_all(&bytes).map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
@@ -172,8 +162,7 @@ mod tests {
         let (doc, enc) = decode_conversation("x.json", gz, &limits).unwrap();
         assert_eq!(enc, Encoding::Gzip);
         assert_eq!(doc.into_value(), sample());
-        let (_, enc) =
-            decode_conversation("x.json.gz", encode(&sample(), Encoding::Plain), &limits).unwrap();
+        let (_, enc) = decode_conversation("x.json.gz", encode(&sample(), Encoding::Plain), &limits).unwrap();
         assert_eq!(enc, Encoding::Plain);
     }
 
@@ -195,10 +184,7 @@ mod tests {
             let e = decode_conversation("p/u/c.json", bytes, &limits).unwrap_err();
             assert_eq!(e.code(), "decode");
             let msg = e.to_string();
-            assert!(
-                msg.starts_with("p/u/c.json: ") && msg.contains(want),
-                "{msg}"
-            );
+            assert!(msg.starts_with("p/u/c.json: ") && msg.contains(want), "{msg}");
         }
     }
 

@@ -20,9 +20,7 @@ pub enum Error {
     #[error("{key}: not found")]
     NotFound { key: String },
 
-    #[error(
-        "{key}: in cold storage ({storage_class}); request a restore (thaw) before opening it"
-    )]
+    #[error("{key}: in cold storage ({storage_class}); request a restore (thaw) before opening it")]
     ColdStorage { key: String, storage_class: String },
 
     /// The bytes could not be turned into JSON: truncated or corrupt gzip,
@@ -32,15 +30,9 @@ pub enum Error {
 
     /// Valid JSON, but not the shape the archive format has.
     #[error("{key}: wrong shape at {path}: {reason}")]
-    Shape {
-        key: String,
-        path: String,
-        reason: String,
-    },
+    Shape { key: String, path: String, reason: String },
 
-    #[error(
-        "{key}: larger than the {limit_bytes}-byte limit ({what}); raise the limit to open it"
-    )]
+    #[error("{key}: larger than the {limit_bytes}-byte limit ({what}); raise the limit to open it")]
     TooLarge {
         key: String,
         what: &'static str,
@@ -64,6 +56,24 @@ pub enum Error {
 
     #[error("configuration: {0}")]
     Config(String),
+
+    /// The profile is read-only; the core refuses every write.
+    #[error("read-only profile: {action} is not allowed")]
+    ReadOnly { action: &'static str },
+
+    /// The index kept changing under us (a busy archiver); nothing was lost,
+    /// but our change was not applied.
+    #[error("{key}: still changing after {attempts} attempts; try again")]
+    IndexConflict { key: String, attempts: u32 },
+
+    /// The store ignores `If-Match`, so an index update could silently
+    /// overwrite an entry the archiver writes at the same moment.
+    #[error(
+        "bucket {bucket}: this store ignores conditional writes (If-Match), so updating metadata.json could \
+         lose an entry the archiver writes at the same moment; index writes are refused (override only \
+         when no archiver is writing to this bucket)"
+    )]
+    ConditionalWritesUnsupported { bucket: String },
 }
 
 impl Error {
@@ -79,6 +89,9 @@ impl Error {
             Error::S3 { .. } => "s3",
             Error::Io { .. } => "io",
             Error::Config(_) => "config",
+            Error::ReadOnly { .. } => "read_only",
+            Error::IndexConflict { .. } => "index_conflict",
+            Error::ConditionalWritesUnsupported { .. } => "conditional_writes_unsupported",
         }
     }
 

@@ -243,17 +243,12 @@ mod tests {
 
     #[test]
     fn folder_without_at_marker_has_no_guess() {
-        assert_eq!(
-            UserFolder::parse("legacy-user").unwrap().guessed_email(),
-            None
-        );
+        assert_eq!(UserFolder::parse("legacy-user").unwrap().guessed_email(), None);
     }
 
     #[test]
     fn names_that_escape_the_folder_are_rejected() {
-        for bad in [
-            "", "../x", "a/b", "a\\b", "..", "x..y", "a\u{0}b", "a\nb", " a", "a ",
-        ] {
+        for bad in ["", "../x", "a/b", "a\\b", "..", "x..y", "a\u{0}b", "a\nb", " a", "a "] {
             let err = ConversationId::parse(bad).unwrap_err();
             assert_eq!(err.code(), "invalid_name", "{bad:?}");
             assert!(UserFolder::parse(bad).is_err(), "{bad:?}");
@@ -268,18 +263,12 @@ mod tests {
         let l = Layout::default();
         let f = UserFolder::from_email("u@x.io").unwrap();
         let id = ConversationId::parse("c-1").unwrap();
-        assert_eq!(
-            l.index_key(&f),
-            "archived_conversations/u_at_x_io/metadata.json"
-        );
+        assert_eq!(l.index_key(&f), "archived_conversations/u_at_x_io/metadata.json");
         assert_eq!(
             l.conversation_key(&f, &id, true),
             "archived_conversations/u_at_x_io/c-1.json.gz"
         );
-        assert_eq!(
-            Layout::new("").unwrap().index_key(&f),
-            "u_at_x_io/metadata.json"
-        );
+        assert_eq!(Layout::new("").unwrap().index_key(&f), "u_at_x_io/metadata.json");
         assert_eq!(Layout::new("a/b").unwrap().prefix(), "a/b/");
         assert!(Layout::new("a/../b").is_err());
         assert!(Layout::new("/abs").is_err());
@@ -290,10 +279,7 @@ mod tests {
         let l = Layout::default();
         let f = UserFolder::parse("u_at_x_io").unwrap();
         let p = l.user_prefix(&f);
-        assert_eq!(
-            l.classify(&f, &format!("{p}metadata.json")),
-            ObjectKind::Index
-        );
+        assert_eq!(l.classify(&f, &format!("{p}metadata.json")), ObjectKind::Index);
         assert_eq!(
             l.classify(&f, &format!("{p}abc.json.gz")),
             ObjectKind::Conversation {
@@ -302,14 +288,10 @@ mod tests {
             }
         );
         assert_eq!(l.classify(&f, &format!("{p}notes.txt")), ObjectKind::Other);
-        assert_eq!(
-            l.classify(&f, &format!("{p}sub/abc.json")),
-            ObjectKind::Other
-        );
+        assert_eq!(l.classify(&f, &format!("{p}sub/abc.json")), ObjectKind::Other);
         assert_eq!(l.classify(&f, "elsewhere/abc.json"), ObjectKind::Other);
         assert_eq!(
-            l.folder_of_common_prefix("archived_conversations/u_at_x_io/")
-                .unwrap(),
+            l.folder_of_common_prefix("archived_conversations/u_at_x_io/").unwrap(),
             f
         );
     }

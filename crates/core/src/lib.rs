@@ -3,17 +3,27 @@
 //! The CLI, the desktop shell and the tests all call these functions; this
 //! crate must never depend on tauri (CI checks it).
 
+pub mod audit;
 pub mod browse;
 pub mod codec;
+pub mod cold;
+mod delete;
 pub mod error;
+pub mod index_write;
+pub mod integrity;
 pub mod layout;
 pub mod model;
 pub mod secret;
+pub mod session;
 pub mod store;
 
+pub use audit::{AuditFilter, AuditLog, AuditRecord};
 pub use codec::{Encoding, Limits};
+pub use cold::{ColdState, ColdStatus, ThawTier};
+pub use delete::DeleteReport;
 pub use error::{Error, ErrorReport, Result};
 pub use layout::{ConversationId, Layout, ObjectKind, UserFolder};
 pub use model::{ConversationDocument, Fields, IndexEntry, UserIndex};
 pub use secret::Secret;
+pub use session::Session;
 pub use store::{CredentialSource, ObjectInfo, OpenedConversation, Store, StoreConfig};

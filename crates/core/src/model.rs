@@ -67,21 +67,11 @@ struct Check<'k> {
 
 impl Check<'_> {
     fn object<'v>(&self, v: &'v Value, path: &str) -> Result<&'v Map<String, Value>> {
-        v.as_object().ok_or_else(|| {
-            Error::shape(
-                self.key,
-                path,
-                format!("expected an object, found {}", type_name(v)),
-            )
-        })
+        v.as_object()
+            .ok_or_else(|| Error::shape(self.key, path, format!("expected an object, found {}", type_name(v))))
     }
 
-    fn required<'v>(
-        &self,
-        m: &'v Map<String, Value>,
-        field: &str,
-        path: &str,
-    ) -> Result<&'v Value> {
+    fn required<'v>(&self, m: &'v Map<String, Value>, field: &str, path: &str) -> Result<&'v Value> {
         m.get(field)
             .ok_or_else(|| Error::shape(self.key, format!("{path}.{field}"), "missing"))
     }
@@ -92,10 +82,7 @@ impl Check<'_> {
             Error::shape(
                 self.key,
                 format!("{path}.{field}"),
-                format!(
-                    "expected a non-empty string or integer id, found {}",
-                    type_name(v)
-                ),
+                format!("expected a non-empty string or integer id, found {}", type_name(v)),
             )
         })
     }
@@ -120,10 +107,7 @@ impl Check<'_> {
             Some(v) => Err(Error::shape(
                 self.key,
                 format!("{path}.{field}"),
-                format!(
-                    "expected a non-negative integer or null, found {}",
-                    type_name(v)
-                ),
+                format!("expected a non-negative integer or null, found {}", type_name(v)),
             )),
         }
     }
@@ -150,13 +134,9 @@ impl ConversationDocument {
             ));
         };
 
-        let conv = check.object(
-            check.required(&root, "conversation", "$")?,
-            "$.conversation",
-        )?;
+        let conv = check.object(check.required(&root, "conversation", "$")?, "$.conversation")?;
         let id = check.id(conv, "id", "$.conversation")?;
-        ConversationId::parse(&id)
-            .map_err(|e| Error::shape(key, "$.conversation.id", e.to_string()))?;
+        ConversationId::parse(&id).map_err(|e| Error::shape(key, "$.conversation.id", e.to_string()))?;
         for field in ["title", "user_id", "created_at", "updated_at"] {
             check.optional_string(conv, field, "$.conversation")?;
         }
@@ -228,10 +208,7 @@ impl ConversationDocument {
     }
 
     pub fn archive_metadata(&self) -> Option<Fields<'_>> {
-        self.root
-            .get("archive_metadata")
-            .and_then(Value::as_object)
-            .map(Fields)
+        self.root.get("archive_metadata").and_then(Value::as_object).map(Fields)
     }
 
     /// The whole document, every field as stored.
@@ -308,6 +285,80 @@ impl UserIndex {
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.root
     }
+
+    fn entries_mut(&mut self) -> &mut Vec<Value> {
+        self.root["archived_conversations"].as_array_mut().expect("validated")
+    }
+
+    /// Set `user_email` when the index has none.
+    pub fn set_user_email_if_missing(&mut self, email: &str) -> bool {
+        if self.user_email().is_some() {
+            return false;
+        }
+        self.root.insert("user_email".into(), Value::String(email.to_owned()));
+        true
+    }
+
+    /// Remove every entry whose id is in `ids`; returns the ids removed.
+    pub fn remove_entries(&mut self, ids: &HashSet<String>) -> Vec<String> {
+        let mut removed = Vec::new();
+        self.entries_mut().retain(|e| {
+            let id = entry_id(e);
+            let keep = !ids.contains(&id);
+            if !keep {
+                removed.push(id);
+            }
+            keep
+        });
+        removed
+    }
+
+    /// Keep the first entry of each id; returns how many duplicates went.
+    pub fn remove_duplicate_entries(&mut self) -> usize {
+        let mut seen = HashSet::new();
+        let entries = self.entries_mut();
+        let before = entries.len();
+        entries.retain(|e| seen.insert(entry_id(e)));
+        before - entries.len()
+    }
+
+    /// Append an entry unless one with its id exists; true if appended.
+    pub fn add_entry(&mut self, entry: Map<String, Value>) -> bool {
+        let id = id_text(entry.get("conversation_id").unwrap_or(&Value::Null)).expect("entry has an id");
+        if self.entries().any(|e| e.conversation_id() == id) {
+            return false;
+        }
+        self.entries_mut().push(Value::Object(entry));
+        true
+    }
+}
+
+fn entry_id(e: &Value) -> String {
+    e.get("conversation_id").and_then(id_text).expect("validated")
+}
+
+impl ConversationDocument {
+    /// The index entry the archiver writes for this conversation.
+    pub fn index_entry(&self) -> Map<String, Value> {
+        let c = self.conversation();
+        let meta = self.archive_metadata();
+        let mut e = Map::new();
+        e.insert("conversation_id".into(), c.get("id").cloned().unwrap_or(Value::Null));
+        e.insert("title".into(), c.get("title").cloned().unwrap_or(Value::Null));
+        e.insert("created_at".into(), c.get("created_at").cloned().unwrap_or(Value::Null));
+        e.insert(
+            "archived_at".into(),
+            meta.and_then(|m| m.get("archived_at")).cloned().unwrap_or(Value::Null),
+        );
+        e.insert(
+            "message_count".into(),
+            Value::from(
+                meta.and_then(|m| m.u64("message_count"))
+                    .unwrap_or(self.messages().len() as u64),
+            ),
+        );
+        e
+    }
 }
 
 /// One entry of `archived_conversations`.
@@ -371,17 +422,13 @@ mod tests {
         let e = ConversationDocument::from_value("a/b.json", v).unwrap_err();
         assert_eq!(e.code(), "shape");
         assert!(
-            e.to_string()
-                .starts_with("a/b.json: wrong shape at $.messages[1].id"),
+            e.to_string().starts_with("a/b.json: wrong shape at $.messages[1].id"),
             "{e}"
         );
 
         let mut v = doc();
         v["conversation"]["id"] = json!("../x");
-        assert_eq!(
-            ConversationDocument::from_value("k", v).unwrap_err().code(),
-            "shape"
-        );
+        assert_eq!(ConversationDocument::from_value("k", v).unwrap_err().code(), "shape");
 
         let mut v = doc();
         v["messages"][0]["content"] = json!(5);
@@ -393,9 +440,7 @@ mod tests {
         assert!(ConversationDocument::from_value("k", v).is_err());
 
         assert!(ConversationDocument::from_value("k", json!([1])).is_err());
-        assert!(
-            ConversationDocument::from_value("k", json!({"conversation": {"id": "c"}})).is_err()
-        );
+        assert!(ConversationDocument::from_value("k", json!({"conversation": {"id": "c"}})).is_err());
     }
 
     #[test]
@@ -414,18 +459,12 @@ mod tests {
         let idx = UserIndex::from_value("k", v.clone()).unwrap();
         assert_eq!(idx.user_email(), Some("u@x.io"));
         let e = idx.entries().next().unwrap();
-        assert_eq!(
-            (e.conversation_id().as_str(), e.message_count()),
-            ("c1", Some(3))
-        );
+        assert_eq!((e.conversation_id().as_str(), e.message_count()), ("c1", Some(3)));
         assert_eq!(serde_json::to_value(&idx).unwrap(), v);
 
         let idx = UserIndex::from_value("k", json!({"user_email": "u@x.io"})).unwrap();
         assert_eq!(idx.entries().len(), 0);
         assert!(UserIndex::from_value("k", json!({"archived_conversations": {}})).is_err());
-        assert!(
-            UserIndex::from_value("k", json!({"archived_conversations": [{"title": "x"}]}))
-                .is_err()
-        );
+        assert!(UserIndex::from_value("k", json!({"archived_conversations": [{"title": "x"}]})).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! Listings are streamed page by page; nothing here issues a request per
 //! object where a list will do.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -14,6 +15,7 @@ use aws_sdk_s3::Client;
 use aws_smithy_types::date_time::Format;
 use futures::Stream;
 use serde::Serialize;
+use tokio::sync::OnceCell;
 
 use crate::codec::{self, Encoding, Limits};
 use crate::error::{Error, Result};
@@ -46,6 +48,9 @@ pub struct StoreConfig {
     pub credentials: CredentialSource,
     pub layout: Layout,
     pub limits: Limits,
+    /// Write `metadata.json` even on a store that ignores `If-Match`
+    /// (risk: losing an entry an archiver writes at the same moment).
+    pub allow_unsafe_index_writes: bool,
 }
 
 impl StoreConfig {
@@ -58,8 +63,29 @@ impl StoreConfig {
             credentials: CredentialSource::DefaultChain,
             layout: Layout::default(),
             limits: Limits::default(),
+            allow_unsafe_index_writes: false,
         }
     }
+}
+
+/// A precondition for a PUT.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// Only if the object still has this ETag.
+    IfMatch(String),
+    /// Only if no object exists at the key.
+    IfNoneMatch,
+}
+
+/// What a conditional PUT did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    Written {
+        etag: Option<String>,
+        version_id: Option<String>,
+    },
+    /// The precondition failed (412) or raced another conditional write (409).
+    PreconditionFailed,
 }
 
 /// One listed object of a user's folder.
@@ -102,6 +128,8 @@ pub struct IndexRead {
     pub etag: Option<String>,
     /// No `metadata.json` exists (the index is empty, not corrupt).
     pub missing: bool,
+    /// How it was stored; writes keep it.
+    pub encoding: Encoding,
 }
 
 /// An opened conversation.
@@ -124,6 +152,9 @@ pub struct Store {
     bucket: String,
     layout: Layout,
     limits: Limits,
+    allow_unsafe_index_writes: bool,
+    /// Result of the conditional-write probe, once run.
+    conditional_writes: Arc<OnceCell<bool>>,
 }
 
 impl Store {
@@ -159,8 +190,7 @@ impl Store {
             loader = loader.region(aws_config::Region::new(region));
         }
         let shared = loader.load().await;
-        let mut s3 =
-            aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
+        let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
         if shared.region().is_none() {
             s3 = s3.region(aws_config::Region::from_static("us-east-1"));
         }
@@ -172,6 +202,8 @@ impl Store {
             bucket: config.bucket,
             layout: config.layout,
             limits: config.limits,
+            allow_unsafe_index_writes: config.allow_unsafe_index_writes,
+            conditional_writes: Arc::default(),
         })
     }
 
@@ -191,6 +223,10 @@ impl Store {
         &self.limits
     }
 
+    pub fn allows_unsafe_index_writes(&self) -> bool {
+        self.allow_unsafe_index_writes
+    }
+
     /// The user folders under the prefix, one ListObjectsV2 page (up to 1,000
     /// users) at a time.
     pub fn list_users(&self) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
@@ -198,10 +234,7 @@ impl Store {
     }
 
     /// As `list_users`, with at most `page_size` users a page.
-    pub fn list_users_paged(
-        &self,
-        page_size: i32,
-    ) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
+    pub fn list_users_paged(&self, page_size: i32) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
         let store = self.clone();
         futures::stream::try_unfold(Some(None::<String>), move |token| {
             let store = store.clone();
@@ -277,28 +310,29 @@ impl Store {
     pub async fn read_index(&self, folder: &UserFolder) -> Result<IndexRead> {
         let key = self.layout.index_key(folder);
         match self.fetch(&key).await {
-            Ok(f) => Ok(IndexRead {
-                index: codec::decode_index(&key, f.bytes, &self.limits)?,
-                etag: f.etag,
-                missing: false,
-                key,
-            }),
+            Ok(f) => {
+                let (index, encoding) = codec::decode_index(&key, f.bytes, &self.limits)?;
+                Ok(IndexRead {
+                    index,
+                    etag: f.etag,
+                    missing: false,
+                    encoding,
+                    key,
+                })
+            }
             Err(Error::NotFound { .. }) => Ok(IndexRead {
                 key,
                 index: UserIndex::default(),
                 etag: None,
                 missing: true,
+                encoding: Encoding::Plain,
             }),
             Err(e) => Err(e),
         }
     }
 
     /// Open a conversation by id: `<id>.json`, else `<id>.json.gz`.
-    pub async fn get_conversation(
-        &self,
-        folder: &UserFolder,
-        id: &ConversationId,
-    ) -> Result<OpenedConversation> {
+    pub async fn get_conversation(&self, folder: &UserFolder, id: &ConversationId) -> Result<OpenedConversation> {
         let plain = self.layout.conversation_key(folder, id, false);
         match self.open_key(&plain, id).await {
             Err(Error::NotFound { .. }) => {
@@ -341,6 +375,103 @@ impl Store {
         self.layout.classify(folder, key)
     }
 
+    /// PUT `body` at `key` under `condition`.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        encoding: Encoding,
+        condition: Option<Condition>,
+    ) -> Result<PutOutcome> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.into());
+        if encoding == Encoding::Gzip {
+            req = req.content_encoding("gzip");
+        }
+        req = match condition {
+            Some(Condition::IfMatch(etag)) => req.if_match(etag),
+            Some(Condition::IfNoneMatch) => req.if_none_match("*"),
+            None => req,
+        };
+        match req.send().await {
+            Ok(out) => Ok(PutOutcome::Written {
+                etag: out.e_tag().map(str::to_owned),
+                version_id: out.version_id().map(str::to_owned),
+            }),
+            Err(e) if matches!(e.raw_response().map(HttpStatus::status), Some(412 | 409)) => {
+                Ok(PutOutcome::PreconditionFailed)
+            }
+            Err(e) => Err(s3_error("PutObject", key, e)),
+        }
+    }
+
+    /// Delete one object version (or the current object).
+    async fn delete_one(&self, key: &str, version_id: Option<String>) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| s3_error("DeleteObject", key, e))?;
+        Ok(())
+    }
+
+    /// Does this store honour `If-Match` / `If-None-Match` on PUT? Some
+    /// S3-compatible stores silently ignore them. Writes a scratch object
+    /// under the prefix and removes it (every version) afterwards.
+    pub async fn probe_conditional_writes(&self) -> Result<bool> {
+        let key = format!("{}.archive-desk-probe-{:016x}", self.layout.prefix(), fastrand::u64(..));
+        let mut versions = Vec::new();
+        let first = self.put(&key, b"{}".to_vec(), Encoding::Plain, None).await?;
+        if let PutOutcome::Written { version_id, .. } = &first {
+            versions.push(version_id.clone());
+        }
+        let mut honoured = true;
+        let wrong_etag = Condition::IfMatch("\"00000000000000000000000000000000\"".into());
+        for condition in [wrong_etag, Condition::IfNoneMatch] {
+            match self
+                .put(&key, b"{\"probe\":1}".to_vec(), Encoding::Plain, Some(condition))
+                .await?
+            {
+                PutOutcome::PreconditionFailed => {}
+                PutOutcome::Written { version_id, .. } => {
+                    honoured = false;
+                    versions.push(version_id);
+                }
+            }
+        }
+        for version in versions {
+            self.delete_one(&key, version).await?;
+        }
+        Ok(honoured)
+    }
+
+    /// Refuse index writes on a store that ignores conditional writes,
+    /// unless the config allows it explicitly. Probed once per `Store`.
+    pub async fn ensure_safe_index_writes(&self) -> Result<()> {
+        if self.allow_unsafe_index_writes {
+            return Ok(());
+        }
+        let honoured = *self
+            .conditional_writes
+            .get_or_try_init(|| self.probe_conditional_writes())
+            .await?;
+        if honoured {
+            Ok(())
+        } else {
+            Err(Error::ConditionalWritesUnsupported {
+                bucket: self.bucket.clone(),
+            })
+        }
+    }
+
     async fn fetch(&self, key: &str) -> Result<Fetched> {
         let out = self
             .client
@@ -379,11 +510,7 @@ impl Store {
 fn get_error(key: &str, err: SdkError<GetObjectError>) -> Error {
     if let Some(service) = err.as_service_error() {
         match service {
-            GetObjectError::NoSuchKey(_) => {
-                return Error::NotFound {
-                    key: key.to_owned(),
-                }
-            }
+            GetObjectError::NoSuchKey(_) => return Error::NotFound { key: key.to_owned() },
             GetObjectError::InvalidObjectState(e) => {
                 return Error::ColdStorage {
                     key: key.to_owned(),
@@ -408,9 +535,7 @@ where
     if err.raw_response().map(HttpStatus::status) == Some(404)
         && err.as_service_error().and_then(|e| e.code()) != Some("NoSuchBucket")
     {
-        return Error::NotFound {
-            key: key.to_owned(),
-        };
+        return Error::NotFound { key: key.to_owned() };
     }
     let message = match err.as_service_error() {
         Some(e) => format!(

@@ -10,12 +10,9 @@ use archive_desk_core::{CredentialSource, Encoding, Layout, Secret, Store, Store
 use archive_desk_harness::fixtures::{self, IndexState};
 
 const FIRST: [&str; 12] = [
-    "maria", "li", "ahmed", "sofia", "john", "ana", "kenji", "fatima", "lucas", "olga", "noah",
-    "priya",
+    "maria", "li", "ahmed", "sofia", "john", "ana", "kenji", "fatima", "lucas", "olga", "noah", "priya",
 ];
-const LAST: [&str; 8] = [
-    "garcia", "wang", "khan", "rossi", "smith", "silva", "tanaka", "novak",
-];
+const LAST: [&str; 8] = ["garcia", "wang", "khan", "rossi", "smith", "silva", "tanaka", "novak"];
 const DOMAINS: [&str; 5] = [
     "example.com",
     "mail.example.org",
@@ -43,9 +40,7 @@ fn env(name: &str) -> Result<String, String> {
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let users: usize = match std::env::args().skip_while(|a| a != "--users").nth(1) {
-        Some(n) => n
-            .parse()
-            .map_err(|_| "--users takes a number".to_string())?,
+        Some(n) => n.parse().map_err(|_| "--users takes a number".to_string())?,
         None => 300,
     };
     let mut config = StoreConfig::new(env("S3_BUCKET_NAME")?);
@@ -58,12 +53,7 @@ async fn main() -> Result<(), String> {
     };
     let store = Store::connect(config).await.map_err(|e| e.to_string())?;
     // Exists already when the demo is run again: fine.
-    let _ = store
-        .client()
-        .create_bucket()
-        .bucket(store.bucket())
-        .send()
-        .await;
+    let _ = store.client().create_bucket().bucket(store.bucket()).send().await;
 
     let layout = Layout::default();
     let mut seeder = fixtures::standard(layout.clone(), true);
@@ -77,26 +67,11 @@ async fn main() -> Result<(), String> {
         );
         let docs: Vec<_> = (0..1 + u % 7)
             .map(|c| {
-                let id = format!(
-                    "{:08x}-{:04x}-4{:03x}-8000-{:012x}",
-                    u,
-                    c,
-                    u % 4096,
-                    u * 31 + c
-                );
-                fixtures::conversation(
-                    &id,
-                    &email,
-                    TOPICS[(u + c) % TOPICS.len()],
-                    2 + (u * 7 + c * 3) % 40,
-                )
+                let id = format!("{:08x}-{:04x}-4{:03x}-8000-{:012x}", u, c, u % 4096, u * 31 + c);
+                fixtures::conversation(&id, &email, TOPICS[(u + c) % TOPICS.len()], 2 + (u * 7 + c * 3) % 40)
             })
             .collect();
-        seeder.user(
-            &email,
-            IndexState::Present,
-            &docs.iter().collect::<Vec<_>>(),
-        );
+        seeder.user(&email, IndexState::Present, &docs.iter().collect::<Vec<_>>());
         for (c, doc) in docs.iter().enumerate() {
             let (suffix, encoding) = if c % 3 == 2 {
                 (".json.gz", Encoding::Gzip)
