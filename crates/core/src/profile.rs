@@ -1,0 +1,466 @@
+//! Named connection profiles. Non-secret settings live in a versioned TOML
+//! file in the OS config dir, written atomically; secrets live only in the
+//! keychain. A profile opens into a `Session`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditLog;
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::keychain::{Keychain, SecretKind};
+use crate::layout::{Layout, DEFAULT_PREFIX};
+use crate::secret::Secret;
+use crate::session::Session;
+use crate::store::{CredentialSource, Store, StoreConfig};
+
+const FILE_VERSION: u32 = 1;
+
+/// How the target of a restore is reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreMode {
+    /// Supabase REST (PostgREST) with the service key.
+    #[default]
+    Rest,
+    /// A direct Postgres connection string.
+    Postgres,
+}
+
+impl std::str::FromStr for RestoreMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "rest" => Ok(RestoreMode::Rest),
+            "postgres" => Ok(RestoreMode::Postgres),
+            _ => Err(Error::Config(format!(
+                "unknown restore mode {s:?}: use rest or postgres"
+            ))),
+        }
+    }
+}
+
+/// Where AWS credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum AwsAuth {
+    /// The AWS default chain, optionally a named `~/.aws` profile.
+    DefaultChain {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        aws_profile: Option<String>,
+    },
+    /// An access key pair: the id here, the secret in the keychain.
+    Keychain { access_key_id: String },
+}
+
+impl Default for AwsAuth {
+    fn default() -> Self {
+        AwsAuth::DefaultChain { aws_profile: None }
+    }
+}
+
+fn default_prefix() -> String {
+    DEFAULT_PREFIX.to_owned()
+}
+fn default_conversations() -> String {
+    "conversations".into()
+}
+fn default_messages() -> String {
+    "messages".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub bucket: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub path_style: bool,
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    #[serde(default)]
+    pub aws: AwsAuth,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supabase_url: Option<String>,
+    #[serde(default)]
+    pub restore_mode: RestoreMode,
+    #[serde(default = "default_conversations")]
+    pub conversations_table: String,
+    #[serde(default = "default_messages")]
+    pub messages_table: String,
+    /// An installed RPC function for atomic REST restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_function: Option<String>,
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub allow_unsafe_index_writes: bool,
+}
+
+impl Profile {
+    pub fn new(bucket: impl Into<String>) -> Self {
+        Profile {
+            bucket: bucket.into(),
+            region: None,
+            endpoint: None,
+            path_style: false,
+            prefix: default_prefix(),
+            aws: AwsAuth::default(),
+            supabase_url: None,
+            restore_mode: RestoreMode::default(),
+            conversations_table: default_conversations(),
+            messages_table: default_messages(),
+            rpc_function: None,
+            read_only: false,
+            allow_unsafe_index_writes: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileFile {
+    pub version: u32,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// A profile as shown to a person: settings, and which secrets are set
+/// (never their values).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileView {
+    pub name: String,
+    #[serde(flatten)]
+    pub profile: Profile,
+    pub secrets_set: BTreeMap<&'static str, bool>,
+}
+
+/// What `import_env` did, without any value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub profile: String,
+    /// Variables taken into the profile file.
+    pub settings: Vec<String>,
+    /// Variables stored in the keychain.
+    pub secrets: Vec<String>,
+    /// Variables present but not used.
+    pub ignored: Vec<String>,
+}
+
+pub fn check_profile_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            what: "profile name",
+            value: name.to_owned(),
+            reason: "use 1-64 letters, digits, '-', '_' or '.'",
+        })
+    }
+}
+
+/// The profiles file and the keychain that holds their secrets.
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    path: PathBuf,
+    keychain: Keychain,
+}
+
+impl Profiles {
+    pub fn new(path: impl Into<PathBuf>, keychain: Keychain) -> Self {
+        Profiles {
+            path: path.into(),
+            keychain,
+        }
+    }
+
+    /// `$ARCHIVE_DESK_CONFIG_DIR/profiles.toml`, else the OS config dir
+    /// (`~/.config/archive-desk/profiles.toml` on Linux).
+    pub fn default_location() -> Result<Self> {
+        let dir = match std::env::var_os("ARCHIVE_DESK_CONFIG_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => dirs::config_dir()
+                .ok_or_else(|| Error::Config("no config directory for profiles".into()))?
+                .join("archive-desk"),
+        };
+        Ok(Profiles::new(dir.join("profiles.toml"), Keychain::default()))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn keychain(&self) -> &Keychain {
+        &self.keychain
+    }
+
+    pub fn load(&self) -> Result<ProfileFile> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ProfileFile {
+                    version: FILE_VERSION,
+                    profiles: BTreeMap::new(),
+                })
+            }
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        let file: ProfileFile = toml::from_str(&text).map_err(|e| {
+            Error::Config(format!(
+                "{}: not a valid profiles file: {}",
+                self.path.display(),
+                e.message()
+            ))
+        })?;
+        if file.version > FILE_VERSION {
+            return Err(Error::Config(format!(
+                "{}: written by a newer Archive Desk (version {}); update the app",
+                self.path.display(),
+                file.version
+            )));
+        }
+        Ok(file)
+    }
+
+    fn save(&self, file: &ProfileFile) -> Result<()> {
+        let text = toml::to_string_pretty(file).map_err(|e| Error::Config(e.to_string()))?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        codec::write_bytes_atomic(&self.path, text.as_bytes())
+    }
+
+    pub fn get(&self, name: &str) -> Result<Profile> {
+        self.load()?
+            .profiles
+            .remove(name)
+            .ok_or_else(|| Error::Config(format!("no profile named {name:?} (see `profile list`)")))
+    }
+
+    /// Add or replace a profile's settings.
+    pub fn put(&self, name: &str, profile: Profile) -> Result<()> {
+        check_profile_name(name)?;
+        Layout::new(&profile.prefix)?;
+        if profile.bucket.is_empty() {
+            return Err(Error::Config("a profile needs a bucket".into()));
+        }
+        let mut file = self.load()?;
+        file.version = FILE_VERSION;
+        file.profiles.insert(name.to_owned(), profile);
+        self.save(&file)
+    }
+
+    /// Remove a profile and every secret it has in the keychain.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let mut file = self.load()?;
+        if file.profiles.remove(name).is_none() {
+            return Err(Error::Config(format!("no profile named {name:?}")));
+        }
+        self.keychain.delete_all(name)?;
+        self.save(&file)
+    }
+
+    pub fn set_secret(&self, name: &str, kind: SecretKind, secret: &Secret) -> Result<()> {
+        self.get(name)?;
+        self.keychain.set(name, kind, secret)
+    }
+
+    pub fn secret(&self, name: &str, kind: SecretKind) -> Result<Option<Secret>> {
+        self.keychain.get(name, kind)
+    }
+
+    pub fn view(&self, name: &str) -> Result<ProfileView> {
+        let profile = self.get(name)?;
+        let mut secrets_set = BTreeMap::new();
+        for kind in SecretKind::ALL {
+            secrets_set.insert(kind.as_str(), self.keychain.get(name, kind)?.is_some());
+        }
+        Ok(ProfileView {
+            name: name.to_owned(),
+            profile,
+            secrets_set,
+        })
+    }
+
+    /// The S3 connection of a profile, its secret read from the keychain.
+    pub fn store_config(&self, name: &str, profile: &Profile) -> Result<StoreConfig> {
+        let mut config = StoreConfig::new(profile.bucket.clone());
+        config.region = profile.region.clone();
+        config.endpoint = profile.endpoint.clone();
+        config.force_path_style = profile.path_style || profile.endpoint.is_some();
+        config.layout = Layout::new(&profile.prefix)?;
+        config.allow_unsafe_index_writes = profile.allow_unsafe_index_writes;
+        config.credentials = match &profile.aws {
+            AwsAuth::DefaultChain { aws_profile: None } => CredentialSource::DefaultChain,
+            AwsAuth::DefaultChain { aws_profile: Some(p) } => CredentialSource::NamedProfile(p.clone()),
+            AwsAuth::Keychain { access_key_id } => CredentialSource::Static {
+                access_key_id: access_key_id.clone(),
+                secret_access_key: self.keychain.get(name, SecretKind::AwsSecretAccessKey)?.ok_or_else(|| {
+                    Error::Config(format!(
+                        "profile {name:?} has no AWS secret access key in the keychain (profile set-secret {name} aws-secret-access-key)"
+                    ))
+                })?,
+            },
+        };
+        Ok(config)
+    }
+
+    /// Open a profile: its store, its read-only flag, the audit log.
+    pub async fn open(&self, name: &str, audit: AuditLog) -> Result<Session> {
+        let profile = self.get(name)?;
+        let store = Store::connect(self.store_config(name, &profile)?).await?;
+        let mut session = Session::new(store, audit);
+        session.read_only = profile.read_only;
+        session.profile = Some(name.to_owned());
+        Ok(session)
+    }
+
+    /// Create profile `name` from an archiver `.env` file: settings to the
+    /// profile file, secrets to the keychain. Values are never echoed.
+    pub fn import_env(&self, name: &str, env_file: &Path, replace: bool) -> Result<ImportReport> {
+        check_profile_name(name)?;
+        if !replace && self.load()?.profiles.contains_key(name) {
+            return Err(Error::Config(format!(
+                "profile {name:?} exists; pass --replace to overwrite it"
+            )));
+        }
+        let vars = read_env_file(env_file)?;
+        let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let bucket = get("S3_BUCKET_NAME")
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| Error::Config(format!("{}: S3_BUCKET_NAME is missing", env_file.display())))?;
+
+        let mut report = ImportReport {
+            profile: name.to_owned(),
+            ..Default::default()
+        };
+        let mut profile = Profile::new(bucket);
+        report.settings.push("S3_BUCKET_NAME".into());
+        if let Some(region) = get("AWS_REGION") {
+            profile.region = Some(region);
+            report.settings.push("AWS_REGION".into());
+        }
+        if let Some(url) = get("SUPABASE_URL") {
+            profile.supabase_url = Some(url);
+            report.settings.push("SUPABASE_URL".into());
+        }
+        let secret_key = get("AWS_SECRET_ACCESS_KEY");
+        if let Some(id) = get("AWS_ACCESS_KEY_ID") {
+            if secret_key.is_none() {
+                return Err(Error::Config(format!(
+                    "{}: AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY",
+                    env_file.display()
+                )));
+            }
+            profile.aws = AwsAuth::Keychain { access_key_id: id };
+            report.settings.push("AWS_ACCESS_KEY_ID".into());
+        }
+        let mut secrets = Vec::new();
+        if let (Some(key), AwsAuth::Keychain { .. }) = (secret_key, &profile.aws) {
+            secrets.push((SecretKind::AwsSecretAccessKey, "AWS_SECRET_ACCESS_KEY", key));
+        }
+        if let Some(key) = get("SUPABASE_SERVICE_ROLE_KEY") {
+            secrets.push((SecretKind::SupabaseKey, "SUPABASE_SERVICE_ROLE_KEY", key));
+        }
+        let used: Vec<&str> = report
+            .settings
+            .iter()
+            .map(String::as_str)
+            .chain(secrets.iter().map(|s| s.1))
+            .collect();
+        report.ignored = vars
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| !used.contains(&n.as_str()))
+            .collect();
+
+        // Secrets first: if the keychain refuses, no profile is half made.
+        if replace {
+            self.keychain.delete_all(name)?;
+        }
+        for (kind, var, value) in &secrets {
+            self.keychain.set(name, *kind, &Secret::new(value.clone()))?;
+            report.secrets.push((*var).to_owned());
+        }
+        self.put(name, profile)?;
+        Ok(report)
+    }
+}
+
+/// `KEY=VALUE` lines of a `.env` file. A parse error names the line, never
+/// its text (it may hold a secret).
+fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
+    let iter = dotenvy::from_path_iter(path).map_err(|e| match e {
+        dotenvy::Error::Io(io) => Error::io(path, io),
+        _ => Error::Config(format!("{}: cannot be read as a .env file", path.display())),
+    })?;
+    iter.enumerate()
+        .map(|(i, item)| {
+            item.map_err(|_| Error::Config(format!("{}: entry {} is not KEY=VALUE", path.display(), i + 1)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profiles() -> (Profiles, tempfile::TempDir) {
+        keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
+        let dir = tempfile::tempdir().unwrap();
+        (
+            Profiles::new(dir.path().join("cfg/profiles.toml"), Keychain::new("archive-desk-unit")),
+            dir,
+        )
+    }
+
+    #[test]
+    fn profiles_round_trip_through_the_file() {
+        let (p, _d) = profiles();
+        assert!(p.load().unwrap().profiles.is_empty());
+        let mut prod = Profile::new("prod-archive");
+        prod.region = Some("ap-south-1".into());
+        prod.read_only = true;
+        prod.aws = AwsAuth::Keychain {
+            access_key_id: "AKIAEXAMPLE".into(),
+        };
+        p.put("prod", prod.clone()).unwrap();
+        p.put("staging", Profile::new("staging-archive")).unwrap();
+        assert_eq!(p.get("prod").unwrap(), prod);
+        let text = std::fs::read_to_string(p.path()).unwrap();
+        assert!(text.starts_with("version = 1"), "{text}");
+        assert_eq!(p.load().unwrap().profiles.len(), 2);
+        p.remove("staging").unwrap();
+        assert!(p.get("staging").is_err());
+        assert_eq!(p.remove("staging").unwrap_err().code(), "config");
+        assert_eq!(p.put("../x", Profile::new("b")).unwrap_err().code(), "invalid_name");
+    }
+
+    #[test]
+    fn newer_or_broken_files_are_refused() {
+        let (p, _d) = profiles();
+        std::fs::create_dir_all(p.path().parent().unwrap()).unwrap();
+        std::fs::write(p.path(), "version = 99\n").unwrap();
+        assert!(p.load().unwrap_err().to_string().contains("newer"));
+        std::fs::write(p.path(), "version = [").unwrap();
+        assert!(p.load().unwrap_err().to_string().contains("not a valid profiles file"));
+    }
+
+    #[test]
+    fn env_parse_errors_do_not_echo_the_line() {
+        let (_p, d) = profiles();
+        let path = d.path().join(".env");
+        std::fs::write(&path, "S3_BUCKET_NAME=b\nAWS_SECRET_ACCESS_KEY='unterminated-sekrit\n").unwrap();
+        let e = read_env_file(&path).unwrap_err().to_string();
+        assert!(!e.contains("sekrit") && e.contains("entry 2"), "{e}");
+    }
+}

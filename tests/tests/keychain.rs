@@ -1,0 +1,92 @@
+//! The real Secret Service (gnome-keyring in a private D-Bus session, started
+//! by scripts/with-keyring.sh around the test run), and a profile whose
+//! secret comes from it used end to end against an S3 server that checks
+//! signatures (rclone).
+
+use archive_desk_core::profile::AwsAuth;
+use archive_desk_core::{AuditLog, Keychain, Profiles, Secret, SecretKind};
+use archive_desk_harness::{seeded, servers, ServerKind};
+use futures::TryStreamExt;
+
+#[test]
+fn store_read_update_delete_in_the_real_keychain() {
+    let kc = Keychain::new(format!("archive-desk-test-{}", servers::token()));
+    let kind = SecretKind::SupabaseKey;
+    assert!(kc.get("p", kind).unwrap().is_none());
+    kc.set("p", kind, &Secret::new("first-value")).unwrap();
+    assert_eq!(kc.get("p", kind).unwrap().unwrap().expose(), "first-value");
+    kc.set("p", kind, &Secret::new("second-value")).unwrap();
+    assert_eq!(kc.get("p", kind).unwrap().unwrap().expose(), "second-value");
+    // Another profile's entry is separate.
+    assert!(kc.get("q", kind).unwrap().is_none());
+    kc.delete("p", kind).unwrap();
+    assert!(kc.get("p", kind).unwrap().is_none());
+    kc.delete("p", kind).unwrap();
+}
+
+#[tokio::test]
+async fn imported_profile_reaches_s3_with_its_keychain_secret() {
+    let archive = seeded(ServerKind::Rclone);
+    let server = archive.server;
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = Profiles::new(
+        dir.path().join("profiles.toml"),
+        Keychain::new(format!("archive-desk-test-{}", servers::token())),
+    );
+    let env = dir.path().join(".env");
+    std::fs::write(
+        &env,
+        format!(
+            "# the archiver's .env\nUSE_S3_STORAGE=true\nAWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY=\"{}\"\nAWS_REGION=us-east-1\nS3_BUCKET_NAME={}\nSUPABASE_URL=http://127.0.0.1:9\nSUPABASE_KEY=anon-key-not-used\nSUPABASE_SERVICE_ROLE_KEY=service-role-canary-7f3a\n",
+            server.access_key_id, server.secret_access_key, archive.bucket
+        ),
+    )
+    .unwrap();
+    let report = profiles.import_env("prod", &env, false).unwrap();
+    assert_eq!(report.secrets, ["AWS_SECRET_ACCESS_KEY", "SUPABASE_SERVICE_ROLE_KEY"]);
+    assert_eq!(report.ignored, ["USE_S3_STORAGE", "SUPABASE_KEY"]);
+    assert!(profiles.import_env("prod", &env, false).is_err(), "no silent overwrite");
+
+    // Settings in the file, secrets only in the keychain.
+    let text = std::fs::read_to_string(profiles.path()).unwrap();
+    assert!(
+        !text.contains(&server.secret_access_key) && !text.contains("canary"),
+        "{text}"
+    );
+    let view = profiles.view("prod").unwrap();
+    assert!(view.secrets_set["aws-secret-access-key"]);
+    assert!(!view.secrets_set["postgres-url"]);
+    assert!(matches!(view.profile.aws, AwsAuth::Keychain { .. }));
+
+    // Used end to end: the endpoint is a profile setting like any other.
+    let mut profile = profiles.get("prod").unwrap();
+    profile.endpoint = Some(server.endpoint.clone());
+    profiles.put("prod", profile).unwrap();
+    let session = profiles
+        .open("prod", AuditLog::at(dir.path().join("audit.jsonl")))
+        .await
+        .unwrap();
+    let pages: Vec<_> = session.store.list_users().try_collect().await.unwrap();
+    assert_eq!(
+        pages.iter().map(|p| p.users.len()).sum::<usize>(),
+        archive.manifest.users.len()
+    );
+    assert_eq!(session.profile.as_deref(), Some("prod"));
+
+    // A wrong secret in the keychain is refused by the server.
+    profiles
+        .set_secret("prod", SecretKind::AwsSecretAccessKey, &Secret::new("wrong"))
+        .unwrap();
+    let session = profiles
+        .open("prod", AuditLog::at(dir.path().join("audit.jsonl")))
+        .await
+        .unwrap();
+    let err = session.store.list_users().try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(err.code(), "s3");
+
+    // Removing the profile removes its keychain entries.
+    profiles.remove("prod").unwrap();
+    for kind in SecretKind::ALL {
+        assert!(profiles.secret("prod", kind).unwrap().is_none());
+    }
+}
