@@ -46,7 +46,6 @@ pub struct S3Server {
     /// rclone's data directory (buckets are folders in it).
     pub data_dir: Option<PathBuf>,
     guard: Child,
-    _tmp: Option<tempfile::TempDir>,
 }
 
 impl Drop for S3Server {
@@ -120,13 +119,14 @@ pub fn token() -> String {
     format!("{:016x}", h.finish())
 }
 
-/// Start `program args...` under the stdin guard, logging to `log`.
-fn spawn_guarded(program: &Path, args: &[&str], log: &Path, envs: &[(&str, &str)]) -> Child {
+/// Start `program args...` under the stdin guard, logging to `dir/server.log`;
+/// the guard removes `dir` once the server has stopped.
+fn spawn_guarded(program: &Path, args: &[&str], dir: &Path, envs: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(r#"log="$1"; shift; "$@" </dev/null >"$log" 2>&1 & pid=$!; trap 'kill $pid 2>/dev/null; wait $pid' EXIT; cat >/dev/null"#)
+        .arg(r#"dir="$1"; shift; "$@" </dev/null >"$dir/server.log" 2>&1 & pid=$!; trap 'kill $pid 2>/dev/null; wait $pid; rm -rf "$dir"' EXIT; cat >/dev/null"#)
         .arg("sh")
-        .arg(log)
+        .arg(dir)
         .arg(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -157,19 +157,21 @@ pub fn start(kind: ServerKind) -> S3Server {
     let tmp = tempfile::Builder::new()
         .prefix(&format!("archive-desk-{}-", kind.name()))
         .tempdir()
-        .expect("temp dir");
+        .expect("temp dir")
+        // The guard removes it when the server stops (statics are never dropped).
+        .keep();
     let port = free_port();
-    let log = tmp.path().join("server.log");
+    let log = tmp.join("server.log");
     let (guard, access_key_id, secret_access_key, data_dir) = match kind {
         ServerKind::Moto => {
             // moto's own server, made atomic for conditional writes (see the script).
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/servers/moto_atomic.py");
-            let guard = spawn_guarded(&tool("python"), &[script, "127.0.0.1", &port.to_string()], &log, &[]);
+            let guard = spawn_guarded(&tool("python"), &[script, "127.0.0.1", &port.to_string()], &tmp, &[]);
             // moto accepts any credentials.
             (guard, "moto-test-key".to_owned(), format!("moto-{}", token()), None)
         }
         ServerKind::Rclone => {
-            let data = tmp.path().join("data");
+            let data = tmp.join("data");
             std::fs::create_dir_all(&data).expect("rclone data dir");
             let (id, secret) = (format!("AKID{}", token()), format!("s{}{}", token(), token()));
             let auth = format!("{id},{secret}");
@@ -184,7 +186,7 @@ pub fn start(kind: ServerKind) -> S3Server {
                     &format!("127.0.0.1:{port}"),
                     data.to_str().expect("utf-8 temp path"),
                 ],
-                &log,
+                &tmp,
                 &[("RCLONE_CONFIG", "/dev/null")],
             );
             (guard, id, secret, Some(data))
@@ -198,7 +200,6 @@ pub fn start(kind: ServerKind) -> S3Server {
         secret_access_key,
         data_dir,
         guard,
-        _tmp: Some(tmp),
     }
 }
 
