@@ -39,7 +39,7 @@ use crate::servers::{token, tools_dir};
 /// The chat app's schema: roles, tables, RLS, grants.
 pub const SCHEMA_SQL: &str = include_str!("../supabase/schema.sql");
 /// `public.restore_archived_conversation(payload jsonb)`.
-pub const RESTORE_FUNCTION_SQL: &str = include_str!("../supabase/restore_function.sql");
+pub const RESTORE_FUNCTION_SQL: &str = include_str!("../../sql/restore_archived_conversation.sql");
 
 /// PostgreSQL's superuser in the private cluster.
 const SUPERUSER: &str = "postgres";

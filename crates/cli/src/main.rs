@@ -10,9 +10,11 @@ use std::process::ExitCode;
 
 use archive_desk_core::browse::{self, UserSummary};
 use archive_desk_core::codec::{self, Encoding};
+use archive_desk_core::profile::{Profile, RestoreMode};
+use archive_desk_core::restore::{RestoreOptions, Tables, Target};
 use archive_desk_core::{
-    AuditFilter, AuditLog, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Profiles, Session,
-    Store, StoreConfig, UserFolder,
+    AuditFilter, AuditLog, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Profiles, Secret,
+    SecretKind, Session, Store, StoreConfig, UserFolder,
 };
 use clap::{Parser, Subcommand};
 use futures::{StreamExt, TryStreamExt};
@@ -91,6 +93,32 @@ enum Command {
         /// Gzip-compress the output.
         #[arg(long)]
         gzip: bool,
+    },
+    /// Restore a conversation into Supabase (REST or direct Postgres); idempotent.
+    Restore {
+        user: String,
+        conversation_id: String,
+        /// rest (Supabase REST, default) or postgres (direct connection).
+        #[arg(long)]
+        target: Option<String>,
+        /// Write without the archive fields the tables lack (listed in the report).
+        #[arg(long)]
+        allow_missing_columns: bool,
+        /// After a verified restore, delete the conversation from the archive.
+        #[arg(long)]
+        remove_from_archive: bool,
+        /// Supabase project URL (key: SUPABASE_SERVICE_ROLE_KEY or the profile's keychain).
+        #[arg(long, env = "SUPABASE_URL")]
+        supabase_url: Option<String>,
+        /// An installed RPC function for one-transaction REST restores.
+        #[arg(long)]
+        rpc_function: Option<String>,
+        #[arg(long)]
+        conversations_table: Option<String>,
+        #[arg(long)]
+        messages_table: Option<String>,
+        #[arg(long)]
+        conflict_key: Option<String>,
     },
     /// Permanently delete conversations (every version) and their index entries.
     Delete {
@@ -229,6 +257,66 @@ async fn connect(cli: &Cli) -> Result<Session, Error> {
     Ok(session)
 }
 
+/// The restore target: the profile's settings and keychain secret, each
+/// overridden by a flag or, for secrets, an environment variable.
+fn restore_target(cli: &Cli) -> Result<Target, Error> {
+    let Command::Restore {
+        target,
+        supabase_url,
+        rpc_function,
+        conversations_table,
+        messages_table,
+        conflict_key,
+        ..
+    } = &cli.command
+    else {
+        return Err(Error::Config("not a restore".into()));
+    };
+    let profiles = Profiles::default_location()?;
+    let mut profile = match &cli.profile {
+        Some(name) => profiles.get(name)?,
+        None => Profile::new(""),
+    };
+    if let Some(mode) = target {
+        profile.restore_mode = mode.parse::<RestoreMode>()?;
+    }
+    if supabase_url.is_some() {
+        profile.supabase_url = supabase_url.clone();
+    }
+    if rpc_function.is_some() {
+        profile.rpc_function = rpc_function.clone();
+    }
+    for (field, value) in [
+        (&mut profile.conversations_table, conversations_table),
+        (&mut profile.messages_table, messages_table),
+        (&mut profile.conflict_key, conflict_key),
+    ] {
+        if let Some(v) = value {
+            *field = v.clone();
+        }
+    }
+    let (env_var, kind) = match profile.restore_mode {
+        RestoreMode::Rest => ("SUPABASE_SERVICE_ROLE_KEY", SecretKind::SupabaseKey),
+        RestoreMode::Postgres => ("ARCHIVE_DESK_POSTGRES_URL", SecretKind::PostgresUrl),
+    };
+    let secret = match (std::env::var(env_var), &cli.profile) {
+        (Ok(v), _) if !v.is_empty() => Some(Secret::new(v)),
+        (_, Some(name)) => profiles.secret(name, kind)?,
+        _ => None,
+    };
+    Target::from_settings(
+        profile.restore_mode,
+        profile.supabase_url.as_deref(),
+        secret,
+        Tables::new(
+            &profile.conversations_table,
+            &profile.messages_table,
+            &profile.conflict_key,
+        )?,
+        profile.rpc_function.clone(),
+    )
+}
+
 pub(crate) fn print_json<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
     writeln!(out)
@@ -345,6 +433,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     let opened = open(store, user, conversation_id).await?;
                     out.write_all(&codec::encode(&opened.document, encoding))?;
                 }
+            }
+        }
+        Command::Restore {
+            user,
+            conversation_id,
+            allow_missing_columns,
+            remove_from_archive,
+            ..
+        } => {
+            let target = restore_target(&cli)?;
+            let options = RestoreOptions {
+                allow_missing_columns: *allow_missing_columns,
+                ..Default::default()
+            };
+            let report = session
+                .restore(user, conversation_id, &target, &options, *remove_from_archive)
+                .await?;
+            if cli.json {
+                print_json(&mut out, &report)?;
+            } else {
+                write!(out, "{}", text::restore_report(&report))?;
             }
         }
         Command::Delete {

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use archive_desk_core::browse::{EmailSource, UserConversations, UserSummary};
 use archive_desk_core::integrity::{RepairReport, Verification};
+use archive_desk_core::restore::RestoreReport;
 use archive_desk_core::{AuditRecord, ColdState, ColdStatus, DeleteReport, OpenedConversation, UserFolder};
 
 fn is_unsafe(c: char) -> bool {
@@ -155,6 +156,55 @@ pub fn transcript(o: &OpenedConversation) -> String {
         for line in printable(content).lines() {
             let _ = writeln!(out, "   {line}");
         }
+    }
+    out
+}
+
+pub fn restore_report(r: &RestoreReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "restored {} via {} in {} ms{}",
+        inline(&r.conversation_id),
+        r.target,
+        r.duration_ms,
+        if r.atomic { " (one transaction)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "  conversation: {}",
+        if r.conversation_inserted {
+            "inserted"
+        } else {
+            "already present"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  messages: {} inserted, {} already present ({} in the archive, {} in the table)",
+        r.messages_inserted, r.messages_already_present, r.messages_in_archive, r.messages_in_table
+    );
+    let dropped: Vec<String> = r
+        .dropped_fields
+        .conversations
+        .iter()
+        .map(|f| format!("conversations.{f}"))
+        .chain(r.dropped_fields.messages.iter().map(|f| format!("messages.{f}")))
+        .collect();
+    if !dropped.is_empty() {
+        let _ = writeln!(
+            out,
+            "  not restored (the tables lack them): {}",
+            inline(&dropped.join(", "))
+        );
+    }
+    let _ = writeln!(out, "  verified: {}", if r.verified { "yes" } else { "NO" });
+    if let Some(d) = &r.removed_from_archive {
+        let _ = writeln!(
+            out,
+            "  removed from the archive: {}",
+            inline(&d.deleted_keys.join(", "))
+        );
     }
     out
 }

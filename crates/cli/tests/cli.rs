@@ -10,12 +10,17 @@ use serde_json::Value;
 
 /// Run the CLI on `bucket` of `server`, with its audit log in `data_dir`.
 fn run_cli(server: &S3Server, bucket: &str, data_dir: &Path, args: &[&str]) -> Output {
+    run_cli_with(server, bucket, data_dir, args, &[])
+}
+
+fn run_cli_with(server: &S3Server, bucket: &str, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", data_dir)
         .env("ARCHIVE_DESK_DATA_DIR", data_dir)
         .envs(server.aws_env())
+        .envs(env.iter().copied())
         .args(["--endpoint", &server.endpoint, "--bucket", bucket])
         .args(args);
     let out = cmd.output().expect("the CLI runs");
@@ -447,5 +452,52 @@ fn rclone_refuses_index_writes_unless_overridden() {
             .status
             .code(),
         Some(1)
+    );
+}
+
+#[test]
+fn restore_through_the_cli_twice() {
+    let a = seeded(ServerKind::Moto);
+    let stack = archive_desk_harness::supabase::SupabaseStack::start();
+    let data = tempfile::tempdir().unwrap();
+    let env = [("SUPABASE_SERVICE_ROLE_KEY", stack.service_key.as_str())];
+    let run = |args: &[&str]| run_cli_with(a.server, &a.bucket, data.path(), args, &env);
+    let args = ["restore", "--supabase-url", &stack.url, fixtures::ALICE, "a-gz-header"];
+    let text = String::from_utf8(ok(&run(&args)).to_vec()).unwrap();
+    assert!(
+        text.contains("conversation: inserted") && text.contains("2 inserted, 0 already present"),
+        "{text}"
+    );
+    assert!(text.contains("verified: yes"));
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let report: Value = serde_json::from_slice(ok(&run(&json_args))).unwrap();
+    assert_eq!(report["conversation_already_present"], true);
+    assert_eq!(
+        (
+            report["messages_inserted"].as_u64(),
+            report["messages_already_present"].as_u64()
+        ),
+        (Some(0), Some(2))
+    );
+    let out = run(&[
+        "restore",
+        "--supabase-url",
+        &stack.url,
+        fixtures::ALICE,
+        "a-extra-fields",
+    ]);
+    assert!(stderr(&out).contains("[missing_columns]") && stderr(&out).contains("messages.tool_calls"));
+    for out in [run(&args), run(&["audit"])] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(&stack.service_key), "the key leaked");
+    }
+    assert_eq!(
+        stack.psql("select count(*) from messages where conversation_id = 'a-gz-header'"),
+        "2"
     );
 }

@@ -107,6 +107,27 @@ pub async fn test_profile(profiles: &Profiles, name: &str) -> Result<Vec<Check>>
         }
     }
 
+    if profile.supabase_url.is_some() || profile.restore_mode == RestoreMode::Postgres {
+        checks.push(match profiles.restore_target(name, &profile) {
+            Ok(target) => match target.columns().await {
+                Ok(_) => Check::ok(
+                    "supabase",
+                    format!(
+                        "tables {} and {} are reachable with this key",
+                        profile.conversations_table, profile.messages_table
+                    ),
+                ),
+                Err(e) => Check::failed("supabase", e.to_string()),
+            },
+            Err(e) => Check::failed("supabase", e.to_string()),
+        });
+    } else {
+        checks.push(Check::skipped(
+            "supabase",
+            "no Supabase project set: restore is not configured",
+        ));
+    }
+
     checks.push(if profile.read_only {
         Check::skipped("conditional_writes", "read-only profile: it never writes metadata.json")
     } else {

@@ -75,6 +75,13 @@ pub enum Error {
     )]
     ConditionalWritesUnsupported { bucket: String },
 
+    /// A restore target (Supabase REST, Postgres) refused or failed; `code`
+    /// says which way (`target_auth`, `target_permission`, `missing_table`,
+    /// `missing_columns`, `target_conflict`, `target_unavailable`,
+    /// `restore_failed`, `not_verified`).
+    #[error("{message}")]
+    Restore { code: &'static str, message: String },
+
     /// The OS keychain is missing, locked or refused; never falls back to a file.
     #[error("{message}")]
     Keychain { message: String },
@@ -97,6 +104,7 @@ impl Error {
             Error::IndexConflict { .. } => "index_conflict",
             Error::ConditionalWritesUnsupported { .. } => "conditional_writes_unsupported",
             Error::Keychain { .. } => "keychain_unavailable",
+            Error::Restore { code, .. } => code,
         }
     }
 

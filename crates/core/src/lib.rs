@@ -16,6 +16,7 @@ pub mod keychain;
 pub mod layout;
 pub mod model;
 pub mod profile;
+pub mod restore;
 pub mod secret;
 pub mod session;
 pub mod store;

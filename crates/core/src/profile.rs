@@ -70,6 +70,9 @@ fn default_conversations() -> String {
 fn default_messages() -> String {
     "messages".into()
 }
+fn default_conflict_key() -> String {
+    "id".into()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
@@ -92,6 +95,9 @@ pub struct Profile {
     pub conversations_table: String,
     #[serde(default = "default_messages")]
     pub messages_table: String,
+    /// The unique key both tables conflict on.
+    #[serde(default = "default_conflict_key")]
+    pub conflict_key: String,
     /// An installed RPC function for atomic REST restores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpc_function: Option<String>,
@@ -114,6 +120,7 @@ impl Profile {
             restore_mode: RestoreMode::default(),
             conversations_table: default_conversations(),
             messages_table: default_messages(),
+            conflict_key: default_conflict_key(),
             rpc_function: None,
             read_only: false,
             allow_unsafe_index_writes: false,
@@ -312,6 +319,25 @@ impl Profiles {
             },
         };
         Ok(config)
+    }
+
+    /// The restore target of a profile, its secret read from the keychain.
+    pub fn restore_target(&self, name: &str, profile: &Profile) -> Result<crate::restore::Target> {
+        let kind = match profile.restore_mode {
+            RestoreMode::Rest => SecretKind::SupabaseKey,
+            RestoreMode::Postgres => SecretKind::PostgresUrl,
+        };
+        crate::restore::Target::from_settings(
+            profile.restore_mode,
+            profile.supabase_url.as_deref(),
+            self.keychain.get(name, kind)?,
+            crate::restore::Tables::new(
+                &profile.conversations_table,
+                &profile.messages_table,
+                &profile.conflict_key,
+            )?,
+            profile.rpc_function.clone(),
+        )
     }
 
     /// Open a profile: its store, its read-only flag, the audit log.

@@ -16,6 +16,7 @@ use crate::delete::{self, DeleteReport};
 use crate::error::{Error, Result};
 use crate::integrity::{self, RepairReport, Verification};
 use crate::layout::{ConversationId, ObjectKind, UserFolder};
+use crate::restore::{self, RestoreOptions, RestoreReport, Target};
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -145,6 +146,42 @@ impl Session {
         }
         .await;
         self.record("delete", &subject, result, to_map)
+    }
+
+    /// Restore one conversation into `target`. With `remove_from_archive`,
+    /// and only once the restore is verified, the conversation is then
+    /// deleted from the archive (every version, and its index entry).
+    pub async fn restore(
+        &self,
+        user: &str,
+        id: &str,
+        target: &Target,
+        options: &RestoreOptions,
+        remove_from_archive: bool,
+    ) -> Result<RestoreReport> {
+        let subject = Subject::new(user, &[id]);
+        let result = async {
+            self.refuse_if_read_only("restore")?;
+            let folder = subject.folder(user)?;
+            let cid = ConversationId::parse(id)?;
+            let opened = self.store.get_conversation(&folder, &cid).await?;
+            let mut report = restore::restore(target, &opened.document, options).await?;
+            if remove_from_archive {
+                if !report.verified {
+                    return Err(Error::Restore {
+                        code: "not_verified",
+                        message: format!(
+                            "conversation {id}: {} of {} messages found after the restore; it stays in the archive",
+                            report.messages_in_table, report.messages_in_archive
+                        ),
+                    });
+                }
+                report.removed_from_archive = Some(delete::delete_conversations(&self.store, &folder, &[cid]).await?);
+            }
+            Ok(report)
+        }
+        .await;
+        self.record("restore", &subject, result, to_map)
     }
 
     /// Request a restore of a cold conversation; returns its status after.
