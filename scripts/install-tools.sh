@@ -6,7 +6,9 @@
 set -euo pipefail
 
 # --- Debian packages -------------------------------------------------------
-APT_PACKAGES=(pkg-config libdbus-1-dev dbus gnome-keyring libsecret-tools)
+# webkit2gtk: the Tauri shell; xvfb & co: running it headless (tests, screenshots).
+APT_PACKAGES=(pkg-config libdbus-1-dev dbus gnome-keyring libsecret-tools libwebkit2gtk-4.1-dev
+  xvfb xauth webkit2gtk-driver imagemagick x11-utils npm)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -18,6 +20,13 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
+fi
+
+# --- The UI's npm packages (lockfile-exact) --------------------------------
+UI="$(cd "$(dirname "$0")/.." && pwd)/ui"
+if [[ ! -f "$UI/node_modules/.package-lock.json" || "$UI/package-lock.json" -nt "$UI/node_modules/.package-lock.json" ]]; then
+  echo "install-tools: npm ci in ui/"
+  npm ci --prefix "$UI" --no-audit --no-fund --loglevel=error
 fi
 
 # --- Python venv: the S3 servers -------------------------------------------

@@ -14,6 +14,11 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 scripts/install-tools.sh
 scripts/install-supabase-stack.sh
 
+echo "== UI: type check, unit tests, build (the app embeds ui/dist)"
+npm --prefix ui run lint
+npm --prefix ui test
+npm --prefix ui run build
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -30,5 +35,11 @@ echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 scripts/with-keyring.sh cargo test --workspace --locked 2>&1 | tee "$log"
+echo "== the generated TypeScript types are committed and current"
+if [[ -n "$(git status --porcelain -- ui/src/bindings)" ]]; then
+  git status --porcelain -- ui/src/bindings
+  echo "ui/src/bindings drifted from the Rust types: run cargo test and commit them" >&2
+  exit 1
+fi
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

@@ -12,6 +12,7 @@ use crate::model::UserIndex;
 use crate::store::{IndexRead, Store};
 
 /// Where a shown email comes from.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EmailSource {
@@ -32,6 +33,7 @@ fn email_of(folder: &UserFolder, index: Option<&UserIndex>) -> (Option<String>, 
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct UserSummary {
     pub folder: String,
@@ -64,6 +66,7 @@ pub async fn user_summary(store: &Store, folder: &UserFolder) -> UserSummary {
 }
 
 /// One conversation of a user: its index entry and/or its object.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ConversationRow {
     pub conversation_id: String,
@@ -81,6 +84,7 @@ pub struct ConversationRow {
     pub in_store: bool,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct UserConversations {
     pub folder: String,

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::store::{is_cold_class, s3_error, Store};
 
 /// Retrieval speed (and price) of a restore.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ThawTier {
@@ -31,6 +32,7 @@ impl std::str::FromStr for ThawTier {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ColdState {
@@ -44,6 +46,7 @@ pub enum ColdState {
     Available { until: Option<String> },
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ColdStatus {
     pub key: String,

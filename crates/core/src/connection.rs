@@ -8,6 +8,7 @@ use crate::keychain::SecretKind;
 use crate::profile::{AwsAuth, Profiles, RestoreMode};
 use crate::store::{s3_error, Store};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: &'static str,

@@ -16,6 +16,7 @@ use crate::store::{s3_error, Store};
 /// DeleteObjects takes at most 1,000 keys a request.
 const DELETE_BATCH: usize = 1000;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct DeleteReport {
     /// Keys that had an object (or versions) removed.

@@ -126,6 +126,7 @@ impl Error {
 
 /// `{code, message}`: the form every error takes outside the core
 /// (CLI `--json`, IPC).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ErrorReport {
     pub code: &'static str,

@@ -14,6 +14,7 @@ use crate::index_write::update_index;
 use crate::layout::{ObjectKind, UserFolder};
 use crate::store::Store;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct UnindexedObject {
     pub conversation_id: String,
@@ -22,12 +23,14 @@ pub struct UnindexedObject {
     pub rebuilt_entry: Option<Map<String, Value>>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct UnreadableObject {
     pub key: String,
     pub error: ErrorReport,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
     pub folder: String,
@@ -96,8 +99,21 @@ pub async fn verify(store: &Store, folder: &UserFolder, concurrency: usize) -> R
     };
 
     // Open every readable object: that is what finds unreadable ones.
-    let opened: Vec<_> = futures::stream::iter(conversations.iter().filter(|(_, o)| !o.is_cold()))
-        .map(|(id, o)| async move { (id, o, store.open_key(&o.key, id).await) })
+    // Owned values in the futures, so the whole future stays Send (the
+    // desktop shell runs it on a multi-threaded runtime).
+    let warm: Vec<_> = conversations
+        .iter()
+        .filter(|(_, o)| !o.is_cold())
+        .map(|(id, o)| (id.clone(), o.clone()))
+        .collect();
+    let opened: Vec<_> = futures::stream::iter(warm)
+        .map(|(id, o)| {
+            let store = store.clone();
+            async move {
+                let result = store.open_key(&o.key, &id).await;
+                (id, o, result)
+            }
+        })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -165,6 +181,7 @@ pub async fn verify(store: &Store, folder: &UserFolder, concurrency: usize) -> R
     })
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepairReport {
     pub entries_removed: usize,

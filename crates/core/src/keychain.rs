@@ -9,6 +9,7 @@ use crate::secret::Secret;
 pub const SERVICE: &str = "archive-desk";
 
 /// The kinds of secret a profile can hold.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretKind {

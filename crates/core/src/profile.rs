@@ -19,6 +19,7 @@ use crate::store::{CredentialSource, Store, StoreConfig};
 const FILE_VERSION: u32 = 1;
 
 /// How the target of a restore is reached.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RestoreMode {
@@ -43,6 +44,7 @@ impl std::str::FromStr for RestoreMode {
 }
 
 /// Where AWS credentials come from.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "kebab-case")]
 pub enum AwsAuth {
@@ -74,6 +76,7 @@ fn default_conflict_key() -> String {
     "id".into()
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     pub bucket: String,
@@ -137,6 +140,7 @@ pub struct ProfileFile {
 
 /// A profile as shown to a person: settings, and which secrets are set
 /// (never their values).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ProfileView {
     pub name: String,
@@ -146,6 +150,7 @@ pub struct ProfileView {
 }
 
 /// What `import_env` did, without any value.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
     pub profile: String,

@@ -90,12 +90,14 @@ pub struct RestoreOptions {
     pub fault_after_conversation: bool,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DroppedFields {
     pub conversations: Vec<String>,
     pub messages: Vec<String>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
     pub conversation_id: String,

@@ -27,6 +27,7 @@ pub struct Session {
     pub audit: AuditLog,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportReport {
     pub key: String,

@@ -1,0 +1,261 @@
+//! The IPC commands: each validates its input, calls one core function and
+//! returns its result or `{code, message}`. No domain logic lives here, and
+//! no secret is ever returned: secrets go in (to the keychain), never out.
+
+use std::path::PathBuf;
+
+use futures::{StreamExt, TryStreamExt};
+use tauri::ipc::Channel;
+use tauri::State;
+use tokio::sync::RwLock;
+
+use archive_desk_core::browse::{self, UserConversations};
+use archive_desk_core::connection::{self, Check};
+use archive_desk_core::integrity::{RepairReport, Verification};
+use archive_desk_core::profile::{ImportReport, Profile, ProfileView, RestoreMode};
+use archive_desk_core::restore::{RestoreOptions, RestoreReport};
+use archive_desk_core::session::ExportReport;
+use archive_desk_core::{
+    AuditFilter, AuditLog, AuditRecord, ColdStatus, ConversationId, DeleteReport, Encoding, Error, ErrorReport,
+    Profiles, Secret, SecretKind, Session, UserFolder,
+};
+
+use crate::ipc::{AuditQuery, ConversationView, OpenedProfile, UserBatch};
+
+type CmdResult<T> = Result<T, ErrorReport>;
+
+fn report(e: Error) -> ErrorReport {
+    ErrorReport::from(&e)
+}
+
+/// The one state object: profiles, the audit log, and the open profile's session.
+pub struct AppState {
+    profiles: Profiles,
+    audit: AuditLog,
+    open: RwLock<Option<(String, Session)>>,
+}
+
+impl AppState {
+    pub fn new() -> Result<Self, Error> {
+        Ok(AppState {
+            profiles: Profiles::default_location()?,
+            audit: AuditLog::default_location()?,
+            open: RwLock::new(None),
+        })
+    }
+
+    async fn session(&self) -> CmdResult<(String, Session)> {
+        self.open.read().await.clone().ok_or_else(|| ErrorReport {
+            code: "no_profile",
+            message: "open a profile first".into(),
+        })
+    }
+}
+
+#[tauri::command]
+pub async fn list_profiles(state: State<'_, AppState>) -> CmdResult<Vec<ProfileView>> {
+    let file = state.profiles.load().map_err(report)?;
+    file.profiles
+        .keys()
+        .map(|name| state.profiles.view(name).map_err(report))
+        .collect()
+}
+
+#[tauri::command]
+pub async fn save_profile(state: State<'_, AppState>, name: String, profile: Profile) -> CmdResult<()> {
+    state.profiles.put(&name, profile).map_err(report)
+}
+
+/// Store a secret typed into the UI; it is never read back into the page.
+#[tauri::command]
+pub async fn set_secret(state: State<'_, AppState>, name: String, kind: String, value: String) -> CmdResult<()> {
+    let kind: SecretKind = kind.parse().map_err(report)?;
+    let value = value.trim();
+    if value.is_empty() || value.len() > 16 * 1024 {
+        return Err(report(Error::Config("the secret is empty or too long".into())));
+    }
+    state.profiles.set_secret(&name, kind, &Secret::new(value)).map_err(report)
+}
+
+#[tauri::command]
+pub async fn import_env(state: State<'_, AppState>, name: String, path: PathBuf, replace: bool) -> CmdResult<ImportReport> {
+    state.profiles.import_env(&name, &path, replace).map_err(report)
+}
+
+#[tauri::command]
+pub async fn remove_profile(state: State<'_, AppState>, name: String) -> CmdResult<()> {
+    let mut open = state.open.write().await;
+    if open.as_ref().is_some_and(|(n, _)| *n == name) {
+        *open = None;
+    }
+    state.profiles.remove(&name).map_err(report)
+}
+
+#[tauri::command]
+pub async fn test_profile(state: State<'_, AppState>, name: String) -> CmdResult<Vec<Check>> {
+    connection::test_profile(&state.profiles, &name).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn open_profile(state: State<'_, AppState>, name: String) -> CmdResult<OpenedProfile> {
+    let profile = state.profiles.get(&name).map_err(report)?;
+    let session = state.profiles.open(&name, state.audit.clone()).await.map_err(report)?;
+    *state.open.write().await = Some((name.clone(), session));
+    Ok(OpenedProfile {
+        name,
+        bucket: profile.bucket,
+        endpoint: profile.endpoint,
+        read_only: profile.read_only,
+        can_restore: profile.supabase_url.is_some() || profile.restore_mode == RestoreMode::Postgres,
+    })
+}
+
+/// Stream the users, a batch at a time, so the first rows show while later
+/// pages load. Each user costs one GET of its index; 16 run at once.
+#[tauri::command]
+pub async fn list_users(state: State<'_, AppState>, on_batch: Channel<UserBatch>) -> CmdResult<usize> {
+    let (_, session) = state.session().await?;
+    let store = &session.store;
+    let mut pages = std::pin::pin!(store.list_users());
+    let mut total = 0;
+    while let Some(page) = pages.try_next().await.map_err(report)? {
+        if !page.unusable.is_empty() {
+            let _ = on_batch.send(UserBatch {
+                users: Vec::new(),
+                unusable: page.unusable.clone(),
+            });
+        }
+        for chunk in page.users.chunks(50) {
+            // Owned values in the futures: a command's future must be Send
+            // for every lifetime, which borrowed closures here are not.
+            let users: Vec<_> = futures::stream::iter(chunk.to_vec())
+                .map(|f| {
+                    let store = store.clone();
+                    async move { browse::user_summary(&store, &f).await }
+                })
+                .buffered(16)
+                .collect()
+                .await;
+            total += users.len();
+            if on_batch
+                .send(UserBatch {
+                    users,
+                    unusable: Vec::new(),
+                })
+                .is_err()
+            {
+                // The window went away or moved on: stop listing.
+                return Ok(total);
+            }
+        }
+    }
+    Ok(total)
+}
+
+#[tauri::command]
+pub async fn user_conversations(state: State<'_, AppState>, user: String) -> CmdResult<UserConversations> {
+    let (_, session) = state.session().await?;
+    let folder = UserFolder::from_user_arg(&user).map_err(report)?;
+    browse::user_conversations(&session.store, &folder).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn open_conversation(state: State<'_, AppState>, user: String, id: String) -> CmdResult<ConversationView> {
+    let (_, session) = state.session().await?;
+    let folder = UserFolder::from_user_arg(&user).map_err(report)?;
+    let id = ConversationId::parse(&id).map_err(report)?;
+    let opened = session.store.get_conversation(&folder, &id).await.map_err(report)?;
+    Ok(ConversationView::from(&opened))
+}
+
+#[tauri::command]
+pub async fn restore_conversation(
+    state: State<'_, AppState>,
+    user: String,
+    id: String,
+    allow_missing_columns: bool,
+    remove_from_archive: bool,
+) -> CmdResult<RestoreReport> {
+    let (name, session) = state.session().await?;
+    let profile = state.profiles.get(&name).map_err(report)?;
+    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    let options = RestoreOptions {
+        allow_missing_columns,
+        ..Default::default()
+    };
+    session
+        .restore(&user, &id, &target, &options, remove_from_archive)
+        .await
+        .map_err(report)
+}
+
+/// Export to a path the person chose in the native save dialog.
+#[tauri::command]
+pub async fn export_conversation(
+    state: State<'_, AppState>,
+    user: String,
+    id: String,
+    path: PathBuf,
+    gzip: bool,
+) -> CmdResult<ExportReport> {
+    if !path.is_absolute() || path.file_name().is_none() {
+        return Err(report(Error::Config(format!("{}: not a file path", path.display()))));
+    }
+    let (_, session) = state.session().await?;
+    let encoding = if gzip { Encoding::Gzip } else { Encoding::Plain };
+    session.export(&user, &id, &path, encoding).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn delete_conversations(state: State<'_, AppState>, user: String, ids: Vec<String>) -> CmdResult<DeleteReport> {
+    let (_, session) = state.session().await?;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    session.delete(&user, &ids).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn thaw_conversation(
+    state: State<'_, AppState>,
+    user: String,
+    id: String,
+    days: i32,
+    tier: String,
+) -> CmdResult<ColdStatus> {
+    if !(1..=365).contains(&days) {
+        return Err(report(Error::Config("days must be between 1 and 365".into())));
+    }
+    let (_, session) = state.session().await?;
+    let tier = tier.parse().map_err(report)?;
+    session.thaw(&user, &id, days, tier).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn cold_status(state: State<'_, AppState>, user: String, id: String) -> CmdResult<ColdStatus> {
+    let (_, session) = state.session().await?;
+    session.cold_status(&user, &id).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn verify_user(state: State<'_, AppState>, user: String) -> CmdResult<Verification> {
+    let (_, session) = state.session().await?;
+    session.verify(&user).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn repair_user(state: State<'_, AppState>, user: String) -> CmdResult<RepairReport> {
+    let (_, session) = state.session().await?;
+    session.repair(&user).await.map(|(_, r)| r).map_err(report)
+}
+
+#[tauri::command]
+pub async fn read_audit(state: State<'_, AppState>, query: AuditQuery) -> CmdResult<Vec<AuditRecord>> {
+    let filter = AuditFilter {
+        user: query.user.filter(|s| !s.is_empty()),
+        action: query.action.filter(|s| !s.is_empty()),
+        since: query.since.filter(|s| !s.is_empty()),
+    };
+    let mut records = state.audit.read(&filter).map_err(report)?;
+    records.reverse();
+    records.truncate(1000);
+    Ok(records)
+}

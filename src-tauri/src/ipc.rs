@@ -1,0 +1,98 @@
+//! Payloads that exist only at the IPC boundary. Everything else crosses as
+//! the core's own types (their TypeScript is generated from the core with
+//! the `ts` feature). `cargo test` writes all of it to `ui/src/bindings/`.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use archive_desk_core::browse::UserSummary;
+use archive_desk_core::{Encoding, OpenedConversation};
+
+/// The profile the window works on.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct OpenedProfile {
+    pub name: String,
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub read_only: bool,
+    /// Restore is configured (Supabase URL or Postgres mode).
+    pub can_restore: bool,
+}
+
+/// One streamed batch of the users list.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct UserBatch {
+    pub users: Vec<UserSummary>,
+    /// Folder names that are not safe to open.
+    pub unusable: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct MessageView {
+    pub id: String,
+    pub role: Option<String>,
+    pub created_at: Option<String>,
+    pub feedback: Option<String>,
+    /// Untrusted: the UI renders it as text only.
+    pub content: String,
+}
+
+/// A conversation as the transcript view needs it, plus the stored document
+/// pretty-printed for the raw JSON tab.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ConversationView {
+    pub key: String,
+    pub encoding: Encoding,
+    pub id: String,
+    pub title: Option<String>,
+    pub created_at: Option<String>,
+    pub archived_at: Option<String>,
+    pub user_email: Option<String>,
+    pub messages: Vec<MessageView>,
+    pub raw_json: String,
+}
+
+impl From<&OpenedConversation> for ConversationView {
+    fn from(o: &OpenedConversation) -> Self {
+        let doc = &o.document;
+        let meta = doc.archive_metadata();
+        let text = |v: Option<&serde_json::Value>| match v {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        ConversationView {
+            key: o.key.clone(),
+            encoding: o.encoding,
+            id: doc.id().to_owned(),
+            title: doc.title().map(str::to_owned),
+            created_at: doc.conversation().str("created_at").map(str::to_owned),
+            archived_at: meta.and_then(|m| m.str("archived_at")).map(str::to_owned),
+            user_email: meta.and_then(|m| m.str("user_email")).map(str::to_owned),
+            messages: doc
+                .messages()
+                .map(|m| MessageView {
+                    id: m.id("id").unwrap_or_default(),
+                    role: m.str("role").map(str::to_owned),
+                    created_at: m.str("created_at").map(str::to_owned),
+                    feedback: text(m.get("feedback")),
+                    content: m.str("content").unwrap_or_default().to_owned(),
+                })
+                .collect(),
+            raw_json: serde_json::to_string_pretty(doc.as_map()).expect("a document serializes"),
+        }
+    }
+}
+
+/// Filters of the audit view.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[ts(export)]
+pub struct AuditQuery {
+    pub user: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<String>,
+}

@@ -1,0 +1,434 @@
+import { save as saveDialog } from "@tauri-apps/plugin-dialog";
+import type { ConversationRow } from "./bindings/ConversationRow";
+import type { ConversationView } from "./bindings/ConversationView";
+import type { OpenedProfile } from "./bindings/OpenedProfile";
+import type { UserConversations } from "./bindings/UserConversations";
+import type { UserSummary } from "./bindings/UserSummary";
+import { clear, h, kids, when } from "./dom";
+import { errorText, ipc } from "./ipc";
+import { filterUsers, isCold, moveSelection, sortRows, userLabel, type SortKey } from "./logic";
+import { confirmDanger, modal } from "./views/dialog";
+import { manageProfiles } from "./views/profiles";
+import { renderRaw, renderTranscript } from "./views/transcript";
+import { UserList } from "./views/users";
+
+const state = {
+  profile: null as OpenedProfile | null,
+  users: [] as UserSummary[],
+  loadingUsers: false,
+  user: null as UserSummary | null,
+  listing: null as UserConversations | null,
+  sort: { key: "archived_at" as SortKey, ascending: false },
+  checked: new Set<string>(),
+  rowIndex: 0,
+  conversation: null as ConversationView | null,
+  tab: "transcript" as "transcript" | "raw",
+  generation: 0,
+};
+
+// ------------------------------------------------------------- layout ----
+const search = h("input", { type: "search", id: "search", placeholder: "Filter users by email  ( / )", "aria-label": "Filter users" });
+const profileButton = h("button", { id: "profiles", text: "Profiles…", onclick: () => manageProfiles(openProfile) });
+const profileLabel = h("span", { class: "profile-label", text: "No profile open" });
+const auditButton = h("button", { text: "Audit log", onclick: () => showAudit() });
+const status = h("div", { class: "status", role: "status", "aria-live": "polite" });
+const usersPane = h("section", { class: "pane users-pane", "aria-label": "Users" });
+const convPane = h("section", { class: "pane conv-pane", "aria-label": "Conversations" });
+const viewPane = h("section", { class: "pane view-pane", "aria-label": "Conversation" });
+const userList = new UserList((u) => openUser(u));
+
+document.getElementById("app")!.append(
+  h("header", { class: "topbar" }, h("strong", { class: "brand", text: "Archive Desk" }), profileLabel, profileButton, search, auditButton),
+  h("main", { class: "panes" }, usersPane, convPane, viewPane),
+  status,
+);
+
+function say(text: string, kind: "info" | "error" | "ok" = "info"): void {
+  status.className = `status ${kind}`;
+  status.textContent = text;
+}
+
+function fail(e: unknown): void {
+  say(errorText(e), "error");
+}
+
+function empty(pane: HTMLElement, title: string, hint: string): void {
+  pane.replaceChildren(h("div", { class: "empty" }, h("h2", { text: title }), h("p", { text: hint })));
+}
+
+// ------------------------------------------------------------ profile ----
+async function openProfile(name: string): Promise<void> {
+  const generation = ++state.generation;
+  say(`Opening ${name}…`);
+  try {
+    state.profile = await ipc.openProfile(name);
+  } catch (e) {
+    return fail(e);
+  }
+  profileLabel.textContent = `${state.profile.name} · ${state.profile.bucket}${state.profile.read_only ? " · read-only" : ""}`;
+  document.body.classList.toggle("read-only", state.profile.read_only);
+  Object.assign(state, { users: [], user: null, listing: null, conversation: null });
+  empty(convPane, "Pick a user", "Choose a user on the left to see their archived conversations.");
+  empty(viewPane, "No conversation open", "Open a conversation to read it.");
+  usersPane.replaceChildren(userList.el);
+  userList.set([]);
+  state.loadingUsers = true;
+  say("Loading users…");
+  try {
+    const total = await ipc.listUsers((batch) => {
+      if (generation !== state.generation) return;
+      state.users.push(...batch.users);
+      renderUsers();
+      say(`Loading users… ${state.users.length} so far`);
+    });
+    if (generation === state.generation) say(`${total} users in ${state.profile.bucket}`, "ok");
+  } catch (e) {
+    fail(e);
+  } finally {
+    state.loadingUsers = false;
+    if (generation === state.generation && state.users.length === 0) {
+      empty(usersPane, "No users found", "This bucket has no archived conversations under the profile's prefix. Check the bucket and prefix in Profiles.");
+    }
+  }
+}
+
+function renderUsers(): void {
+  userList.set(filterUsers(state.users, search.value));
+}
+
+search.addEventListener("input", renderUsers);
+
+// -------------------------------------------------------------- users ----
+async function openUser(u: UserSummary): Promise<void> {
+  state.user = u;
+  state.checked.clear();
+  state.rowIndex = 0;
+  convPane.replaceChildren(h("p", { class: "loading", text: `Loading ${userLabel(u)}…` }));
+  try {
+    state.listing = await ipc.userConversations(u.folder);
+  } catch (e) {
+    empty(convPane, "Could not load this user", errorText(e));
+    return;
+  }
+  renderConversations();
+  if (state.listing.index_error) say(`metadata.json unreadable: ${state.listing.index_error.message}`, "error");
+}
+
+function conversationRows(): ConversationRow[] {
+  return state.listing ? sortRows(state.listing.conversations, state.sort.key, state.sort.ascending) : [];
+}
+
+function renderConversations(): void {
+  const listing = state.listing;
+  if (!listing || !state.user) return;
+  const rows = conversationRows();
+  const header = (label: string, key: SortKey) =>
+    h("th", {
+      scope: "col",
+      class: state.sort.key === key ? `sorted ${state.sort.ascending ? "asc" : "desc"}` : "",
+      "aria-sort": state.sort.key === key ? (state.sort.ascending ? "ascending" : "descending") : "none",
+      onclick: () => {
+        state.sort = { key, ascending: state.sort.key === key ? !state.sort.ascending : true };
+        renderConversations();
+      },
+      text: label,
+    });
+  const body = h("tbody");
+  rows.forEach((r, i) => {
+    const box = h("input", { type: "checkbox", "aria-label": `Select ${r.conversation_id}` });
+    box.checked = state.checked.has(r.conversation_id);
+    box.addEventListener("change", () => {
+      if (box.checked) state.checked.add(r.conversation_id);
+      else state.checked.delete(r.conversation_id);
+      renderActions();
+    });
+    const notes = [!r.in_store ? "object missing" : "", !r.in_index ? "not in index" : ""].filter(Boolean).join(", ");
+    body.append(
+      h(
+        "tr",
+        {
+          class: `${i === state.rowIndex ? "selected" : ""}${isCold(r) ? " cold" : ""}`,
+          "data-id": r.conversation_id,
+          onclick: (e: Event) => {
+            if ((e.target as HTMLElement).tagName === "INPUT") return;
+            state.rowIndex = i;
+            openConversation(r);
+          },
+        },
+        h("td", {}, box),
+        h("td", { class: "title", text: r.title ?? r.conversation_id, title: r.conversation_id }),
+        h("td", { text: when(r.created_at) }),
+        h("td", { text: when(r.archived_at) }),
+        h("td", { class: "num", text: r.message_count === null ? "—" : String(r.message_count) }),
+        h("td", {}, h("span", { class: `badge ${isCold(r) ? "cold" : ""}`, text: r.storage_class ?? "—" })),
+        h("td", { class: "note", text: notes }),
+      ),
+    );
+  });
+  const table = h(
+    "table",
+    { class: "conversations", tabindex: "0", "aria-label": "Conversations" },
+    h("thead", {}, h("tr", {}, h("th", { text: "" }), header("Title", "title"), header("Created", "created_at"), header("Archived", "archived_at"), header("Messages", "message_count"), header("Storage", "storage_class"), h("th", { text: "" }))),
+    body,
+  );
+  convPane.replaceChildren(
+    h("div", { class: "pane-head" }, h("h2", { text: userLabel(listing) }), h("span", { class: "meta", text: `${rows.length} conversation(s)${listing.index_missing ? " · no metadata.json" : ""}` })),
+    h("div", { class: "actions", id: "user-actions" }),
+    rows.length ? table : h("div", { class: "empty" }, h("p", { text: "No conversations archived for this user." })),
+  );
+  renderActions();
+}
+
+function renderActions(): void {
+  const bar = document.getElementById("user-actions");
+  if (!bar || !state.user) return;
+  const user = state.user;
+  const ro = state.profile?.read_only ?? true;
+  const n = state.checked.size;
+  bar.replaceChildren(
+    ...kids(
+      h("button", { text: "Verify", onclick: () => verify(user.folder) }),
+      ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
+      ro || n === 0 ? null : h("button", { class: "danger", text: `Delete ${n} permanently…`, onclick: () => deleteChecked() }),
+    ),
+  );
+}
+
+// ------------------------------------------------------- conversation ----
+async function openConversation(r: ConversationRow): Promise<void> {
+  if (!state.user) return;
+  renderConversationsSelection();
+  viewPane.replaceChildren(h("p", { class: "loading", text: "Opening…" }));
+  if (isCold(r)) return renderCold(r);
+  try {
+    state.conversation = await ipc.openConversation(state.user.folder, r.conversation_id);
+  } catch (e) {
+    viewPane.replaceChildren(h("div", { class: "empty" }, h("h2", { text: "Cannot open this conversation" }), h("p", { class: "error", text: errorText(e) })));
+    return;
+  }
+  renderConversation();
+}
+
+function renderConversationsSelection(): void {
+  convPane.querySelectorAll("tbody tr").forEach((tr, i) => tr.classList.toggle("selected", i === state.rowIndex));
+}
+
+function renderCold(r: ConversationRow): void {
+  const user = state.user!;
+  const days = h("input", { type: "number", min: "1", max: "365", value: "7", "aria-label": "Days" });
+  const tier = h("select", { "aria-label": "Tier" }, ...["Standard", "Bulk", "Expedited"].map((t) => h("option", { value: t.toLowerCase(), text: t })));
+  const result = h("p", { role: "status" });
+  const show = (s: Awaited<ReturnType<typeof ipc.coldStatus>>) => {
+    result.textContent =
+      s.state === "frozen" ? "In cold storage; no restore requested."
+      : s.state === "restoring" ? "Restore in progress. Check again later."
+      : s.state === "available" ? `Restored; readable until ${s.until ?? "—"}.`
+      : "Readable now.";
+  };
+  viewPane.replaceChildren(
+    h("div", { class: "empty" },
+      h("h2", { text: `In ${r.storage_class}` }),
+      h("p", { text: "This conversation was moved to cold storage by a lifecycle rule. Request a restore, then open it when it is available." }),
+      state.profile?.read_only ? null : h("div", { class: "row" }, h("label", {}, "Days ", days), h("label", {}, "Tier ", tier),
+        h("button", { text: "Request restore", onclick: async () => { try { show(await ipc.thaw(user.folder, r.conversation_id, Number(days.value), tier.value)); } catch (e) { result.textContent = errorText(e); } } })),
+      h("button", { text: "Check status", onclick: async () => { try { const s = await ipc.coldStatus(user.folder, r.conversation_id); show(s); if (s.state === "available" || s.state === "warm") await openWarm(r); } catch (e) { result.textContent = errorText(e); } } }),
+      result,
+    ),
+  );
+}
+
+async function openWarm(r: ConversationRow): Promise<void> {
+  state.conversation = await ipc.openConversation(state.user!.folder, r.conversation_id);
+  renderConversation();
+}
+
+function renderConversation(): void {
+  const c = state.conversation;
+  if (!c || !state.user) return;
+  const user = state.user;
+  const tab = (id: "transcript" | "raw", label: string) =>
+    h("button", { role: "tab", "aria-selected": state.tab === id ? "true" : "false", class: state.tab === id ? "tab active" : "tab", text: label, onclick: () => { state.tab = id; renderConversation(); } });
+  const ro = state.profile?.read_only ?? true;
+  viewPane.replaceChildren(
+    h("div", { class: "pane-head" },
+      h("h2", { class: "conv-title", text: c.title ?? c.id }),
+      h("span", { class: "meta", text: `${c.messages.length} messages · created ${when(c.created_at)} · archived ${when(c.archived_at)} · ${c.encoding}` }),
+    ),
+    h("div", { class: "actions" },
+      ro || !state.profile?.can_restore ? null : h("button", { id: "restore", class: "primary", text: "Restore to Supabase", onclick: () => restore(user.folder, c.id) }),
+      h("button", { id: "export", text: "Export JSON…", onclick: () => exportOne(user.folder, c.id) }),
+      ro ? null : h("button", { class: "danger", text: "Delete permanently…", onclick: () => deleteIds([c.id]) }),
+    ),
+    h("div", { class: "tabs", role: "tablist" }, tab("transcript", "Transcript"), tab("raw", "Raw JSON")),
+    state.tab === "transcript" ? renderTranscript(c) : renderRaw(c),
+  );
+}
+
+// ------------------------------------------------------------ actions ----
+async function restore(user: string, id: string): Promise<void> {
+  const remove = h("input", { type: "checkbox" });
+  const allow = h("input", { type: "checkbox" });
+  const choice = await modal("Restore to Supabase", h("div", {},
+    h("p", { text: `Restore conversation ${id} (its row, then its messages). Rows already there are left alone.` }),
+    h("label", { class: "check" }, allow, " Restore even if the tables lack some archive fields (they are listed)"),
+    h("label", { class: "check" }, remove, " Then remove it from the archive (after the restore is verified)"),
+  ), [{ label: "Cancel", value: "cancel" }, { label: "Restore", value: "ok" }]);
+  if (choice !== "ok") return;
+  say("Restoring…");
+  try {
+    const r = await ipc.restore(user, id, allow.checked, remove.checked);
+    const dropped = [...r.dropped_fields.conversations.map((f) => `conversations.${f}`), ...r.dropped_fields.messages.map((f) => `messages.${f}`)];
+    await modal("Restore done", h("div", { class: "report", id: "restore-report" },
+      h("p", { text: `Conversation: ${r.conversation_inserted ? "inserted" : "already present"}` }),
+      h("p", { text: `Messages: ${r.messages_inserted} inserted, ${r.messages_already_present} already present (${r.messages_in_table} in the table)` }),
+      dropped.length ? h("p", { text: `Not restored (the tables lack them): ${dropped.join(", ")}` }) : null,
+      h("p", { text: `Verified: ${r.verified ? "yes" : "NO"} · ${r.target}${r.atomic ? ", one transaction" : ""} · ${r.duration_ms} ms` }),
+      r.removed_from_archive ? h("p", { text: `Removed from the archive: ${r.removed_from_archive.deleted_keys.join(", ")}` }) : null,
+    ), [{ label: "Close", value: "ok" }]);
+    say(`Restored ${id}`, "ok");
+    if (r.removed_from_archive && state.user) await openUser(state.user);
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function exportOne(user: string, id: string): Promise<void> {
+  const path = await saveDialog({ title: "Export conversation", defaultPath: `${id}.json`, filters: [{ name: "JSON", extensions: ["json", "gz"] }] });
+  if (!path) return;
+  try {
+    const r = await ipc.exportConversation(user, id, path, path.endsWith(".gz"));
+    say(`Exported ${r.messages} messages to ${r.path}`, "ok");
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function deleteChecked(): Promise<void> {
+  await deleteIds([...state.checked]);
+}
+
+async function deleteIds(ids: string[]): Promise<void> {
+  if (!state.user || !state.listing) return;
+  const email = state.listing.email ?? state.user.folder;
+  const titles = ids.map((id) => state.listing!.conversations.find((r) => r.conversation_id === id)?.title ?? id);
+  const ok = await confirmDanger(
+    `Delete ${ids.length} conversation(s) permanently`,
+    ["This removes every stored version and the index entries. It cannot be undone:", ...titles.map((t) => `• ${t}`)],
+    ids.length > 1 ? email : undefined,
+  );
+  if (!ok) return;
+  try {
+    const r = await ipc.deleteConversations(state.user.folder, ids);
+    say(`Deleted ${r.deleted_keys.length} object(s), ${r.index_entries_removed} index entr${r.index_entries_removed === 1 ? "y" : "ies"}`, "ok");
+    state.conversation = null;
+    empty(viewPane, "Deleted", "The conversation is gone from the archive.");
+    await openUser(state.user);
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function verify(user: string): Promise<void> {
+  try {
+    const v = await ipc.verifyUser(user);
+    const lines = [
+      `Index: ${v.index_state}; ${v.objects_checked} object(s) read`,
+      ...v.dangling_entries.map((id) => `Index entry without object: ${id}`),
+      ...v.unindexed_objects.map((u) => `Object not in the index: ${u.key}`),
+      ...v.unreadable_objects.map((u) => `Unreadable: ${u.error.message}`),
+      ...v.duplicate_entries.map((id) => `Duplicate index entry: ${id}`),
+      ...v.cold_objects.map((k) => `In cold storage (not read): ${k}`),
+    ];
+    await modal(lines.length === 1 ? "All good" : "Integrity check", h("div", {}, ...lines.map((l) => h("p", { text: l }))), [{ label: "Close", value: "ok" }]);
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function repair(user: string): Promise<void> {
+  try {
+    const r = await ipc.repairUser(user);
+    say(`Repaired: ${r.entries_removed} dangling removed, ${r.duplicates_removed} duplicates removed, ${r.entries_added} entries added${r.left_alone.length ? `; left alone: ${r.left_alone.join(", ")}` : ""}`, "ok");
+    if (state.user) await openUser(state.user);
+  } catch (e) {
+    fail(e);
+  }
+}
+
+async function showAudit(): Promise<void> {
+  const user = h("input", { type: "text", placeholder: "user email", "aria-label": "User" });
+  const action = h("select", { "aria-label": "Action" }, ...["", "restore", "delete", "export", "repair", "thaw"].map((a) => h("option", { value: a, text: a || "any action" })));
+  const table = h("tbody");
+  const load = async () => {
+    clear(table);
+    try {
+      const records = await ipc.readAudit({ user: user.value || null, action: action.value || null, since: null });
+      if (records.length === 0) table.append(h("tr", {}, h("td", { colspan: "5", text: "Nothing recorded yet." })));
+      for (const r of records) {
+        table.append(h("tr", {}, h("td", { text: when(r.time) }), h("td", { text: r.action }), h("td", { text: r.outcome + (r.error_code ? ` (${r.error_code})` : "") }), h("td", { text: r.user_email ?? r.user_folder ?? "—" }), h("td", { text: r.conversation_ids.join(", ") })));
+      }
+    } catch (e) {
+      table.append(h("tr", {}, h("td", { colspan: "5", class: "error", text: errorText(e) })));
+    }
+  };
+  user.addEventListener("change", load);
+  action.addEventListener("change", load);
+  await load();
+  await modal("Audit log", h("div", { class: "audit" }, h("div", { class: "row" }, user, action), h("table", {}, h("thead", {}, h("tr", {}, ...["When", "Action", "Outcome", "User", "Conversations"].map((t) => h("th", { text: t })))), table)), [{ label: "Close", value: "ok" }]);
+}
+
+// ----------------------------------------------------------- keyboard ----
+document.addEventListener("keydown", (e) => {
+  if (document.querySelector("dialog[open]")) return;
+  const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement;
+  if (e.key === "/" && !typing) {
+    e.preventDefault();
+    search.focus();
+    return;
+  }
+  if (e.key === "Escape") {
+    if (typing) (e.target as HTMLElement).blur();
+    else if (state.conversation) {
+      state.conversation = null;
+      empty(viewPane, "No conversation open", "Open a conversation to read it.");
+      convPane.querySelector<HTMLElement>("table")?.focus();
+    } else userList.el.focus();
+    return;
+  }
+  if (typing) return;
+  const inConversations = convPane.contains(document.activeElement);
+  if (inConversations) {
+    const rows = conversationRows();
+    const next = moveSelection(state.rowIndex, e.key, rows.length);
+    if (next !== null) {
+      e.preventDefault();
+      state.rowIndex = next;
+      renderConversationsSelection();
+      convPane.querySelectorAll("tbody tr")[next]?.scrollIntoView({ block: "nearest" });
+    } else if (e.key === "Enter" && rows[state.rowIndex]) {
+      openConversation(rows[state.rowIndex]);
+    }
+    return;
+  }
+  const next = moveSelection(userList.selected, e.key, userList.length);
+  if (next !== null) {
+    e.preventDefault();
+    userList.select(next);
+  } else if (e.key === "Enter" && userList.current) {
+    openUser(userList.current).then(() => convPane.querySelector<HTMLElement>("table")?.focus());
+  }
+});
+
+// -------------------------------------------------------------- start ----
+empty(usersPane, "Welcome", "Open a profile to browse its archive: Profiles… (add one, or import the archiver's .env).");
+empty(convPane, "", "");
+empty(viewPane, "", "");
+ipc
+  .listProfiles()
+  .then((profiles) => {
+    const wanted = new URLSearchParams(window.location.search).get("profile");
+    const pick = profiles.find((p) => p.name === wanted) ?? (profiles.length === 1 ? profiles[0] : undefined);
+    if (pick) openProfile(pick.name);
+    else if (profiles.length === 0) manageProfiles(openProfile);
+  })
+  .catch(fail);

@@ -1,0 +1,77 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import type { ConversationView } from "../bindings/ConversationView";
+import { ipc } from "../ipc";
+import { renderRaw, renderTranscript } from "./transcript";
+import { UserList } from "./users";
+
+const hostile = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>\u001b[2J';
+
+function view(n: number): ConversationView {
+  return {
+    key: "archived_conversations/u/c.json", encoding: "plain", id: "c", title: "<b>t</b>", created_at: null,
+    archived_at: null, user_email: null, raw_json: `{"content": "${hostile.replace(/"/g, '\\"')}"}`,
+    messages: Array.from({ length: n }, (_, i) => ({
+      id: `m${i}`, role: i % 2 ? "assistant" : "user", created_at: "2025-01-15T10:00:00Z", feedback: i === 1 ? "positive" : null,
+      content: i === 0 ? hostile : `line one\nline two ${i}`,
+    })),
+  };
+}
+
+afterEach(() => clearMocks());
+
+describe("transcript", () => {
+  it("renders untrusted content as text: no element, no script", () => {
+    const el = renderTranscript(view(3));
+    document.body.append(el);
+    expect(el.querySelector("img, script, b")).toBeNull();
+    expect(el.querySelector(".content")!.textContent).toBe(hostile);
+    expect((window as unknown as { __xss?: number }).__xss).toBeUndefined();
+    expect(el.querySelectorAll(".msg")[1].querySelector(".feedback")!.textContent).toBe("feedback: positive");
+    const raw = renderRaw(view(1));
+    expect(raw.querySelector("*")).toBeNull();
+    el.remove();
+  });
+
+  it("renders a 10k-message conversation a batch at a time", () => {
+    const el = renderTranscript(view(10_000));
+    expect(el.querySelectorAll(".msg").length).toBe(200);
+    expect(el.querySelectorAll(".msg")[2].querySelector(".content")!.textContent).toBe("line one\nline two 2");
+  });
+});
+
+describe("user list", () => {
+  it("keeps only the rows in view in the DOM", () => {
+    const list = new UserList(() => {});
+    const users = Array.from({ length: 5000 }, (_, i) => ({
+      folder: `u${i}`, email: `u${i}@x.io`, email_source: "index" as const, conversation_count: i,
+      last_archived_at: null, index_missing: false, index_error: null,
+    }));
+    list.set(users);
+    const rendered = list.el.querySelectorAll(".user-row").length;
+    expect(rendered).toBeGreaterThan(0);
+    expect(rendered).toBeLessThan(100);
+    list.select(4000);
+    expect(list.current!.folder).toBe("u4000");
+  });
+});
+
+describe("ipc", () => {
+  it("calls the allow-listed command with typed arguments", async () => {
+    const calls: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "open_conversation") return view(1);
+      if (cmd === "delete_conversations") return { deleted_keys: ["k"], deleted_versions: 1, versioned_bucket: false, versions_unavailable: null, index_entries_removed: 1, not_found: [] };
+      return null;
+    });
+    const v = await ipc.openConversation("alice_at_example_com", "c");
+    expect(v.id).toBe("c");
+    const d = await ipc.deleteConversations("alice_at_example_com", ["c"]);
+    expect(d.index_entries_removed).toBe(1);
+    expect(calls).toEqual([
+      ["open_conversation", { user: "alice_at_example_com", id: "c" }],
+      ["delete_conversations", { user: "alice_at_example_com", ids: ["c"] }],
+    ]);
+  });
+});
