@@ -8,7 +8,7 @@ set -euo pipefail
 # --- Debian packages -------------------------------------------------------
 # webkit2gtk: the Tauri shell; xvfb & co: running it headless (tests, screenshots).
 APT_PACKAGES=(pkg-config libdbus-1-dev dbus gnome-keyring libsecret-tools libwebkit2gtk-4.1-dev
-  xvfb xauth webkit2gtk-driver imagemagick x11-utils npm)
+  xvfb xauth webkit2gtk-driver imagemagick x11-utils)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,5 +1,5 @@
 import type { UserSummary } from "../bindings/UserSummary";
-import { h, when } from "../dom";
+import { day, h } from "../dom";
 import { userLabel } from "../logic";
 
 const ROW = 52;
@@ -63,7 +63,7 @@ export class UserList {
         h(
           "div",
           { class: "meta" },
-          `${u.conversation_count} conversation${u.conversation_count === 1 ? "" : "s"} · last archived ${when(u.last_archived_at)}`,
+          `${u.conversation_count} conversation${u.conversation_count === 1 ? "" : "s"} · last archived ${day(u.last_archived_at)}`,
           u.index_missing ? h("span", { class: "badge warn", text: "no index" }) : null,
           u.index_error ? h("span", { class: "badge error", text: "index unreadable" }) : null,
         ),
