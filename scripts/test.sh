@@ -3,7 +3,8 @@
 # core never depends on tauri), unit tests, and integration tests against
 # real servers started by the harness: S3 (moto and rclone), Supabase
 # (PostgreSQL + PostgREST + an nginx gateway) and the Secret Service
-# (gnome-keyring in a private D-Bus session).
+# (gnome-keyring in a private D-Bus session), UI unit tests (Vitest), and the
+# real app under Xvfb driven through tauri-driver (tests/e2e).
 # Installs what it needs first; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,9 @@ if cargo tree -p archive-desk-core --edges normal,build --prefix none --locked |
   echo "archive-desk-core depends on tauri: move that code to src-tauri" >&2
   exit 1
 fi
+
+echo "== cargo build the app (the end-to-end test drives the real binary)"
+cargo build -p archive-desk --locked
 
 echo "== cargo test"
 log="$(mktemp)"

@@ -74,11 +74,19 @@ pub async fn set_secret(state: State<'_, AppState>, name: String, kind: String, 
     if value.is_empty() || value.len() > 16 * 1024 {
         return Err(report(Error::Config("the secret is empty or too long".into())));
     }
-    state.profiles.set_secret(&name, kind, &Secret::new(value)).map_err(report)
+    state
+        .profiles
+        .set_secret(&name, kind, &Secret::new(value))
+        .map_err(report)
 }
 
 #[tauri::command]
-pub async fn import_env(state: State<'_, AppState>, name: String, path: PathBuf, replace: bool) -> CmdResult<ImportReport> {
+pub async fn import_env(
+    state: State<'_, AppState>,
+    name: String,
+    path: PathBuf,
+    replace: bool,
+) -> CmdResult<ImportReport> {
     state.profiles.import_env(&name, &path, replace).map_err(report)
 }
 
@@ -156,7 +164,9 @@ pub async fn list_users(state: State<'_, AppState>, on_batch: Channel<UserBatch>
 pub async fn user_conversations(state: State<'_, AppState>, user: String) -> CmdResult<UserConversations> {
     let (_, session) = state.session().await?;
     let folder = UserFolder::from_user_arg(&user).map_err(report)?;
-    browse::user_conversations(&session.store, &folder).await.map_err(report)
+    browse::user_conversations(&session.store, &folder)
+        .await
+        .map_err(report)
 }
 
 #[tauri::command]
@@ -207,7 +217,11 @@ pub async fn export_conversation(
 }
 
 #[tauri::command]
-pub async fn delete_conversations(state: State<'_, AppState>, user: String, ids: Vec<String>) -> CmdResult<DeleteReport> {
+pub async fn delete_conversations(
+    state: State<'_, AppState>,
+    user: String,
+    ids: Vec<String>,
+) -> CmdResult<DeleteReport> {
     let (_, session) = state.session().await?;
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     session.delete(&user, &ids).await.map_err(report)

@@ -4,7 +4,7 @@ import type { ConversationView } from "./bindings/ConversationView";
 import type { OpenedProfile } from "./bindings/OpenedProfile";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
-import { clear, h, kids, when } from "./dom";
+import { clear, day, h, kids, when } from "./dom";
 import { errorText, ipc } from "./ipc";
 import { filterUsers, isCold, moveSelection, sortRows, userLabel, type SortKey } from "./logic";
 import { confirmDanger, modal } from "./views/dialog";
@@ -157,8 +157,8 @@ function renderConversations(): void {
         },
         h("td", {}, box),
         h("td", { class: "title", text: r.title ?? r.conversation_id, title: r.conversation_id }),
-        h("td", { text: when(r.created_at) }),
-        h("td", { text: when(r.archived_at) }),
+        h("td", { class: "date", text: day(r.created_at), title: r.created_at ?? "" }),
+        h("td", { class: "date", text: day(r.archived_at), title: r.archived_at ?? "" }),
         h("td", { class: "num", text: r.message_count === null ? "—" : String(r.message_count) }),
         h("td", {}, h("span", { class: `badge ${isCold(r) ? "cold" : ""}`, text: r.storage_class ?? "—" })),
         h("td", { class: "note", text: notes }),
