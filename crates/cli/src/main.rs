@@ -1,6 +1,7 @@
 //! `archive-desk-cli`: the Archive Desk core on the command line, for
 //! scripting and for tests. Every command is a thin call into the core.
 
+mod catalog_cmd;
 mod profile_cmd;
 mod text;
 
@@ -153,6 +154,12 @@ enum Command {
         #[arg(long)]
         status: bool,
     },
+    /// Build or refresh the local catalog of every user's index (for `search`).
+    Sync(catalog_cmd::SyncArgs),
+    /// Search the local catalog by email or title, across all users.
+    Search(catalog_cmd::SearchArgs),
+    /// Export every conversation of a user into one file (JSON or JSON Lines).
+    ExportUser(catalog_cmd::ExportUserArgs),
     /// Show the audit log.
     Audit {
         /// Email or folder.
@@ -343,6 +350,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         return Ok(());
     }
+    if let Command::Search(args) = &cli.command {
+        let name = catalog_cmd::catalog_name(cli.profile.as_deref(), cli.bucket.as_deref())?;
+        return catalog_cmd::search(args, &name, cli.json);
+    }
     let session = connect(&cli).await?;
     let store = &session.store;
     let mut out = std::io::stdout().lock();
@@ -528,7 +539,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 writeln!(out, "{}", text::cold_status(&status))?;
             }
         }
-        Command::Audit { .. } | Command::Profile(_) => unreachable!("handled before connecting"),
+        Command::Sync(args) => catalog_cmd::sync(args, &session, cli.json).await?,
+        Command::ExportUser(args) => catalog_cmd::export_user(args, &session, cli.json).await?,
+        Command::Audit { .. } | Command::Profile(_) | Command::Search(_) => {
+            unreachable!("handled before connecting")
+        }
     }
     out.flush()?;
     Ok(())

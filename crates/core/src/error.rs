@@ -85,6 +85,11 @@ pub enum Error {
     /// The OS keychain is missing, locked or refused; never falls back to a file.
     #[error("{message}")]
     Keychain { message: String },
+
+    /// A long operation (catalog sync, user export) was cancelled; what it
+    /// leaves behind is consistent (a sync resumes, an export leaves no file).
+    #[error("{what}: cancelled")]
+    Cancelled { what: String },
 }
 
 impl Error {
@@ -105,6 +110,7 @@ impl Error {
             Error::ConditionalWritesUnsupported { .. } => "conditional_writes_unsupported",
             Error::Keychain { .. } => "keychain_unavailable",
             Error::Restore { code, .. } => code,
+            Error::Cancelled { .. } => "cancelled",
         }
     }
 

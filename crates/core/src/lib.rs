@@ -5,11 +5,13 @@
 
 pub mod audit;
 pub mod browse;
+pub mod catalog;
 pub mod codec;
 pub mod cold;
 pub mod connection;
 mod delete;
 pub mod error;
+pub mod export_user;
 pub mod index_write;
 pub mod integrity;
 pub mod keychain;
@@ -22,6 +24,9 @@ pub mod session;
 pub mod store;
 
 pub use audit::{AuditFilter, AuditLog, AuditRecord};
+pub use catalog::{
+    CancellationToken, Catalog, CatalogEntry, SearchHit, SearchPage, SyncOptions, SyncProgress, SyncReport,
+};
 pub use codec::{Encoding, Limits};
 pub use cold::{ColdState, ColdStatus, ThawTier};
 pub use delete::DeleteReport;

@@ -1,0 +1,311 @@
+//! Export every conversation of one user (a data-access request) into one
+//! file, as a stream: one conversation is held in memory at a time (plus a
+//! small read-ahead), whatever the user's size. The file is written beside
+//! its destination and renamed into place only when complete, so a failed
+//! or cancelled export leaves nothing behind.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use flate2::write::GzEncoder;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{self, AuditRecord};
+use crate::browse;
+use crate::error::{Error, ErrorReport, Result};
+use crate::layout::{ConversationId, UserFolder};
+use crate::session::Session;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// One JSON document: `{user_email, folder, exported_at, conversations: [...], skipped: [...]}`.
+    Json,
+    /// One stored conversation document per line.
+    JsonLines,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportUserOptions {
+    pub format: ExportFormat,
+    pub gzip: bool,
+    /// Conversations fetched ahead of the one being written.
+    pub read_ahead: usize,
+}
+
+impl Default for ExportUserOptions {
+    fn default() -> Self {
+        ExportUserOptions {
+            format: ExportFormat::Json,
+            gzip: false,
+            read_ahead: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExportProgress {
+    pub conversations_done: u64,
+    pub conversations_total: u64,
+    /// Bytes of JSON written so far (before compression).
+    pub json_bytes: u64,
+}
+
+/// A conversation that could not be exported, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedConversation {
+    pub conversation_id: String,
+    pub key: Option<String>,
+    pub error: ErrorReport,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportUserReport {
+    pub folder: String,
+    pub user_email: Option<String>,
+    pub path: String,
+    pub format: ExportFormat,
+    pub gzip: bool,
+    pub conversations: u64,
+    pub messages: u64,
+    pub json_bytes: u64,
+    /// Listed in the index without an object, in cold storage, or unreadable.
+    pub skipped: Vec<SkippedConversation>,
+}
+
+/// Counts what passes through, for progress.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+enum Sink {
+    Plain(BufWriter<File>),
+    Gzip(GzEncoder<BufWriter<File>>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Gzip(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Gzip(w) => w.flush(),
+        }
+    }
+}
+
+impl Sink {
+    fn finish(self) -> std::io::Result<File> {
+        let buffered = match self {
+            Sink::Plain(w) => w,
+            Sink::Gzip(w) => w.finish()?,
+        };
+        buffered.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl Session {
+    /// Export all of `user`'s conversations (every stored object of the
+    /// folder, index order first) to `path`. Progress goes to `progress`;
+    /// cancelling `cancel` stops with `Error::Cancelled` and no file. One
+    /// audit record, whatever the outcome.
+    pub async fn export_user(
+        &self,
+        user: &str,
+        path: &Path,
+        options: &ExportUserOptions,
+        progress: &watch::Sender<ExportProgress>,
+        cancel: &CancellationToken,
+    ) -> Result<ExportUserReport> {
+        let folder = UserFolder::from_user_arg(user);
+        let folder_name = folder.as_ref().ok().map(UserFolder::to_string);
+        let result = match folder {
+            Ok(folder) => self.export_user_to(&folder, path, options, progress, cancel).await,
+            Err(e) => Err(e),
+        };
+        let (outcome, error_code, detail) = match &result {
+            Ok(r) => {
+                let mut d = Map::new();
+                d.insert("path".into(), json!(r.path));
+                d.insert("format".into(), json!(r.format));
+                d.insert("gzip".into(), json!(r.gzip));
+                d.insert("conversations".into(), json!(r.conversations));
+                d.insert(
+                    "skipped".into(),
+                    json!(r.skipped.iter().map(|s| &s.conversation_id).collect::<Vec<_>>()),
+                );
+                ("ok", None, d)
+            }
+            Err(e) => ("error", Some(e.code().to_owned()), Map::new()),
+        };
+        self.audit.append(&AuditRecord {
+            time: audit::now_rfc3339(),
+            os_user: audit::os_user(),
+            profile: self.profile.clone(),
+            bucket: self.store.bucket().to_owned(),
+            action: "export_user".into(),
+            user_email: match &result {
+                Ok(r) => r.user_email.clone(),
+                Err(_) => user.contains('@').then(|| user.to_owned()),
+            },
+            user_folder: folder_name,
+            conversation_ids: Vec::new(),
+            outcome: outcome.into(),
+            error_code,
+            detail,
+        })?;
+        result
+    }
+
+    async fn export_user_to(
+        &self,
+        folder: &UserFolder,
+        path: &Path,
+        options: &ExportUserOptions,
+        progress: &watch::Sender<ExportProgress>,
+        cancel: &CancellationToken,
+    ) -> Result<ExportUserReport> {
+        let listing = browse::user_conversations(&self.store, folder).await?;
+        let mut skipped = Vec::new();
+        let mut to_open = Vec::new();
+        for row in listing.conversations {
+            match (row.key, ConversationId::parse(&row.conversation_id)) {
+                (Some(key), Ok(id)) => to_open.push((key, id)),
+                (key, Err(e)) => skipped.push(SkippedConversation {
+                    conversation_id: row.conversation_id,
+                    key,
+                    error: ErrorReport::from(&e),
+                }),
+                (None, Ok(_)) => skipped.push(SkippedConversation {
+                    error: ErrorReport::from(&Error::NotFound {
+                        key: format!(
+                            "{}{} (listed in the index, no object)",
+                            self.store.layout().user_prefix(folder),
+                            row.conversation_id
+                        ),
+                    }),
+                    conversation_id: row.conversation_id,
+                    key: None,
+                }),
+            }
+        }
+        progress.send_modify(|p| {
+            *p = ExportProgress {
+                conversations_total: to_open.len() as u64,
+                ..Default::default()
+            }
+        });
+
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+        let io = |e| Error::io(path, e);
+        let file = tmp.reopen().map_err(io)?;
+        let buffered = BufWriter::with_capacity(256 << 10, file);
+        let sink = if options.gzip {
+            Sink::Gzip(GzEncoder::new(buffered, flate2::Compression::default()))
+        } else {
+            Sink::Plain(buffered)
+        };
+        let mut out = Counting { inner: sink, bytes: 0 };
+
+        if options.format == ExportFormat::Json {
+            let head = json!({
+                "user_email": listing.email,
+                "folder": folder.as_str(),
+                "exported_at": audit::now_rfc3339(),
+            });
+            let head = serde_json::to_string(&head).expect("a JSON value serializes");
+            // The header's fields, then the array streamed into the same object.
+            write!(out, "{},\"conversations\":[", &head[..head.len() - 1]).map_err(io)?;
+        }
+
+        let store = &self.store;
+        let opened = futures::stream::iter(to_open)
+            .map(|(key, id)| async move {
+                let result = store.open_key(&key, &id).await;
+                (key, id, result)
+            })
+            .buffered(options.read_ahead.max(1));
+        let mut opened = std::pin::pin!(opened);
+        let (mut conversations, mut messages) = (0u64, 0u64);
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(Error::Cancelled { what: format!("export of {folder}") }),
+                next = opened.next() => next,
+            };
+            let Some((key, id, result)) = next else { break };
+            match result {
+                Ok(conversation) => {
+                    if options.format == ExportFormat::Json && conversations > 0 {
+                        out.write_all(b",").map_err(io)?;
+                    }
+                    serde_json::to_writer(&mut out, &conversation.document).map_err(|e| io(e.into()))?;
+                    if options.format == ExportFormat::JsonLines {
+                        out.write_all(b"\n").map_err(io)?;
+                    }
+                    conversations += 1;
+                    messages += conversation.document.messages().len() as u64;
+                }
+                Err(e) => skipped.push(SkippedConversation {
+                    conversation_id: id.to_string(),
+                    key: Some(key),
+                    error: ErrorReport::from(&e),
+                }),
+            }
+            let bytes = out.bytes;
+            progress.send_modify(|p| {
+                p.conversations_done += 1;
+                p.json_bytes = bytes;
+            });
+        }
+
+        if options.format == ExportFormat::Json {
+            let skipped_json: Vec<Value> = skipped
+                .iter()
+                .map(|s| json!({"conversation_id": s.conversation_id, "key": s.key, "code": s.error.code, "message": s.error.message}))
+                .collect();
+            write!(out, "],\"skipped\":{}}}", Value::Array(skipped_json)).map_err(io)?;
+        }
+        let json_bytes = out.bytes;
+        let file = out.inner.finish().map_err(io)?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+        Ok(ExportUserReport {
+            folder: folder.to_string(),
+            user_email: listing.email,
+            path: path.display().to_string(),
+            format: options.format,
+            gzip: options.gzip,
+            conversations,
+            messages,
+            json_bytes,
+            skipped,
+        })
+    }
+}
