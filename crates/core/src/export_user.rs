@@ -15,11 +15,12 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{self, AuditRecord};
+use crate::audit;
 use crate::browse;
 use crate::error::{Error, ErrorReport, Result};
 use crate::layout::{ConversationId, UserFolder};
 use crate::session::Session;
+use crate::session::Subject;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -138,44 +139,27 @@ impl Session {
         progress: &watch::Sender<ExportProgress>,
         cancel: &CancellationToken,
     ) -> Result<ExportUserReport> {
-        let folder = UserFolder::from_user_arg(user);
-        let folder_name = folder.as_ref().ok().map(UserFolder::to_string);
-        let result = match folder {
+        let mut subject = Subject::new(user, &[]);
+        let result = match subject.folder(user) {
             Ok(folder) => self.export_user_to(&folder, path, options, progress, cancel).await,
             Err(e) => Err(e),
         };
-        let (outcome, error_code, detail) = match &result {
-            Ok(r) => {
-                let mut d = Map::new();
-                d.insert("path".into(), json!(r.path));
-                d.insert("format".into(), json!(r.format));
-                d.insert("gzip".into(), json!(r.gzip));
-                d.insert("conversations".into(), json!(r.conversations));
-                d.insert(
-                    "skipped".into(),
-                    json!(r.skipped.iter().map(|s| &s.conversation_id).collect::<Vec<_>>()),
-                );
-                ("ok", None, d)
-            }
-            Err(e) => ("error", Some(e.code().to_owned()), Map::new()),
-        };
-        self.audit.append(&AuditRecord {
-            time: audit::now_rfc3339(),
-            os_user: audit::os_user(),
-            profile: self.profile.clone(),
-            bucket: self.store.bucket().to_owned(),
-            action: "export_user".into(),
-            user_email: match &result {
-                Ok(r) => r.user_email.clone(),
-                Err(_) => user.contains('@').then(|| user.to_owned()),
-            },
-            user_folder: folder_name,
-            conversation_ids: Vec::new(),
-            outcome: outcome.into(),
-            error_code,
-            detail,
-        })?;
-        result
+        if let Ok(r) = &result {
+            // The true email, from the index or the archive metadata.
+            subject.email = r.user_email.clone().or(subject.email);
+        }
+        self.record("export_user", &subject, result, |r| {
+            let mut d = Map::new();
+            d.insert("path".into(), json!(r.path));
+            d.insert("format".into(), json!(r.format));
+            d.insert("gzip".into(), json!(r.gzip));
+            d.insert("conversations".into(), json!(r.conversations));
+            d.insert(
+                "skipped".into(),
+                json!(r.skipped.iter().map(|s| &s.conversation_id).collect::<Vec<_>>()),
+            );
+            d
+        })
     }
 
     async fn export_user_to(

@@ -37,14 +37,14 @@ pub struct ExportReport {
 }
 
 /// Who an action is about, as the person named them.
-struct Subject {
+pub(crate) struct Subject {
     folder: Option<UserFolder>,
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     ids: Vec<String>,
 }
 
 impl Subject {
-    fn new(user: &str, ids: &[&str]) -> Self {
+    pub(crate) fn new(user: &str, ids: &[&str]) -> Self {
         Subject {
             folder: UserFolder::from_user_arg(user).ok(),
             email: user.contains('@').then(|| user.to_owned()),
@@ -52,7 +52,7 @@ impl Subject {
         }
     }
 
-    fn folder(&self, user: &str) -> Result<UserFolder> {
+    pub(crate) fn folder(&self, user: &str) -> Result<UserFolder> {
         match &self.folder {
             Some(f) => Ok(f.clone()),
             None => UserFolder::from_user_arg(user),
@@ -85,7 +85,7 @@ impl Session {
     /// Record the outcome of `action`, then hand the result back. If the
     /// record cannot be written the caller hears about it: an action must
     /// not look done without its audit line.
-    fn record<T>(
+    pub(crate) fn record<T>(
         &self,
         action: &str,
         subject: &Subject,
