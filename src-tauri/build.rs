@@ -23,6 +23,11 @@ fn main() {
             "verify_user",
             "repair_user",
             "read_audit",
+            "cancel_task",
+            "catalog_status",
+            "sync_catalog",
+            "search_catalog",
+            "export_user",
         ]));
     tauri_build::try_build(attributes).expect("tauri build configuration");
 }

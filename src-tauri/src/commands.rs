@@ -2,22 +2,29 @@
 //! returns its result or `{code, message}`. No domain logic lives here, and
 //! no secret is ever returned: secrets go in (to the keychain), never out.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use tauri::ipc::Channel;
+use tauri::ipc::{Channel, IpcResponse};
 use tauri::State;
-use tokio::sync::RwLock;
+use tokio::sync::{watch, OnceCell, RwLock};
 
 use archive_desk_core::browse::{self, UserConversations};
+use archive_desk_core::catalog::{self, CatalogStats};
 use archive_desk_core::connection::{self, Check};
+use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, RestoreMode};
 use archive_desk_core::restore::{RestoreOptions, RestoreReport};
 use archive_desk_core::session::ExportReport;
 use archive_desk_core::{
-    AuditFilter, AuditLog, AuditRecord, ColdStatus, ConversationId, DeleteReport, Encoding, Error, ErrorReport,
-    Profiles, Secret, SecretKind, Session, UserFolder,
+    AuditFilter, AuditLog, AuditRecord, CancellationToken, Catalog, ColdStatus, ConversationId, DeleteReport, Encoding,
+    Error, ErrorReport, Profiles, SearchPage, Secret, SecretKind, Session, SyncOptions, SyncProgress, SyncReport,
+    UserFolder,
 };
 
 use crate::ipc::{AuditQuery, ConversationView, OpenedProfile, UserBatch};
@@ -28,11 +35,22 @@ fn report(e: Error) -> ErrorReport {
     ErrorReport::from(&e)
 }
 
-/// The one state object: profiles, the audit log, and the open profile's session.
+/// The one state object: profiles, the audit log, the open profile and the
+/// long tasks the UI may cancel.
 pub struct AppState {
     profiles: Profiles,
     audit: AuditLog,
-    open: RwLock<Option<(String, Session)>>,
+    open: RwLock<Option<OpenProfile>>,
+    tasks: Mutex<HashMap<String, CancellationToken>>,
+}
+
+/// The profile the window works on: its session, and its search catalog,
+/// opened the first time it is needed (the same file the CLI uses).
+#[derive(Clone)]
+struct OpenProfile {
+    name: String,
+    session: Session,
+    catalog: Arc<OnceCell<Catalog>>,
 }
 
 impl AppState {
@@ -41,15 +59,98 @@ impl AppState {
             profiles: Profiles::default_location()?,
             audit: AuditLog::default_location()?,
             open: RwLock::new(None),
+            tasks: Mutex::new(HashMap::new()),
         })
     }
 
-    async fn session(&self) -> CmdResult<(String, Session)> {
+    async fn open_profile(&self) -> CmdResult<OpenProfile> {
         self.open.read().await.clone().ok_or_else(|| ErrorReport {
             code: "no_profile",
             message: "open a profile first".into(),
         })
     }
+
+    async fn session(&self) -> CmdResult<(String, Session)> {
+        self.open_profile().await.map(|o| (o.name, o.session))
+    }
+
+    async fn catalog(&self) -> CmdResult<(Session, Catalog)> {
+        let open = self.open_profile().await?;
+        let name = open.name.clone();
+        let catalog = open
+            .catalog
+            .get_or_try_init(|| blocking(move || Catalog::open_default(&name)))
+            .await?
+            .clone();
+        Ok((open.session, catalog))
+    }
+
+    /// Register a cancellable task under the id the UI chose for it.
+    fn start_task(&self, id: &str) -> CmdResult<TaskGuard<'_>> {
+        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(report(Error::Config(
+                "a task id is 1-64 letters, digits or dashes".into(),
+            )));
+        }
+        let token = CancellationToken::new();
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        if tasks.contains_key(id) {
+            return Err(report(Error::Config(format!("task {id} is already running"))));
+        }
+        tasks.insert(id.to_owned(), token.clone());
+        Ok(TaskGuard {
+            tasks: &self.tasks,
+            id: id.to_owned(),
+            token,
+        })
+    }
+}
+
+/// A running task; it leaves the task table when the command returns.
+struct TaskGuard<'a> {
+    tasks: &'a Mutex<HashMap<String, CancellationToken>>,
+    id: String,
+    token: CancellationToken,
+}
+
+impl Drop for TaskGuard<'_> {
+    fn drop(&mut self) {
+        self.tasks.lock().expect("tasks lock").remove(&self.id);
+    }
+}
+
+/// Run blocking work (SQLite) off the async runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> CmdResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| report(Error::Config(format!("background task failed: {e}"))))?
+        .map_err(report)
+}
+
+/// Run `work` while sending its progress to the webview: the latest value
+/// at most every 100 ms (progress is a level, not a log), and the last one
+/// when the work ends.
+async fn with_progress<P, T>(progress: watch::Receiver<P>, channel: &Channel<P>, work: impl Future<Output = T>) -> T
+where
+    P: IpcResponse + Clone + Send + Sync,
+{
+    let mut updates = progress.clone();
+    let forward = async {
+        while updates.changed().await.is_ok() {
+            let latest = updates.borrow_and_update().clone();
+            // A closed channel (window gone) only ends the updates; a
+            // cancel comes through `cancel_task`.
+            let _ = channel.send(latest);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        std::future::pending::<()>().await
+    };
+    let out = tokio::select! {
+        out = work => out,
+        _ = forward => unreachable!("forwarding never ends on its own"),
+    };
+    let _ = channel.send(progress.borrow().clone());
+    out
 }
 
 #[tauri::command]
@@ -93,7 +194,7 @@ pub async fn import_env(
 #[tauri::command]
 pub async fn remove_profile(state: State<'_, AppState>, name: String) -> CmdResult<()> {
     let mut open = state.open.write().await;
-    if open.as_ref().is_some_and(|(n, _)| *n == name) {
+    if open.as_ref().is_some_and(|o| o.name == name) {
         *open = None;
     }
     state.profiles.remove(&name).map_err(report)
@@ -108,7 +209,11 @@ pub async fn test_profile(state: State<'_, AppState>, name: String) -> CmdResult
 pub async fn open_profile(state: State<'_, AppState>, name: String) -> CmdResult<OpenedProfile> {
     let profile = state.profiles.get(&name).map_err(report)?;
     let session = state.profiles.open(&name, state.audit.clone()).await.map_err(report)?;
-    *state.open.write().await = Some((name.clone(), session));
+    *state.open.write().await = Some(OpenProfile {
+        name: name.clone(),
+        session,
+        catalog: Arc::default(),
+    });
     Ok(OpenedProfile {
         name,
         bucket: profile.bucket,
@@ -208,9 +313,7 @@ pub async fn export_conversation(
     path: PathBuf,
     gzip: bool,
 ) -> CmdResult<ExportReport> {
-    if !path.is_absolute() || path.file_name().is_none() {
-        return Err(report(Error::Config(format!("{}: not a file path", path.display()))));
-    }
+    check_output_path(&path)?;
     let (_, session) = state.session().await?;
     let encoding = if gzip { Encoding::Gzip } else { Encoding::Plain };
     session.export(&user, &id, &path, encoding).await.map_err(report)
@@ -272,4 +375,86 @@ pub async fn read_audit(state: State<'_, AppState>, query: AuditQuery) -> CmdRes
     records.reverse();
     records.truncate(1000);
     Ok(records)
+}
+
+/// Cancel a running task (a catalog sync, a whole-user export). `false` when
+/// it had already ended.
+#[tauri::command]
+pub async fn cancel_task(state: State<'_, AppState>, task: String) -> CmdResult<bool> {
+    let tasks = state.tasks.lock().expect("tasks lock");
+    Ok(tasks.get(&task).map(CancellationToken::cancel).is_some())
+}
+
+/// How big the catalog is and when it was last synced.
+#[tauri::command]
+pub async fn catalog_status(state: State<'_, AppState>) -> CmdResult<CatalogStats> {
+    let (_, catalog) = state.catalog().await?;
+    blocking(move || catalog.stats()).await
+}
+
+/// Bring the catalog up to date with the bucket (cold, warm or resumed),
+/// with progress; cancellable as `task`, and resumable after a cancel.
+#[tauri::command]
+pub async fn sync_catalog(
+    state: State<'_, AppState>,
+    task: String,
+    on_progress: Channel<SyncProgress>,
+) -> CmdResult<SyncReport> {
+    let (session, catalog) = state.catalog().await?;
+    let running = state.start_task(&task)?;
+    let (tx, rx) = watch::channel(SyncProgress::default());
+    let options = SyncOptions::default();
+    let work = catalog::sync(&session.store, &catalog, &options, &tx, &running.token);
+    with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// Search the catalog by email and title, ranked, a page at a time.
+#[tauri::command]
+pub async fn search_catalog(
+    state: State<'_, AppState>,
+    query: String,
+    offset: usize,
+    limit: usize,
+) -> CmdResult<SearchPage> {
+    if query.chars().count() > 200 || !(1..=200).contains(&limit) || offset > 1_000_000 {
+        return Err(report(Error::Config(
+            "a search is at most 200 characters, 1-200 hits a page".into(),
+        )));
+    }
+    let (_, catalog) = state.catalog().await?;
+    blocking(move || catalog.search(&query, offset, limit)).await
+}
+
+/// Export all of a user's conversations to a path chosen in the native save
+/// dialog, with progress; cancellable as `task` (nothing is left behind).
+#[tauri::command]
+#[allow(clippy::too_many_arguments)]
+pub async fn export_user(
+    state: State<'_, AppState>,
+    user: String,
+    path: PathBuf,
+    format: ExportFormat,
+    gzip: bool,
+    task: String,
+    on_progress: Channel<ExportProgress>,
+) -> CmdResult<ExportUserReport> {
+    check_output_path(&path)?;
+    let (_, session) = state.session().await?;
+    let running = state.start_task(&task)?;
+    let options = ExportUserOptions {
+        format,
+        gzip,
+        ..Default::default()
+    };
+    let (tx, rx) = watch::channel(ExportProgress::default());
+    let work = session.export_user(&user, &path, &options, &tx, &running.token);
+    with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// Paths come from the native save dialog: absolute, naming a file.
+fn check_output_path(path: &Path) -> CmdResult<()> {
+    if !path.is_absolute() || path.file_name().is_none() {
+        return Err(report(Error::Config(format!("{}: not a file path", path.display()))));
+    }
+    Ok(())
 }

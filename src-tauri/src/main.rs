@@ -36,6 +36,11 @@ fn main() {
             commands::verify_user,
             commands::repair_user,
             commands::read_audit,
+            commands::cancel_task,
+            commands::catalog_status,
+            commands::sync_catalog,
+            commands::search_catalog,
+            commands::export_user,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("Archive Desk failed to start");

@@ -3,18 +3,25 @@
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { AuditQuery } from "./bindings/AuditQuery";
 import type { AuditRecord } from "./bindings/AuditRecord";
+import type { CatalogStats } from "./bindings/CatalogStats";
 import type { Check } from "./bindings/Check";
 import type { ColdStatus } from "./bindings/ColdStatus";
 import type { ConversationView } from "./bindings/ConversationView";
 import type { DeleteReport } from "./bindings/DeleteReport";
 import type { ErrorReport } from "./bindings/ErrorReport";
+import type { ExportFormat } from "./bindings/ExportFormat";
+import type { ExportProgress } from "./bindings/ExportProgress";
 import type { ExportReport } from "./bindings/ExportReport";
+import type { ExportUserReport } from "./bindings/ExportUserReport";
 import type { ImportReport } from "./bindings/ImportReport";
 import type { OpenedProfile } from "./bindings/OpenedProfile";
 import type { Profile } from "./bindings/Profile";
 import type { ProfileView } from "./bindings/ProfileView";
 import type { RepairReport } from "./bindings/RepairReport";
 import type { RestoreReport } from "./bindings/RestoreReport";
+import type { SearchPage } from "./bindings/SearchPage";
+import type { SyncProgress } from "./bindings/SyncProgress";
+import type { SyncReport } from "./bindings/SyncReport";
 import type { UserBatch } from "./bindings/UserBatch";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { Verification } from "./bindings/Verification";
@@ -27,6 +34,18 @@ export function errorText(e: unknown): string {
   return isErrorReport(e) ? e.message : String(e);
 }
 
+/** True when a long task ended because the person cancelled it. */
+export function isCancelled(e: unknown): boolean {
+  return isErrorReport(e) && e.code === "cancelled";
+}
+
+/** A channel the backend streams into (batches, progress). */
+function channel<T>(onMessage: (message: T) => void): Channel<T> {
+  const c = new Channel<T>();
+  c.onmessage = onMessage;
+  return c;
+}
+
 export const ipc = {
   listProfiles: () => invoke<ProfileView[]>("list_profiles"),
   saveProfile: (name: string, profile: Profile) => invoke<void>("save_profile", { name, profile }),
@@ -36,11 +55,7 @@ export const ipc = {
   removeProfile: (name: string) => invoke<void>("remove_profile", { name }),
   testProfile: (name: string) => invoke<Check[]>("test_profile", { name }),
   openProfile: (name: string) => invoke<OpenedProfile>("open_profile", { name }),
-  listUsers: (onBatch: (b: UserBatch) => void) => {
-    const channel = new Channel<UserBatch>();
-    channel.onmessage = onBatch;
-    return invoke<number>("list_users", { onBatch: channel });
-  },
+  listUsers: (onBatch: (b: UserBatch) => void) => invoke<number>("list_users", { onBatch: channel(onBatch) }),
   userConversations: (user: string) => invoke<UserConversations>("user_conversations", { user }),
   openConversation: (user: string, id: string) => invoke<ConversationView>("open_conversation", { user, id }),
   restore: (user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean) =>
@@ -54,4 +69,18 @@ export const ipc = {
   verifyUser: (user: string) => invoke<Verification>("verify_user", { user }),
   repairUser: (user: string) => invoke<RepairReport>("repair_user", { user }),
   readAudit: (query: AuditQuery) => invoke<AuditRecord[]>("read_audit", { query }),
+  cancelTask: (task: string) => invoke<boolean>("cancel_task", { task }),
+  catalogStatus: () => invoke<CatalogStats>("catalog_status"),
+  syncCatalog: (task: string, onProgress: (p: SyncProgress) => void) =>
+    invoke<SyncReport>("sync_catalog", { task, onProgress: channel(onProgress) }),
+  searchCatalog: (query: string, offset: number, limit: number) =>
+    invoke<SearchPage>("search_catalog", { query, offset, limit }),
+  exportUser: (
+    user: string,
+    path: string,
+    format: ExportFormat,
+    gzip: boolean,
+    task: string,
+    onProgress: (p: ExportProgress) => void,
+  ) => invoke<ExportUserReport>("export_user", { user, path, format, gzip, task, onProgress: channel(onProgress) }),
 };

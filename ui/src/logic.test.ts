@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { ConversationRow } from "./bindings/ConversationRow";
 import type { UserSummary } from "./bindings/UserSummary";
-import { filterUsers, isCold, moveSelection, sortRows, userLabel } from "./logic";
+import type { SearchHit } from "./bindings/SearchHit";
+import {
+  ago, bytes, exportFileName, exportProgressView, filterUsers, groupHits, isCold, moveSelection, sortRows,
+  syncProgressView, userLabel,
+} from "./logic";
 
 const user = (email: string | null, folder: string, source = "index"): UserSummary => ({
   folder, email, email_source: source as UserSummary["email_source"], conversation_count: 1,
@@ -48,5 +52,50 @@ describe("moveSelection", () => {
     expect(moveSelection(1, "End", 3)).toBe(2);
     expect(moveSelection(0, "x", 3)).toBeNull();
     expect(moveSelection(0, "j", 0)).toBeNull();
+  });
+});
+
+describe("progress", () => {
+  const sync = { users_listed: 1200, users_done: 0, estimated_total: 0, listing_complete: false, indexes_fetched: 0, resumed: false };
+  it("has no fraction while a first listing runs, then counts users", () => {
+    expect(syncProgressView(sync)).toEqual({ text: "Listing the bucket… 1,200 users so far", fraction: null });
+    const v = syncProgressView({ ...sync, users_done: 300, estimated_total: 1200, listing_complete: true, indexes_fetched: 300, resumed: true });
+    expect(v.fraction).toBe(0.25);
+    expect(v.text).toBe("300 of 1,200 users · 300 index(es) fetched (resuming)");
+    // A warm sync knows the old total before the listing ends; done may pass it.
+    expect(syncProgressView({ ...sync, users_done: 1300, estimated_total: 1200 }).fraction).toBe(1);
+  });
+  it("counts conversations and bytes of an export", () => {
+    expect(exportProgressView({ conversations_done: 1, conversations_total: 4, json_bytes: 2_500_000 })).toEqual({
+      text: "1 of 4 conversations · 2.5 MB", fraction: 0.25,
+    });
+    expect(exportProgressView({ conversations_done: 0, conversations_total: 0, json_bytes: 0 }).fraction).toBeNull();
+    expect(bytes(999)).toBe("999 B");
+    expect(bytes(12_345_678)).toBe("12 MB");
+  });
+  it("says how long ago", () => {
+    const now = Date.parse("2026-01-10T12:00:00Z");
+    expect(ago(null, now)).toBe("never");
+    expect(ago("2026-01-10T11:59:30Z", now)).toBe("just now");
+    expect(ago("2026-01-10T11:15:00Z", now)).toBe("45 min ago");
+    expect(ago("2026-01-09T12:00:00Z", now)).toBe("24 h ago");
+    expect(ago("2026-01-01T12:00:00Z", now)).toBe("9 days ago");
+  });
+});
+
+describe("search and export helpers", () => {
+  const hit = (folder: string, id: string): SearchHit => ({
+    matched: "title_contains", email: `${folder}@x.io`, folder, conversation_id: id, title: id, created_at: null,
+    archived_at: null, message_count: 1, storage_class: "STANDARD",
+  });
+  it("groups runs of hits by user, keeping rank order", () => {
+    const groups = groupHits([hit("a", "1"), hit("a", "2"), hit("b", "3"), hit("a", "4")]);
+    expect(groups.map((g) => [g.folder, g.hits.map((h) => h.conversation_id)])).toEqual([
+      ["a", ["1", "2"]], ["b", ["3"]], ["a", ["4"]],
+    ]);
+  });
+  it("names export files by format", () => {
+    expect(exportFileName("alice_at_x_io", "json", false)).toBe("alice_at_x_io.json");
+    expect(exportFileName("alice_at_x_io", "json_lines", true)).toBe("alice_at_x_io.jsonl.gz");
   });
 });

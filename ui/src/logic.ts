@@ -1,5 +1,9 @@
 // View logic without DOM or IPC, so it is easy to test.
 import type { ConversationRow } from "./bindings/ConversationRow";
+import type { ExportFormat } from "./bindings/ExportFormat";
+import type { ExportProgress } from "./bindings/ExportProgress";
+import type { SearchHit } from "./bindings/SearchHit";
+import type { SyncProgress } from "./bindings/SyncProgress";
 import type { UserSummary } from "./bindings/UserSummary";
 
 /** Users whose email or folder contains every word of `query` (any case). */
@@ -60,4 +64,75 @@ export function userLabel(u: { email: string | null; email_source: string; folde
   if (u.email && u.email_source === "index") return u.email;
   if (u.email) return `~${u.email}`;
   return u.folder;
+}
+
+/** What a progress bar shows: a line of text and a fraction, or null when the total is unknown. */
+export interface ProgressView {
+  text: string;
+  fraction: number | null;
+}
+
+export function syncProgressView(p: SyncProgress): ProgressView {
+  const resuming = p.resumed ? " (resuming)" : "";
+  if (p.users_done === 0 && !p.listing_complete) {
+    return { text: `Listing the bucket… ${count(p.users_listed, "user")} so far${resuming}`, fraction: null };
+  }
+  const total = Math.max(p.estimated_total, p.users_done);
+  return {
+    text: `${p.users_done.toLocaleString()} of ${p.listing_complete ? "" : "~"}${count(total, "user")} · ${p.indexes_fetched.toLocaleString()} index(es) fetched${resuming}`,
+    fraction: total > 0 ? p.users_done / total : null,
+  };
+}
+
+export function exportProgressView(p: ExportProgress): ProgressView {
+  const total = p.conversations_total;
+  return {
+    text: `${p.conversations_done.toLocaleString()} of ${count(total, "conversation")} · ${bytes(p.json_bytes)}`,
+    fraction: total > 0 ? p.conversations_done / total : null,
+  };
+}
+
+/** "1 user", "2,000 users". */
+export function count(n: number, noun: string): string {
+  return `${n.toLocaleString()} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+export function bytes(n: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** "just now", "5 min ago", "3 h ago", "2 days ago"; "never" for null. */
+export function ago(iso: string | null, now: number = Date.now()): string {
+  if (!iso) return "never";
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return iso;
+  const minutes = Math.floor((now - t) / 60_000);
+  if (minutes < 1) return "just now";
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ago`;
+  return `${Math.floor(hours / 24)} days ago`;
+}
+
+/** Search hits in runs of the same user, in rank order. */
+export function groupHits(hits: SearchHit[]): { folder: string; email: string | null; hits: SearchHit[] }[] {
+  const groups: { folder: string; email: string | null; hits: SearchHit[] }[] = [];
+  for (const hit of hits) {
+    const last = groups[groups.length - 1];
+    if (last && last.folder === hit.folder) last.hits.push(hit);
+    else groups.push({ folder: hit.folder, email: hit.email, hits: [hit] });
+  }
+  return groups;
+}
+
+/** The file name the save dialog proposes for a whole-user export. */
+export function exportFileName(folder: string, format: ExportFormat, gzip: boolean): string {
+  return `${folder}${format === "json_lines" ? ".jsonl" : ".json"}${gzip ? ".gz" : ""}`;
 }

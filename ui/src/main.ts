@@ -1,14 +1,32 @@
 import { save as saveDialog } from "@tauri-apps/plugin-dialog";
 import type { ConversationRow } from "./bindings/ConversationRow";
+import type { CatalogStats } from "./bindings/CatalogStats";
 import type { ConversationView } from "./bindings/ConversationView";
+import type { ExportFormat } from "./bindings/ExportFormat";
 import type { OpenedProfile } from "./bindings/OpenedProfile";
+import type { SearchHit } from "./bindings/SearchHit";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
 import { clear, day, h, kids, when } from "./dom";
-import { errorText, ipc } from "./ipc";
-import { filterUsers, isCold, moveSelection, sortRows, userLabel, type SortKey } from "./logic";
+import { errorText, ipc, isCancelled } from "./ipc";
+import {
+  ago,
+  bytes,
+  count,
+  exportFileName,
+  exportProgressView,
+  filterUsers,
+  isCold,
+  moveSelection,
+  sortRows,
+  syncProgressView,
+  userLabel,
+  type SortKey,
+} from "./logic";
 import { confirmDanger, modal } from "./views/dialog";
 import { manageProfiles } from "./views/profiles";
+import { SearchResults } from "./views/search";
+import { TaskBar } from "./views/tasks";
 import { renderRaw, renderTranscript } from "./views/transcript";
 import { UserList } from "./views/users";
 
@@ -24,10 +42,15 @@ const state = {
   conversation: null as ConversationView | null,
   tab: "transcript" as "transcript" | "raw",
   generation: 0,
+  catalog: null as CatalogStats | null,
+  /** The profile generation whose catalog is syncing, if any. */
+  syncing: null as number | null,
+  hits: [] as SearchHit[],
+  searchSeq: 0,
 };
 
 // ------------------------------------------------------------- layout ----
-const search = h("input", { type: "search", id: "search", placeholder: "Filter users by email  ( / )", "aria-label": "Filter users" });
+const search = h("input", { type: "search", id: "search", placeholder: "Search emails and titles  ( / )", "aria-label": "Search emails and titles" });
 const profileButton = h("button", { id: "profiles", text: "Profiles…", onclick: () => manageProfiles(openProfile) });
 const profileLabel = h("span", { class: "profile-label", text: "No profile open" });
 const auditButton = h("button", { text: "Audit log", onclick: () => showAudit() });
@@ -36,11 +59,22 @@ const usersPane = h("section", { class: "pane users-pane", "aria-label": "Users"
 const convPane = h("section", { class: "pane conv-pane", "aria-label": "Conversations" });
 const viewPane = h("section", { class: "pane view-pane", "aria-label": "Conversation" });
 const userList = new UserList((u) => openUser(u));
+const results = new SearchResults(
+  (folder, email) => openUser(summaryOf(folder, email)),
+  (hit) => openHit(hit),
+);
+const tasks = new TaskBar();
+const catalogText = h("span", { class: "meta", id: "catalog-status" });
+const syncButton = h("button", { id: "sync", class: "small", text: "Sync", title: "Bring the search catalog up to date with the bucket", onclick: () => syncCatalog() });
+const catalogBar = h("div", { class: "catalog-bar" }, catalogText, syncButton);
+const usersBody = h("div", { class: "users-body" });
+catalogBar.hidden = true;
+usersPane.append(catalogBar, usersBody);
 
 document.getElementById("app")!.append(
   h("header", { class: "topbar" }, h("strong", { class: "brand", text: "Archive Desk" }), profileLabel, profileButton, search, auditButton),
   h("main", { class: "panes" }, usersPane, convPane, viewPane),
-  status,
+  h("footer", { class: "footer" }, status, tasks.el),
 );
 
 function say(text: string, kind: "info" | "error" | "ok" = "info"): void {
@@ -67,12 +101,19 @@ async function openProfile(name: string): Promise<void> {
   }
   profileLabel.textContent = `${state.profile.name} · ${state.profile.bucket}${state.profile.read_only ? " · read-only" : ""}`;
   document.body.classList.toggle("read-only", state.profile.read_only);
-  Object.assign(state, { users: [], user: null, listing: null, conversation: null });
+  catalogBar.hidden = false;
+  catalogText.textContent = "";
+  Object.assign(state, { users: [], user: null, listing: null, conversation: null, catalog: null, hits: [] });
   empty(convPane, "Pick a user", "Choose a user on the left to see their archived conversations.");
   empty(viewPane, "No conversation open", "Open a conversation to read it.");
-  usersPane.replaceChildren(userList.el);
   userList.set([]);
   state.loadingUsers = true;
+  showUsers();
+  void loadCatalogStatus(generation).then(() => {
+    // A catalog synced before is brought up to date in the background, so
+    // search stays fresh without a click; a first sync is the person's call.
+    if (generation === state.generation && state.catalog?.last_synced_at) void syncCatalog();
+  });
   say("Loading users…");
   try {
     const total = await ipc.listUsers((batch) => {
@@ -86,21 +127,128 @@ async function openProfile(name: string): Promise<void> {
     fail(e);
   } finally {
     state.loadingUsers = false;
-    if (generation === state.generation && state.users.length === 0) {
-      empty(usersPane, "No users found", "This bucket has no archived conversations under the profile's prefix. Check the bucket and prefix in Profiles.");
-    }
+    if (generation === state.generation) showUsers();
   }
 }
 
-function renderUsers(): void {
-  userList.set(filterUsers(state.users, search.value));
+/** Search goes to the catalog once it has been synced; before that it filters the listed users by email. */
+function catalogReady(): boolean {
+  return (state.catalog?.conversations ?? 0) > 0;
 }
 
-search.addEventListener("input", renderUsers);
+function renderUsers(): void {
+  userList.set(filterUsers(state.users, catalogReady() ? "" : search.value));
+}
+
+/** The users list in the left pane (filtered by the search box while there is no catalog). */
+function showUsers(): void {
+  renderUsers();
+  if (state.users.length === 0 && !state.loadingUsers) {
+    empty(usersBody, "No users found", "This bucket has no archived conversations under the profile's prefix. Check the bucket and prefix in Profiles.");
+    return;
+  }
+  const hint = search.value.trim() && !catalogReady()
+    ? h("p", { class: "hint", text: "Searching the emails of the users below. Sync the search catalog to find conversations by title across every user." })
+    : null;
+  usersBody.replaceChildren(...kids(hint, userList.el));
+}
+
+// ------------------------------------------------------------- search ----
+let searchTimer: number | undefined;
+search.addEventListener("input", () => {
+  window.clearTimeout(searchTimer);
+  searchTimer = window.setTimeout(() => void runSearch(false), 120);
+});
+
+async function runSearch(more: boolean): Promise<void> {
+  const query = search.value.trim();
+  const seq = ++state.searchSeq;
+  if (!state.profile) return;
+  if (!query || !catalogReady()) return showUsers();
+  try {
+    const page = await ipc.searchCatalog(query, more ? state.hits.length : 0, 50);
+    if (seq !== state.searchSeq) return;
+    state.hits = more ? [...state.hits, ...page.hits] : page.hits;
+    if (!more) results.selected = 0;
+    results.show(query, state.hits, page.next_offset === null ? null : () => void runSearch(true));
+    if (usersBody.firstChild !== results.el) usersBody.replaceChildren(results.el);
+  } catch (e) {
+    if (seq === state.searchSeq) usersBody.replaceChildren(h("div", { class: "empty" }, h("h2", { text: "Search failed" }), h("p", { class: "error", text: errorText(e) })));
+  }
+}
+
+function summaryOf(folder: string, email: string | null): UserSummary {
+  return (
+    state.users.find((u) => u.folder === folder) ?? {
+      folder, email, email_source: email ? "index" : "unknown", conversation_count: 0,
+      last_archived_at: null, index_missing: false, index_error: null,
+    }
+  );
+}
+
+async function openHit(hit: SearchHit): Promise<void> {
+  await openUser(summaryOf(hit.folder, hit.email));
+  const rows = conversationRows();
+  const i = rows.findIndex((r) => r.conversation_id === hit.conversation_id);
+  if (!state.listing) return;
+  if (i < 0) {
+    empty(viewPane, "Not in the archive any more", `${hit.title ?? hit.conversation_id} is in the search catalog but no longer in this user's folder. Sync to refresh the catalog.`);
+    return;
+  }
+  state.rowIndex = i;
+  await openConversation(rows[i]);
+}
+
+async function loadCatalogStatus(generation: number): Promise<void> {
+  try {
+    const stats = await ipc.catalogStatus();
+    if (generation !== state.generation) return;
+    state.catalog = stats;
+  } catch (e) {
+    if (generation !== state.generation) return;
+    state.catalog = null;
+    catalogText.textContent = `Search catalog unavailable: ${errorText(e)}`;
+    return;
+  }
+  renderCatalogBar();
+}
+
+function renderCatalogBar(): void {
+  const c = state.catalog;
+  syncButton.disabled = state.syncing === state.generation;
+  if (!c) return;
+  catalogText.textContent = c.last_synced_at || c.conversations
+    ? `Catalog: ${count(c.users, "user")}, ${count(c.conversations, "conversation")} · synced ${ago(c.last_synced_at)}${c.sync_interrupted ? " · interrupted, Sync resumes it" : ""}`
+    : "Sync to search every user's titles and emails.";
+}
+
+async function syncCatalog(): Promise<void> {
+  const generation = state.generation;
+  if (!state.profile || state.syncing === generation) return;
+  state.syncing = generation;
+  renderCatalogBar();
+  try {
+    const r = await tasks.run("Syncing catalog", (task, onProgress) => ipc.syncCatalog(task, onProgress), syncProgressView);
+    if (generation === state.generation) {
+      say(`Catalog synced: ${count(r.users, "user")}, ${count(r.conversations, "conversation")}; ${count(r.indexes_fetched, "index")} fetched in ${(r.elapsed_ms / 1000).toFixed(1)} s`, "ok");
+    }
+  } catch (e) {
+    if (generation !== state.generation) return;
+    if (isCancelled(e)) say("Sync cancelled; the next sync resumes where this one stopped.");
+    else fail(e);
+  } finally {
+    if (state.syncing === generation) state.syncing = null;
+  }
+  if (generation !== state.generation) return;
+  await loadCatalogStatus(generation);
+  renderCatalogBar();
+  if (search.value.trim()) await runSearch(false);
+}
 
 // -------------------------------------------------------------- users ----
 async function openUser(u: UserSummary): Promise<void> {
   state.user = u;
+  state.listing = null;
   state.checked.clear();
   state.rowIndex = 0;
   convPane.replaceChildren(h("p", { class: "loading", text: `Loading ${userLabel(u)}…` }));
@@ -187,6 +335,7 @@ function renderActions(): void {
   const n = state.checked.size;
   bar.replaceChildren(
     ...kids(
+      h("button", { id: "export-user", text: "Export all…", title: "Every conversation of this user in one file", onclick: () => exportAll(user.folder) }),
       h("button", { text: "Verify", onclick: () => verify(user.folder) }),
       ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
       ro || n === 0 ? null : h("button", { class: "danger", text: `Delete ${n} permanently…`, onclick: () => deleteChecked() }),
@@ -303,6 +452,40 @@ async function exportOne(user: string, id: string): Promise<void> {
   }
 }
 
+async function exportAll(folder: string): Promise<void> {
+  const label = state.listing?.email ?? folder;
+  const format = h("select", { "aria-label": "Format" },
+    h("option", { value: "json", text: "One JSON document" }),
+    h("option", { value: "json_lines", text: "JSON Lines (one conversation per line)" }));
+  const gzip = h("input", { type: "checkbox" });
+  const choice = await modal("Export all conversations", h("div", {},
+    h("p", { text: `Every archived conversation of ${label}, as stored (all fields kept), in one file.` }),
+    h("label", { class: "field" }, "Format", format),
+    h("label", { class: "check" }, gzip, " Compress with gzip"),
+  ), [{ label: "Cancel", value: "cancel" }, { label: "Choose file…", value: "ok" }]);
+  if (choice !== "ok") return;
+  const fmt = format.value as ExportFormat;
+  const path = await saveDialog({
+    title: "Export all conversations",
+    defaultPath: exportFileName(folder, fmt, gzip.checked),
+    filters: [{ name: fmt === "json_lines" ? "JSON Lines" : "JSON", extensions: ["json", "jsonl", "gz"] }],
+  });
+  if (!path) return;
+  try {
+    const r = await tasks.run(`Exporting ${label}`, (task, onProgress) => ipc.exportUser(folder, path, fmt, gzip.checked || path.endsWith(".gz"), task, onProgress), exportProgressView);
+    say(`Exported ${count(r.conversations, "conversation")} (${count(r.messages, "message")}, ${bytes(r.json_bytes)} of JSON) to ${r.path}${r.skipped.length ? `; ${r.skipped.length} skipped` : ""}`, r.skipped.length ? "error" : "ok");
+    if (r.skipped.length) {
+      await modal("Some conversations were not exported", h("div", { id: "export-skipped" },
+        h("p", { text: "These are listed for the user but could not be read; the file has everything else:" }),
+        ...r.skipped.map((k) => h("p", { text: `• ${k.conversation_id}: ${k.error.message}` }))),
+      [{ label: "Close", value: "ok" }]);
+    }
+  } catch (e) {
+    if (isCancelled(e)) say("Export cancelled; no file was written.");
+    else fail(e);
+  }
+}
+
 async function deleteChecked(): Promise<void> {
   await deleteIds([...state.checked]);
 }
@@ -386,13 +569,22 @@ document.addEventListener("keydown", (e) => {
     search.focus();
     return;
   }
+  if (e.target === search && (e.key === "ArrowDown" || e.key === "Enter")) {
+    e.preventDefault();
+    (usersBody.contains(results.el) ? results.el : userList.el).focus();
+    if (e.key === "Enter" && usersBody.contains(results.el) && results.current) void openHit(results.current);
+    return;
+  }
   if (e.key === "Escape") {
-    if (typing) (e.target as HTMLElement).blur();
+    if (e.target === search && search.value) {
+      search.value = "";
+      void runSearch(false);
+    } else if (typing) (e.target as HTMLElement).blur();
     else if (state.conversation) {
       state.conversation = null;
       empty(viewPane, "No conversation open", "Open a conversation to read it.");
       convPane.querySelector<HTMLElement>("table")?.focus();
-    } else userList.el.focus();
+    } else (usersBody.contains(results.el) ? results.el : userList.el).focus();
     return;
   }
   if (typing) return;
@@ -410,6 +602,16 @@ document.addEventListener("keydown", (e) => {
     }
     return;
   }
+  if (results.el.contains(document.activeElement)) {
+    const next = moveSelection(results.selected, e.key, results.length);
+    if (next !== null) {
+      e.preventDefault();
+      results.select(next);
+    } else if (e.key === "Enter" && results.current) {
+      void openHit(results.current);
+    }
+    return;
+  }
   const next = moveSelection(userList.selected, e.key, userList.length);
   if (next !== null) {
     e.preventDefault();
@@ -420,7 +622,7 @@ document.addEventListener("keydown", (e) => {
 });
 
 // -------------------------------------------------------------- start ----
-empty(usersPane, "Welcome", "Open a profile to browse its archive: Profiles… (add one, or import the archiver's .env).");
+empty(usersBody, "Welcome", "Open a profile to browse its archive: Profiles… (add one, or import the archiver's .env).");
 empty(convPane, "", "");
 empty(viewPane, "", "");
 ipc

@@ -121,6 +121,7 @@ pub struct CatalogUser {
 
 /// One index entry, with the user it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CatalogEntry {
     pub email: Option<String>,
     pub folder: String,
@@ -156,6 +157,7 @@ pub struct EntryRecord {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CatalogStats {
     pub path: String,
     pub users: u64,
@@ -170,6 +172,7 @@ pub struct CatalogStats {
 
 /// How a search hit matched, best first; hits come in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum MatchKind {
     /// The email equals the query (case-insensitive).
@@ -183,6 +186,7 @@ pub enum MatchKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SearchHit {
     #[serde(flatten)]
     pub entry: CatalogEntry,
@@ -190,6 +194,7 @@ pub struct SearchHit {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SearchPage {
     pub hits: Vec<SearchHit>,
     /// Where the next page starts, if there is one.
@@ -616,6 +621,7 @@ impl Default for SyncOptions {
 
 /// Where a sync is; sent on a `watch` channel as it goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncProgress {
     /// User folders seen in the listing so far.
     pub users_listed: u64,
@@ -630,6 +636,7 @@ pub struct SyncProgress {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncReport {
     pub resumed: bool,
     /// The catalog was built for another bucket or prefix and was emptied first.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use flate2::write::GzEncoder;
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,8 @@ use crate::layout::{ConversationId, UserFolder};
 use crate::session::Session;
 use crate::session::Subject;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     /// One JSON document: `{user_email, folder, exported_at, conversations: [...], skipped: [...]}`.
@@ -50,6 +51,7 @@ impl Default for ExportUserOptions {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ExportProgress {
     pub conversations_done: u64,
     pub conversations_total: u64,
@@ -59,6 +61,7 @@ pub struct ExportProgress {
 
 /// A conversation that could not be exported, and why.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SkippedConversation {
     pub conversation_id: String,
     pub key: Option<String>,
@@ -66,6 +69,7 @@ pub struct SkippedConversation {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ExportUserReport {
     pub folder: String,
     pub user_email: Option<String>,

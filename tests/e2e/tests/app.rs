@@ -158,6 +158,7 @@ async fn open_restore_export_delete_in_the_real_app() {
             .env("DISPLAY", format!(":{display}"))
             .env("ARCHIVE_DESK_CONFIG_DIR", &config_dir)
             .env("ARCHIVE_DESK_DATA_DIR", home.path().join("data"))
+            .env("ARCHIVE_DESK_CACHE_DIR", home.path().join("cache"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -184,6 +185,19 @@ async fn open_restore_export_delete_in_the_real_app() {
 
     // The only profile opens by itself; the users stream in.
     let folder = UserFolder::from_email(EMAIL).unwrap();
+    // Rows are redrawn as batches arrive: wait for the listing to end
+    // before holding on to one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !wait_for(&client, ".status")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("users in")
+    {
+        assert!(Instant::now() < deadline, "the users listing did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let user_row = wait_for(&client, &format!(".user-row[data-folder='{folder}']")).await;
     shot(&client, &shots, "1-users").await;
     user_row.click().await.unwrap();
@@ -247,6 +261,47 @@ async fn open_restore_export_delete_in_the_real_app() {
     assert_eq!(exported, serde_json::json!(6));
     let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(written, plain);
+
+    // The whole user, through the command the "Export all…" dialog feeds,
+    // with its progress channel (a raw IPC callback: withGlobalTauri is off).
+    let out = home.path().join("user.json");
+    let exported = client
+        .execute_async(
+            "const [user, path, done] = arguments; const seen = [];
+             const id = window.__TAURI_INTERNALS__.transformCallback(m => { if (m && m.message) seen.push(m.message); });
+             window.__TAURI_INTERNALS__.invoke('export_user', {user, path, format: 'json', gzip: false, task: 'e2e-export', onProgress: '__CHANNEL__:' + id})
+               .then(r => done({conversations: r.conversations, last: seen[seen.length - 1] || null}), e => done(String(e.message)));",
+            vec![folder.to_string().into(), out.to_str().unwrap().into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(exported["conversations"], 3, "{exported}");
+    assert_eq!(exported["last"]["conversations_done"], 3, "{exported}");
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(written["conversations"].as_array().unwrap().len(), 3);
+    assert!(written["conversations"].as_array().unwrap().contains(&plain));
+
+    // Search: build the catalog with one click, then find a conversation by
+    // its title and open it from the hit (a conversation not opened before).
+    wait_for(&client, "#sync").await.click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = wait_for(&client, "#catalog-status").await.text().await.unwrap();
+        if text.contains("synced") && text.contains("3 conversations") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the catalog did not sync: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for(&client, "#search").await.send_keys("cannot").await.unwrap();
+    let hit = wait_for(&client, ".hit[data-id='e2e-gzip']").await;
+    shot(&client, &shots, "7-search").await;
+    hit.click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while wait_for(&client, ".conv-title").await.text().await.unwrap() != "Cannot log in" {
+        assert!(Instant::now() < deadline, "the hit did not open its conversation");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Hostile content renders as text and runs nothing.
     wait_for(&client, &format!("tr[data-id='{}'] td.title", fixtures::HOSTILE_ID))

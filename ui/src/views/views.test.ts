@@ -2,6 +2,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { ConversationView } from "../bindings/ConversationView";
 import { ipc } from "../ipc";
+import type { SearchHit } from "../bindings/SearchHit";
+import { SearchResults } from "./search";
+import { TaskBar } from "./tasks";
 import { renderRaw, renderTranscript } from "./transcript";
 import { UserList } from "./users";
 
@@ -73,5 +76,68 @@ describe("ipc", () => {
       ["open_conversation", { user: "alice_at_example_com", id: "c" }],
       ["delete_conversations", { user: "alice_at_example_com", ids: ["c"] }],
     ]);
+  });
+});
+
+describe("search results", () => {
+  const hit = (folder: string, id: string, title: string): SearchHit => ({
+    matched: "title_prefix", email: `${folder}@x.io`, folder, conversation_id: id, title, created_at: null,
+    archived_at: "2025-01-15T10:00:00Z", message_count: 3, storage_class: "GLACIER",
+  });
+
+  it("groups hits under their user, renders titles as text and opens what is clicked", () => {
+    const opened: string[] = [];
+    const users: string[] = [];
+    const view = new SearchResults((folder) => users.push(folder), (h) => opened.push(h.conversation_id));
+    let more = 0;
+    view.show("refund", [hit("a", "1", hostile), hit("a", "2", "Refund"), hit("b", "3", "Refund too")], () => more++);
+    expect(view.el.querySelectorAll(".hit-user")).toHaveLength(2);
+    expect(view.el.querySelectorAll(".hit")).toHaveLength(3);
+    expect(view.el.querySelector("img, script")).toBeNull();
+    expect(view.el.querySelector(".hit-title")!.textContent).toBe(hostile);
+    expect(view.el.querySelector(".badge.cold")!.textContent).toBe("GLACIER");
+    view.el.querySelectorAll<HTMLElement>(".hit")[2].click();
+    view.el.querySelector<HTMLElement>(".hit-user")!.click();
+    view.el.querySelector<HTMLElement>("button.more")!.click();
+    expect([opened, users, more]).toEqual([["3"], ["a"], 1]);
+    expect(view.current!.conversation_id).toBe("3");
+  });
+
+  it("says so when nothing matches and offers no more", () => {
+    const view = new SearchResults(() => {}, () => {});
+    view.show("zzz", [], null);
+    expect(view.el.querySelector(".empty h2")!.textContent).toBe("No matches");
+    expect(view.el.querySelector("button.more")).toBeNull();
+  });
+});
+
+describe("task bar", () => {
+  it("shows progress, cancels the task by its id and goes away when it ends", async () => {
+    const cancelled: unknown[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "cancel_task") cancelled.push(args);
+      return true;
+    });
+    const bar = new TaskBar();
+    let finish!: (v: string) => void;
+    let taskId = "";
+    const done = bar.run<number, string>(
+      "Exporting",
+      (task, onProgress) => {
+        taskId = task;
+        onProgress(0.5);
+        return new Promise((resolve) => (finish = resolve));
+      },
+      (p) => ({ text: `${p * 100}%`, fraction: p }),
+    );
+    const row = bar.el.querySelector(".task")!;
+    expect(row.querySelector("progress")!.value).toBe(0.5);
+    expect(row.querySelector(".task-text")!.textContent).toBe("50%");
+    row.querySelector<HTMLButtonElement>(".task-cancel")!.click();
+    expect(row.querySelector(".task-text")!.textContent).toBe("cancelling…");
+    finish("ok");
+    expect(await done).toBe("ok");
+    expect(cancelled).toEqual([{ task: taskId }]);
+    expect(bar.el.querySelector(".task")).toBeNull();
   });
 });
