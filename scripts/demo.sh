@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a local S3 server (rclone `serve s3`, data kept on disk) seeded
-# with a generated archive, a short tour of archive-desk-cli, then the desktop
-# app on it with a ready "Demo" profile. The server stops when the app closes.
-# Installs what it needs; safe to re-run.
+# with a generated archive, a local Supabase stand-in to restore into
+# (PostgreSQL + PostgREST + gateway; its data lasts one run), a short tour of
+# archive-desk-cli, then the desktop app on it with a ready "Demo" profile.
+# The servers stop when the app closes. Installs what it needs; safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Secrets live in the OS keychain: without a desktop session (a fresh server),
@@ -16,6 +17,7 @@ TOOLS="${ARCHIVE_DESK_TOOLS:-$HOME/.cache/archive-desk/tools}"
 DATA="${ARCHIVE_DESK_DEMO_DIR:-$HOME/.local/share/archive-desk/demo}"
 
 scripts/install-tools.sh
+scripts/install-supabase-stack.sh
 echo "== building the UI, the app, archive-desk-cli and the demo seeder"
 npm --prefix ui run build >/dev/null
 cargo build --quiet --locked -p archive-desk -p archive-desk-cli -p archive-desk-harness --bins
@@ -32,11 +34,22 @@ export ARCHIVE_DESK_ENDPOINT="http://127.0.0.1:$port" S3_BUCKET_NAME=demo-archiv
 RCLONE_CONFIG=/dev/null "$TOOLS/venv/bin/rclone" serve s3 --auth-key "$AWS_ACCESS_KEY_ID,$AWS_SECRET_ACCESS_KEY" \
   --addr "127.0.0.1:$port" "$DATA/s3" >"$DATA/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+# The restore target. It prints its URL and service key, then runs until its
+# stdin (the coprocess pipe) closes: when this script ends.
+coproc SUPABASE { exec "$BIN/demo-supabase" 2>"$DATA/supabase.log"; }
+supabase_pid=$SUPABASE_PID
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true; kill $supabase_pid 2>/dev/null; wait $supabase_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
   (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
+
+if ! read -r SUPABASE_URL <&"${SUPABASE[0]}" || ! read -r SUPABASE_KEY <&"${SUPABASE[0]}"; then
+  echo "demo: the Supabase stand-in did not start; its log:" >&2
+  cat "$DATA/supabase.log" >&2
+  exit 1
+fi
+echo "== Supabase stand-in at $SUPABASE_URL (restores land in a throwaway database)"
 
 if [[ ! -f "$DATA/.seeded" ]]; then
   echo "== seeding the demo archive in $DATA/s3"
@@ -49,15 +62,21 @@ cli users --details | head -n 6
 cli show alice.smith@example.com a-plain | head -n 12
 
 # The desktop app on the demo archive, with a ready "Demo" profile in a
-# config dir of its own (the secret goes to the OS keychain).
+# config dir of its own (the secrets go to the OS keychain). rclone ignores
+# If-Match, so index writes (delete, repair) need the explicit override; safe
+# here because no archiver writes to the demo bucket at the same time.
 export ARCHIVE_DESK_CONFIG_DIR="$DATA/config" ARCHIVE_DESK_DATA_DIR="$DATA"
 if ! "$BIN/archive-desk-cli" profile show Demo >/dev/null 2>&1; then
   "$BIN/archive-desk-cli" profile add Demo --bucket "$S3_BUCKET_NAME" >/dev/null
 fi
 "$BIN/archive-desk-cli" profile edit Demo --bucket "$S3_BUCKET_NAME" --endpoint "$ARCHIVE_DESK_ENDPOINT" \
-  --region us-east-1 --access-key-id "$AWS_ACCESS_KEY_ID" >/dev/null
+  --region us-east-1 --access-key-id "$AWS_ACCESS_KEY_ID" \
+  --supabase-url "$SUPABASE_URL" --restore-mode rest --rpc-function restore_archived_conversation \
+  --allow-unsafe-index-writes true >/dev/null
 printf '%s\n' "$AWS_SECRET_ACCESS_KEY" | "$BIN/archive-desk-cli" profile set-secret Demo aws-secret-access-key
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+printf '%s\n' "$SUPABASE_KEY" | "$BIN/archive-desk-cli" profile set-secret Demo supabase-key
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY SUPABASE_KEY
+cli --profile Demo restore alice.smith@example.com a-plain
 
 if [[ -n "${DISPLAY:-}" ]]; then
   echo "== Archive Desk is starting; close its window to stop the demo"

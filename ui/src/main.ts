@@ -219,7 +219,7 @@ function renderCatalogBar(): void {
   if (!c) return;
   catalogText.textContent = c.last_synced_at || c.conversations
     ? `Catalog: ${count(c.users, "user")}, ${count(c.conversations, "conversation")} · synced ${ago(c.last_synced_at)}${c.sync_interrupted ? " · interrupted, Sync resumes it" : ""}`
-    : "Sync to search every user's titles and emails.";
+    : "Search catalog not built yet: Sync to search every title and email.";
 }
 
 async function syncCatalog(): Promise<void> {
