@@ -400,8 +400,9 @@ pub async fn sync_catalog(
     task: String,
     on_progress: Channel<SyncProgress>,
 ) -> CmdResult<SyncReport> {
-    let (session, catalog) = state.catalog().await?;
+    // Registered first, so a Cancel clicked while the catalog opens counts.
     let running = state.start_task(&task)?;
+    let (session, catalog) = state.catalog().await?;
     let (tx, rx) = watch::channel(SyncProgress::default());
     let options = SyncOptions::default();
     let work = catalog::sync(&session.store, &catalog, &options, &tx, &running.token);
@@ -439,8 +440,8 @@ pub async fn export_user(
     on_progress: Channel<ExportProgress>,
 ) -> CmdResult<ExportUserReport> {
     check_output_path(&path)?;
-    let (_, session) = state.session().await?;
     let running = state.start_task(&task)?;
+    let (_, session) = state.session().await?;
     let options = ExportUserOptions {
         format,
         gzip,
@@ -457,4 +458,62 @@ fn check_output_path(path: &Path) -> CmdResult<()> {
         return Err(report(Error::Config(format!("{}: not a file path", path.display()))));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archive_desk_core::Keychain;
+    use tauri::ipc::InvokeResponseBody;
+
+    fn state(dir: &Path) -> AppState {
+        AppState {
+            profiles: Profiles::new(dir.join("profiles.toml"), Keychain::default()),
+            audit: AuditLog::at(dir.join("audit.jsonl")),
+            open: RwLock::new(None),
+            tasks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    #[test]
+    fn tasks_are_registered_by_id_cancelled_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path());
+        for bad in ["", "a/b", "x y", &"a".repeat(65)] {
+            assert!(state.start_task(bad).is_err(), "{bad:?}");
+        }
+        let running = state.start_task("task-1-1").unwrap();
+        let again = state.start_task("task-1-1").err().expect("a duplicate id is refused");
+        assert!(again.message.contains("already running"), "{}", again.message);
+        state.tasks.lock().unwrap().get("task-1-1").unwrap().cancel();
+        assert!(running.token.is_cancelled());
+        drop(running);
+        assert!(state.tasks.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn progress_is_throttled_and_ends_with_the_last_value() {
+        let seen = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let sink = seen.clone();
+        let channel: Channel<u64> = Channel::new(move |body| {
+            if let InvokeResponseBody::Json(json) = body {
+                sink.lock().unwrap().push(json.parse().unwrap());
+            }
+            Ok(())
+        });
+        let (tx, rx) = watch::channel(0u64);
+        let work = async {
+            // 200 updates in ~200 ms: far more than the webview needs.
+            for i in 1..=200 {
+                tx.send_replace(i);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            "done"
+        };
+        assert_eq!(with_progress(rx, &channel, work).await, "done");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.last(), Some(&200));
+        assert!(seen.len() < 20, "not throttled: {} updates", seen.len());
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "out of order: {seen:?}");
+    }
 }

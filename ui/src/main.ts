@@ -157,7 +157,10 @@ function showUsers(): void {
 let searchTimer: number | undefined;
 search.addEventListener("input", () => {
   window.clearTimeout(searchTimer);
-  searchTimer = window.setTimeout(() => void runSearch(false), 120);
+  searchTimer = window.setTimeout(() => {
+    searchTimer = undefined;
+    void runSearch(false);
+  }, 120);
 });
 
 async function runSearch(more: boolean): Promise<void> {
@@ -571,8 +574,18 @@ document.addEventListener("keydown", (e) => {
   }
   if (e.target === search && (e.key === "ArrowDown" || e.key === "Enter")) {
     e.preventDefault();
-    (usersBody.contains(results.el) ? results.el : userList.el).focus();
-    if (e.key === "Enter" && usersBody.contains(results.el) && results.current) void openHit(results.current);
+    const enter = e.key === "Enter";
+    void (async () => {
+      // Typed faster than the debounce: search now, then move on.
+      if (searchTimer !== undefined) {
+        window.clearTimeout(searchTimer);
+        searchTimer = undefined;
+        await runSearch(false);
+      }
+      const showing = usersBody.contains(results.el);
+      (showing ? results.el : userList.el).focus();
+      if (enter && showing && results.current) await openHit(results.current);
+    })();
     return;
   }
   if (e.key === "Escape") {
