@@ -197,7 +197,9 @@ pub async fn remove_profile(state: State<'_, AppState>, name: String) -> CmdResu
     if open.as_ref().is_some_and(|o| o.name == name) {
         *open = None;
     }
-    state.profiles.remove(&name).map_err(report)
+    state.profiles.remove(&name).map_err(report)?;
+    // Its search catalog is a cache of what the profile could see.
+    catalog::remove_default(&name).map_err(report)
 }
 
 #[tauri::command]
@@ -225,13 +227,24 @@ pub async fn open_profile(state: State<'_, AppState>, name: String) -> CmdResult
 
 /// Stream the users, a batch at a time, so the first rows show while later
 /// pages load. Each user costs one GET of its index; 16 run at once.
+/// Cancellable as `task` (the window cancels it when another profile opens,
+/// so a huge bucket is not listed on for nothing).
 #[tauri::command]
-pub async fn list_users(state: State<'_, AppState>, on_batch: Channel<UserBatch>) -> CmdResult<usize> {
+pub async fn list_users(state: State<'_, AppState>, task: String, on_batch: Channel<UserBatch>) -> CmdResult<usize> {
+    let running = state.start_task(&task)?;
     let (_, session) = state.session().await?;
     let store = &session.store;
     let mut pages = std::pin::pin!(store.list_users());
     let mut total = 0;
-    while let Some(page) = pages.try_next().await.map_err(report)? {
+    loop {
+        let page = tokio::select! {
+            biased;
+            _ = running.token.cancelled() => {
+                return Err(report(Error::Cancelled { what: "users listing".into() }));
+            }
+            page = pages.try_next() => page.map_err(report)?,
+        };
+        let Some(page) = page else { break };
         if !page.unusable.is_empty() {
             let _ = on_batch.send(UserBatch {
                 users: Vec::new(),
@@ -239,6 +252,11 @@ pub async fn list_users(state: State<'_, AppState>, on_batch: Channel<UserBatch>
             });
         }
         for chunk in page.users.chunks(50) {
+            if running.token.is_cancelled() {
+                return Err(report(Error::Cancelled {
+                    what: "users listing".into(),
+                }));
+            }
             // Owned values in the futures: a command's future must be Send
             // for every lifetime, which borrowed closures here are not.
             let users: Vec<_> = futures::stream::iter(chunk.to_vec())

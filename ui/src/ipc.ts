@@ -55,7 +55,8 @@ export const ipc = {
   removeProfile: (name: string) => invoke<void>("remove_profile", { name }),
   testProfile: (name: string) => invoke<Check[]>("test_profile", { name }),
   openProfile: (name: string) => invoke<OpenedProfile>("open_profile", { name }),
-  listUsers: (onBatch: (b: UserBatch) => void) => invoke<number>("list_users", { onBatch: channel(onBatch) }),
+  listUsers: (task: string, onBatch: (b: UserBatch) => void) =>
+    invoke<number>("list_users", { task, onBatch: channel(onBatch) }),
   userConversations: (user: string) => invoke<UserConversations>("user_conversations", { user }),
   openConversation: (user: string, id: string) => invoke<ConversationView>("open_conversation", { user, id }),
   restore: (user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean) =>

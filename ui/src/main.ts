@@ -26,7 +26,7 @@ import {
 import { confirmDanger, modal } from "./views/dialog";
 import { manageProfiles } from "./views/profiles";
 import { SearchResults } from "./views/search";
-import { TaskBar } from "./views/tasks";
+import { newTaskId, TaskBar } from "./views/tasks";
 import { renderRaw, renderTranscript } from "./views/transcript";
 import { UserList } from "./views/users";
 
@@ -46,6 +46,8 @@ const state = {
   /** The profile generation whose catalog is syncing, if any. */
   syncing: null as number | null,
   hits: [] as SearchHit[],
+  /** The users listing under way, cancelled when another profile opens. */
+  listingTask: null as string | null,
   searchSeq: 0,
 };
 
@@ -109,6 +111,8 @@ async function openProfile(name: string): Promise<void> {
   userList.set([]);
   state.loadingUsers = true;
   showUsers();
+  if (state.listingTask) void ipc.cancelTask(state.listingTask);
+  const listingTask = (state.listingTask = newTaskId());
   void loadCatalogStatus(generation).then(() => {
     // A catalog synced before is brought up to date in the background, so
     // search stays fresh without a click; a first sync is the person's call.
@@ -116,7 +120,7 @@ async function openProfile(name: string): Promise<void> {
   });
   say("Loading users…");
   try {
-    const total = await ipc.listUsers((batch) => {
+    const total = await ipc.listUsers(listingTask, (batch) => {
       if (generation !== state.generation) return;
       state.users.push(...batch.users);
       renderUsers();
@@ -124,10 +128,13 @@ async function openProfile(name: string): Promise<void> {
     });
     if (generation === state.generation) say(`${total} users in ${state.profile.bucket}`, "ok");
   } catch (e) {
-    fail(e);
+    if (generation === state.generation) fail(e);
   } finally {
-    state.loadingUsers = false;
-    if (generation === state.generation) showUsers();
+    if (state.listingTask === listingTask) state.listingTask = null;
+    if (generation === state.generation) {
+      state.loadingUsers = false;
+      showUsers();
+    }
   }
 }
 

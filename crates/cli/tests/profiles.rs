@@ -32,6 +32,7 @@ impl Env {
         }
         cmd.env("ARCHIVE_DESK_CONFIG_DIR", self.config.path())
             .env("ARCHIVE_DESK_DATA_DIR", self.data.path())
+            .env("ARCHIVE_DESK_CACHE_DIR", self.data.path().join("cache"))
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -114,6 +115,10 @@ fn a_full_session_never_shows_a_secret() {
     let users = ok(&step(&["--profile", &name, "users", "--json"], None));
     assert_eq!(users.lines().count(), archive.manifest.users.len());
     ok(&step(&["--profile", &name, "index", "alice.smith@example.com"], None));
+    ok(&step(&["--profile", &name, "sync"], None));
+    let hits: Value =
+        serde_json::from_str(&ok(&step(&["--profile", &name, "search", "--json", "alice"], None))).unwrap();
+    assert!(!hits["hits"].as_array().unwrap().is_empty(), "{hits}");
     ok(&step(
         &["--profile", &name, "show", "alice.smith@example.com", "a-plain"],
         None,
@@ -172,9 +177,12 @@ fn a_full_session_never_shows_a_secret() {
         );
     }
 
+    let catalog = env.data.path().join(format!("cache/catalog-{name}.sqlite"));
+    assert!(catalog.exists());
     ok(&env.run(&["profile", "remove", &name], None));
     let out = env.run(&["profile", "show", &name], None);
     assert_eq!(out.status.code(), Some(1));
+    assert!(!catalog.exists(), "the profile's search catalog goes with it");
 }
 
 #[test]

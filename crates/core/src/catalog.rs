@@ -238,6 +238,11 @@ pub fn default_path(name: &str) -> Result<PathBuf> {
     Ok(dir.join(format!("catalog-{safe}.sqlite")))
 }
 
+/// Delete the catalog of `name` (a cache: nothing is lost), e.g. with its profile.
+pub fn remove_default(name: &str) -> Result<()> {
+    remove_database_files(&default_path(name)?)
+}
+
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,

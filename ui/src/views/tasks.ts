@@ -4,6 +4,11 @@ import type { ProgressView } from "../logic";
 
 let sequence = 0;
 
+/** A fresh id for a cancellable backend task. */
+export function newTaskId(): string {
+  return `task-${Date.now()}-${++sequence}`;
+}
+
 /**
  * Long tasks (catalog sync, whole-user export) shown in the status bar, each
  * with a progress bar and a Cancel button, so the window stays usable while
@@ -18,7 +23,7 @@ export class TaskBar {
     start: (task: string, onProgress: (p: P) => void) => Promise<T>,
     view: (p: P) => ProgressView,
   ): Promise<T> {
-    const id = `task-${Date.now()}-${++sequence}`;
+    const id = newTaskId();
     const bar = h("progress", { max: "1", "aria-label": label });
     const text = h("span", { class: "task-text", text: "starting…" });
     const cancel = h("button", {
