@@ -316,10 +316,14 @@ pub async fn restore_conversation(
         allow_missing_columns,
         ..Default::default()
     };
-    session
+    let restored = session
         .restore(&user, &id, &target, &options, remove_from_archive)
         .await
-        .map_err(report)
+        .map_err(report)?;
+    if restored.removed_from_archive.is_some() {
+        forget_deleted(name, &user, vec![id]).await;
+    }
+    Ok(restored)
 }
 
 /// Export to a path the person chose in the native save dialog.
@@ -343,9 +347,24 @@ pub async fn delete_conversations(
     user: String,
     ids: Vec<String>,
 ) -> CmdResult<DeleteReport> {
-    let (_, session) = state.session().await?;
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    session.delete(&user, &ids).await.map_err(report)
+    let (name, session) = state.session().await?;
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let deleted = session.delete(&user, &refs).await.map_err(report)?;
+    forget_deleted(name, &user, ids).await;
+    Ok(deleted)
+}
+
+/// Deleted conversations leave the search catalog at once. A cache: if
+/// this fails, the next sync drops them anyway.
+async fn forget_deleted(profile: String, user: &str, ids: Vec<String>) {
+    let Ok(folder) = UserFolder::from_user_arg(user) else {
+        return;
+    };
+    let _ = blocking(move || {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        catalog::forget_deleted(&profile, &folder, &ids)
+    })
+    .await;
 }
 
 #[tauri::command]

@@ -304,6 +304,16 @@ async fn warm_sync_converges_when_indexes_change_vanish_or_appear(kind: ServerKi
     assert_eq!(hits[0].entry.conversation_id, "c001-9");
     assert!(catalog.search("u003@example.com", 0, 5).unwrap().hits.is_empty());
 
+    // A delete in the app drops the entries at once (search stops finding
+    // them) and marks the index stale: here the index still lists the
+    // conversation, so the next sync fetches it and the entry comes back.
+    assert_eq!(catalog.forget("u001_at_example_com", &["c001-9"]).unwrap(), 1);
+    assert!(catalog.search("ünïcode", 0, 5).unwrap().hits.is_empty());
+    let healed = run_sync(&store, &catalog, &SyncOptions::default()).await;
+    assert_eq!(healed.indexes_fetched, 1, "{healed:?}");
+    assert_eq!(catalog.search("ünïcode", 0, 5).unwrap().hits.len(), 1);
+    assert_catalog_matches_bucket(&store, &catalog).await;
+
     // The catalog is only a cache: deleted, it is rebuilt by the next sync.
     drop(catalog);
     std::fs::remove_file(dir.path().join("catalog.sqlite")).unwrap();

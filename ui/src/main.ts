@@ -187,6 +187,11 @@ async function runSearch(more: boolean): Promise<void> {
   }
 }
 
+/** After a delete the catalog has dropped those conversations: show results without them. */
+async function refreshSearch(): Promise<void> {
+  if (usersBody.contains(results.el)) await runSearch(false);
+}
+
 function summaryOf(folder: string, email: string | null): UserSummary {
   return (
     state.users.find((u) => u.folder === folder) ?? {
@@ -445,7 +450,10 @@ async function restore(user: string, id: string): Promise<void> {
       r.removed_from_archive ? h("p", { text: `Removed from the archive: ${r.removed_from_archive.deleted_keys.join(", ")}` }) : null,
     ), [{ label: "Close", value: "ok" }]);
     say(`Restored ${id}`, "ok");
-    if (r.removed_from_archive && state.user) await openUser(state.user);
+    if (r.removed_from_archive && state.user) {
+      await openUser(state.user);
+      await refreshSearch();
+    }
   } catch (e) {
     fail(e);
   }
@@ -516,6 +524,7 @@ async function deleteIds(ids: string[]): Promise<void> {
     state.conversation = null;
     empty(viewPane, "Deleted", "The conversation is gone from the archive.");
     await openUser(state.user);
+    await refreshSearch();
   } catch (e) {
     fail(e);
   }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use archive_desk_core::catalog::{self, Catalog, SyncOptions, SyncProgress};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions};
-use archive_desk_core::{CancellationToken, Error, Session};
+use archive_desk_core::{CancellationToken, Error, Session, UserFolder};
 use clap::Args;
 use tokio::sync::watch;
 
@@ -62,6 +62,14 @@ pub fn catalog_name(profile: Option<&str>, bucket: Option<&str>) -> Result<Strin
         .filter(|n| !n.is_empty())
         .map(str::to_owned)
         .ok_or_else(|| Error::Config("no catalog: pass --profile or --bucket, or set S3_BUCKET_NAME".into()))
+}
+
+/// Conversations just deleted leave the local search catalog at once. A
+/// cache: if this fails, the next `sync` drops them anyway.
+pub fn forget_deleted(profile: Option<&str>, bucket: Option<&str>, user: &str, ids: &[&str]) {
+    if let (Ok(name), Ok(folder)) = (catalog_name(profile, bucket), UserFolder::from_user_arg(user)) {
+        let _ = catalog::forget_deleted(&name, &folder, ids);
+    }
 }
 
 /// A token that Ctrl-C cancels.

@@ -461,6 +461,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let report = session
                 .restore(user, conversation_id, &target, &options, *remove_from_archive)
                 .await?;
+            if report.removed_from_archive.is_some() {
+                let (profile, bucket) = (cli.profile.as_deref(), cli.bucket.as_deref());
+                catalog_cmd::forget_deleted(profile, bucket, user, &[conversation_id.as_str()]);
+            }
             if cli.json {
                 print_json(&mut out, &report)?;
             } else {
@@ -481,6 +485,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let ids: Vec<&str> = conversation_ids.iter().map(String::as_str).collect();
             let report = session.delete(user, &ids).await?;
+            catalog_cmd::forget_deleted(cli.profile.as_deref(), cli.bucket.as_deref(), user, &ids);
             if cli.json {
                 print_json(&mut out, &report)?;
             } else {

@@ -243,6 +243,16 @@ pub fn remove_default(name: &str) -> Result<()> {
     remove_database_files(&default_path(name)?)
 }
 
+/// [`Catalog::forget`] in the catalog of `name`, if it has one (a delete
+/// does not create a catalog).
+pub fn forget_deleted(name: &str, folder: &UserFolder, conversation_ids: &[&str]) -> Result<()> {
+    let path = default_path(name)?;
+    if path.exists() {
+        Catalog::open(&path)?.forget(folder.as_str(), conversation_ids)?;
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -414,6 +424,29 @@ impl Catalog {
     /// Empty the catalog (it is rebuilt by the next sync).
     pub fn clear(&self) -> Result<()> {
         self.with_writer(clear_all)
+    }
+
+    /// Drop conversations just deleted from the archive, so search stops
+    /// finding them at once. The user's index is also marked stale, so the
+    /// next sync fetches it whatever happened: the catalog converges on the
+    /// bucket even if the delete did not go through. Returns the rows dropped.
+    pub fn forget(&self, folder: &str, conversation_ids: &[&str]) -> Result<u64> {
+        self.with_writer(|c| {
+            let tx = c.transaction()?;
+            let mut dropped = 0;
+            {
+                let mut delete = tx.prepare_cached(
+                    "DELETE FROM conversations WHERE conversation_id = ?2 \
+                     AND user_id = (SELECT id FROM users WHERE folder = ?1)",
+                )?;
+                for id in conversation_ids {
+                    dropped += delete.execute(params![folder, id])? as u64;
+                }
+            }
+            tx.execute("UPDATE users SET index_etag = NULL WHERE folder = ?1", [folder])?;
+            tx.commit()?;
+            Ok(dropped)
+        })
     }
 
     /// Search emails and titles across all users, best matches first

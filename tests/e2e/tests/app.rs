@@ -56,6 +56,35 @@ async fn wait_for(client: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
 }
 
+/// The text of the first element matching `css`, read in the page: views
+/// re-render, so an element found a moment ago may be gone (stale).
+async fn text_of(client: &Client, css: &str) -> String {
+    let value = client
+        .execute(
+            "const el = document.querySelector(arguments[0]); return el ? el.textContent : '';",
+            vec![css.into()],
+        )
+        .await
+        .expect("script runs");
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// Wait until the text of `css` satisfies `ok`.
+async fn wait_for_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = text_of(client, css).await;
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never got the expected text; last: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn shot(client: &Client, dir: &Path, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
     std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
@@ -187,17 +216,7 @@ async fn open_restore_export_delete_in_the_real_app() {
     let folder = UserFolder::from_email(EMAIL).unwrap();
     // Rows are redrawn as batches arrive: wait for the listing to end
     // before holding on to one.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !wait_for(&client, ".status")
-        .await
-        .text()
-        .await
-        .unwrap()
-        .contains("users in")
-    {
-        assert!(Instant::now() < deadline, "the users listing did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_text(&client, ".status", |t| t.contains("users in")).await;
     let user_row = wait_for(&client, &format!(".user-row[data-folder='{folder}']")).await;
     shot(&client, &shots, "1-users").await;
     user_row.click().await.unwrap();
@@ -206,8 +225,7 @@ async fn open_restore_export_delete_in_the_real_app() {
         .click()
         .await
         .unwrap();
-    let title = wait_for(&client, ".conv-title").await;
-    assert_eq!(title.text().await.unwrap(), "Refund for a double charge");
+    wait_for_text(&client, ".conv-title", |t| t == "Refund for a double charge").await;
     let first = wait_for(&client, ".transcript .msg .content").await;
     assert!(first
         .text()
@@ -284,24 +302,17 @@ async fn open_restore_export_delete_in_the_real_app() {
     // Search: build the catalog with one click, then find a conversation by
     // its title and open it from the hit (a conversation not opened before).
     wait_for(&client, "#sync").await.click().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = wait_for(&client, "#catalog-status").await.text().await.unwrap();
-        if text.contains("synced") && text.contains("3 conversations") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the catalog did not sync: {text}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_text(&client, "#catalog-status", |t| {
+        t.contains("synced") && t.contains("3 conversations")
+    })
+    .await;
     wait_for(&client, "#search").await.send_keys("cannot").await.unwrap();
+    // Results are redrawn per keystroke: wait for those of the whole word.
+    wait_for_text(&client, ".results-head", |t| t.contains("“cannot”")).await;
     let hit = wait_for(&client, ".hit[data-id='e2e-gzip']").await;
     shot(&client, &shots, "7-search").await;
     hit.click().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while wait_for(&client, ".conv-title").await.text().await.unwrap() != "Cannot log in" {
-        assert!(Instant::now() < deadline, "the hit did not open its conversation");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_text(&client, ".conv-title", |t| t == "Cannot log in").await;
 
     // Hostile content renders as text and runs nothing.
     wait_for(&client, &format!("tr[data-id='{}'] td.title", fixtures::HOSTILE_ID))
@@ -309,7 +320,7 @@ async fn open_restore_export_delete_in_the_real_app() {
         .click()
         .await
         .unwrap();
-    wait_for(&client, ".transcript .msg").await;
+    wait_for_text(&client, ".conv-title", |t| t == "<b>Hostile</b>").await;
     let found = client
         .execute(
             "return document.querySelectorAll('.transcript img, .transcript script, .transcript b').length",
@@ -323,11 +334,7 @@ async fn open_restore_export_delete_in_the_real_app() {
         .await
         .unwrap();
     assert_eq!(xss, serde_json::json!(true));
-    let content = wait_for(&client, ".transcript .msg .content")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let content = text_of(&client, ".transcript .msg .content").await;
     assert!(content.contains("<script>window.__xss=2</script>"), "{content}");
     shot(&client, &shots, "4-hostile-as-text").await;
 
@@ -380,6 +387,8 @@ async fn open_restore_export_delete_in_the_real_app() {
         .collect();
     assert_eq!(ids, ["e2e-plain", fixtures::HOSTILE_ID]);
     shot(&client, &shots, "6-after-delete").await;
+    // The search still showing "cannot" dropped the deleted conversation.
+    wait_for_text(&client, ".search-results .empty p", |t| t.contains("“cannot”")).await;
 
     client.close().await.unwrap();
     profiles.remove(&profile_name).unwrap();
