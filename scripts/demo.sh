@@ -77,6 +77,9 @@ printf '%s\n' "$AWS_SECRET_ACCESS_KEY" | "$BIN/archive-desk-cli" profile set-sec
 printf '%s\n' "$SUPABASE_KEY" | "$BIN/archive-desk-cli" profile set-secret Demo supabase-key
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY SUPABASE_KEY
 cli --profile Demo restore alice.smith@example.com a-plain
+# The search catalog (the app uses the same file and refreshes it on open).
+cli --profile Demo sync
+cli --profile Demo search refund --limit 3
 
 if [[ -n "${DISPLAY:-}" ]]; then
   echo "== Archive Desk is starting; close its window to stop the demo"
