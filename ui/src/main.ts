@@ -119,6 +119,7 @@ async function openProfile(name: string): Promise<void> {
     if (generation === state.generation && state.catalog?.last_synced_at) void syncCatalog();
   });
   say("Loading users…");
+  let failure: unknown = null;
   try {
     const total = await ipc.listUsers(listingTask, (batch) => {
       if (generation !== state.generation) return;
@@ -128,13 +129,26 @@ async function openProfile(name: string): Promise<void> {
     });
     if (generation === state.generation) say(`${total} users in ${state.profile.bucket}`, "ok");
   } catch (e) {
-    if (generation === state.generation) fail(e);
+    failure = e;
+    if (generation === state.generation && !isCancelled(e)) fail(e);
   } finally {
     if (state.listingTask === listingTask) state.listingTask = null;
-    if (generation === state.generation) {
-      state.loadingUsers = false;
-      showUsers();
-    }
+  }
+  if (generation !== state.generation) return;
+  state.loadingUsers = false;
+  if (failure && state.users.length === 0) {
+    empty(usersBody, "Could not list the users", `${errorText(failure)} — check the connection in Profiles… (Test), then open the profile again.`);
+  } else {
+    refreshLeftPane();
+  }
+}
+
+/** The left pane as the search box asks: catalog hits, or the (filtered) users. */
+function refreshLeftPane(): void {
+  if (search.value.trim() && catalogReady()) {
+    if (!usersBody.contains(results.el)) void runSearch(false);
+  } else {
+    showUsers();
   }
 }
 
@@ -219,6 +233,7 @@ async function loadCatalogStatus(generation: number): Promise<void> {
     const stats = await ipc.catalogStatus();
     if (generation !== state.generation) return;
     state.catalog = stats;
+    if (!state.loadingUsers) refreshLeftPane();
   } catch (e) {
     if (generation !== state.generation) return;
     state.catalog = null;
