@@ -547,10 +547,18 @@ mod tests {
             }
             "done"
         };
+        let started = std::time::Instant::now();
         assert_eq!(with_progress(rx, &channel, work).await, "done");
+        // At most one message per 100 ms, plus the first and the last,
+        // however slow the machine made the updates.
+        let allowed = started.elapsed().as_millis() as usize / 100 + 2;
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.last(), Some(&200));
-        assert!(seen.len() < 20, "not throttled: {} updates", seen.len());
+        assert!(
+            seen.len() <= allowed,
+            "not throttled: {} messages, {allowed} allowed",
+            seen.len()
+        );
         assert!(seen.windows(2).all(|w| w[0] <= w[1]), "out of order: {seen:?}");
     }
 }
