@@ -9,6 +9,7 @@ fn main() {
             "save_profile",
             "set_secret",
             "import_env",
+            "choose_file",
             "remove_profile",
             "test_profile",
             "open_profile",

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +26,7 @@ use archive_desk_core::{
     UserFolder,
 };
 
+use crate::files::{self, ChosenFile, ChosenFiles, FilePurpose};
 use crate::ipc::{AuditQuery, ConversationView, OpenedProfile, UserBatch};
 
 type CmdResult<T> = Result<T, ErrorReport>;
@@ -42,6 +42,8 @@ pub struct AppState {
     audit: AuditLog,
     open: RwLock<Option<OpenProfile>>,
     tasks: Mutex<HashMap<String, CancellationToken>>,
+    /// Files chosen in native dialogs, by the token the page got.
+    files: ChosenFiles,
 }
 
 /// The profile the window works on: its session, and its search catalog,
@@ -60,6 +62,7 @@ impl AppState {
             audit: AuditLog::default_location()?,
             open: RwLock::new(None),
             tasks: Mutex::new(HashMap::new()),
+            files: ChosenFiles::default(),
         })
     }
 
@@ -185,10 +188,26 @@ pub async fn set_secret(state: State<'_, AppState>, name: String, kind: String, 
 pub async fn import_env(
     state: State<'_, AppState>,
     name: String,
-    path: PathBuf,
+    file: String,
     replace: bool,
 ) -> CmdResult<ImportReport> {
+    let path = state.files.take(&file, FilePurpose::ImportEnv).map_err(report)?;
     state.profiles.import_env(&name, &path, replace).map_err(report)
+}
+
+/// Open the native save (or open) dialog; the page gets a token for the
+/// chosen file, or `None` when the person cancelled.
+#[tauri::command]
+pub async fn choose_file(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    purpose: FilePurpose,
+    suggested_name: String,
+) -> CmdResult<Option<ChosenFile>> {
+    files::check_suggested_name(&suggested_name).map_err(report)?;
+    Ok(files::choose(&app, purpose, &suggested_name)
+        .await
+        .map(|path| state.files.issue(purpose, path)))
 }
 
 #[tauri::command]
@@ -332,10 +351,10 @@ pub async fn export_conversation(
     state: State<'_, AppState>,
     user: String,
     id: String,
-    path: PathBuf,
+    file: String,
     gzip: bool,
 ) -> CmdResult<ExportReport> {
-    check_output_path(&path)?;
+    let path = state.files.take(&file, FilePurpose::ExportConversation).map_err(report)?;
     let (_, session) = state.session().await?;
     let encoding = if gzip { Encoding::Gzip } else { Encoding::Plain };
     session.export(&user, &id, &path, encoding).await.map_err(report)
@@ -470,13 +489,13 @@ pub async fn search_catalog(
 pub async fn export_user(
     state: State<'_, AppState>,
     user: String,
-    path: PathBuf,
+    file: String,
     format: ExportFormat,
     gzip: bool,
     task: String,
     on_progress: Channel<ExportProgress>,
 ) -> CmdResult<ExportUserReport> {
-    check_output_path(&path)?;
+    let path = state.files.take(&file, FilePurpose::ExportUser).map_err(report)?;
     let running = state.start_task(&task)?;
     let (_, session) = state.session().await?;
     let options = ExportUserOptions {
@@ -489,17 +508,10 @@ pub async fn export_user(
     with_progress(rx, &on_progress, work).await.map_err(report)
 }
 
-/// Paths come from the native save dialog: absolute, naming a file.
-fn check_output_path(path: &Path) -> CmdResult<()> {
-    if !path.is_absolute() || path.file_name().is_none() {
-        return Err(report(Error::Config(format!("{}: not a file path", path.display()))));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
     use archive_desk_core::Keychain;
     use tauri::ipc::InvokeResponseBody;
 
@@ -509,6 +521,7 @@ mod tests {
             audit: AuditLog::at(dir.join("audit.jsonl")),
             open: RwLock::new(None),
             tasks: Mutex::new(HashMap::new()),
+            files: ChosenFiles::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod files;
 mod ipc;
 
 fn main() {
@@ -22,6 +23,7 @@ fn main() {
             commands::save_profile,
             commands::set_secret,
             commands::import_env,
+            commands::choose_file,
             commands::remove_profile,
             commands::test_profile,
             commands::open_profile,

@@ -4,6 +4,7 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 import type { AuditQuery } from "./bindings/AuditQuery";
 import type { AuditRecord } from "./bindings/AuditRecord";
 import type { CatalogStats } from "./bindings/CatalogStats";
+import type { ChosenFile } from "./bindings/ChosenFile";
 import type { Check } from "./bindings/Check";
 import type { ColdStatus } from "./bindings/ColdStatus";
 import type { ConversationView } from "./bindings/ConversationView";
@@ -13,6 +14,7 @@ import type { ExportFormat } from "./bindings/ExportFormat";
 import type { ExportProgress } from "./bindings/ExportProgress";
 import type { ExportReport } from "./bindings/ExportReport";
 import type { ExportUserReport } from "./bindings/ExportUserReport";
+import type { FilePurpose } from "./bindings/FilePurpose";
 import type { ImportReport } from "./bindings/ImportReport";
 import type { OpenedProfile } from "./bindings/OpenedProfile";
 import type { Profile } from "./bindings/Profile";
@@ -50,8 +52,11 @@ export const ipc = {
   listProfiles: () => invoke<ProfileView[]>("list_profiles"),
   saveProfile: (name: string, profile: Profile) => invoke<void>("save_profile", { name, profile }),
   setSecret: (name: string, kind: string, value: string) => invoke<void>("set_secret", { name, kind, value }),
-  importEnv: (name: string, path: string, replace: boolean) =>
-    invoke<ImportReport>("import_env", { name, path, replace }),
+  /** The native dialog, opened by the backend; the page only ever holds a token for the chosen file. */
+  chooseFile: (purpose: FilePurpose, suggestedName: string) =>
+    invoke<ChosenFile | null>("choose_file", { purpose, suggestedName }),
+  importEnv: (name: string, file: string, replace: boolean) =>
+    invoke<ImportReport>("import_env", { name, file, replace }),
   removeProfile: (name: string) => invoke<void>("remove_profile", { name }),
   testProfile: (name: string) => invoke<Check[]>("test_profile", { name }),
   openProfile: (name: string) => invoke<OpenedProfile>("open_profile", { name }),
@@ -61,8 +66,8 @@ export const ipc = {
   openConversation: (user: string, id: string) => invoke<ConversationView>("open_conversation", { user, id }),
   restore: (user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean) =>
     invoke<RestoreReport>("restore_conversation", { user, id, allowMissingColumns, removeFromArchive }),
-  exportConversation: (user: string, id: string, path: string, gzip: boolean) =>
-    invoke<ExportReport>("export_conversation", { user, id, path, gzip }),
+  exportConversation: (user: string, id: string, file: string, gzip: boolean) =>
+    invoke<ExportReport>("export_conversation", { user, id, file, gzip }),
   deleteConversations: (user: string, ids: string[]) => invoke<DeleteReport>("delete_conversations", { user, ids }),
   thaw: (user: string, id: string, days: number, tier: string) =>
     invoke<ColdStatus>("thaw_conversation", { user, id, days, tier }),
@@ -78,10 +83,10 @@ export const ipc = {
     invoke<SearchPage>("search_catalog", { query, offset, limit }),
   exportUser: (
     user: string,
-    path: string,
+    file: string,
     format: ExportFormat,
     gzip: boolean,
     task: string,
     onProgress: (p: ExportProgress) => void,
-  ) => invoke<ExportUserReport>("export_user", { user, path, format, gzip, task, onProgress: channel(onProgress) }),
+  ) => invoke<ExportUserReport>("export_user", { user, file, format, gzip, task, onProgress: channel(onProgress) }),
 };

@@ -1,4 +1,3 @@
-import { save as saveDialog } from "@tauri-apps/plugin-dialog";
 import type { ConversationRow } from "./bindings/ConversationRow";
 import type { CatalogStats } from "./bindings/CatalogStats";
 import type { ConversationView } from "./bindings/ConversationView";
@@ -56,7 +55,7 @@ const search = h("input", { type: "search", id: "search", placeholder: "Search e
 const profileButton = h("button", { id: "profiles", text: "Profiles…", onclick: () => manageProfiles(openProfile) });
 const profileLabel = h("span", { class: "profile-label", text: "No profile open" });
 const auditButton = h("button", { text: "Audit log", onclick: () => showAudit() });
-const status = h("div", { class: "status", role: "status", "aria-live": "polite" });
+const status = h("div", { id: "status", class: "status", role: "status", "aria-live": "polite" });
 const usersPane = h("section", { class: "pane users-pane", "aria-label": "Users" });
 const convPane = h("section", { class: "pane conv-pane", "aria-label": "Conversations" });
 const viewPane = h("section", { class: "pane view-pane", "aria-label": "Conversation" });
@@ -475,10 +474,10 @@ async function restore(user: string, id: string): Promise<void> {
 }
 
 async function exportOne(user: string, id: string): Promise<void> {
-  const path = await saveDialog({ title: "Export conversation", defaultPath: `${id}.json`, filters: [{ name: "JSON", extensions: ["json", "gz"] }] });
-  if (!path) return;
   try {
-    const r = await ipc.exportConversation(user, id, path, path.endsWith(".gz"));
+    const file = await ipc.chooseFile("export_conversation", `${id}.json`);
+    if (!file) return;
+    const r = await ipc.exportConversation(user, id, file.token, file.name.endsWith(".gz"));
     say(`Exported ${r.messages} messages to ${r.path}`, "ok");
   } catch (e) {
     fail(e);
@@ -498,14 +497,10 @@ async function exportAll(folder: string): Promise<void> {
   ), [{ label: "Cancel", value: "cancel" }, { label: "Choose file…", value: "ok" }]);
   if (choice !== "ok") return;
   const fmt = format.value as ExportFormat;
-  const path = await saveDialog({
-    title: "Export all conversations",
-    defaultPath: exportFileName(folder, fmt, gzip.checked),
-    filters: [{ name: fmt === "json_lines" ? "JSON Lines" : "JSON", extensions: ["json", "jsonl", "gz"] }],
-  });
-  if (!path) return;
   try {
-    const r = await tasks.run(`Exporting ${label}`, (task, onProgress) => ipc.exportUser(folder, path, fmt, gzip.checked || path.endsWith(".gz"), task, onProgress), exportProgressView);
+    const file = await ipc.chooseFile("export_user", exportFileName(folder, fmt, gzip.checked));
+    if (!file) return;
+    const r = await tasks.run(`Exporting ${label}`, (task, onProgress) => ipc.exportUser(folder, file.token, fmt, gzip.checked || file.name.endsWith(".gz"), task, onProgress), exportProgressView);
     say(`Exported ${count(r.conversations, "conversation")} (${count(r.messages, "message")}, ${bytes(r.json_bytes)} of JSON) to ${r.path}${r.skipped.length ? `; ${r.skipped.length} skipped` : ""}`, r.skipped.length ? "error" : "ok");
     if (r.skipped.length) {
       await modal("Some conversations were not exported", h("div", { id: "export-skipped" },

@@ -57,6 +57,11 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
 
+    /// A request from a front end that cannot be carried out as given (an
+    /// unknown file token, a name that is not a plain file name).
+    #[error("{0}")]
+    InvalidInput(String),
+
     /// The profile is read-only; the core refuses every write.
     #[error("read-only profile: {action} is not allowed")]
     ReadOnly { action: &'static str },
@@ -105,6 +110,7 @@ impl Error {
             Error::S3 { .. } => "s3",
             Error::Io { .. } => "io",
             Error::Config(_) => "config",
+            Error::InvalidInput(_) => "invalid_input",
             Error::ReadOnly { .. } => "read_only",
             Error::IndexConflict { .. } => "index_conflict",
             Error::ConditionalWritesUnsupported { .. } => "conditional_writes_unsupported",

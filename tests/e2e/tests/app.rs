@@ -129,6 +129,9 @@ async fn open_restore_export_delete_in_the_real_app() {
     // A profile in a config dir of its own; its secrets in the real keychain.
     let home = tempfile::tempdir().unwrap();
     let config_dir = home.path().join("config");
+    // Where the native file dialogs are answered (see ARCHIVE_DESK_E2E_DIALOG_DIR).
+    let dialogs = home.path().join("dialogs");
+    std::fs::create_dir_all(&dialogs).unwrap();
     let profile_name = format!("e2e-{}", servers::token());
     let profiles = Profiles::new(config_dir.join("profiles.toml"), Keychain::default());
     let mut profile = Profile::new(store.bucket());
@@ -188,6 +191,7 @@ async fn open_restore_export_delete_in_the_real_app() {
             .env("ARCHIVE_DESK_CONFIG_DIR", &config_dir)
             .env("ARCHIVE_DESK_DATA_DIR", home.path().join("data"))
             .env("ARCHIVE_DESK_CACHE_DIR", home.path().join("cache"))
+            .env("ARCHIVE_DESK_E2E_DIALOG_DIR", &dialogs)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -266,36 +270,43 @@ async fn open_restore_export_delete_in_the_real_app() {
         "6"
     );
 
-    // Export through the same command the save dialog feeds (the native GTK
-    // dialog itself is outside the webview, so WebDriver cannot drive it).
-    let out = home.path().join("export.json");
-    let exported = client
+    // The page cannot name a file: a raw path is refused and nothing is written.
+    let forged = home.path().join("forged.json");
+    let refused = client
         .execute_async(
-            "const [user, id, path, done] = arguments; window.__TAURI_INTERNALS__.invoke('export_conversation', {user, id, path, gzip: false}).then(r => done(r.messages), e => done(String(e.message)));",
-            vec![folder.to_string().into(), "e2e-plain".into(), out.to_str().unwrap().into()],
+            "const [user, id, file, done] = arguments; window.__TAURI_INTERNALS__.invoke('export_conversation', {user, id, file, gzip: false}).then(() => done('written'), e => done(e.code));",
+            vec![folder.to_string().into(), "e2e-plain".into(), forged.to_str().unwrap().into()],
         )
         .await
         .unwrap();
-    assert_eq!(exported, serde_json::json!(6));
-    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(refused, serde_json::json!("invalid_input"));
+    assert!(!forged.exists());
+
+    // Export JSON…: the backend opens the save dialog (answered from
+    // `dialogs`, as WebDriver cannot drive a native dialog) and writes.
+    client.find(Locator::Css("#export")).await.unwrap().click().await.unwrap();
+    wait_for_text(&client, "#status", |t| t.starts_with("Exported 6 messages")).await;
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dialogs.join("e2e-plain.json")).unwrap()).unwrap();
     assert_eq!(written, plain);
 
-    // The whole user, through the command the "Export all…" dialog feeds,
-    // with its progress channel (a raw IPC callback: withGlobalTauri is off).
-    let out = home.path().join("user.json");
+    // The whole user: a file chosen through the dialog command, then the
+    // export with its progress channel (a raw IPC callback: withGlobalTauri is off).
     let exported = client
         .execute_async(
-            "const [user, path, done] = arguments; const seen = [];
+            "const [user, done] = arguments; const seen = [];
              const id = window.__TAURI_INTERNALS__.transformCallback(m => { if (m && m.message) seen.push(m.message); });
-             window.__TAURI_INTERNALS__.invoke('export_user', {user, path, format: 'json', gzip: false, task: 'e2e-export', onProgress: '__CHANNEL__:' + id})
+             window.__TAURI_INTERNALS__.invoke('choose_file', {purpose: 'export_user', suggestedName: 'user.json'})
+               .then(f => window.__TAURI_INTERNALS__.invoke('export_user', {user, file: f.token, format: 'json', gzip: false, task: 'e2e-export', onProgress: '__CHANNEL__:' + id}))
                .then(r => done({conversations: r.conversations, last: seen[seen.length - 1] || null}), e => done(String(e.message)));",
-            vec![folder.to_string().into(), out.to_str().unwrap().into()],
+            vec![folder.to_string().into()],
         )
         .await
         .unwrap();
     assert_eq!(exported["conversations"], 3, "{exported}");
     assert_eq!(exported["last"]["conversations_done"], 3, "{exported}");
-    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dialogs.join("user.json")).unwrap()).unwrap();
     assert_eq!(written["conversations"].as_array().unwrap().len(), 3);
     assert!(written["conversations"].as_array().unwrap().contains(&plain));
 

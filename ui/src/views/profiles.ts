@@ -1,4 +1,3 @@
-import { open as openDialog } from "@tauri-apps/plugin-dialog";
 import type { Profile } from "../bindings/Profile";
 import type { ProfileView } from "../bindings/ProfileView";
 import { h, kids } from "../dom";
@@ -136,12 +135,12 @@ export async function manageProfiles(onOpen: (name: string) => void): Promise<vo
     );
   };
   const importEnv = async () => {
-    const path = await openDialog({ title: "Import the archiver's .env", multiple: false, directory: false });
-    if (typeof path !== "string") return;
-    const name = window.prompt("Name of the new profile", "prod")?.trim();
-    if (!name) return;
     try {
-      const r = await ipc.importEnv(name, path, false);
+      const file = await ipc.chooseFile("import_env", ".env");
+      if (!file) return;
+      const name = window.prompt("Name of the new profile", "prod")?.trim();
+      if (!name) return;
+      const r = await ipc.importEnv(name, file.token, false);
       status.replaceChildren(
         ...kids(
           h("p", { text: `Created ${r.profile}: settings ${r.settings.join(", ")}; to the keychain: ${r.secrets.join(", ") || "none"}` }),
