@@ -31,6 +31,7 @@ on_both_servers!(
     warm_sync_converges_when_indexes_change_vanish_or_appear,
     interrupted_sync_resumes,
     export_user_streams_every_conversation,
+    oversized_index_is_an_error_naming_it,
 );
 
 /// What a user's entry must look like in the catalog:
@@ -321,6 +322,30 @@ async fn warm_sync_converges_when_indexes_change_vanish_or_appear(kind: ServerKi
     let rebuilt = run_sync(&store, &catalog, &SyncOptions::default()).await;
     assert_eq!(rebuilt.indexes_fetched, 30);
     assert_catalog_matches_bucket(&store, &catalog).await;
+}
+
+/// The sync reads indexes through the store's capped, streamed read: an
+/// index over the object limit is recorded as that user's error (naming the
+/// key), the others sync.
+async fn oversized_index_is_an_error_naming_it(kind: ServerKind) {
+    let seeded = small_archive(kind, 3).await;
+    put_index(&seeded, "u001@example.com", json!([{"conversation_id": "c001-0", "title": "x".repeat(8192)}])).await;
+    let mut config = archive_desk_harness::servers::shared(kind).store_config(seeded.bucket());
+    config.limits.max_object_bytes = 4096;
+    let store = Store::connect(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = temp_catalog(&dir);
+    let report = run_sync(&store, &catalog, &SyncOptions::default()).await;
+    assert_eq!(report.index_errors, 1, "{report:?}");
+    let users = catalog.users().unwrap();
+    let errors: Vec<_> = users.iter().filter_map(|u| u.index_error.as_deref()).collect();
+    assert_eq!(errors.len(), 1, "{users:?}");
+    assert!(
+        errors[0].contains("u001_at_example_com/metadata.json") && errors[0].contains("4096-byte limit"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(users.len(), 3);
 }
 
 async fn interrupted_sync_resumes(kind: ServerKind) {

@@ -30,7 +30,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 pub use tokio_util::sync::CancellationToken;
 
-use crate::codec::{self, Limits};
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, ObjectKind, UserFolder, INDEX_FILE};
 use crate::store::{s3_error, Store};
@@ -790,18 +790,10 @@ pub async fn sync(
 
     let known = Arc::new(start.known);
     let throttle = Arc::new(Throttle::default());
-    let limits = *store.limits();
-    let bucket = store.bucket().to_owned();
     let outcomes = folders_of(listing_rx)
         .map(|folder| {
-            let (client, known, throttle, bucket, layout) = (
-                client.clone(),
-                known.clone(),
-                throttle.clone(),
-                bucket.clone(),
-                layout.clone(),
-            );
-            async move { handle_folder(&client, &bucket, &layout, &limits, &known, &throttle, folder).await }
+            let (store, client, known, throttle) = (store.clone(), client.clone(), known.clone(), throttle.clone());
+            async move { handle_folder(&store, &client, &known, &throttle, folder).await }
         })
         .buffer_unordered(options.concurrency.max(1));
     let mut outcomes = std::pin::pin!(outcomes);
@@ -1170,10 +1162,8 @@ fn folder_listing(layout: &Layout, name: &str, objects: Vec<ListedObject>) -> Op
 
 /// Decide what a listed folder needs, fetching its index if it changed.
 async fn handle_folder(
+    store: &Store,
     client: &Client,
-    bucket: &str,
-    layout: &Layout,
-    limits: &Limits,
     known: &HashMap<String, (Option<String>, i64)>,
     throttle: &Throttle,
     listing: FolderListing,
@@ -1195,8 +1185,8 @@ async fn handle_folder(
             });
         }
     }
-    let key = layout.index_key(&listing.folder);
-    let (index, etag) = match fetch_index(client, bucket, &key, limits, throttle).await {
+    let key = store.layout().index_key(&listing.folder);
+    let (index, etag) = match fetch_index(store, client, &key, throttle).await {
         Ok(fetched) => fetched,
         // Deleted between the listing and now: as if it was never listed.
         Err(Error::NotFound { .. }) => return Ok(Outcome::NoIndex),
@@ -1273,16 +1263,15 @@ const FETCH_ATTEMPTS: u32 = 6;
 
 /// GET and decode one `metadata.json`, with its ETag.
 async fn fetch_index(
+    store: &Store,
     client: &Client,
-    bucket: &str,
     key: &str,
-    limits: &Limits,
     throttle: &Throttle,
 ) -> Result<(crate::model::UserIndex, Option<String>)> {
     let mut attempt = 0;
     let out = loop {
         throttle.wait().await;
-        match client.get_object().bucket(bucket).key(key).send().await {
+        match client.get_object().bucket(store.bucket()).key(key).send().await {
             Ok(out) => break out,
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
@@ -1297,21 +1286,11 @@ async fn fetch_index(
             }
         }
     };
-    if out.content_length().unwrap_or(0).max(0) as u64 > limits.max_object_bytes {
-        return Err(Error::TooLarge {
-            key: key.to_owned(),
-            what: "stored object",
-            limit_bytes: limits.max_object_bytes,
-        });
-    }
-    let etag = out.e_tag().map(str::to_owned);
-    let bytes = out.body.collect().await.map_err(|e| Error::S3 {
-        operation: "GetObject",
-        key: key.to_owned(),
-        message: format!("reading the body failed: {e}"),
-    })?;
-    let (index, _) = codec::decode_index(key, bytes.to_vec(), limits)?;
-    Ok((index, etag))
+    // The same streamed, size-capped and budgeted read as every other GET.
+    let fetched = store
+        .decode_response(key, out, |bytes| codec::decode_index(key, bytes, store.limits()))
+        .await?;
+    Ok((fetched.value.0, fetched.etag))
 }
 
 #[cfg(test)]

@@ -10,12 +10,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::Client;
 use aws_smithy_types::date_time::Format;
 use futures::Stream;
 use serde::Serialize;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::codec::{self, Encoding, Limits};
 use crate::error::{Error, Result};
@@ -51,7 +51,13 @@ pub struct StoreConfig {
     /// Write `metadata.json` even on a store that ignores `If-Match`
     /// (risk: losing an entry an archiver writes at the same moment).
     pub allow_unsafe_index_writes: bool,
+    /// Object bodies held in memory at once, across every concurrent read
+    /// of this store (raised to `limits.max_object_bytes` if lower).
+    pub memory_budget_bytes: u64,
 }
+
+/// Default `memory_budget_bytes`: four maximal objects, thousands of indexes.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 256 << 20;
 
 impl StoreConfig {
     pub fn new(bucket: impl Into<String>) -> Self {
@@ -64,6 +70,7 @@ impl StoreConfig {
             layout: Layout::default(),
             limits: Limits::default(),
             allow_unsafe_index_writes: false,
+            memory_budget_bytes: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -140,10 +147,45 @@ pub struct OpenedConversation {
     pub document: ConversationDocument,
 }
 
-/// One fetched object.
-struct Fetched {
-    bytes: Vec<u8>,
-    etag: Option<String>,
+/// One fetched object, decoded.
+pub(crate) struct Fetched<T> {
+    pub(crate) value: T,
+    pub(crate) etag: Option<String>,
+}
+
+/// Bounds the memory that concurrent reads hold (a sync fetches 64 indexes
+/// at once; each may be up to the object limit, and decoding multiplies it).
+/// Bodies reserve their size before they are read, all at once so readers
+/// never wait while holding part of the budget; decoding, which needs the
+/// JSON text and the parsed tree beside the body, runs at most once per CPU
+/// (it is CPU-bound, so that costs no throughput).
+#[derive(Clone)]
+struct MemoryBudget {
+    /// In KiB, so a u32 permit count covers any object.
+    bodies: Arc<Semaphore>,
+    decoders: Arc<Semaphore>,
+}
+
+impl MemoryBudget {
+    fn new(bytes: u64) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        MemoryBudget {
+            bodies: Arc::new(Semaphore::new(kib(bytes) as usize)),
+            decoders: Arc::new(Semaphore::new(cpus)),
+        }
+    }
+
+    async fn reserve_body(&self, bytes: u64) -> OwnedSemaphorePermit {
+        self.bodies
+            .clone()
+            .acquire_many_owned(kib(bytes))
+            .await
+            .expect("the budget is never closed")
+    }
+}
+
+fn kib(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
 }
 
 #[derive(Clone)]
@@ -155,6 +197,7 @@ pub struct Store {
     allow_unsafe_index_writes: bool,
     /// Result of the conditional-write probe, once run.
     conditional_writes: Arc<OnceCell<bool>>,
+    memory: MemoryBudget,
 }
 
 impl Store {
@@ -204,6 +247,7 @@ impl Store {
             limits: config.limits,
             allow_unsafe_index_writes: config.allow_unsafe_index_writes,
             conditional_writes: Arc::default(),
+            memory: MemoryBudget::new(config.memory_budget_bytes.max(config.limits.max_object_bytes)),
         })
     }
 
@@ -309,12 +353,14 @@ impl Store {
     /// Corrupt: an error naming the key.
     pub async fn read_index(&self, folder: &UserFolder) -> Result<IndexRead> {
         let key = self.layout.index_key(folder);
-        match self.fetch(&key).await {
-            Ok(f) => {
-                let (index, encoding) = codec::decode_index(&key, f.bytes, &self.limits)?;
+        match self.fetch(&key, |bytes| codec::decode_index(&key, bytes, &self.limits)).await {
+            Ok(Fetched {
+                value: (index, encoding),
+                etag,
+            }) => {
                 Ok(IndexRead {
                     index,
-                    etag: f.etag,
+                    etag,
                     missing: false,
                     encoding,
                     key,
@@ -350,8 +396,10 @@ impl Store {
 
     /// Open the conversation stored at `key`, which must hold conversation `id`.
     pub async fn open_key(&self, key: &str, id: &ConversationId) -> Result<OpenedConversation> {
-        let fetched = self.fetch(key).await?;
-        let (document, encoding) = codec::decode_conversation(key, fetched.bytes, &self.limits)?;
+        let (document, encoding) = self
+            .fetch(key, |bytes| codec::decode_conversation(key, bytes, &self.limits))
+            .await?
+            .value;
         if document.id() != id.as_str() {
             return Err(Error::shape(
                 key,
@@ -472,7 +520,8 @@ impl Store {
         }
     }
 
-    async fn fetch(&self, key: &str) -> Result<Fetched> {
+    /// GET `key` and decode it, within the memory budget.
+    async fn fetch<T>(&self, key: &str, decode: impl FnOnce(Vec<u8>) -> Result<T>) -> Result<Fetched<T>> {
         let out = self
             .client
             .get_object()
@@ -481,29 +530,55 @@ impl Store {
             .send()
             .await
             .map_err(|e| get_error(key, e))?;
+        self.decode_response(key, out, decode).await
+    }
+
+    /// Read a GET response's body as a stream, never past the object limit
+    /// nor past the length it declared (a body without a length reserves
+    /// the whole limit), then decode it. Every GET of the core ends here.
+    pub(crate) async fn decode_response<T>(
+        &self,
+        key: &str,
+        out: GetObjectOutput,
+        decode: impl FnOnce(Vec<u8>) -> Result<T>,
+    ) -> Result<Fetched<T>> {
+        let max = self.limits.max_object_bytes;
         let too_large = || Error::TooLarge {
             key: key.to_owned(),
             what: "stored object",
-            limit_bytes: self.limits.max_object_bytes,
+            limit_bytes: max,
         };
-        let declared = out.content_length().unwrap_or(0).max(0) as u64;
-        if declared > self.limits.max_object_bytes {
+        let declared = out.content_length().filter(|n| *n >= 0).map(|n| n as u64);
+        if declared.is_some_and(|n| n > max) {
             return Err(too_large());
         }
+        let cap = declared.unwrap_or(max);
+        let _body = self.memory.reserve_body(cap).await;
         let etag = out.e_tag().map(str::to_owned);
         let mut body = out.body;
-        let mut bytes = Vec::with_capacity(declared as usize);
+        let mut bytes = Vec::with_capacity(cap.min(1 << 20) as usize);
         while let Some(chunk) = body.try_next().await.map_err(|e| Error::S3 {
             operation: "GetObject",
             key: key.to_owned(),
             message: format!("reading the body failed: {e}"),
         })? {
-            if (bytes.len() + chunk.len()) as u64 > self.limits.max_object_bytes {
-                return Err(too_large());
+            if (bytes.len() + chunk.len()) as u64 > cap {
+                return Err(match declared {
+                    Some(n) => Error::S3 {
+                        operation: "GetObject",
+                        key: key.to_owned(),
+                        message: format!("the body is longer than its declared {n} bytes"),
+                    },
+                    None => too_large(),
+                });
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Fetched { bytes, etag })
+        let _decoder = self.memory.decoders.acquire().await.expect("never closed");
+        Ok(Fetched {
+            value: decode(bytes)?,
+            etag,
+        })
     }
 }
 
@@ -560,5 +635,46 @@ pub(crate) trait HttpStatus {
 impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
     fn status(&self) -> u16 {
         self.status().as_u16()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// 64 readers of maximal bodies never hold more than the budget at once,
+    /// and all of them finish (no reader waits holding part of the budget).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn readers_share_the_budget_and_all_finish() {
+        let budget = MemoryBudget::new(256 << 20);
+        let (held, peak) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let readers = (0..64).map(|i| {
+            let (budget, held, peak) = (budget.clone(), held.clone(), peak.clone());
+            tokio::spawn(async move {
+                let size: u64 = if i % 2 == 0 { 64 << 20 } else { 1 << 10 };
+                let _permit = budget.reserve_body(size).await;
+                let now = held.fetch_add(size, Ordering::SeqCst) + size;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                held.fetch_sub(size, Ordering::SeqCst);
+            })
+        });
+        for r in futures::future::join_all(readers).await {
+            r.unwrap();
+        }
+        let peak = peak.load(Ordering::SeqCst);
+        assert!(peak <= 256 << 20, "held {peak} bytes at once");
+        assert!(peak >= 64 << 20);
+    }
+
+    #[test]
+    fn permits_are_kib_rounded_up() {
+        assert_eq!(kib(0), 0);
+        assert_eq!(kib(1), 1);
+        assert_eq!(kib(1024), 1);
+        assert_eq!(kib(1025), 2);
+        assert_eq!(kib(u64::MAX), u32::MAX);
     }
 }
