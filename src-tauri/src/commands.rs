@@ -354,7 +354,10 @@ pub async fn export_conversation(
     file: String,
     gzip: bool,
 ) -> CmdResult<ExportReport> {
-    let path = state.files.take(&file, FilePurpose::ExportConversation).map_err(report)?;
+    let path = state
+        .files
+        .take(&file, FilePurpose::ExportConversation)
+        .map_err(report)?;
     let (_, session) = state.session().await?;
     let encoding = if gzip { Encoding::Gzip } else { Encoding::Plain };
     session.export(&user, &id, &path, encoding).await.map_err(report)
@@ -511,8 +514,8 @@ pub async fn export_user(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
     use archive_desk_core::Keychain;
+    use std::path::Path;
     use tauri::ipc::InvokeResponseBody;
 
     fn state(dir: &Path) -> AppState {

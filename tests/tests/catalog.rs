@@ -329,7 +329,12 @@ async fn warm_sync_converges_when_indexes_change_vanish_or_appear(kind: ServerKi
 /// key), the others sync.
 async fn oversized_index_is_an_error_naming_it(kind: ServerKind) {
     let seeded = small_archive(kind, 3).await;
-    put_index(&seeded, "u001@example.com", json!([{"conversation_id": "c001-0", "title": "x".repeat(8192)}])).await;
+    put_index(
+        &seeded,
+        "u001@example.com",
+        json!([{"conversation_id": "c001-0", "title": "x".repeat(8192)}]),
+    )
+    .await;
     let mut config = archive_desk_harness::servers::shared(kind).store_config(seeded.bucket());
     config.limits.max_object_bytes = 4096;
     let store = Store::connect(config).await.unwrap();

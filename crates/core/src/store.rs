@@ -353,19 +353,20 @@ impl Store {
     /// Corrupt: an error naming the key.
     pub async fn read_index(&self, folder: &UserFolder) -> Result<IndexRead> {
         let key = self.layout.index_key(folder);
-        match self.fetch(&key, |bytes| codec::decode_index(&key, bytes, &self.limits)).await {
+        match self
+            .fetch(&key, |bytes| codec::decode_index(&key, bytes, &self.limits))
+            .await
+        {
             Ok(Fetched {
                 value: (index, encoding),
                 etag,
-            }) => {
-                Ok(IndexRead {
-                    index,
-                    etag,
-                    missing: false,
-                    encoding,
-                    key,
-                })
-            }
+            }) => Ok(IndexRead {
+                index,
+                etag,
+                missing: false,
+                encoding,
+                key,
+            }),
             Err(Error::NotFound { .. }) => Ok(IndexRead {
                 key,
                 index: UserIndex::default(),

@@ -284,7 +284,13 @@ async fn open_restore_export_delete_in_the_real_app() {
 
     // Export JSON…: the backend opens the save dialog (answered from
     // `dialogs`, as WebDriver cannot drive a native dialog) and writes.
-    client.find(Locator::Css("#export")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Css("#export"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_text(&client, "#status", |t| t.starts_with("Exported 6 messages")).await;
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dialogs.join("e2e-plain.json")).unwrap()).unwrap();

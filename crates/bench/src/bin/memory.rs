@@ -10,12 +10,12 @@
 use std::process::Command;
 use std::time::Instant;
 
+use archive_desk_core::catalog;
 use archive_desk_core::codec::{encode, Encoding, Limits};
 use archive_desk_core::store::DEFAULT_MEMORY_BUDGET;
-use archive_desk_core::catalog;
 use archive_desk_core::{
-    CancellationToken, Catalog, CredentialSource, Layout, Secret, Store, StoreConfig, SyncOptions,
-    SyncProgress, UserFolder,
+    CancellationToken, Catalog, CredentialSource, Layout, Secret, Store, StoreConfig, SyncOptions, SyncProgress,
+    UserFolder,
 };
 use archive_desk_harness::servers::{self, ServerKind};
 use serde_json::json;
@@ -108,11 +108,17 @@ async fn main() {
     let limit = Limits::default().max_object_bytes as usize;
     println!("| objects | reader | memory budget | peak RSS | time |");
     println!("|---|---|---|---|---|");
-    for (name, encoding) in [("plain 64 MiB", Encoding::Plain), ("gzip, 64 MiB of JSON", Encoding::Gzip)] {
+    for (name, encoding) in [
+        ("plain 64 MiB", Encoding::Plain),
+        ("gzip, 64 MiB of JSON", Encoding::Gzip),
+    ] {
         let bucket = format!("mem-{}", name.split(' ').next().expect("name"));
         let layout = Layout::default();
         // One maximal object, hard-linked into every user's folder.
-        let body = encode(&serde_json::from_slice::<serde_json::Value>(&maximal_index("x@example.com", limit - 1024)).expect("json"), encoding);
+        let body = encode(
+            &serde_json::from_slice::<serde_json::Value>(&maximal_index("x@example.com", limit - 1024)).expect("json"),
+            encoding,
+        );
         let first = data.join(&bucket).join("maximal.json");
         std::fs::create_dir_all(first.parent().expect("dir")).expect("bucket dir");
         std::fs::write(&first, &body).expect("object");
@@ -126,14 +132,28 @@ async fn main() {
         for mode in ["sync", "read"] {
             for budget in [DEFAULT_MEMORY_BUDGET, u64::MAX >> 1] {
                 let out = Command::new(std::env::current_exe().expect("own path"))
-                    .args(["--child", mode, &server.endpoint, &server.access_key_id, &server.secret_access_key])
+                    .args([
+                        "--child",
+                        mode,
+                        &server.endpoint,
+                        &server.access_key_id,
+                        &server.secret_access_key,
+                    ])
                     .args([&bucket, &budget.to_string()])
                     .output()
                     .expect("child runs");
                 assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
                 let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("child JSON");
-                let reader = if mode == "sync" { "catalog sync, concurrency 64" } else { "64 × read_index" };
-                let budget = if budget == DEFAULT_MEMORY_BUDGET { "256 MiB (default)".to_owned() } else { "unbounded".to_owned() };
+                let reader = if mode == "sync" {
+                    "catalog sync, concurrency 64"
+                } else {
+                    "64 × read_index"
+                };
+                let budget = if budget == DEFAULT_MEMORY_BUDGET {
+                    "256 MiB (default)".to_owned()
+                } else {
+                    "unbounded".to_owned()
+                };
                 println!(
                     "| 64 × {name} ({:.1} MiB stored) | {reader} | {budget} | {:.0} MiB | {:.1} s |",
                     body.len() as f64 / (1 << 20) as f64,
