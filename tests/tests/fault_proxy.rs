@@ -1,10 +1,14 @@
 //! The fault proxy in front of real moto and rclone, read through the core.
 
+use std::time::{Duration, Instant};
+
 use archive_desk_core::codec::Encoding;
 use archive_desk_core::{ConversationId, Layout, Store, UserFolder};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::{fresh_store, seeded, servers, Fault, FaultProxy, Match, Rule, ServerKind};
-use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use futures::TryStreamExt;
 use serde_json::Value;
 
@@ -21,6 +25,11 @@ on_both_servers!(
     deny_on_versions_fails_only_the_versions_listing,
     deny_by_method_and_key_suffix_reaches_the_core_naming_the_key,
     slow_down_twice_is_retried_and_succeeds,
+    a_denied_upload_gets_the_error_answer,
+    latency_delays_by_at_least_the_fixed_time,
+    a_reset_once_is_retried_and_succeeds,
+    a_truncated_body_is_an_error_naming_the_key,
+    a_stalled_request_times_out_while_others_pass,
 );
 
 const EMAIL: &str = "proxy.user@example.com";
@@ -283,4 +292,165 @@ async fn probability_with_a_seed_replays_the_same_faults() {
     let other = FaultProxy::start_seeded(servers::shared(ServerKind::Moto), 7);
     other.set_rules(rules());
     assert_ne!(pattern(&other).await, first);
+}
+
+async fn a_denied_upload_gets_the_error_answer(kind: ServerKind) {
+    let one = OneUser::seed(kind).await;
+    let store = one.store().await;
+    one.proxy.set_rules(vec![Rule::new(
+        "deny-put",
+        Match::any().method("PUT").key_suffix("metadata.json"),
+        Fault::access_denied(),
+    )]);
+    let index_key = store.layout().index_key(&one.folder);
+    // 16 MB, more than the socket buffers hold: the proxy reads it to the end,
+    // so the client gets the answer, not a broken pipe.
+    let err = store
+        .put(&index_key, vec![b' '; 16 << 20], Encoding::Plain, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{index_key}: S3 PutObject failed: AccessDenied: Access Denied")
+    );
+    assert_eq!(one.proxy.hits("deny-put"), 1);
+    // The index is untouched.
+    let index = store.read_index(&one.folder).await.unwrap();
+    assert_eq!(index.index.entries().len(), 1);
+}
+
+async fn latency_delays_by_at_least_the_fixed_time(kind: ServerKind) {
+    let one = OneUser::seed(kind).await;
+    let store = one.store().await;
+    one.proxy.set_rules(vec![Rule::new(
+        "slow",
+        Match::any().method("GET").key_suffix(&one.key),
+        Fault::Latency {
+            fixed_ms: 400,
+            jitter_ms: 100,
+        },
+    )]);
+    let started = Instant::now();
+    one.opens(&store).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(one.proxy.hits("slow"), 1);
+}
+
+async fn a_reset_once_is_retried_and_succeeds(kind: ServerKind) {
+    let one = OneUser::seed(kind).await;
+    let store = one.store().await;
+    one.proxy.set_rules(vec![Rule::new(
+        "reset",
+        Match::any().method("GET").key_suffix(&one.key),
+        Fault::ResetBeforeResponse,
+    )
+    .limit(1)]);
+    one.opens(&store).await;
+    assert_eq!(one.proxy.hits("reset"), 1);
+}
+
+/// Every attempt reset: the core gives up after the SDK's five attempts with
+/// an error naming the key. (The SDK's retry backoff makes this the slowest
+/// test here, so it runs on one server: the fault never reaches it anyway.)
+#[tokio::test]
+async fn a_reset_on_every_attempt_is_an_error_naming_the_key() {
+    let one = OneUser::seed(ServerKind::Moto).await;
+    let store = one.store().await;
+    one.proxy.set_rules(vec![Rule::new(
+        "reset",
+        Match::any().method("GET").key_suffix("metadata.json"),
+        Fault::ResetBeforeResponse,
+    )]);
+    let index_key = store.layout().index_key(&one.folder);
+    let err = store.read_index(&one.folder).await.unwrap_err();
+    assert_eq!(err.code(), "s3");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{index_key}: S3 GetObject failed: ")),
+        "{err}"
+    );
+    assert_eq!(one.proxy.hits("reset"), 5);
+}
+
+async fn a_truncated_body_is_an_error_naming_the_key(kind: ServerKind) {
+    let one = OneUser::seed(kind).await;
+    let store = one.store().await;
+    let cut = |suffix: &str| {
+        vec![Rule::new(
+            "cut",
+            Match::any().method("GET").key_suffix(suffix),
+            Fault::TruncateBody { after_bytes: 100 },
+        )]
+    };
+    one.proxy.set_rules(cut(&one.key));
+    let full = serde_json::to_vec(&one.doc).unwrap().len() as i64;
+    // Status and headers arrive as the server sent them, the body stops short.
+    let got = store
+        .client()
+        .get_object()
+        .bucket(&one.bucket)
+        .key(&one.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_length(), Some(full));
+    got.body.collect().await.unwrap_err();
+
+    let err = store.get_conversation(&one.folder, &one.id).await.unwrap_err();
+    assert_eq!(err.code(), "s3");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: S3 GetObject failed: reading the body failed", one.key)),
+        "{err}"
+    );
+    let index_key = store.layout().index_key(&one.folder);
+    one.proxy.set_rules(cut(&index_key));
+    let err = store.read_index(&one.folder).await.unwrap_err();
+    assert!(err.to_string().starts_with(&format!("{index_key}: ")), "{err}");
+    // The SDK does not retry a body that breaks off: one request.
+    assert_eq!(one.proxy.hits("cut"), 1);
+}
+
+/// `StoreConfig` has no timeout knob (the core waits 30 s for a first byte),
+/// so the stalled request goes through an SDK client made from the store's
+/// own config with a 500 ms attempt timeout and no retries.
+async fn a_stalled_request_times_out_while_others_pass(kind: ServerKind) {
+    let one = OneUser::seed(kind).await;
+    let store = one.store().await;
+    one.proxy.set_rules(vec![Rule::new(
+        "stall",
+        Match::any().method("GET").key_suffix(&one.key),
+        Fault::Stall,
+    )]);
+    let impatient = aws_sdk_s3::Client::from_conf(
+        store
+            .client()
+            .config()
+            .to_builder()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_millis(500))
+                    .build(),
+            )
+            .retry_config(RetryConfig::disabled())
+            .build(),
+    );
+    let stalled = impatient.get_object().bucket(&one.bucket).key(&one.key).send();
+    let meanwhile = async {
+        // Once the proxy holds the stalled request, another one still passes.
+        while one.proxy.hits("stall") == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        store.read_index(&one.folder).await.unwrap()
+    };
+    let (stalled, index) = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(stalled, meanwhile) })
+        .await
+        .expect("the stalled request gives up on its own");
+    assert!(matches!(stalled, Err(SdkError::TimeoutError(_))), "{stalled:?}");
+    assert_eq!(index.index.entries().len(), 1);
+    assert_eq!(one.proxy.hits("stall"), 1);
 }
