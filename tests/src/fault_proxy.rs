@@ -359,7 +359,13 @@ impl Shared {
             hits.insert(rule.name.clone(), count + 1);
             return match &rule.fault {
                 Fault::Status { status, code, message } => {
-                    let request_id = format!("FAULT-{}-{}", rule.name, count + 1);
+                    // The rule's name, kept to what a header may carry.
+                    let name: String = rule
+                        .name
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .collect();
+                    let request_id = format!("FAULT-{name}-{}", count + 1);
                     Action::Answer(error_response(*status, code, message, &request_id, &request.method))
                 }
                 Fault::Latency { fixed_ms, jitter_ms } => Action::Forward {
