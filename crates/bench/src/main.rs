@@ -585,14 +585,7 @@ async fn export_child(args: &[String]) {
     let [endpoint, key_id, secret, bucket, user, out] = args else {
         panic!("--export-child ENDPOINT KEY_ID SECRET BUCKET USER OUT");
     };
-    let mut config = archive_desk_core::StoreConfig::new(bucket);
-    config.endpoint = Some(endpoint.clone());
-    config.region = Some("us-east-1".into());
-    config.force_path_style = true;
-    config.credentials = archive_desk_core::CredentialSource::Static {
-        access_key_id: key_id.clone(),
-        secret_access_key: archive_desk_core::Secret::new(secret.clone()),
-    };
+    let config = archive_desk_bench::child_store_config(endpoint, key_id, secret, bucket);
     let store = Store::connect(config).await.expect("store");
     let dir = tempfile::tempdir().expect("dir");
     let session = Session::new(store, AuditLog::at(dir.path().join("audit.jsonl")));
@@ -613,12 +606,7 @@ async fn export_child(args: &[String]) {
         .await
         .expect("export");
     let elapsed = started.elapsed();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let peak_kb = archive_desk_bench::peak_rss_kb();
     println!(
         "{}",
         json!({"peak_rss_kb": peak_kb, "elapsed_ms": elapsed.as_millis() as u64,

@@ -13,10 +13,7 @@ use std::time::Instant;
 use archive_desk_core::catalog;
 use archive_desk_core::codec::{encode, Encoding, Limits};
 use archive_desk_core::store::DEFAULT_MEMORY_BUDGET;
-use archive_desk_core::{
-    CancellationToken, Catalog, CredentialSource, Layout, Secret, Store, StoreConfig, SyncOptions, SyncProgress,
-    UserFolder,
-};
+use archive_desk_core::{CancellationToken, Catalog, Layout, Store, SyncOptions, SyncProgress, UserFolder};
 use archive_desk_harness::servers::{self, ServerKind};
 use serde_json::json;
 use tokio::sync::watch;
@@ -38,29 +35,12 @@ fn maximal_index(email: &str, size: usize) -> Vec<u8> {
     bytes
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
-
 /// Child: read every index 64 at once (`sync` or `read`), print peak RSS.
 async fn child(args: &[String]) {
     let [mode, endpoint, key_id, secret, bucket, budget] = args else {
         panic!("--child MODE ENDPOINT KEY_ID SECRET BUCKET BUDGET");
     };
-    let mut config = StoreConfig::new(bucket);
-    config.endpoint = Some(endpoint.clone());
-    config.region = Some("us-east-1".into());
-    config.force_path_style = true;
-    config.credentials = CredentialSource::Static {
-        access_key_id: key_id.clone(),
-        secret_access_key: Secret::new(secret.clone()),
-    };
+    let mut config = archive_desk_bench::child_store_config(endpoint, key_id, secret, bucket);
     config.memory_budget_bytes = budget.parse().expect("budget");
     let store = Store::connect(config).await.expect("store");
     let started = Instant::now();
@@ -92,7 +72,7 @@ async fn child(args: &[String]) {
     };
     println!(
         "{}",
-        json!({"peak_rss_mib": peak_rss_mib(), "elapsed_ms": started.elapsed().as_millis() as u64, "read": read})
+        json!({"peak_rss_mib": archive_desk_bench::peak_rss_kb() as f64 / 1024.0, "elapsed_ms": started.elapsed().as_millis() as u64, "read": read})
     );
 }
 
