@@ -165,8 +165,12 @@ async fn racing_archiver_and_deletes_lose_nothing() {
     assert_eq!(ids, appended, "every appended entry present, every deleted one gone");
     let left = store.list_objects(&folder).await.unwrap();
     assert_eq!(left.len(), 1, "only metadata.json remains: {left:?}");
+    // An intent and an outcome per delete, chained in one valid chain
+    // although the two deleters appended concurrently.
     let audit = session.audit.read(&AuditFilter::default()).unwrap();
-    assert_eq!(audit.len(), DELETES / 5);
+    assert_eq!(audit.len(), 2 * DELETES / 5);
+    assert_eq!(audit.iter().filter(|r| r.outcome == "ok").count(), DELETES / 5);
+    assert!(session.audit.verify().unwrap().is_intact());
 }
 
 #[tokio::test]
@@ -363,11 +367,13 @@ async fn integrity_finds_and_repairs_drift() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(repairs.len(), 3);
+    // An intent and an outcome for each of the three repairs.
+    assert_eq!(repairs.len(), 6);
+    assert_eq!(repairs.iter().filter(|r| r.outcome == "intent").count(), 3);
 }
 
 #[tokio::test]
-async fn audit_has_one_line_per_action_and_no_content_or_secret() {
+async fn audit_records_every_action_and_no_content_or_secret() {
     const EMAIL: &str = "audited@example.com";
     let (session, dir) = session(ServerKind::Moto, |_| {}).await;
     let store = &session.store;
@@ -398,16 +404,19 @@ async fn audit_has_one_line_per_action_and_no_content_or_secret() {
         summary,
         [
             ("export", "ok", None),
+            ("delete", "intent", None),
             ("delete", "ok", None),
             ("export", "error", Some("not_found")),
+            // Refused before anything was done: one record, no intent.
             ("delete", "error", Some("invalid_name"))
         ]
     );
     assert_eq!(log[0].user_email.as_deref(), Some(EMAIL));
     assert_eq!(log[1].conversation_ids, ["a-0000"]);
+    assert_eq!(log[1].operation, log[2].operation);
     assert!(!log[0].os_user.is_empty() && log[0].time.ends_with('Z'));
     let text = std::fs::read_to_string(session.audit.path()).unwrap();
-    assert_eq!(text.lines().count(), 4);
+    assert_eq!(text.lines().count(), 5);
     let secret = &servers::shared(ServerKind::Moto).secret_access_key;
     assert!(!text.contains(secret.as_str()), "secret in the audit log");
     assert!(!text.contains("reset my password"), "message content in the audit log");

@@ -86,6 +86,15 @@ pub enum Error {
     #[error("{message}")]
     Keychain { message: String },
 
+    /// An irreversible step was refused because its intent could not be
+    /// written to the audit log: nothing was done.
+    #[error("{action} refused, nothing was done: the audit log {} cannot be written ({reason})", path.display())]
+    AuditUnwritable {
+        action: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+
     /// A long operation (catalog sync, user export) was cancelled; what it
     /// leaves behind is consistent (a sync resumes, an export leaves no file).
     #[error("{what}: cancelled")]
@@ -111,6 +120,7 @@ impl Error {
             Error::Keychain { .. } => "keychain_unavailable",
             Error::Restore { code, .. } => code,
             Error::Cancelled { .. } => "cancelled",
+            Error::AuditUnwritable { .. } => "audit_unwritable",
         }
     }
 
