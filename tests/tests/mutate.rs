@@ -323,7 +323,7 @@ async fn integrity_finds_and_repairs_drift() {
     // Verification only reads.
     assert_eq!(index_ids(store, DRIFT).await, ["d-0000", "d-0001", "d-0001", "d-0002"]);
 
-    let (_, r) = session.repair(DRIFT).await.unwrap();
+    let (_, r) = session.repair(DRIFT).await.unwrap().into_inner();
     assert_eq!((r.entries_removed, r.duplicates_removed, r.entries_added), (1, 1, 1));
     assert!(session.verify(DRIFT).await.unwrap().is_clean());
     assert_eq!(index_ids(store, DRIFT).await, ["d-0001", "d-0002", "d-0003"]);
@@ -355,7 +355,7 @@ async fn integrity_finds_and_repairs_drift() {
     let v = session.verify(BROKEN).await.unwrap();
     assert_eq!(v.unreadable_objects.len(), 1);
     assert_eq!(v.unreadable_objects[0].error.code, "decode");
-    let (_, r) = session.repair(BROKEN).await.unwrap();
+    let (_, r) = session.repair(BROKEN).await.unwrap().into_inner();
     assert!(!r.index_written && r.left_alone[0].contains("b-0000.json"));
     assert!(exists(store, "archived_conversations/broken_at_example_com/b-0000.json").await);
     assert_eq!(index_ids(store, BROKEN).await, ["b-0000"]);

@@ -313,7 +313,8 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
     let report = session
         .restore(EMAIL, "r-1", &target, &RestoreOptions::default(), true)
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert!(report.verified);
     let removed = report.removed_from_archive.unwrap();
     assert_eq!(

@@ -398,7 +398,8 @@ fn delete_verify_thaw_and_audit_end_to_end() {
     let out = run(&["thaw", EMAIL, "w-0", "--tier", "instant"]);
     assert!(stderr(&out).contains("unknown restore tier"));
 
-    // Every action is in the audit log, once (a bad argument is not an action).
+    // Every action is in the audit log (a bad argument is not an action);
+    // a delete or repair with its intent before its outcome.
     let out = ok(&run(&["audit", "--json"])).to_vec();
     let actions: Vec<(String, String)> = String::from_utf8(out)
         .unwrap()
@@ -411,8 +412,15 @@ fn delete_verify_thaw_and_audit_end_to_end() {
             )
         })
         .collect();
-    let expected: Vec<(String, String)> = [("delete", "error"), ("delete", "ok"), ("repair", "ok"), ("thaw", "ok")]
-        .iter()
+    let expected: Vec<(String, String)> = [
+        ("delete", "error"),
+        ("delete", "intent"),
+        ("delete", "ok"),
+        ("repair", "intent"),
+        ("repair", "ok"),
+        ("thaw", "ok"),
+    ]
+    .iter()
         .map(|(a, o)| (a.to_string(), o.to_string()))
         .collect();
     assert_eq!(actions, expected);
