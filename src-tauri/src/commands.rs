@@ -22,9 +22,9 @@ use archive_desk_core::profile::{ImportReport, Profile, ProfileView, RestoreMode
 use archive_desk_core::restore::{RestoreOptions, RestoreReport};
 use archive_desk_core::session::ExportReport;
 use archive_desk_core::{
-    AuditFilter, AuditLog, AuditRead, AuditVerification, Audited, CancellationToken, Catalog, ColdStatus, ConversationId, DeleteReport, Encoding,
-    Error, ErrorReport, Profiles, SearchPage, Secret, SecretKind, Session, SyncOptions, SyncProgress, SyncReport,
-    UserFolder,
+    AuditFilter, AuditLog, AuditRead, AuditVerification, Audited, CancellationToken, Catalog, ColdStatus,
+    ConversationId, DeleteReport, Encoding, Error, ErrorReport, Profiles, SearchPage, Secret, SecretKind, Session,
+    SyncOptions, SyncProgress, SyncReport, UserFolder,
 };
 
 use crate::ipc::{AuditQuery, ConversationView, OpenedProfile, UserBatch};
@@ -398,7 +398,11 @@ pub async fn verify_user(state: State<'_, AppState>, user: String) -> CmdResult<
 #[tauri::command]
 pub async fn repair_user(state: State<'_, AppState>, user: String) -> CmdResult<Audited<RepairReport>> {
     let (_, session) = state.session().await?;
-    session.repair(&user).await.map(|done| done.map(|(_, r)| r)).map_err(report)
+    session
+        .repair(&user)
+        .await
+        .map(|done| done.map(|(_, r)| r))
+        .map_err(report)
 }
 
 #[tauri::command]

@@ -71,7 +71,10 @@ async fn delete_writes_its_intent_before_and_its_outcome_after() {
     assert_pair(&log[0], &log[1], "delete", "ok");
     assert_eq!(log[0].conversation_ids, ["a-0000"]);
     assert_eq!(log[0].user_email.as_deref(), Some(EMAIL));
-    assert!(log[0].detail.is_empty(), "the intent says what will be done, not how it went");
+    assert!(
+        log[0].detail.is_empty(),
+        "the intent says what will be done, not how it went"
+    );
     assert_eq!(log[1].detail["index_entries_removed"], 1);
     assert!(session.audit.verify().unwrap().is_intact());
 }
@@ -89,7 +92,11 @@ async fn repair_writes_its_intent_with_the_entries_it_will_touch() {
     let log = records(&session.audit);
     assert_eq!(log.len(), 2);
     assert_pair(&log[0], &log[1], "repair", "ok");
-    assert_eq!(log[0].conversation_ids, ["a-0002"], "the dangling entry, named before the repair");
+    assert_eq!(
+        log[0].conversation_ids,
+        ["a-0002"],
+        "the dangling entry, named before the repair"
+    );
     assert_eq!(log[1].detail["entries_removed"], 1);
     let v = session.audit.verify().unwrap();
     assert!(v.is_intact() && v.unfinished_intents.is_empty(), "{v:?}");
@@ -129,7 +136,10 @@ async fn an_unwritable_log_refuses_the_delete_and_deletes_nothing() {
         let err = session.delete(EMAIL, &["a-0000"]).await.unwrap_err();
         assert_eq!(err.code(), "audit_unwritable", "{err}");
         let message = err.to_string();
-        assert!(message.contains(&path.display().to_string()), "names the log: {message}");
+        assert!(
+            message.contains(&path.display().to_string()),
+            "names the log: {message}"
+        );
         assert!(exists(&store, &key("a-0000")).await, "nothing deleted");
         assert_eq!(index_ids(&store).await, ["a-0000", "a-0001", "a-0002"]);
 

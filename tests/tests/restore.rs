@@ -332,7 +332,10 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
     let log = session.audit.read(&AuditFilter::default()).unwrap();
     let summary: Vec<(&str, &str)> = log.iter().map(|r| (r.action.as_str(), r.outcome.as_str())).collect();
     // Refused (read-only): one record. Restore-and-remove: intent, then outcome.
-    assert_eq!(summary, [("restore", "error"), ("restore", "intent"), ("restore", "ok")]);
+    assert_eq!(
+        summary,
+        [("restore", "error"), ("restore", "intent"), ("restore", "ok")]
+    );
     assert_eq!(log[1].operation, log[2].operation);
     assert_eq!(log[2].detail["messages_inserted"], json!(4));
     let text = std::fs::read_to_string(session.audit.path()).unwrap();

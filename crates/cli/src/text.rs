@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use archive_desk_core::browse::{EmailSource, UserConversations, UserSummary};
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::restore::RestoreReport;
-use archive_desk_core::{AuditRecord, AuditVerification, ColdState, ColdStatus, DeleteReport, OpenedConversation, UserFolder};
+use archive_desk_core::{
+    AuditRecord, AuditVerification, ColdState, ColdStatus, DeleteReport, OpenedConversation, UserFolder,
+};
 
 fn is_unsafe(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
@@ -314,15 +316,26 @@ pub fn audit_verification(v: &AuditVerification) -> String {
     match v.chain_starts_at_line {
         None if v.records > 0 => s.push_str("no chained record yet (all written by an older version)\n"),
         Some(n) if n > 1 => {
-            let _ = writeln!(s, "chain starts at line {n} (lines before it were written by an older version)");
+            let _ = writeln!(
+                s,
+                "chain starts at line {n} (lines before it were written by an older version)"
+            );
         }
         _ => {}
     }
     match &v.first_broken {
         None => s.push_str("chain intact\n"),
         Some(b) => {
-            let kind = serde_json::to_value(b.kind).ok().and_then(|k| k.as_str().map(str::to_owned));
-            let _ = writeln!(s, "BROKEN at line {} ({}): {}", b.line, or_dash(kind.as_deref()), b.message);
+            let kind = serde_json::to_value(b.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_owned));
+            let _ = writeln!(
+                s,
+                "BROKEN at line {} ({}): {}",
+                b.line,
+                or_dash(kind.as_deref()),
+                b.message
+            );
         }
     }
     if !v.unfinished_intents.is_empty() {

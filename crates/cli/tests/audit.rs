@@ -42,7 +42,11 @@ fn json_of(out: &Output) -> Value {
 fn concurrent_processes_keep_one_chain_and_verify_finds_tampering() {
     let data = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
-    let (c, _) = seeded(ServerKind::Moto).manifest.opens().next().expect("a readable conversation");
+    let (c, _) = seeded(ServerKind::Moto)
+        .manifest
+        .opens()
+        .next()
+        .expect("a readable conversation");
     let (email, id) = (c.email.clone(), c.id.clone());
     std::thread::scope(|scope| {
         for worker in 0..2 {
@@ -60,7 +64,10 @@ fn concurrent_processes_keep_one_chain_and_verify_finds_tampering() {
     let good = run(data.path(), &["audit", "verify", "--json"]);
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     let v = json_of(&good);
-    assert_eq!((v["records"].as_u64(), v["damaged_lines"].as_u64()), (Some(12), Some(0)));
+    assert_eq!(
+        (v["records"].as_u64(), v["damaged_lines"].as_u64()),
+        (Some(12), Some(0))
+    );
     assert_eq!(v["first_broken"], Value::Null);
     assert_eq!(v["chain_starts_at_line"], 1);
 

@@ -421,8 +421,8 @@ fn delete_verify_thaw_and_audit_end_to_end() {
         ("thaw", "ok"),
     ]
     .iter()
-        .map(|(a, o)| (a.to_string(), o.to_string()))
-        .collect();
+    .map(|(a, o)| (a.to_string(), o.to_string()))
+    .collect();
     assert_eq!(actions, expected);
     let text = String::from_utf8(ok(&run(&["audit", "--action", "thaw", "--user", EMAIL])).to_vec()).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");

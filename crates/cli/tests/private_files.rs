@@ -31,7 +31,11 @@ fn profiles_audit_catalog_and_exports_are_owner_only() {
             .args(args)
             .output()
             .expect("the CLI runs");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     };
     // A cache dir made by an older version, with the usual 0755: tightened.

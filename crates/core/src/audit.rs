@@ -283,7 +283,10 @@ impl AuditLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(&self.path, e)),
         };
-        Ok(file.into_iter().flat_map(|r| r.split(b'\n')).map(|l| l.map_err(|e| Error::io(&self.path, e))))
+        Ok(file
+            .into_iter()
+            .flat_map(|r| r.split(b'\n'))
+            .map(|l| l.map_err(|e| Error::io(&self.path, e))))
     }
 }
 
@@ -301,13 +304,22 @@ fn classify(
         message,
     };
     // The next record's link, if there is a next record.
-    let next_prev = parsed.get(n).and_then(|next| next.as_ref()).map(|next| next.prev.as_deref());
+    let next_prev = parsed
+        .get(n)
+        .and_then(|next| next.as_ref())
+        .map(|next| next.prev.as_deref());
     if next_prev == Some(Some(hashes[n - 1].as_str())) {
-        let message = format!("line {n} is not in the chain: line {} links to the line before it", n + 1);
+        let message = format!(
+            "line {n} is not in the chain: line {} links to the line before it",
+            n + 1
+        );
         return broken(n, BreakKind::Inserted, message);
     }
     if n >= 2 && r.prev.as_deref() == Some(hashes[n - 2].as_str()) {
-        let message = format!("line {} is not in the chain: line {n} links to the line before it", n - 1);
+        let message = format!(
+            "line {} is not in the chain: line {n} links to the line before it",
+            n - 1
+        );
         return broken(n - 1, BreakKind::Inserted, message);
     }
     let expected = last_seq.map_or(1, |s| s + 1);
@@ -324,9 +336,16 @@ fn classify(
     }
     // A line whose own link was changed breaks the next link too.
     if n == 1 || next_prev.is_some_and(|p| p != Some(hashes[n].as_str())) {
-        return broken(n, BreakKind::Edited, format!("line {n} was changed after it was written"));
+        return broken(
+            n,
+            BreakKind::Edited,
+            format!("line {n} was changed after it was written"),
+        );
     }
-    let message = format!("line {} was changed after it was written (line {n} holds its former hash)", n - 1);
+    let message = format!(
+        "line {} was changed after it was written (line {n} holds its former hash)",
+        n - 1
+    );
     broken(n - 1, BreakKind::Edited, message)
 }
 
@@ -468,12 +487,12 @@ mod tests {
         let lines = lines(&log);
         let records = log.read(&AuditFilter::default()).unwrap();
         assert_eq!(records.damaged_lines, 0);
-        assert_eq!(
-            records.iter().map(|r| r.seq.unwrap()).collect::<Vec<_>>(),
-            [1, 2, 3]
-        );
+        assert_eq!(records.iter().map(|r| r.seq.unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(records[0].prev.as_deref(), Some(sha256_hex(b"").as_str()));
-        assert_eq!(records[2].prev.as_deref(), Some(sha256_hex(lines[1].as_bytes()).as_str()));
+        assert_eq!(
+            records[2].prev.as_deref(),
+            Some(sha256_hex(lines[1].as_bytes()).as_str())
+        );
         let v = log.verify().unwrap();
         assert_eq!((v.lines, v.records, v.damaged_lines), (3, 3, 0));
         assert_eq!((v.chain_starts_at_line, v.first_broken), (Some(1), None));
@@ -487,7 +506,8 @@ mod tests {
         f.write_all(br#"{"seq":3,"prev":"ab","time":"2026-"#).unwrap();
         drop(f);
         assert_eq!(log.read(&AuditFilter::default()).unwrap().damaged_lines, 1);
-        log.append(&record("delete", "after@x.io", "2026-03-01T00:00:00Z")).unwrap();
+        log.append(&record("delete", "after@x.io", "2026-03-01T00:00:00Z"))
+            .unwrap();
         let read = log.read(&AuditFilter::default()).unwrap();
         assert_eq!(read.damaged_lines, 1);
         assert_eq!(read.len(), 3);
@@ -528,7 +548,12 @@ mod tests {
         write_lines(&log, &l);
         let v = log.verify().unwrap();
         let broken = v.first_broken.unwrap();
-        assert_eq!((broken.line, broken.kind), (2, BreakKind::Removed), "{}", broken.message);
+        assert_eq!(
+            (broken.line, broken.kind),
+            (2, BreakKind::Removed),
+            "{}",
+            broken.message
+        );
         assert_eq!(v.records, 4);
 
         // The first record removed: the new first line does not start the chain.
@@ -537,7 +562,12 @@ mod tests {
         l.remove(0);
         write_lines(&log, &l);
         let broken = log.verify().unwrap().first_broken.unwrap();
-        assert_eq!((broken.line, broken.kind), (1, BreakKind::Removed), "{}", broken.message);
+        assert_eq!(
+            (broken.line, broken.kind),
+            (1, BreakKind::Removed),
+            "{}",
+            broken.message
+        );
     }
 
     #[test]
@@ -552,15 +582,28 @@ mod tests {
         l.insert(2, serde_json::to_string(&forged).unwrap());
         write_lines(&log, &l);
         let broken = log.verify().unwrap().first_broken.unwrap();
-        assert_eq!((broken.line, broken.kind), (3, BreakKind::Inserted), "{}", broken.message);
+        assert_eq!(
+            (broken.line, broken.kind),
+            (3, BreakKind::Inserted),
+            "{}",
+            broken.message
+        );
 
         // An old-style record (no hash) slipped in after the chain started.
         let (_dir, log) = log_with(3);
         let mut l = lines(&log);
-        l.insert(1, serde_json::to_string(&record("delete", "x@x.io", "2026-01-01T00:00:00Z")).unwrap());
+        l.insert(
+            1,
+            serde_json::to_string(&record("delete", "x@x.io", "2026-01-01T00:00:00Z")).unwrap(),
+        );
         write_lines(&log, &l);
         let broken = log.verify().unwrap().first_broken.unwrap();
-        assert_eq!((broken.line, broken.kind), (2, BreakKind::Inserted), "{}", broken.message);
+        assert_eq!(
+            (broken.line, broken.kind),
+            (2, BreakKind::Inserted),
+            "{}",
+            broken.message
+        );
     }
 
     #[test]
@@ -572,7 +615,8 @@ mod tests {
         std::fs::write(log.path(), format!("{old}\n{old}\n")).unwrap();
         let v = log.verify().unwrap();
         assert_eq!((v.records, v.chain_starts_at_line, v.first_broken), (2, None, None));
-        log.append(&record("export", "new@x.io", "2026-01-01T00:00:00Z")).unwrap();
+        log.append(&record("export", "new@x.io", "2026-01-01T00:00:00Z"))
+            .unwrap();
         let read = log.read(&AuditFilter::default()).unwrap();
         assert_eq!((read.len(), read.damaged_lines), (3, 0));
         assert_eq!(read[0].user_email.as_deref(), Some("old@x.io"));
@@ -617,7 +661,12 @@ mod tests {
         }
         let v = log.verify().unwrap();
         assert_eq!((v.records, v.damaged_lines, v.first_broken), (200, 0, None));
-        let seqs: Vec<u64> = log.read(&AuditFilter::default()).unwrap().iter().map(|r| r.seq.unwrap()).collect();
+        let seqs: Vec<u64> = log
+            .read(&AuditFilter::default())
+            .unwrap()
+            .iter()
+            .map(|r| r.seq.unwrap())
+            .collect();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
     }
 

@@ -32,8 +32,8 @@ pub use tokio_util::sync::CancellationToken;
 
 use crate::codec::{self, Limits};
 use crate::error::{Error, Result};
-use crate::owner_only;
 use crate::layout::{Layout, ObjectKind, UserFolder, INDEX_FILE};
+use crate::owner_only;
 use crate::store::{s3_error, Store};
 
 /// Bump when the schema changes: an older file is then rebuilt, not migrated

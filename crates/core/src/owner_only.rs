@@ -24,7 +24,10 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
             Err(e) => return Err(Error::io(dir, e)),
         }
-        let mode = std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?.permissions().mode();
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .permissions()
+            .mode();
         if mode & 0o777 != 0o700 {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))?;
         }

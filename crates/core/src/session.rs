@@ -177,7 +177,8 @@ impl Session {
 
     /// Record an action refused before anything was done; the error to report.
     fn refusal(&self, action: &str, subject: &Subject, e: Error) -> Error {
-        self.record(action, subject, Err::<(), _>(e), |_| Map::new()).unwrap_err()
+        self.record(action, subject, Err::<(), _>(e), |_| Map::new())
+            .unwrap_err()
     }
 
     /// Before an irreversible step: write its intent, or refuse the step
