@@ -71,4 +71,11 @@ fn profiles_audit_catalog_and_exports_are_owner_only() {
     ] {
         assert_eq!(mode(&path), expected, "{}: {:o}", path.display(), mode(&path));
     }
+
+    // A profiles file and dir an older version left readable by others are
+    // tightened as soon as they are read.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(config.join("profiles.toml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    run(&["profile", "list"]);
+    assert_eq!((mode(&config), mode(&config.join("profiles.toml"))), (0o700, 0o600));
 }

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 /// Create `dir` (missing parents with the usual defaults) and make `dir`
 /// itself 0700, whatever the umask; a directory an older version created
 /// with wider modes is tightened. Only for the app's own directories, never
-/// for one the person chose (an export destination).
+/// for one the person chose (an export destination). An existing directory
+/// owned by someone else (one an administrator provisioned) is left as it
+/// is: chmod is refused, and the files made in it are 0600 anyway.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
@@ -19,17 +21,21 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+        let existed = match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => false,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => true,
             Err(e) => return Err(Error::io(dir, e)),
-        }
+        };
         let mode = std::fs::metadata(dir)
             .map_err(|e| Error::io(dir, e))?
             .permissions()
             .mode();
         if mode & 0o777 != 0o700 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))?;
+            match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+                Ok(()) => {}
+                Err(e) if existed && e.kind() == std::io::ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(Error::io(dir, e)),
+            }
         }
         Ok(())
     }
@@ -54,15 +60,19 @@ pub(crate) fn temp_file_in(dir: &Path) -> std::io::Result<tempfile::NamedTempFil
 }
 
 /// Make an open file 0600 if it is wider (created by an older version, or
-/// by a library that does not take a mode, like SQLite).
+/// by a library that does not take a mode, like SQLite). A file owned by
+/// someone else is left as it is (chmod is refused).
 pub(crate) fn restrict_file(file: &File, path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = file.metadata().map_err(|e| Error::io(path, e))?.permissions().mode();
         if mode & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| Error::io(path, e))?;
+            match file.set_permissions(std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
         }
     }
     #[cfg(not(unix))]

@@ -218,7 +218,14 @@ impl Profiles {
 
     pub fn load(&self) -> Result<ProfileFile> {
         let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
+            Ok(t) => {
+                // Written by a version that did not make it owner-only: tighten.
+                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    owner_only::create_private_dir(dir)?;
+                }
+                owner_only::restrict_path(&self.path)?;
+                t
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(ProfileFile {
                     version: FILE_VERSION,
