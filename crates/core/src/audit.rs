@@ -235,41 +235,56 @@ impl AuditLog {
 
     /// Check the chain from the first line: counts, damaged lines, where the
     /// chain starts, the first broken link and intents without an outcome.
+    /// Streams the file (a line and the hashes of the two before it).
     /// Removing the last lines cannot be seen (nothing comes after them).
     pub fn verify(&self) -> Result<AuditVerification> {
-        let lines: Vec<Vec<u8>> = self.lines()?.collect::<Result<_>>()?;
-        let parsed: Vec<Option<AuditRecord>> = lines.iter().map(|l| serde_json::from_slice(l).ok()).collect();
-        // hashes[i] is the hash of line i (1-based); hashes[0] is the genesis.
-        let hashes: Vec<String> = std::iter::once(sha256_hex(b""))
-            .chain(lines.iter().map(|l| sha256_hex(l)))
-            .collect();
         let mut v = AuditVerification {
             path: self.path.display().to_string(),
-            lines: lines.len() as u64,
             ..Default::default()
         };
+        let mut lines = self
+            .lines()?
+            .map(|line| line.map(|bytes| (sha256_hex(&bytes), serde_json::from_slice::<AuditRecord>(&bytes).ok())))
+            .peekable();
+        // Hashes of the line before this one (the genesis before line 1) and of the one before that.
+        let mut before = sha256_hex(b"");
+        let mut two_before: Option<String> = None;
         let mut open_intents: Vec<(String, u64)> = Vec::new();
         let mut last_seq: Option<u64> = None;
-        for (i, record) in parsed.iter().enumerate() {
-            let n = i + 1;
-            let Some(r) = record else {
-                v.damaged_lines += 1;
-                continue;
-            };
-            v.records += 1;
-            if r.outcome == "intent" {
-                open_intents.extend(r.operation.clone().map(|op| (op, n as u64)));
-            } else if let Some(op) = &r.operation {
-                open_intents.retain(|(o, _)| o != op);
+        while let Some(line) = lines.next() {
+            let (hash, record) = line?;
+            v.lines += 1;
+            let n = v.lines;
+            match &record {
+                None => v.damaged_lines += 1,
+                Some(r) => {
+                    v.records += 1;
+                    if r.outcome == "intent" {
+                        open_intents.extend(r.operation.clone().map(|op| (op, n)));
+                    } else if let Some(op) = &r.operation {
+                        open_intents.retain(|(o, _)| o != op);
+                    }
+                    if r.prev.is_some() && v.chain_starts_at_line.is_none() {
+                        v.chain_starts_at_line = Some(n);
+                    }
+                    let linked = r.prev.as_deref() == Some(before.as_str());
+                    if v.chain_starts_at_line.is_some() && !linked && v.first_broken.is_none() {
+                        let next_prev = match lines.peek() {
+                            Some(Ok((_, Some(next)))) => Some(next.prev.clone()),
+                            _ => None,
+                        };
+                        let hashes = Around {
+                            two_before: two_before.as_deref(),
+                            before: &before,
+                            this: &hash,
+                            next_prev: next_prev.as_ref().map(Option::as_deref),
+                        };
+                        v.first_broken = Some(classify(n, r, last_seq, &hashes));
+                    }
+                    last_seq = r.seq.or(last_seq);
+                }
             }
-            if r.prev.is_some() && v.chain_starts_at_line.is_none() {
-                v.chain_starts_at_line = Some(n as u64);
-            }
-            let linked = r.prev.as_deref() == Some(hashes[n - 1].as_str());
-            if v.chain_starts_at_line.is_some() && !linked && v.first_broken.is_none() {
-                v.first_broken = Some(classify(n, r, last_seq, &parsed, &hashes));
-            }
-            last_seq = r.seq.or(last_seq);
+            two_before = Some(std::mem::replace(&mut before, hash));
         }
         v.unfinished_intents = open_intents.into_iter().map(|(_, line)| line).collect();
         Ok(v)
@@ -290,32 +305,28 @@ impl AuditLog {
     }
 }
 
+/// The hashes around a line that breaks the chain.
+struct Around<'a> {
+    /// Of the line two before it (the genesis for line 2); `None` for line 1.
+    two_before: Option<&'a str>,
+    /// Of the line before it (the genesis for line 1).
+    before: &'a str,
+    this: &'a str,
+    /// The `prev` of the record after it, if the next line is a record.
+    next_prev: Option<Option<&'a str>>,
+}
+
 /// Why line `n` (whose `prev` does not match the line before it) breaks the chain.
-fn classify(
-    n: usize,
-    r: &AuditRecord,
-    last_seq: Option<u64>,
-    parsed: &[Option<AuditRecord>],
-    hashes: &[String],
-) -> BrokenLink {
-    let broken = |line: usize, kind, message: String| BrokenLink {
-        line: line as u64,
-        kind,
-        message,
-    };
-    // The next record's link, if there is a next record.
-    let next_prev = parsed
-        .get(n)
-        .and_then(|next| next.as_ref())
-        .map(|next| next.prev.as_deref());
-    if next_prev == Some(Some(hashes[n - 1].as_str())) {
+fn classify(n: u64, r: &AuditRecord, last_seq: Option<u64>, h: &Around) -> BrokenLink {
+    let broken = |line: u64, kind, message: String| BrokenLink { line, kind, message };
+    if h.next_prev == Some(Some(h.before)) {
         let message = format!(
             "line {n} is not in the chain: line {} links to the line before it",
             n + 1
         );
         return broken(n, BreakKind::Inserted, message);
     }
-    if n >= 2 && r.prev.as_deref() == Some(hashes[n - 2].as_str()) {
+    if h.two_before.is_some() && r.prev.as_deref() == h.two_before {
         let message = format!(
             "line {} is not in the chain: line {n} links to the line before it",
             n - 1
@@ -335,7 +346,7 @@ fn classify(
         return broken(n, BreakKind::Edited, message);
     }
     // A line whose own link was changed breaks the next link too.
-    if n == 1 || next_prev.is_some_and(|p| p != Some(hashes[n].as_str())) {
+    if n == 1 || h.next_prev.is_some_and(|p| p != Some(h.this)) {
         return broken(
             n,
             BreakKind::Edited,
