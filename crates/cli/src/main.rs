@@ -515,7 +515,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 catalog_cmd::forget_deleted(profile, bucket, user, &[conversation_id.as_str()]);
             }
             if cli.json {
-                print_json(&mut out, &report.value)?;
+                print_json(&mut out, &report)?;
             } else {
                 write!(out, "{}", text::restore_report(&report))?;
             }
@@ -537,7 +537,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             warn_audit(&report.audit_warning);
             catalog_cmd::forget_deleted(cli.profile.as_deref(), cli.bucket.as_deref(), user, &ids);
             if cli.json {
-                print_json(&mut out, &report.value)?;
+                print_json(&mut out, &report)?;
             } else {
                 write!(out, "{}", text::delete_report(&report))?;
             }
