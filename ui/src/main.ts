@@ -603,7 +603,7 @@ async function showAudit(): Promise<void> {
     clear(verdict);
     try {
       const v = await ipc.verifyAudit();
-      verdict.className = `report ${v.first_broken ? "error" : "ok"}`;
+      verdict.className = v.first_broken ? "report error" : "report";
       verdict.append(...auditVerificationLines(v).map((l) => h("p", { text: l })));
     } catch (e) {
       verdict.append(h("p", { class: "error", text: errorText(e) }));
