@@ -9,6 +9,9 @@
 //! chained: each holds `seq` (one more than the record before) and `prev`,
 //! the SHA-256 of the previous line's exact bytes (of nothing for the first
 //! line), so [`AuditLog::verify`] finds an edited, removed or inserted line.
+//! The end of the chain is anchored outside the log: `audit.jsonl.head`
+//! holds the last `seq` and the hash of its line, so records cut from the
+//! end, or a last line replaced, are found too.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -95,11 +98,34 @@ pub struct BrokenLink {
     pub message: String,
 }
 
+/// What [`AuditLog::verify`] concludes about the log as a whole.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainStatus {
+    /// No log, no head: nothing recorded yet.
+    #[default]
+    Empty,
+    /// Every chained line links to the one before it and the log ends
+    /// where its head file says.
+    Intact,
+    /// No record carries a link (written by a version without the chain,
+    /// or the links were stripped): nothing can be checked.
+    NotChained,
+    /// The chain is whole, but there is no head file to say where it
+    /// ends (written by a version without it, or the file was deleted):
+    /// records cut from the end would not show.
+    TailNotAnchored,
+    /// See `first_broken`.
+    Broken,
+}
+
 /// The result of [`AuditLog::verify`].
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditVerification {
     pub path: String,
+    pub status: ChainStatus,
     pub lines: u64,
     pub records: u64,
     pub damaged_lines: u64,
@@ -115,9 +141,18 @@ pub struct AuditVerification {
 }
 
 impl AuditVerification {
+    /// Chained, whole, and ending where the head file says.
     pub fn is_intact(&self) -> bool {
-        self.first_broken.is_none()
+        self.status == ChainStatus::Intact
     }
+}
+
+/// The head file: where the chain ends.
+#[derive(Debug, Serialize, Deserialize)]
+struct Head {
+    seq: u64,
+    /// SHA-256 (hex) of the line with that `seq`.
+    hash: String,
 }
 
 /// Filters for reading the log; `None` matches everything.
@@ -180,11 +215,31 @@ impl AuditLog {
         &self.path
     }
 
+    /// The head file next to the log: `audit.jsonl.head`.
+    pub fn head_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".head");
+        self.path.with_file_name(name)
+    }
+
+    /// The head file; `None` when it is missing or unreadable as one
+    /// (verify then says the tail is not anchored).
+    fn read_head(&self) -> Result<Option<Head>> {
+        match std::fs::read(self.head_path()) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(self.head_path(), e)),
+        }
+    }
+
     /// Append one record, chained to the last line: under an exclusive lock
     /// (so concurrent processes chain correctly and never interleave), read
     /// the last line from the end of the file, set `seq` and `prev`, write
     /// the line in one `write` (after a `\n` if a crash left the last line
-    /// torn), then fsync. The file and its directory are owner-only.
+    /// torn), then fsync; then, still under the lock, replace the head file
+    /// (atomically) with the new `seq` and line hash. `seq` follows the
+    /// head too, so records cut from the end before this append leave a
+    /// gap that verify names. The files and their directory are owner-only.
     pub fn append(&self, record: &AuditRecord) -> Result<()> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             owner_only::create_private_dir(dir)?;
@@ -205,17 +260,26 @@ impl AuditLog {
         let io = |e| Error::io(&self.path, e);
         owner_only::restrict_file(file, &self.path)?;
         let tail = read_tail(file).map_err(io)?;
+        let head_seq = self.read_head()?.map(|h| h.seq);
         let mut record = record.clone();
-        record.seq = Some(tail.last_seq.map_or(1, |s| s + 1));
+        let seq = tail.last_seq.max(head_seq).map_or(1, |s| s + 1);
+        record.seq = Some(seq);
         record.prev = Some(sha256_hex(&tail.last_line));
         let mut line = Vec::with_capacity(512);
         if !tail.ends_with_newline {
             line.push(b'\n');
         }
+        let start = line.len();
         serde_json::to_writer(&mut line, &record).expect("a record serializes");
+        let head = Head {
+            seq,
+            hash: sha256_hex(&line[start..]),
+        };
         line.push(b'\n');
         file.write_all(&line).map_err(io)?;
-        file.sync_all().map_err(io)
+        file.sync_all().map_err(io)?;
+        let head = serde_json::to_vec(&head).expect("a head serializes");
+        crate::codec::write_bytes_atomic(&self.head_path(), &head)
     }
 
     /// Records matching `filter`, oldest first, and the number of damaged
@@ -235,8 +299,8 @@ impl AuditLog {
 
     /// Check the chain from the first line: counts, damaged lines, where the
     /// chain starts, the first broken link and intents without an outcome.
-    /// Streams the file (a line and the hashes of the two before it).
-    /// Removing the last lines cannot be seen (nothing comes after them).
+    /// Streams the file (a line and the hashes of the two before it), then
+    /// compares its end with the head file.
     pub fn verify(&self) -> Result<AuditVerification> {
         let mut v = AuditVerification {
             path: self.path.display().to_string(),
@@ -251,6 +315,7 @@ impl AuditLog {
         let mut two_before: Option<String> = None;
         let mut open_intents: Vec<(String, u64)> = Vec::new();
         let mut last_seq: Option<u64> = None;
+        let mut last_chained: Option<LastChained> = None;
         while let Some(line) = lines.next() {
             let (hash, record) = line?;
             v.lines += 1;
@@ -268,6 +333,30 @@ impl AuditLog {
                         v.chain_starts_at_line = Some(n);
                     }
                     let linked = r.prev.as_deref() == Some(before.as_str());
+                    let expected = last_seq.map_or(1, |s| s + 1);
+                    if linked && v.first_broken.is_none() {
+                        // Linked to the line before it, but numbered after a gap:
+                        // the end was cut, then appended to.
+                        if let Some(seq) = r.seq.filter(|&seq| seq > expected) {
+                            v.first_broken = Some(BrokenLink {
+                                line: n,
+                                kind: BreakKind::Removed,
+                                message: format!(
+                                    "{} record(s) removed before line {n} (seq {seq}, expected {expected}): \
+                                     the end of the log was cut, then appended to",
+                                    seq - expected
+                                ),
+                            });
+                        }
+                    }
+                    if let Some(seq) = r.seq {
+                        last_chained = Some(LastChained {
+                            line: n,
+                            seq,
+                            hash: hash.clone(),
+                            prev: r.prev.clone(),
+                        });
+                    }
                     if v.chain_starts_at_line.is_some() && !linked && v.first_broken.is_none() {
                         let next_prev = match lines.peek() {
                             Some(Ok((_, Some(next)))) => Some(next.prev.clone()),
@@ -287,6 +376,25 @@ impl AuditLog {
             two_before = Some(std::mem::replace(&mut before, hash));
         }
         v.unfinished_intents = open_intents.into_iter().map(|(_, line)| line).collect();
+        let head = self.read_head()?;
+        if v.first_broken.is_none() {
+            if let Some(head) = &head {
+                v.first_broken = check_tail(head, last_chained.as_ref(), v.lines);
+            }
+        }
+        v.status = if v.first_broken.is_some() {
+            ChainStatus::Broken
+        } else if v.chain_starts_at_line.is_none() {
+            if v.lines == 0 {
+                ChainStatus::Empty
+            } else {
+                ChainStatus::NotChained
+            }
+        } else if head.is_none() {
+            ChainStatus::TailNotAnchored
+        } else {
+            ChainStatus::Intact
+        };
         Ok(v)
     }
 
@@ -303,6 +411,72 @@ impl AuditLog {
             .flat_map(|r| r.split(b'\n'))
             .map(|l| l.map_err(|e| Error::io(&self.path, e))))
     }
+}
+
+/// The last record of the log that has a `seq`.
+struct LastChained {
+    line: u64,
+    seq: u64,
+    hash: String,
+    prev: Option<String>,
+}
+
+/// Compare the end of the chain with the head file; the broken link when
+/// they differ. A log one record ahead of its head, that record linked to
+/// the head's line, is whole: a crash between writing the line and the head.
+fn check_tail(head: &Head, last: Option<&LastChained>, lines: u64) -> Option<BrokenLink> {
+    let Some(last) = last else {
+        return Some(BrokenLink {
+            line: lines + 1,
+            kind: BreakKind::Removed,
+            message: format!(
+                "no chained record in the log, but its head file records seq {}: \
+                 records removed at the end, or their links stripped",
+                head.seq
+            ),
+        });
+    };
+    let next = last.line + 1;
+    if last.seq == head.seq && last.hash == head.hash {
+        return None;
+    }
+    if last.seq == head.seq + 1 && last.prev.as_deref() == Some(head.hash.as_str()) {
+        return None;
+    }
+    if last.seq < head.seq {
+        let message = format!(
+            "{} record(s) removed at the end: the last record (line {}) has seq {}, the head file records seq {}",
+            head.seq - last.seq,
+            last.line,
+            last.seq,
+            head.seq
+        );
+        return Some(BrokenLink {
+            line: next,
+            kind: BreakKind::Removed,
+            message,
+        });
+    }
+    if last.seq == head.seq {
+        let message = format!(
+            "line {}, the last record, was changed or replaced after it was written (its hash is not the one in the head file)",
+            last.line
+        );
+        return Some(BrokenLink {
+            line: last.line,
+            kind: BreakKind::Edited,
+            message,
+        });
+    }
+    let message = format!(
+        "records added at the end: the last record (line {}) has seq {}, the head file records seq {}",
+        last.line, last.seq, head.seq
+    );
+    Some(BrokenLink {
+        line: last.line,
+        kind: BreakKind::Inserted,
+        message,
+    })
 }
 
 /// The hashes around a line that breaks the chain.
@@ -625,7 +799,9 @@ mod tests {
         let old = r#"{"time":"2025-01-01T00:00:00Z","os_user":"a","profile":null,"bucket":"b","action":"delete","user_email":"old@x.io","user_folder":null,"conversation_ids":["c"],"outcome":"ok","error_code":null,"detail":{}}"#;
         std::fs::write(log.path(), format!("{old}\n{old}\n")).unwrap();
         let v = log.verify().unwrap();
-        assert_eq!((v.records, v.chain_starts_at_line, v.first_broken), (2, None, None));
+        assert_eq!((v.records, v.chain_starts_at_line, &v.first_broken), (2, None, &None));
+        assert_eq!(v.status, ChainStatus::NotChained);
+        assert!(!v.is_intact());
         log.append(&record("export", "new@x.io", "2026-01-01T00:00:00Z"))
             .unwrap();
         let read = log.read(&AuditFilter::default()).unwrap();
@@ -634,6 +810,120 @@ mod tests {
         assert_eq!(read[2].seq, Some(1));
         let v = log.verify().unwrap();
         assert_eq!((v.chain_starts_at_line, v.first_broken), (Some(3), None));
+        assert_eq!(v.status, ChainStatus::Intact);
+    }
+
+    #[test]
+    fn an_empty_log_is_empty_not_intact() {
+        let (_dir, log) = log_with(0);
+        let v = log.verify().unwrap();
+        assert_eq!((v.status, v.lines, &v.first_broken), (ChainStatus::Empty, 0, &None));
+        assert!(!v.is_intact());
+    }
+
+    /// The log with `seq` and `prev` taken out of every record.
+    fn strip_links(log: &AuditLog) {
+        let l: Vec<String> = lines(log)
+            .iter()
+            .map(|line| {
+                let mut r: AuditRecord = serde_json::from_str(line).unwrap();
+                (r.seq, r.prev) = (None, None);
+                serde_json::to_string(&r).unwrap()
+            })
+            .collect();
+        write_lines(log, &l);
+    }
+
+    #[test]
+    fn a_log_stripped_of_its_links_is_not_intact() {
+        let (_dir, log) = log_with(3);
+        strip_links(&log);
+        let v = log.verify().unwrap();
+        assert_eq!(v.status, ChainStatus::Broken, "{v:?}");
+        let broken = v.first_broken.unwrap();
+        assert_eq!(broken.kind, BreakKind::Removed, "{}", broken.message);
+        assert!(broken.message.contains("seq 3"), "{}", broken.message);
+
+        // Its head file gone too: still not intact.
+        std::fs::remove_file(log.head_path()).unwrap();
+        let v = log.verify().unwrap();
+        assert_eq!((v.status, &v.first_broken), (ChainStatus::NotChained, &None));
+        assert!(!v.is_intact());
+    }
+
+    #[test]
+    fn records_cut_from_the_end_are_named() {
+        let (_dir, log) = log_with(4);
+        let mut l = lines(&log);
+        l.pop();
+        write_lines(&log, &l);
+        let v = log.verify().unwrap();
+        let broken = v.first_broken.clone().unwrap();
+        assert_eq!(
+            (v.status, broken.line, broken.kind),
+            (ChainStatus::Broken, 4, BreakKind::Removed),
+            "{}",
+            broken.message
+        );
+        assert!(broken.message.contains("removed at the end"), "{}", broken.message);
+
+        // Appending after the cut does not hide it: the new record's seq skips.
+        log.append(&record("export", "later@x.io", "2026-01-02T00:00:00Z"))
+            .unwrap();
+        let broken = log.verify().unwrap().first_broken.unwrap();
+        assert_eq!(
+            (broken.line, broken.kind),
+            (4, BreakKind::Removed),
+            "{}",
+            broken.message
+        );
+    }
+
+    #[test]
+    fn a_last_line_replaced_by_garbage_is_named() {
+        // Garbage looks like a line torn by a crash; the head says a whole record was there.
+        let (_dir, log) = log_with(3);
+        let mut l = lines(&log);
+        l[2] = r#"{"seq":3,"prev":"ab","ti"#.into();
+        write_lines(&log, &l);
+        let v = log.verify().unwrap();
+        assert_eq!(v.damaged_lines, 1);
+        let broken = v.first_broken.unwrap();
+        assert_eq!(
+            (broken.line, broken.kind),
+            (3, BreakKind::Removed),
+            "{}",
+            broken.message
+        );
+        assert!(broken.message.contains("removed at the end"), "{}", broken.message);
+
+        // The last record replaced by another, well-formed one.
+        let (_dir, log) = log_with(3);
+        let mut l = lines(&log);
+        l[2] = l[2].replace("u2@x.io", "someone-else@x.io");
+        write_lines(&log, &l);
+        let broken = log.verify().unwrap().first_broken.unwrap();
+        assert_eq!((broken.line, broken.kind), (3, BreakKind::Edited), "{}", broken.message);
+    }
+
+    #[test]
+    fn a_missing_head_file_leaves_the_tail_not_anchored() {
+        let (_dir, log) = log_with(3);
+        assert_eq!(log.verify().unwrap().status, ChainStatus::Intact);
+        std::fs::remove_file(log.head_path()).unwrap();
+        let v = log.verify().unwrap();
+        assert_eq!((v.status, &v.first_broken), (ChainStatus::TailNotAnchored, &None));
+        assert!(!v.is_intact());
+    }
+
+    #[test]
+    fn a_head_one_record_behind_is_a_crash_not_a_break() {
+        // A crash after the line was written, before the head was replaced.
+        let (_dir, log) = log_with(2);
+        let head = std::fs::read(log.head_path()).unwrap();
+        log.append(&record("export", "c@x.io", "2026-01-01T00:00:00Z")).unwrap();
+        std::fs::write(log.head_path(), head).unwrap();
+        assert_eq!(log.verify().unwrap().status, ChainStatus::Intact);
     }
 
     #[test]
@@ -704,6 +994,7 @@ mod tests {
         log.append(&record("export", "a@x.io", "2026-01-01T00:00:00Z")).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(log.path()), 0o600);
+        assert_eq!(mode(&log.head_path()), 0o600);
         assert_eq!(mode(&dir.path().join("data")), 0o700);
         // A log written by an older version (0644) is tightened on the next append.
         std::fs::set_permissions(log.path(), std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -95,6 +95,12 @@ pub enum Error {
         reason: String,
     },
 
+    /// An action failed (or was refused) and its audit record could not be
+    /// written either: the action's own error, with the audit failure added
+    /// to its message. Its code is the action's.
+    #[error("{error}; its audit record could not be written either: {audit}")]
+    Unaudited { error: Box<Error>, audit: String },
+
     /// A long operation (catalog sync, user export) was cancelled; what it
     /// leaves behind is consistent (a sync resumes, an export leaves no file).
     #[error("{what}: cancelled")]
@@ -121,6 +127,7 @@ impl Error {
             Error::Restore { code, .. } => code,
             Error::Cancelled { .. } => "cancelled",
             Error::AuditUnwritable { .. } => "audit_unwritable",
+            Error::Unaudited { error, .. } => error.code(),
         }
     }
 
@@ -128,6 +135,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// This error, with the failure to write its audit record added.
+    pub(crate) fn unaudited(self, audit: &Error) -> Self {
+        Error::Unaudited {
+            error: Box::new(self),
+            audit: audit.to_string(),
         }
     }
 

@@ -24,7 +24,7 @@ pub mod secret;
 pub mod session;
 pub mod store;
 
-pub use audit::{AuditFilter, AuditLog, AuditRead, AuditRecord, AuditVerification, BreakKind, BrokenLink};
+pub use audit::{AuditFilter, AuditLog, AuditRead, AuditRecord, AuditVerification, BreakKind, BrokenLink, ChainStatus};
 pub use catalog::{
     CancellationToken, Catalog, CatalogEntry, SearchHit, SearchPage, SyncOptions, SyncProgress, SyncReport,
 };

@@ -170,9 +170,17 @@ impl Session {
         result: Result<T>,
         detail: impl FnOnce(&T) -> Map<String, Value>,
     ) -> Result<T> {
-        self.audit
-            .append(&self.outcome_record(action, subject, None, &result, detail))?;
-        result
+        let written = self
+            .audit
+            .append(&self.outcome_record(action, subject, None, &result, detail));
+        match (result, written) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(e)) => Err(e),
+            // The action's own error stays what the caller sees (a refusal
+            // stays `read_only`), with the audit failure in its message.
+            (Err(e), Ok(())) => Err(e),
+            (Err(e), Err(audit)) => Err(e.unaudited(&audit)),
+        }
     }
 
     /// Record an action refused before anything was done; the error to report.
@@ -210,7 +218,11 @@ impl Session {
         let written = self
             .audit
             .append(&self.outcome_record(action, subject, Some(operation), &result, detail));
-        let value = result?;
+        let value = match (result, &written) {
+            (Ok(value), _) => value,
+            (Err(e), Ok(())) => return Err(e),
+            (Err(e), Err(audit)) => return Err(e.unaudited(audit)),
+        };
         Ok(Audited {
             value,
             audit_warning: written.err().map(|e| {
@@ -449,6 +461,12 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.code(), "not_found");
+        // ... and says that its outcome is missing from the log too.
+        let message = err.to_string();
+        assert!(
+            message.starts_with("k: not found") && message.contains("audit.jsonl"),
+            "{message}"
+        );
 
         let kept = AuditLog::at(dir.path().join("kept.jsonl"))
             .read(&AuditFilter::default())
@@ -458,6 +476,32 @@ mod tests {
             (kept[0].outcome.as_str(), kept[0].operation.as_deref()),
             ("intent", Some(operation.as_str()))
         );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_keeps_its_code_when_the_log_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::fs::create_dir(&path).unwrap();
+        let mut s = session(AuditLog::at(&path)).await;
+        s.read_only = true;
+        let err = s.delete("a@x.io", &["c1"]).await.unwrap_err();
+        assert_eq!(err.code(), "read_only");
+        let message = err.to_string();
+        assert!(
+            message.contains("delete is not allowed") && message.contains(&path.display().to_string()),
+            "{message}"
+        );
+        let err = s.repair("a@x.io").await.unwrap_err();
+        assert_eq!(err.code(), "read_only");
+        // A plain action that failed: its own error, not the log's.
+        s.read_only = false;
+        let err = s
+            .export("a@x.io", "../escape", &dir.path().join("out.json"), Encoding::Plain)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_name", "{err}");
+        assert!(err.to_string().contains("audit.jsonl"), "{err}");
     }
 
     #[tokio::test]
