@@ -79,3 +79,45 @@ fn profiles_audit_catalog_and_exports_are_owner_only() {
     run(&["profile", "list"]);
     assert_eq!((mode(&config), mode(&config.join("profiles.toml"))), (0o700, 0o600));
 }
+
+/// Directories the person points the app at (`ARCHIVE_DESK_*_DIR=$HOME`, say)
+/// are theirs: they keep their mode; only the files made in them are 0600.
+#[test]
+fn directories_named_by_the_environment_keep_their_mode() {
+    let archive = seeded(ServerKind::Rclone);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exports = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("ARCHIVE_DESK_CONFIG_DIR", home.path())
+            .env("ARCHIVE_DESK_DATA_DIR", home.path())
+            .env("ARCHIVE_DESK_CACHE_DIR", home.path())
+            .envs(archive.server.aws_env())
+            .args(["--endpoint", &archive.server.endpoint, "--bucket", &archive.bucket])
+            .args(args)
+            .output()
+            .expect("the CLI runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["profile", "add", "private", "--bucket", "b"]);
+    run(&["sync"]);
+    let (c, _) = archive.manifest.opens().next().unwrap();
+    let one = exports.path().join("one.json");
+    run(&["export", &c.email, &c.id, "-o", one.to_str().unwrap()]);
+    run(&["profile", "list"]);
+
+    assert_eq!(mode(home.path()), 0o755, "the person's directory is left as it is");
+    for file in ["profiles.toml", "audit.jsonl", "audit.jsonl.head"] {
+        assert_eq!(mode(&home.path().join(file)), 0o600, "{file}");
+    }
+    let catalog = home.path().join(format!("catalog-{}.sqlite", archive.bucket));
+    assert_eq!(mode(&catalog), 0o600);
+}

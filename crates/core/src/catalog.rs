@@ -300,8 +300,9 @@ impl Catalog {
     /// Open (or create) the catalog at `path`. A file that is not a catalog
     /// of this schema is deleted and started afresh.
     pub fn open(path: &Path) -> Result<Catalog> {
-        // The directory is owner-only, so SQLite's own -wal / -shm /
-        // -journal files are private whatever mode it gives them.
+        // The directory is owner-only when it is ours; SQLite gives its
+        // -wal / -shm / -journal files the database file's mode, which is
+        // made 0600 below, so they are private in a directory the person chose too.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             owner_only::create_private_dir(dir)?;
         }

@@ -8,12 +8,16 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Create `dir` (missing parents with the usual defaults) and make `dir`
-/// itself 0700, whatever the umask; a directory an older version created
-/// with wider modes is tightened. Only for the app's own directories, never
-/// for one the person chose (an export destination). An existing directory
-/// owned by someone else (one an administrator provisioned) is left as it
-/// is: chmod is refused, and the files made in it are 0600 anyway.
+/// The name of the app's own directory in the OS data, config and cache dirs.
+const APP_DIR_NAME: &str = "archive-desk";
+
+/// Create `dir` (missing parents with the usual defaults) as 0700, whatever
+/// the umask. An existing `dir` is tightened to 0700 only when it is the
+/// app's own leaf (named `archive-desk`: one an older version created with
+/// wider modes); any other existing directory is one the person pointed us
+/// at (`ARCHIVE_DESK_DATA_DIR=$HOME`) and keeps its mode — the files made in
+/// it are 0600 anyway. Never for an export destination. An `archive-desk`
+/// directory owned by someone else (an administrator's) is left as it is.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
@@ -30,7 +34,8 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
             .map_err(|e| Error::io(dir, e))?
             .permissions()
             .mode();
-        if mode & 0o777 != 0o700 {
+        let ours = !existed || dir.file_name().is_some_and(|n| n == APP_DIR_NAME);
+        if ours && mode & 0o777 != 0o700 {
             match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
                 Ok(()) => {}
                 Err(e) if existed && e.kind() == std::io::ErrorKind::PermissionDenied => {}
@@ -101,13 +106,13 @@ mod tests {
     #[test]
     fn dirs_are_created_and_tightened_files_restricted() {
         let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("a/b");
+        let dir = root.path().join("a/archive-desk");
         create_private_dir(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
         create_private_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         create_private_dir(&dir).unwrap();
-        assert_eq!(mode(&dir), 0o700, "an existing wide dir is tightened");
+        assert_eq!(mode(&dir), 0o700, "the app's own dir, made wide by an older version, is tightened");
 
         let file = dir.join("f");
         std::fs::write(&file, b"x").unwrap();
@@ -115,5 +120,20 @@ mod tests {
         restrict_path(&file).unwrap();
         assert_eq!(mode(&file), 0o600);
         restrict_path(&dir.join("missing")).unwrap();
+    }
+
+    #[test]
+    fn a_directory_the_person_chose_keeps_its_mode() {
+        // ARCHIVE_DESK_DATA_DIR=$HOME, say: it exists, is not ours.
+        let root = tempfile::tempdir().unwrap();
+        let home = root.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&home).unwrap();
+        assert_eq!(mode(&home), 0o755);
+        // One we create there is ours.
+        let made = home.join("audit");
+        create_private_dir(&made).unwrap();
+        assert_eq!(mode(&made), 0o700);
     }
 }
