@@ -552,20 +552,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let mut problems = false;
             for u in &users {
-                let (verification, repaired) = if *repair {
+                let (verification, repaired, audit_warning) = if *repair {
                     let done = session.repair(u).await?;
                     warn_audit(&done.audit_warning);
+                    let warning = done.audit_warning.clone();
                     let (v, r) = done.into_inner();
-                    (v, Some(r))
+                    (v, Some(r), warning)
                 } else {
-                    (session.verify(u).await?, None)
+                    (session.verify(u).await?, None, None)
                 };
                 problems |= !verification.is_clean() && repaired.is_none();
                 if cli.json {
-                    print_json(
-                        &mut out,
-                        &serde_json::json!({"verification": verification, "repair": repaired}),
-                    )?;
+                    let mut report = serde_json::json!({"verification": verification, "repair": repaired});
+                    if let Some(w) = audit_warning {
+                        report["audit_warning"] = w.into();
+                    }
+                    print_json(&mut out, &report)?;
                 } else {
                     write!(out, "{}", text::verification(&verification, repaired.as_ref()))?;
                 }

@@ -112,7 +112,11 @@ mod tests {
         create_private_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         create_private_dir(&dir).unwrap();
-        assert_eq!(mode(&dir), 0o700, "the app's own dir, made wide by an older version, is tightened");
+        assert_eq!(
+            mode(&dir),
+            0o700,
+            "the app's own dir, made wide by an older version, is tightened"
+        );
 
         let file = dir.join("f");
         std::fs::write(&file, b"x").unwrap();
