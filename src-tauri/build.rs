@@ -24,6 +24,7 @@ fn main() {
             "verify_user",
             "repair_user",
             "read_audit",
+            "verify_audit",
             "cancel_task",
             "catalog_status",
             "sync_catalog",

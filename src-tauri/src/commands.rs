@@ -21,9 +21,9 @@ use archive_desk_core::profile::{ImportReport, Profile, ProfileView, RestoreMode
 use archive_desk_core::restore::{RestoreOptions, RestoreReport};
 use archive_desk_core::session::ExportReport;
 use archive_desk_core::{
-    AuditFilter, AuditLog, AuditRecord, CancellationToken, Catalog, ColdStatus, ConversationId, DeleteReport, Encoding,
-    Error, ErrorReport, Profiles, SearchPage, Secret, SecretKind, Session, SyncOptions, SyncProgress, SyncReport,
-    UserFolder,
+    AuditFilter, AuditLog, AuditRead, AuditVerification, Audited, CancellationToken, Catalog, ColdStatus,
+    ConversationId, DeleteReport, Encoding, Error, ErrorReport, Profiles, SearchPage, Secret, SecretKind, Session,
+    SyncOptions, SyncProgress, SyncReport, UserFolder,
 };
 
 use crate::files::{self, ChosenFile, ChosenFiles, FilePurpose};
@@ -327,7 +327,7 @@ pub async fn restore_conversation(
     id: String,
     allow_missing_columns: bool,
     remove_from_archive: bool,
-) -> CmdResult<RestoreReport> {
+) -> CmdResult<Audited<RestoreReport>> {
     let (name, session) = state.session().await?;
     let profile = state.profiles.get(&name).map_err(report)?;
     let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
@@ -368,7 +368,7 @@ pub async fn delete_conversations(
     state: State<'_, AppState>,
     user: String,
     ids: Vec<String>,
-) -> CmdResult<DeleteReport> {
+) -> CmdResult<Audited<DeleteReport>> {
     let (name, session) = state.session().await?;
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let deleted = session.delete(&user, &refs).await.map_err(report)?;
@@ -418,22 +418,34 @@ pub async fn verify_user(state: State<'_, AppState>, user: String) -> CmdResult<
 }
 
 #[tauri::command]
-pub async fn repair_user(state: State<'_, AppState>, user: String) -> CmdResult<RepairReport> {
+pub async fn repair_user(state: State<'_, AppState>, user: String) -> CmdResult<Audited<RepairReport>> {
     let (_, session) = state.session().await?;
-    session.repair(&user).await.map(|(_, r)| r).map_err(report)
+    session
+        .repair(&user)
+        .await
+        .map(|done| done.map(|(_, r)| r))
+        .map_err(report)
 }
 
 #[tauri::command]
-pub async fn read_audit(state: State<'_, AppState>, query: AuditQuery) -> CmdResult<Vec<AuditRecord>> {
+pub async fn read_audit(state: State<'_, AppState>, query: AuditQuery) -> CmdResult<AuditRead> {
     let filter = AuditFilter {
         user: query.user.filter(|s| !s.is_empty()),
         action: query.action.filter(|s| !s.is_empty()),
         since: query.since.filter(|s| !s.is_empty()),
     };
-    let mut records = state.audit.read(&filter).map_err(report)?;
-    records.reverse();
-    records.truncate(1000);
-    Ok(records)
+    let log = state.audit.clone();
+    let mut read = blocking(move || log.read(&filter)).await?;
+    read.records.reverse();
+    read.records.truncate(1000);
+    Ok(read)
+}
+
+/// Check the audit log's hash chain (the audit view's "Verify log").
+#[tauri::command]
+pub async fn verify_audit(state: State<'_, AppState>) -> CmdResult<AuditVerification> {
+    let log = state.audit.clone();
+    blocking(move || log.verify()).await
 }
 
 /// Cancel a running task (a catalog sync, a whole-user export). `false` when

@@ -38,6 +38,7 @@ fn main() {
             commands::verify_user,
             commands::repair_user,
             commands::read_audit,
+            commands::verify_audit,
             commands::cancel_task,
             commands::catalog_status,
             commands::sync_catalog,

@@ -165,8 +165,12 @@ async fn racing_archiver_and_deletes_lose_nothing() {
     assert_eq!(ids, appended, "every appended entry present, every deleted one gone");
     let left = store.list_objects(&folder).await.unwrap();
     assert_eq!(left.len(), 1, "only metadata.json remains: {left:?}");
+    // An intent and an outcome per delete, chained in one valid chain
+    // although the two deleters appended concurrently.
     let audit = session.audit.read(&AuditFilter::default()).unwrap();
-    assert_eq!(audit.len(), DELETES / 5);
+    assert_eq!(audit.len(), 2 * DELETES / 5);
+    assert_eq!(audit.iter().filter(|r| r.outcome == "ok").count(), DELETES / 5);
+    assert!(session.audit.verify().unwrap().is_intact());
 }
 
 #[tokio::test]
@@ -319,7 +323,7 @@ async fn integrity_finds_and_repairs_drift() {
     // Verification only reads.
     assert_eq!(index_ids(store, DRIFT).await, ["d-0000", "d-0001", "d-0001", "d-0002"]);
 
-    let (_, r) = session.repair(DRIFT).await.unwrap();
+    let (_, r) = session.repair(DRIFT).await.unwrap().into_inner();
     assert_eq!((r.entries_removed, r.duplicates_removed, r.entries_added), (1, 1, 1));
     assert!(session.verify(DRIFT).await.unwrap().is_clean());
     assert_eq!(index_ids(store, DRIFT).await, ["d-0001", "d-0002", "d-0003"]);
@@ -351,7 +355,7 @@ async fn integrity_finds_and_repairs_drift() {
     let v = session.verify(BROKEN).await.unwrap();
     assert_eq!(v.unreadable_objects.len(), 1);
     assert_eq!(v.unreadable_objects[0].error.code, "decode");
-    let (_, r) = session.repair(BROKEN).await.unwrap();
+    let (_, r) = session.repair(BROKEN).await.unwrap().into_inner();
     assert!(!r.index_written && r.left_alone[0].contains("b-0000.json"));
     assert!(exists(store, "archived_conversations/broken_at_example_com/b-0000.json").await);
     assert_eq!(index_ids(store, BROKEN).await, ["b-0000"]);
@@ -363,11 +367,13 @@ async fn integrity_finds_and_repairs_drift() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(repairs.len(), 3);
+    // An intent and an outcome for each of the three repairs.
+    assert_eq!(repairs.len(), 6);
+    assert_eq!(repairs.iter().filter(|r| r.outcome == "intent").count(), 3);
 }
 
 #[tokio::test]
-async fn audit_has_one_line_per_action_and_no_content_or_secret() {
+async fn audit_records_every_action_and_no_content_or_secret() {
     const EMAIL: &str = "audited@example.com";
     let (session, dir) = session(ServerKind::Moto, |_| {}).await;
     let store = &session.store;
@@ -398,16 +404,19 @@ async fn audit_has_one_line_per_action_and_no_content_or_secret() {
         summary,
         [
             ("export", "ok", None),
+            ("delete", "intent", None),
             ("delete", "ok", None),
             ("export", "error", Some("not_found")),
+            // Refused before anything was done: one record, no intent.
             ("delete", "error", Some("invalid_name"))
         ]
     );
     assert_eq!(log[0].user_email.as_deref(), Some(EMAIL));
     assert_eq!(log[1].conversation_ids, ["a-0000"]);
+    assert_eq!(log[1].operation, log[2].operation);
     assert!(!log[0].os_user.is_empty() && log[0].time.ends_with('Z'));
     let text = std::fs::read_to_string(session.audit.path()).unwrap();
-    assert_eq!(text.lines().count(), 4);
+    assert_eq!(text.lines().count(), 5);
     let secret = &servers::shared(ServerKind::Moto).secret_access_key;
     assert!(!text.contains(secret.as_str()), "secret in the audit log");
     assert!(!text.contains("reset my password"), "message content in the audit log");

@@ -313,7 +313,8 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
     let report = session
         .restore(EMAIL, "r-1", &target, &RestoreOptions::default(), true)
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
     assert!(report.verified);
     let removed = report.removed_from_archive.unwrap();
     assert_eq!(
@@ -330,8 +331,13 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
 
     let log = session.audit.read(&AuditFilter::default()).unwrap();
     let summary: Vec<(&str, &str)> = log.iter().map(|r| (r.action.as_str(), r.outcome.as_str())).collect();
-    assert_eq!(summary, [("restore", "error"), ("restore", "ok")]);
-    assert_eq!(log[1].detail["messages_inserted"], json!(4));
+    // Refused (read-only): one record. Restore-and-remove: intent, then outcome.
+    assert_eq!(
+        summary,
+        [("restore", "error"), ("restore", "intent"), ("restore", "ok")]
+    );
+    assert_eq!(log[1].operation, log[2].operation);
+    assert_eq!(log[2].detail["messages_inserted"], json!(4));
     let text = std::fs::read_to_string(session.audit.path()).unwrap();
     assert!(!text.contains(&stack.service_key) && !text.contains("reset my password"));
 }

@@ -2,7 +2,8 @@
 // types are generated from Rust (ui/src/bindings, `cargo test`).
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { AuditQuery } from "./bindings/AuditQuery";
-import type { AuditRecord } from "./bindings/AuditRecord";
+import type { AuditRead } from "./bindings/AuditRead";
+import type { AuditVerification } from "./bindings/AuditVerification";
 import type { CatalogStats } from "./bindings/CatalogStats";
 import type { ChosenFile } from "./bindings/ChosenFile";
 import type { Check } from "./bindings/Check";
@@ -27,6 +28,13 @@ import type { SyncReport } from "./bindings/SyncReport";
 import type { UserBatch } from "./bindings/UserBatch";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { Verification } from "./bindings/Verification";
+
+/**
+ * The result of an irreversible action (delete, restore, repair):
+ * `audit_warning` is set when it was done but its audit outcome could not
+ * be written (the log has its intent).
+ */
+export type Audited<T> = T & { audit_warning?: string };
 
 export function isErrorReport(e: unknown): e is ErrorReport {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -65,16 +73,17 @@ export const ipc = {
   userConversations: (user: string) => invoke<UserConversations>("user_conversations", { user }),
   openConversation: (user: string, id: string) => invoke<ConversationView>("open_conversation", { user, id }),
   restore: (user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean) =>
-    invoke<RestoreReport>("restore_conversation", { user, id, allowMissingColumns, removeFromArchive }),
+    invoke<Audited<RestoreReport>>("restore_conversation", { user, id, allowMissingColumns, removeFromArchive }),
   exportConversation: (user: string, id: string, file: string, gzip: boolean) =>
     invoke<ExportReport>("export_conversation", { user, id, file, gzip }),
-  deleteConversations: (user: string, ids: string[]) => invoke<DeleteReport>("delete_conversations", { user, ids }),
+  deleteConversations: (user: string, ids: string[]) => invoke<Audited<DeleteReport>>("delete_conversations", { user, ids }),
   thaw: (user: string, id: string, days: number, tier: string) =>
     invoke<ColdStatus>("thaw_conversation", { user, id, days, tier }),
   coldStatus: (user: string, id: string) => invoke<ColdStatus>("cold_status", { user, id }),
   verifyUser: (user: string) => invoke<Verification>("verify_user", { user }),
-  repairUser: (user: string) => invoke<RepairReport>("repair_user", { user }),
-  readAudit: (query: AuditQuery) => invoke<AuditRecord[]>("read_audit", { query }),
+  repairUser: (user: string) => invoke<Audited<RepairReport>>("repair_user", { user }),
+  readAudit: (query: AuditQuery) => invoke<AuditRead>("read_audit", { query }),
+  verifyAudit: () => invoke<AuditVerification>("verify_audit"),
   cancelTask: (task: string) => invoke<boolean>("cancel_task", { task }),
   catalogStatus: () => invoke<CatalogStats>("catalog_status"),
   syncCatalog: (task: string, onProgress: (p: SyncProgress) => void) =>

@@ -22,6 +22,7 @@ import {
   userLabel,
   type SortKey,
 } from "./logic";
+import { auditDamagedText, auditVerificationLines } from "./views/audit";
 import { confirmDanger, modal } from "./views/dialog";
 import { manageProfiles } from "./views/profiles";
 import { SearchResults } from "./views/search";
@@ -81,6 +82,12 @@ document.getElementById("app")!.append(
 function say(text: string, kind: "info" | "error" | "ok" = "info"): void {
   status.className = `status ${kind}`;
   status.textContent = text;
+}
+
+/** A finished irreversible action; with a warning when its audit outcome is missing. */
+function sayDone(text: string, auditWarning?: string): void {
+  if (auditWarning) say(`${text}. Warning: ${auditWarning}`, "error");
+  else say(text, "ok");
 }
 
 function fail(e: unknown): void {
@@ -463,7 +470,7 @@ async function restore(user: string, id: string): Promise<void> {
       h("p", { text: `Verified: ${r.verified ? "yes" : "NO"} · ${r.target}${r.atomic ? ", one transaction" : ""} · ${r.duration_ms} ms` }),
       r.removed_from_archive ? h("p", { text: `Removed from the archive: ${r.removed_from_archive.deleted_keys.join(", ")}` }) : null,
     ), [{ label: "Close", value: "ok" }]);
-    say(`Restored ${id}`, "ok");
+    sayDone(`Restored ${id}`, r.audit_warning);
     if (r.removed_from_archive && state.user) {
       await openUser(state.user);
       await refreshSearch();
@@ -530,7 +537,7 @@ async function deleteIds(ids: string[]): Promise<void> {
   if (!ok) return;
   try {
     const r = await ipc.deleteConversations(state.user.folder, ids);
-    say(`Deleted ${r.deleted_keys.length} object(s), ${r.index_entries_removed} index entr${r.index_entries_removed === 1 ? "y" : "ies"}`, "ok");
+    sayDone(`Deleted ${r.deleted_keys.length} object(s), ${r.index_entries_removed} index entr${r.index_entries_removed === 1 ? "y" : "ies"}`, r.audit_warning);
     state.conversation = null;
     empty(viewPane, "Deleted", "The conversation is gone from the archive.");
     await openUser(state.user);
@@ -560,7 +567,7 @@ async function verify(user: string): Promise<void> {
 async function repair(user: string): Promise<void> {
   try {
     const r = await ipc.repairUser(user);
-    say(`Repaired: ${r.entries_removed} dangling removed, ${r.duplicates_removed} duplicates removed, ${r.entries_added} entries added${r.left_alone.length ? `; left alone: ${r.left_alone.join(", ")}` : ""}`, "ok");
+    sayDone(`Repaired: ${r.entries_removed} dangling removed, ${r.duplicates_removed} duplicates removed, ${r.entries_added} entries added${r.left_alone.length ? `; left alone: ${r.left_alone.join(", ")}` : ""}`, r.audit_warning);
     if (state.user) await openUser(state.user);
   } catch (e) {
     fail(e);
@@ -571,22 +578,37 @@ async function showAudit(): Promise<void> {
   const user = h("input", { type: "text", placeholder: "user email", "aria-label": "User" });
   const action = h("select", { "aria-label": "Action" }, ...["", "restore", "delete", "export", "repair", "thaw"].map((a) => h("option", { value: a, text: a || "any action" })));
   const table = h("tbody");
+  const damaged = h("p", { class: "error", id: "audit-damaged" });
+  const verdict = h("div", { class: "report", id: "audit-verify" });
   const load = async () => {
     clear(table);
+    damaged.textContent = "";
     try {
-      const records = await ipc.readAudit({ user: user.value || null, action: action.value || null, since: null });
-      if (records.length === 0) table.append(h("tr", {}, h("td", { colspan: "5", text: "Nothing recorded yet." })));
-      for (const r of records) {
+      const read = await ipc.readAudit({ user: user.value || null, action: action.value || null, since: null });
+      if (read.damaged_lines > 0) damaged.textContent = auditDamagedText(read.damaged_lines);
+      if (read.records.length === 0) table.append(h("tr", {}, h("td", { colspan: "5", text: "Nothing recorded yet." })));
+      for (const r of read.records) {
         table.append(h("tr", {}, h("td", { text: when(r.time) }), h("td", { text: r.action }), h("td", { text: r.outcome + (r.error_code ? ` (${r.error_code})` : "") }), h("td", { text: r.user_email ?? r.user_folder ?? "—" }), h("td", { text: r.conversation_ids.join(", ") })));
       }
     } catch (e) {
       table.append(h("tr", {}, h("td", { colspan: "5", class: "error", text: errorText(e) })));
     }
   };
+  const verifyLog = async () => {
+    clear(verdict);
+    try {
+      const v = await ipc.verifyAudit();
+      verdict.className = v.first_broken ? "report error" : "report";
+      verdict.append(...auditVerificationLines(v).map((l) => h("p", { text: l })));
+    } catch (e) {
+      verdict.append(h("p", { class: "error", text: errorText(e) }));
+    }
+  };
   user.addEventListener("change", load);
   action.addEventListener("change", load);
   await load();
-  await modal("Audit log", h("div", { class: "audit" }, h("div", { class: "row" }, user, action), h("table", {}, h("thead", {}, h("tr", {}, ...["When", "Action", "Outcome", "User", "Conversations"].map((t) => h("th", { text: t })))), table)), [{ label: "Close", value: "ok" }]);
+  const verifyButton = h("button", { text: "Verify log", onclick: () => void verifyLog() });
+  await modal("Audit log", h("div", { class: "audit" }, h("div", { class: "row" }, user, action, verifyButton), verdict, damaged, h("table", {}, h("thead", {}, h("tr", {}, ...["When", "Action", "Outcome", "User", "Conversations"].map((t) => h("th", { text: t })))), table)), [{ label: "Close", value: "ok" }]);
 }
 
 // ----------------------------------------------------------- keyboard ----

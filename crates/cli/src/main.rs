@@ -160,8 +160,10 @@ enum Command {
     Search(catalog_cmd::SearchArgs),
     /// Export every conversation of a user into one file (JSON or JSON Lines).
     ExportUser(catalog_cmd::ExportUserArgs),
-    /// Show the audit log.
+    /// Show the audit log (`audit verify`: check its hash chain).
     Audit {
+        #[command(subcommand)]
+        command: Option<AuditCommand>,
         /// Email or folder.
         #[arg(long)]
         user: Option<String>,
@@ -172,6 +174,13 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the log's hash chain: records, damaged lines, the first
+    /// edited, removed or inserted line.
+    Verify,
 }
 
 #[tokio::main]
@@ -324,6 +333,14 @@ fn restore_target(cli: &Cli) -> Result<Target, Error> {
     )
 }
 
+/// An irreversible action was done but its audit outcome is missing: say
+/// so, and still report it as done.
+fn warn_audit(warning: &Option<String>) {
+    if let Some(w) = warning {
+        eprintln!("archive-desk-cli: warning: {}", text::printable(w));
+    }
+}
+
 pub(crate) fn print_json<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
     writeln!(out)
@@ -333,20 +350,51 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Profile(command) = &cli.command {
         return profile_cmd::run(command, cli.json).await;
     }
-    if let Command::Audit { user, action, since } = &cli.command {
+    if let Command::Audit {
+        command,
+        user,
+        action,
+        since,
+    } = &cli.command
+    {
+        let log = AuditLog::default_location()?;
+        let mut out = std::io::stdout().lock();
+        if let Some(AuditCommand::Verify) = command {
+            let v = log.verify()?;
+            if cli.json {
+                print_json(&mut out, &v)?;
+            } else {
+                write!(out, "{}", text::audit_verification(&v))?;
+            }
+            out.flush()?;
+            return match &v.first_broken {
+                None => Ok(()),
+                Some(b) => Err(Failure::Reported(ErrorReport {
+                    code: "audit_chain_broken",
+                    message: format!("{}: line {}: {}", log.path().display(), b.line, b.message),
+                })),
+            };
+        }
         let filter = AuditFilter {
             user: user.clone(),
             action: action.clone(),
             since: since.clone(),
         };
-        let records = AuditLog::default_location()?.read(&filter)?;
-        let mut out = std::io::stdout().lock();
-        for r in &records {
+        let read = log.read(&filter)?;
+        for r in &read.records {
             if cli.json {
                 print_json(&mut out, r)?;
             } else {
                 writeln!(out, "{}", text::audit_line(r))?;
             }
+        }
+        out.flush()?;
+        if read.damaged_lines > 0 {
+            eprintln!(
+                "archive-desk-cli: {} damaged lines in {} (not shown; see `audit verify`)",
+                read.damaged_lines,
+                log.path().display()
+            );
         }
         return Ok(());
     }
@@ -461,6 +509,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let report = session
                 .restore(user, conversation_id, &target, &options, *remove_from_archive)
                 .await?;
+            warn_audit(&report.audit_warning);
             if report.removed_from_archive.is_some() {
                 let (profile, bucket) = (cli.profile.as_deref(), cli.bucket.as_deref());
                 catalog_cmd::forget_deleted(profile, bucket, user, &[conversation_id.as_str()]);
@@ -485,6 +534,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let ids: Vec<&str> = conversation_ids.iter().map(String::as_str).collect();
             let report = session.delete(user, &ids).await?;
+            warn_audit(&report.audit_warning);
             catalog_cmd::forget_deleted(cli.profile.as_deref(), cli.bucket.as_deref(), user, &ids);
             if cli.json {
                 print_json(&mut out, &report)?;
@@ -502,18 +552,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let mut problems = false;
             for u in &users {
-                let (verification, repaired) = if *repair {
-                    let (v, r) = session.repair(u).await?;
-                    (v, Some(r))
+                let (verification, repaired, audit_warning) = if *repair {
+                    let done = session.repair(u).await?;
+                    warn_audit(&done.audit_warning);
+                    let warning = done.audit_warning.clone();
+                    let (v, r) = done.into_inner();
+                    (v, Some(r), warning)
                 } else {
-                    (session.verify(u).await?, None)
+                    (session.verify(u).await?, None, None)
                 };
                 problems |= !verification.is_clean() && repaired.is_none();
                 if cli.json {
-                    print_json(
-                        &mut out,
-                        &serde_json::json!({"verification": verification, "repair": repaired}),
-                    )?;
+                    let mut report = serde_json::json!({"verification": verification, "repair": repaired});
+                    if let Some(w) = audit_warning {
+                        report["audit_warning"] = w.into();
+                    }
+                    print_json(&mut out, &report)?;
                 } else {
                     write!(out, "{}", text::verification(&verification, repaired.as_ref()))?;
                 }

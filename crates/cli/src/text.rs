@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use archive_desk_core::browse::{EmailSource, UserConversations, UserSummary};
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::restore::RestoreReport;
-use archive_desk_core::{AuditRecord, ColdState, ColdStatus, DeleteReport, OpenedConversation, UserFolder};
+use archive_desk_core::{
+    AuditRecord, AuditVerification, ColdState, ColdStatus, DeleteReport, OpenedConversation, UserFolder,
+};
 
 fn is_unsafe(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
@@ -304,6 +306,47 @@ pub fn audit_line(r: &AuditRecord) -> String {
         inline(&r.conversation_ids.join(",")),
         r.error_code.as_deref().map(|c| format!("  [{c}]")).unwrap_or_default()
     )
+}
+
+pub fn audit_verification(v: &AuditVerification) -> String {
+    let mut s = format!(
+        "{}: {} records, {} damaged lines, {} lines in all\n",
+        v.path, v.records, v.damaged_lines, v.lines
+    );
+    match v.chain_starts_at_line {
+        None if v.records > 0 => s.push_str("no chained record yet (all written by an older version)\n"),
+        Some(n) if n > 1 => {
+            let _ = writeln!(
+                s,
+                "chain starts at line {n} (lines before it were written by an older version)"
+            );
+        }
+        _ => {}
+    }
+    match &v.first_broken {
+        None => s.push_str("chain intact\n"),
+        Some(b) => {
+            let kind = serde_json::to_value(b.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_owned));
+            let _ = writeln!(
+                s,
+                "BROKEN at line {} ({}): {}",
+                b.line,
+                or_dash(kind.as_deref()),
+                b.message
+            );
+        }
+    }
+    if !v.unfinished_intents.is_empty() {
+        let lines: Vec<String> = v.unfinished_intents.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            s,
+            "intents without an outcome (done or not, unknown) at lines {}",
+            lines.join(", ")
+        );
+    }
+    s
 }
 
 #[cfg(test)]

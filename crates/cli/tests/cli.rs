@@ -14,7 +14,34 @@ fn run_cli(server: &S3Server, bucket: &str, data_dir: &Path, args: &[&str]) -> O
 }
 
 fn run_cli_with(server: &S3Server, bucket: &str, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
+    output_of(
+        Command::new(env!("CARGO_BIN_EXE_archive-desk-cli")),
+        server,
+        bucket,
+        data_dir,
+        args,
+        env,
+    )
+}
+
+/// [`run_cli`] with every file the CLI writes limited to `max_bytes`, as on
+/// a full disk: a write past it fails (EFBIG; SIGXFSZ ignored).
+fn run_cli_file_limit(server: &S3Server, bucket: &str, data_dir: &Path, args: &[&str], max_bytes: u64) -> Output {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", r#"trap '' XFSZ; exec prlimit --fsize="$0" -- "$@""#])
+        .arg(max_bytes.to_string())
+        .arg(env!("CARGO_BIN_EXE_archive-desk-cli"));
+    output_of(cmd, server, bucket, data_dir, args, &[])
+}
+
+fn output_of(
+    mut cmd: Command,
+    server: &S3Server,
+    bucket: &str,
+    data_dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", data_dir)
@@ -398,7 +425,8 @@ fn delete_verify_thaw_and_audit_end_to_end() {
     let out = run(&["thaw", EMAIL, "w-0", "--tier", "instant"]);
     assert!(stderr(&out).contains("unknown restore tier"));
 
-    // Every action is in the audit log, once (a bad argument is not an action).
+    // Every action is in the audit log (a bad argument is not an action);
+    // a delete or repair with its intent before its outcome.
     let out = ok(&run(&["audit", "--json"])).to_vec();
     let actions: Vec<(String, String)> = String::from_utf8(out)
         .unwrap()
@@ -411,10 +439,17 @@ fn delete_verify_thaw_and_audit_end_to_end() {
             )
         })
         .collect();
-    let expected: Vec<(String, String)> = [("delete", "error"), ("delete", "ok"), ("repair", "ok"), ("thaw", "ok")]
-        .iter()
-        .map(|(a, o)| (a.to_string(), o.to_string()))
-        .collect();
+    let expected: Vec<(String, String)> = [
+        ("delete", "error"),
+        ("delete", "intent"),
+        ("delete", "ok"),
+        ("repair", "intent"),
+        ("repair", "ok"),
+        ("thaw", "ok"),
+    ]
+    .iter()
+    .map(|(a, o)| (a.to_string(), o.to_string()))
+    .collect();
     assert_eq!(actions, expected);
     let text = String::from_utf8(ok(&run(&["audit", "--action", "thaw", "--user", EMAIL])).to_vec()).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
@@ -423,6 +458,87 @@ fn delete_verify_thaw_and_audit_end_to_end() {
         text.contains("[read_only]") && text.contains("writes@example.com"),
         "{text}"
     );
+}
+
+/// A repair and a delete done, their outcome records not written (the
+/// disk full after the intent): `--json` still reports them as done, with
+/// the warning.
+#[test]
+fn json_reports_carry_the_audit_warning() {
+    const EMAIL: &str = "warned@example.com";
+    let docs: Vec<Value> = (0..2)
+        .map(|i| fixtures::conversation(&format!("a-{i}"), EMAIL, &format!("Warned {i}"), 2))
+        .collect();
+    let archive = || {
+        writable_archive(ServerKind::Moto, |s| {
+            // a-1 is in the index twice: something to repair.
+            s.user(EMAIL, IndexState::Present, &[&docs[0], &docs[1], &docs[1]]);
+            s.good(EMAIL, &docs[0], ".json", archive_desk_core::Encoding::Plain);
+            s.good(EMAIL, &docs[1], ".json", archive_desk_core::Encoding::Plain);
+        })
+    };
+    // A twin archive, run without a limit, gives the size of each intent
+    // line (bucket names have the same length).
+    let (twin_server, twin) = archive();
+    let twin_data = tempfile::tempdir().unwrap();
+    ok(&run_cli(
+        twin_server,
+        &twin,
+        twin_data.path(),
+        &["verify", EMAIL, "--repair"],
+    ));
+    ok(&run_cli(
+        twin_server,
+        &twin,
+        twin_data.path(),
+        &["delete", EMAIL, "a-0", "--yes"],
+    ));
+    let twin_log = std::fs::read_to_string(twin_data.path().join("audit.jsonl")).unwrap();
+    let twin_lines: Vec<&str> = twin_log.lines().collect();
+    let intent_len = |i: usize| {
+        assert!(twin_lines[i].contains(r#""outcome":"intent""#), "{}", twin_lines[i]);
+        twin_lines[i].len() as u64 + 1
+    };
+    let (repair_intent, delete_intent) = (intent_len(0), intent_len(2));
+
+    let (server, bucket) = archive();
+    let data = tempfile::tempdir().unwrap();
+    let log = data.path().join("audit.jsonl");
+    let log_size = || std::fs::metadata(&log).map_or(0, |m| m.len());
+    // Room for the intent and a few bytes more, not for the outcome.
+    let room = |intent: u64| log_size() + intent + 40;
+    let limit = room(repair_intent);
+    let out = run_cli_file_limit(
+        server,
+        &bucket,
+        data.path(),
+        &["verify", "--json", EMAIL, "--repair"],
+        limit,
+    );
+    let report: Value = serde_json::from_slice(ok(&out)).unwrap();
+    assert_eq!(report["repair"]["duplicates_removed"], 1, "{report}");
+    let warning = report["audit_warning"].as_str().expect("an audit_warning");
+    assert!(warning.contains("repair done"), "{warning}");
+    assert!(stderr(&out).contains("warning"), "{}", stderr(&out));
+
+    let limit = room(delete_intent);
+    let out = run_cli_file_limit(
+        server,
+        &bucket,
+        data.path(),
+        &["delete", "--json", EMAIL, "a-0", "--yes"],
+        limit,
+    );
+    let report: Value = serde_json::from_slice(ok(&out)).unwrap();
+    assert_eq!(report["index_entries_removed"], 1, "{report}");
+    let warning = report["audit_warning"].as_str().expect("an audit_warning");
+    assert!(warning.contains("delete done"), "{warning}");
+
+    // The intents are in the log; the outcomes are torn lines.
+    let read = archive_desk_core::AuditLog::at(&log).read(&Default::default()).unwrap();
+    let outcomes: Vec<(&str, &str)> = read.iter().map(|r| (r.action.as_str(), r.outcome.as_str())).collect();
+    assert_eq!(outcomes, [("repair", "intent"), ("delete", "intent")]);
+    assert_eq!(read.damaged_lines, 2);
 }
 
 #[test]

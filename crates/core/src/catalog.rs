@@ -33,6 +33,7 @@ pub use tokio_util::sync::CancellationToken;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, ObjectKind, UserFolder, INDEX_FILE};
+use crate::owner_only;
 use crate::store::{s3_error, Store};
 
 /// Bump when the schema changes: an older file is then rebuilt, not migrated
@@ -299,8 +300,11 @@ impl Catalog {
     /// Open (or create) the catalog at `path`. A file that is not a catalog
     /// of this schema is deleted and started afresh.
     pub fn open(path: &Path) -> Result<Catalog> {
+        // The directory is owner-only when it is ours; SQLite gives its
+        // -wal / -shm / -journal files the database file's mode, which is
+        // made 0600 below, so they are private in a directory the person chose too.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            owner_only::create_private_dir(dir)?;
         }
         let writer = match Self::open_current(path) {
             Ok(conn) => conn,
@@ -309,6 +313,11 @@ impl Catalog {
                 Self::open_current(path).map_err(|e| db_error(path, e))?
             }
         };
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            owner_only::restrict_path(Path::new(&p))?;
+        }
         let reader = open_connection(path).map_err(|e| db_error(path, e))?;
         Ok(Catalog {
             path: path.to_owned(),

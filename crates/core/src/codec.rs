@@ -138,14 +138,14 @@ pub fn write_file_atomic<T: Serialize>(path: &Path, doc: &T, encoding: Encoding)
     write_bytes_atomic(path, &encode(doc, encoding))
 }
 
-/// Write `bytes` to `path` all or nothing: a temp file beside it, fsynced,
-/// then renamed over `path`.
+/// Write `bytes` to `path` all or nothing: a temp file beside it (owner-only
+/// on Unix), fsynced, then renamed over `path`.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+    let mut tmp = crate::owner_only::temp_file_in(dir).map_err(|e| Error::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;

@@ -91,6 +91,21 @@ pub enum Error {
     #[error("{message}")]
     Keychain { message: String },
 
+    /// An irreversible step was refused because its intent could not be
+    /// written to the audit log: nothing was done.
+    #[error("{action} refused, nothing was done: the audit log {} cannot be written ({reason})", path.display())]
+    AuditUnwritable {
+        action: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+
+    /// An action failed (or was refused) and its audit record could not be
+    /// written either: the action's own error, with the audit failure added
+    /// to its message. Its code is the action's.
+    #[error("{error}; its audit record could not be written either: {audit}")]
+    Unaudited { error: Box<Error>, audit: String },
+
     /// A long operation (catalog sync, user export) was cancelled; what it
     /// leaves behind is consistent (a sync resumes, an export leaves no file).
     #[error("{what}: cancelled")]
@@ -117,6 +132,8 @@ impl Error {
             Error::Keychain { .. } => "keychain_unavailable",
             Error::Restore { code, .. } => code,
             Error::Cancelled { .. } => "cancelled",
+            Error::AuditUnwritable { .. } => "audit_unwritable",
+            Error::Unaudited { error, .. } => error.code(),
         }
     }
 
@@ -124,6 +141,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// This error, with the failure to write its audit record added.
+    pub(crate) fn unaudited(self, audit: &Error) -> Self {
+        Error::Unaudited {
+            error: Box::new(self),
+            audit: audit.to_string(),
         }
     }
 

@@ -17,13 +17,14 @@ pub mod integrity;
 pub mod keychain;
 pub mod layout;
 pub mod model;
+mod owner_only;
 pub mod profile;
 pub mod restore;
 pub mod secret;
 pub mod session;
 pub mod store;
 
-pub use audit::{AuditFilter, AuditLog, AuditRecord};
+pub use audit::{AuditFilter, AuditLog, AuditRead, AuditRecord, AuditVerification, BreakKind, BrokenLink, ChainStatus};
 pub use catalog::{
     CancellationToken, Catalog, CatalogEntry, SearchHit, SearchPage, SyncOptions, SyncProgress, SyncReport,
 };
@@ -36,5 +37,5 @@ pub use layout::{ConversationId, Layout, ObjectKind, UserFolder};
 pub use model::{ConversationDocument, Fields, IndexEntry, UserIndex};
 pub use profile::{Profile, Profiles};
 pub use secret::Secret;
-pub use session::Session;
+pub use session::{Audited, Session};
 pub use store::{CredentialSource, ObjectInfo, OpenedConversation, Store, StoreConfig};

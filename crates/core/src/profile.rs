@@ -12,6 +12,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::keychain::{Keychain, SecretKind};
 use crate::layout::{Layout, DEFAULT_PREFIX};
+use crate::owner_only;
 use crate::secret::Secret;
 use crate::session::Session;
 use crate::store::{CredentialSource, Store, StoreConfig};
@@ -217,7 +218,14 @@ impl Profiles {
 
     pub fn load(&self) -> Result<ProfileFile> {
         let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
+            Ok(t) => {
+                // Written by a version that did not make it owner-only: tighten.
+                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    owner_only::create_private_dir(dir)?;
+                }
+                owner_only::restrict_path(&self.path)?;
+                t
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(ProfileFile {
                     version: FILE_VERSION,
@@ -245,8 +253,8 @@ impl Profiles {
 
     fn save(&self, file: &ProfileFile) -> Result<()> {
         let text = toml::to_string_pretty(file).map_err(|e| Error::Config(e.to_string()))?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            owner_only::create_private_dir(dir)?;
         }
         codec::write_bytes_atomic(&self.path, text.as_bytes())
     }

@@ -1,8 +1,11 @@
 //! `Session`: an open archive (its store) plus the policy that applies to
 //! it — read-only or not, the profile name, the audit log. Every action that
 //! changes or copies data goes through here, so the read-only rule is
-//! enforced in the core and every action leaves exactly one audit line,
-//! whichever front end (CLI, desktop, tests) called it.
+//! enforced in the core and every action is in the audit log, whichever
+//! front end (CLI, desktop, tests) called it: one record after an export,
+//! a thaw or a plain restore; an `intent` record before and the outcome
+//! after an irreversible step (delete, restore-and-remove, repair), so
+//! that step is never taken without a trace.
 
 use std::path::Path;
 
@@ -34,6 +37,38 @@ pub struct ExportReport {
     pub path: String,
     pub encoding: Encoding,
     pub messages: usize,
+}
+
+/// The result of an irreversible action. `audit_warning` is set when the
+/// action was done but its outcome record could not be written (its intent
+/// record is in the log): the action is reported as done, with that warning.
+/// Serializes as the value's fields plus `audit_warning` when set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Audited<T> {
+    #[serde(flatten)]
+    pub value: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_warning: Option<String>,
+}
+
+impl<T> Audited<T> {
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Audited<U> {
+        Audited {
+            value: f(self.value),
+            audit_warning: self.audit_warning,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Audited<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
 }
 
 /// Who an action is about, as the person named them.
@@ -82,21 +117,11 @@ impl Session {
         }
     }
 
-    /// Record the outcome of `action`, then hand the result back. If the
-    /// record cannot be written the caller hears about it: an action must
-    /// not look done without its audit line.
-    pub(crate) fn record<T>(
-        &self,
-        action: &str,
-        subject: &Subject,
-        result: Result<T>,
-        detail: impl FnOnce(&T) -> Map<String, Value>,
-    ) -> Result<T> {
-        let (outcome, error_code, detail) = match &result {
-            Ok(v) => ("ok", None, detail(v)),
-            Err(e) => ("error", Some(e.code().to_owned()), Map::new()),
-        };
-        self.audit.append(&AuditRecord {
+    fn audit_record(&self, action: &str, subject: &Subject, operation: Option<&str>) -> AuditRecord {
+        AuditRecord {
+            seq: None,
+            prev: None,
+            operation: operation.map(str::to_owned),
             time: audit::now_rfc3339(),
             os_user: audit::os_user(),
             profile: self.profile.clone(),
@@ -105,11 +130,108 @@ impl Session {
             user_email: subject.email.clone(),
             user_folder: subject.folder.as_ref().map(|f| f.to_string()),
             conversation_ids: subject.ids.clone(),
-            outcome: outcome.to_owned(),
-            error_code,
-            detail,
+            outcome: String::new(),
+            error_code: None,
+            detail: Map::new(),
+        }
+    }
+
+    fn outcome_record<T>(
+        &self,
+        action: &str,
+        subject: &Subject,
+        operation: Option<&str>,
+        result: &Result<T>,
+        detail: impl FnOnce(&T) -> Map<String, Value>,
+    ) -> AuditRecord {
+        let mut record = self.audit_record(action, subject, operation);
+        match result {
+            Ok(v) => {
+                record.outcome = "ok".into();
+                record.detail = detail(v);
+            }
+            Err(e) => {
+                record.outcome = "error".into();
+                record.error_code = Some(e.code().to_owned());
+            }
+        }
+        record
+    }
+
+    /// Record the outcome of `action` (one that can be repeated or undone:
+    /// export, thaw, plain restore, or a refusal before anything was done),
+    /// then hand the result back. If the record cannot be written the
+    /// caller hears about it: an action must not look done without its
+    /// audit line.
+    pub(crate) fn record<T>(
+        &self,
+        action: &str,
+        subject: &Subject,
+        result: Result<T>,
+        detail: impl FnOnce(&T) -> Map<String, Value>,
+    ) -> Result<T> {
+        let written = self
+            .audit
+            .append(&self.outcome_record(action, subject, None, &result, detail));
+        match (result, written) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(e)) => Err(e),
+            // The action's own error stays what the caller sees (a refusal
+            // stays `read_only`), with the audit failure in its message.
+            (Err(e), Ok(())) => Err(e),
+            (Err(e), Err(audit)) => Err(e.unaudited(&audit)),
+        }
+    }
+
+    /// Record an action refused before anything was done; the error to report.
+    fn refusal(&self, action: &str, subject: &Subject, e: Error) -> Error {
+        self.record(action, subject, Err::<(), _>(e), |_| Map::new())
+            .unwrap_err()
+    }
+
+    /// Before an irreversible step: write its intent, or refuse the step
+    /// (the error names the log) when the log cannot be written. Returns
+    /// the operation id that links the intent to its outcome.
+    fn record_intent(&self, action: &'static str, subject: &Subject) -> Result<String> {
+        let operation = format!("{:016x}", fastrand::u64(..));
+        let mut record = self.audit_record(action, subject, Some(&operation));
+        record.outcome = "intent".into();
+        self.audit.append(&record).map_err(|e| Error::AuditUnwritable {
+            action,
+            path: self.audit.path().to_owned(),
+            reason: e.to_string(),
         })?;
-        result
+        Ok(operation)
+    }
+
+    /// After an irreversible step: write its outcome. A step that was done
+    /// stays done even if this write fails (its intent is in the log); the
+    /// result then carries a warning instead of turning into a failure.
+    fn record_outcome<T>(
+        &self,
+        operation: &str,
+        action: &str,
+        subject: &Subject,
+        result: Result<T>,
+        detail: impl FnOnce(&T) -> Map<String, Value>,
+    ) -> Result<Audited<T>> {
+        let written = self
+            .audit
+            .append(&self.outcome_record(action, subject, Some(operation), &result, detail));
+        let value = match (result, &written) {
+            (Ok(value), _) => value,
+            (Err(e), Ok(())) => return Err(e),
+            (Err(e), Err(audit)) => return Err(e.unaudited(audit)),
+        };
+        Ok(Audited {
+            value,
+            audit_warning: written.err().map(|e| {
+                format!(
+                    "{action} done, but its outcome could not be added to the audit log ({e}); \
+                     the log has its intent (operation {operation})"
+                )
+            }),
+        })
     }
 
     /// Export one conversation's stored document to `path` (atomically).
@@ -133,25 +255,32 @@ impl Session {
     }
 
     /// Permanently delete conversations of one user (every version) and
-    /// their index entries. Confirmation is the caller's job.
-    pub async fn delete(&self, user: &str, ids: &[&str]) -> Result<DeleteReport> {
+    /// their index entries. Confirmation is the caller's job. Refused
+    /// before anything is deleted when the audit log cannot be written.
+    pub async fn delete(&self, user: &str, ids: &[&str]) -> Result<Audited<DeleteReport>> {
         let subject = Subject::new(user, ids);
-        let result = async {
+        let checked = (|| -> Result<_> {
             self.refuse_if_read_only("delete")?;
             let folder = subject.folder(user)?;
             let ids = subject.ids()?;
             if ids.is_empty() {
                 return Err(Error::Config("no conversation ids given".into()));
             }
-            delete::delete_conversations(&self.store, &folder, &ids).await
-        }
-        .await;
-        self.record("delete", &subject, result, to_map)
+            Ok((folder, ids))
+        })();
+        let (folder, ids) = match checked {
+            Ok(v) => v,
+            Err(e) => return Err(self.refusal("delete", &subject, e)),
+        };
+        let operation = self.record_intent("delete", &subject)?;
+        let result = delete::delete_conversations(&self.store, &folder, &ids).await;
+        self.record_outcome(&operation, "delete", &subject, result, to_map)
     }
 
     /// Restore one conversation into `target`. With `remove_from_archive`,
     /// and only once the restore is verified, the conversation is then
-    /// deleted from the archive (every version, and its index entry).
+    /// deleted from the archive (every version, and its index entry): then
+    /// the whole restore is an irreversible operation (intent first).
     pub async fn restore(
         &self,
         user: &str,
@@ -159,8 +288,16 @@ impl Session {
         target: &Target,
         options: &RestoreOptions,
         remove_from_archive: bool,
-    ) -> Result<RestoreReport> {
+    ) -> Result<Audited<RestoreReport>> {
         let subject = Subject::new(user, &[id]);
+        let operation = if remove_from_archive {
+            if let Err(e) = self.refuse_if_read_only("restore") {
+                return Err(self.refusal("restore", &subject, e));
+            }
+            Some(self.record_intent("restore", &subject)?)
+        } else {
+            None
+        };
         let result = async {
             self.refuse_if_read_only("restore")?;
             let folder = subject.folder(user)?;
@@ -182,7 +319,13 @@ impl Session {
             Ok(report)
         }
         .await;
-        self.record("restore", &subject, result, to_map)
+        match operation {
+            Some(operation) => self.record_outcome(&operation, "restore", &subject, result, to_map),
+            None => self.record("restore", &subject, result, to_map).map(|value| Audited {
+                value,
+                audit_warning: None,
+            }),
+        }
     }
 
     /// Request a restore of a cold conversation; returns its status after.
@@ -218,29 +361,34 @@ impl Session {
         integrity::verify(&self.store, &UserFolder::from_user_arg(user)?, 8).await
     }
 
-    /// Verify, then repair what was found.
-    pub async fn repair(&self, user: &str) -> Result<(Verification, RepairReport)> {
+    /// Verify, then repair what was found: the verification only reads;
+    /// the repair is irreversible, so its intent (naming the entries it
+    /// will touch) is written first.
+    pub async fn repair(&self, user: &str) -> Result<Audited<(Verification, RepairReport)>> {
         let mut subject = Subject::new(user, &[]);
-        let result = async {
+        let checked = async {
             self.refuse_if_read_only("repair")?;
             let folder = subject.folder(user)?;
             let v = integrity::verify(&self.store, &folder, 8).await?;
-            let report = integrity::repair(&self.store, &folder, &v).await?;
-            Ok((v, report))
+            Ok::<_, Error>((folder, v))
         }
         .await;
-        if let Ok((v, _)) = &result {
-            subject.ids = v
-                .dangling_entries
-                .iter()
-                .chain(v.unindexed_objects.iter().map(|u| &u.conversation_id))
-                .cloned()
-                .collect();
-            if subject.email.is_none() {
-                subject.email = v.user_email.clone();
-            }
+        let (folder, v) = match checked {
+            Ok(v) => v,
+            Err(e) => return Err(self.refusal("repair", &subject, e)),
+        };
+        subject.ids = v
+            .dangling_entries
+            .iter()
+            .chain(v.unindexed_objects.iter().map(|u| &u.conversation_id))
+            .cloned()
+            .collect();
+        if subject.email.is_none() {
+            subject.email = v.user_email.clone();
         }
-        self.record("repair", &subject, result, |(_, r)| to_map(r))
+        let operation = self.record_intent("repair", &subject)?;
+        let result = integrity::repair(&self.store, &folder, &v).await.map(|r| (v, r));
+        self.record_outcome(&operation, "repair", &subject, result, |(_, r)| to_map(r))
     }
 
     /// The key of a conversation's object, from one listing of the folder.
@@ -261,5 +409,109 @@ fn to_map<T: Serialize>(v: &T) -> Map<String, Value> {
     match serde_json::to_value(v) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CredentialSource, StoreConfig};
+    use crate::{AuditFilter, Secret};
+
+    /// A session whose store is never contacted (the tests only record).
+    async fn session(audit: AuditLog) -> Session {
+        let mut config = StoreConfig::new("bucket");
+        config.region = Some("us-east-1".into());
+        config.endpoint = Some("http://127.0.0.1:9".into());
+        config.credentials = CredentialSource::Static {
+            access_key_id: "id".into(),
+            secret_access_key: Secret::new("never-used".to_owned()),
+        };
+        Session::new(Store::connect(config).await.unwrap(), audit)
+    }
+
+    #[tokio::test]
+    async fn an_outcome_that_cannot_be_written_leaves_a_done_action_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::at(dir.path().join("audit.jsonl"));
+        let s = session(log.clone()).await;
+        let subject = Subject::new("a@x.io", &["c1"]);
+        let operation = s.record_intent("delete", &subject).unwrap();
+        // The log becomes unwritable after the intent: a directory in its place.
+        std::fs::rename(log.path(), dir.path().join("kept.jsonl")).unwrap();
+        std::fs::create_dir(log.path()).unwrap();
+
+        let done = s
+            .record_outcome(&operation, "delete", &subject, Ok(7u32), |_| Map::new())
+            .unwrap();
+        assert_eq!(done.value, 7, "reported as done");
+        let warning = done.audit_warning.expect("a warning");
+        assert!(
+            warning.contains(&operation) && warning.contains("audit.jsonl"),
+            "{warning}"
+        );
+        // A failed action keeps its own error.
+        let err = s
+            .record_outcome::<u32>(
+                &operation,
+                "delete",
+                &subject,
+                Err(Error::NotFound { key: "k".into() }),
+                |_| Map::new(),
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        // ... and says that its outcome is missing from the log too.
+        let message = err.to_string();
+        assert!(
+            message.starts_with("k: not found") && message.contains("audit.jsonl"),
+            "{message}"
+        );
+
+        let kept = AuditLog::at(dir.path().join("kept.jsonl"))
+            .read(&AuditFilter::default())
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            (kept[0].outcome.as_str(), kept[0].operation.as_deref()),
+            ("intent", Some(operation.as_str()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_keeps_its_code_when_the_log_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::fs::create_dir(&path).unwrap();
+        let mut s = session(AuditLog::at(&path)).await;
+        s.read_only = true;
+        let err = s.delete("a@x.io", &["c1"]).await.unwrap_err();
+        assert_eq!(err.code(), "read_only");
+        let message = err.to_string();
+        assert!(
+            message.contains("delete is not allowed") && message.contains(&path.display().to_string()),
+            "{message}"
+        );
+        let err = s.repair("a@x.io").await.unwrap_err();
+        assert_eq!(err.code(), "read_only");
+        // A plain action that failed: its own error, not the log's.
+        s.read_only = false;
+        let err = s
+            .export("a@x.io", "../escape", &dir.path().join("out.json"), Encoding::Plain)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_name", "{err}");
+        assert!(err.to_string().contains("audit.jsonl"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_intent_that_cannot_be_written_refuses_and_names_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::fs::create_dir(&path).unwrap();
+        let s = session(AuditLog::at(&path)).await;
+        let err = s.record_intent("delete", &Subject::new("a@x.io", &["c1"])).unwrap_err();
+        assert_eq!(err.code(), "audit_unwritable");
+        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
     }
 }

@@ -3,11 +3,24 @@ import type { JsonValue } from "./serde_json/JsonValue";
 
 export type AuditRecord = { 
 /**
+ * Position in the chain: one more than the record before (absent in
+ * records written before the chain existed).
+ */
+seq?: number, 
+/**
+ * SHA-256 (hex) of the previous line's bytes; of no bytes for the first line.
+ */
+prev?: string, 
+/**
+ * Links an `intent` record to its outcome.
+ */
+operation?: string, 
+/**
  * RFC 3339, UTC.
  */
 time: string, os_user: string, profile: string | null, bucket: string, action: string, user_email: string | null, user_folder: string | null, conversation_ids: Array<string>, 
 /**
- * `ok` or `error`.
+ * `intent` (written before an irreversible step), `ok` or `error`.
  */
 outcome: string, error_code: string | null, 
 /**

@@ -1,0 +1,137 @@
+//! `audit` and `audit verify` through the real binary: the hash chain kept
+//! by concurrent processes, a tampered log caught, damaged lines counted.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use archive_desk_core::{AuditLog, AuditRecord};
+use archive_desk_harness::{seeded, ServerKind};
+use serde_json::Value;
+
+/// The CLI on the fixture archive (moto), its audit log in `data`.
+fn run(data: &Path, args: &[&str]) -> Output {
+    let archive = seeded(ServerKind::Moto);
+    let server = archive.server;
+    let out = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", data)
+        .env("ARCHIVE_DESK_DATA_DIR", data)
+        .envs(server.aws_env())
+        .args(["--endpoint", &server.endpoint, "--bucket", &archive.bucket])
+        .args(args)
+        .output()
+        .expect("the CLI runs");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    out
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Exports by two processes at a time: each appends under the file lock,
+/// so the records form one chain.
+#[test]
+fn concurrent_processes_keep_one_chain_and_verify_finds_tampering() {
+    let data = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let (c, _) = seeded(ServerKind::Moto)
+        .manifest
+        .opens()
+        .next()
+        .expect("a readable conversation");
+    let (email, id) = (c.email.clone(), c.id.clone());
+    std::thread::scope(|scope| {
+        for worker in 0..2 {
+            let (data, out_dir, email, id) = (data.path(), out_dir.path(), &email, &id);
+            scope.spawn(move || {
+                for i in 0..6 {
+                    let path = out_dir.join(format!("{worker}-{i}.json"));
+                    let out = run(data, &["export", email, id, "-o", path.to_str().unwrap()]);
+                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                }
+            });
+        }
+    });
+
+    let good = run(data.path(), &["audit", "verify", "--json"]);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    let v = json_of(&good);
+    assert_eq!(
+        (v["records"].as_u64(), v["damaged_lines"].as_u64()),
+        (Some(12), Some(0))
+    );
+    assert_eq!(v["first_broken"], Value::Null);
+    assert_eq!(v["chain_starts_at_line"], 1);
+
+    // Someone edits line 5 (who exported): verify names it.
+    let log = data.path().join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut record: AuditRecord = serde_json::from_str(&lines[4]).unwrap();
+    record.os_user = "someone-else".into();
+    lines[4] = serde_json::to_string(&record).unwrap();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let tampered = run(data.path(), &["audit", "verify", "--json"]);
+    assert_eq!(tampered.status.code(), Some(1));
+    let v = json_of(&tampered);
+    assert_eq!(v["first_broken"]["line"], 5);
+    assert_eq!(v["first_broken"]["kind"], "edited");
+    let err: Value = serde_json::from_slice(&tampered.stderr).unwrap();
+    assert_eq!(err["code"], "audit_chain_broken");
+
+    let plain = run(data.path(), &["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&plain.stdout);
+    assert!(stdout.contains("BROKEN at line 5 (edited)"), "{stdout}");
+
+    // The original log with line 9 removed instead.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(8);
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let v = json_of(&run(data.path(), &["audit", "verify", "--json"]));
+    assert_eq!(v["first_broken"]["line"], 9);
+    assert_eq!(v["first_broken"]["kind"], "removed");
+    assert_eq!(v["records"], 11);
+}
+
+#[test]
+fn a_torn_last_line_is_counted_and_hides_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let (c, _) = seeded(ServerKind::Moto).manifest.opens().next().unwrap();
+    let export = |name: &str| {
+        let path = out_dir.path().join(name);
+        let out = run(data.path(), &["export", &c.email, &c.id, "-o", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    export("one.json");
+    // A crash in the middle of writing the next record.
+    let log = data.path().join("audit.jsonl");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(br#"{"seq":2,"prev":"0f","time":"20"#);
+    std::fs::write(&log, &bytes).unwrap();
+    export("two.json");
+
+    let out = run(data.path(), &["audit", "--json"]);
+    assert!(out.status.success());
+    let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "the record after the torn line is read");
+    assert!(records[1]["detail"]["path"].as_str().unwrap().ends_with("two.json"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 damaged lines"), "{stderr}");
+
+    let v = json_of(&run(data.path(), &["audit", "verify", "--json"]));
+    assert_eq!((v["records"].as_u64(), v["damaged_lines"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(v["first_broken"], Value::Null);
+    assert_eq!(AuditLog::at(&log).verify().unwrap().lines, 3);
+}

@@ -1,0 +1,21 @@
+// Texts of the audit view: damaged lines and the result of "Verify log".
+import type { AuditVerification } from "../bindings/AuditVerification";
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+/** Shown above the records when some lines of the log are not records. */
+export function auditDamagedText(damaged: number): string {
+  return `${plural(damaged, "damaged line")} in the log (not shown: a crash mid-write, or damage)`;
+}
+
+/** What "Verify log" found, one line each. */
+export function auditVerificationLines(v: AuditVerification): string[] {
+  const lines = [`${plural(v.records, "record")}, ${v.damaged_lines ? plural(v.damaged_lines, "damaged line") : "no damaged lines"}`];
+  if (v.chain_starts_at_line === null && v.records > 0) lines.push("No chained record yet: all were written by an older version.");
+  else if (v.chain_starts_at_line !== null && v.chain_starts_at_line > 1) lines.push(`The chain starts at line ${v.chain_starts_at_line}; earlier lines were written by an older version.`);
+  lines.push(v.first_broken ? `Broken at line ${v.first_broken.line} (${v.first_broken.kind}): ${v.first_broken.message}` : "Chain intact: no record edited, removed or inserted.");
+  if (v.unfinished_intents.length) lines.push(`Intents without an outcome (done or not, unknown) at lines ${v.unfinished_intents.join(", ")}`);
+  return lines;
+}
