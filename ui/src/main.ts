@@ -8,16 +8,18 @@ import type { SearchHit } from "./bindings/SearchHit";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
 import { clear, day, h, kids, when } from "./dom";
-import { errorText, ipc, isCancelled } from "./ipc";
+import { errorText, ipc, isCancelled, isErrorReport } from "./ipc";
 import {
   ago,
   bytes,
   count,
+  deleteReportLines,
   exportFileName,
   exportProgressView,
   filterUsers,
   isCold,
   moveSelection,
+  rowNotes,
   sortRows,
   syncProgressView,
   userLabel,
@@ -320,12 +322,12 @@ function renderConversations(): void {
       else state.checked.delete(r.conversation_id);
       renderActions();
     });
-    const notes = [!r.in_store ? "object missing" : "", !r.in_index ? "not in index" : ""].filter(Boolean).join(", ");
+    const notes = rowNotes(r);
     body.append(
       h(
         "tr",
         {
-          class: `${i === state.rowIndex ? "selected" : ""}${isCold(r) ? " cold" : ""}`,
+          class: `${i === state.rowIndex ? "selected" : ""}${isCold(r) ? " cold" : ""}${r.held ? " held" : ""}`,
           "data-id": r.conversation_id,
           onclick: (e: Event) => {
             if ((e.target as HTMLElement).tagName === "INPUT") return;
@@ -382,6 +384,8 @@ async function openConversation(r: ConversationRow): Promise<void> {
   try {
     state.conversation = await ipc.openConversation(state.user.folder, r.conversation_id);
   } catch (e) {
+    // Cold whatever the listed class (an INTELLIGENT_TIERING archive tier shows only on reading).
+    if (isErrorReport(e) && e.code === "cold_storage") return renderCold(r);
     viewPane.replaceChildren(h("div", { class: "empty" }, h("h2", { text: "Cannot open this conversation" }), h("p", { class: "error", text: errorText(e) })));
     return;
   }
@@ -406,7 +410,7 @@ function renderCold(r: ConversationRow): void {
   };
   viewPane.replaceChildren(
     h("div", { class: "empty" },
-      h("h2", { text: `In ${r.storage_class}` }),
+      h("h2", { text: `In ${r.storage_class}${isCold(r) ? "" : " (archive tier)"}` }),
       h("p", { text: "This conversation was moved to cold storage by a lifecycle rule. Request a restore, then open it when it is available." }),
       state.profile?.read_only ? null : h("div", { class: "row" }, h("label", {}, "Days ", days), h("label", {}, "Tier ", tier),
         h("button", { text: "Request restore", onclick: async () => { try { show(await ipc.thaw(user.folder, r.conversation_id, Number(days.value), tier.value)); } catch (e) { result.textContent = errorText(e); } } })),
@@ -463,6 +467,7 @@ async function restore(user: string, id: string): Promise<void> {
       dropped.length ? h("p", { text: `Not restored (the tables lack them): ${dropped.join(", ")}` }) : null,
       h("p", { text: `Verified: ${r.verified ? "yes" : "NO"} · ${r.target}${r.atomic ? ", one transaction" : ""} · ${r.duration_ms} ms` }),
       r.removed_from_archive ? h("p", { text: `Removed from the archive: ${r.removed_from_archive.deleted_keys.join(", ")}` }) : null,
+      ...(r.removed_from_archive?.warnings ?? []).map((w) => h("p", { class: "error", text: `Warning: ${w}` })),
     ), [{ label: "Close", value: "ok" }]);
     say(`Restored ${id}`, "ok");
     if (r.removed_from_archive && state.user) {
@@ -535,9 +540,15 @@ async function deleteIds(ids: string[]): Promise<void> {
   if (!ok) return;
   try {
     const r = await ipc.deleteConversations(state.user.folder, ids);
-    say(`Deleted ${r.deleted_keys.length} object(s), ${r.index_entries_removed} index entr${r.index_entries_removed === 1 ? "y" : "ies"}`, "ok");
+    const lines = deleteReportLines(r);
+    say(lines[0], r.warnings.length ? "error" : "ok");
     state.conversation = null;
-    empty(viewPane, "Deleted", "The conversation is gone from the archive.");
+    viewPane.replaceChildren(
+      h("div", { class: "empty report", id: "delete-report" },
+        h("h2", { text: "Deleted" }),
+        ...lines.map((l) => h("p", { class: l.startsWith("Warning: ") ? "error" : "", text: l })),
+      ),
+    );
     await openUser(state.user);
     await refreshSearch();
   } catch (e) {
