@@ -74,18 +74,13 @@ pub(crate) async fn delete_conversations(
     let matches = |key: &str| matches!(store.classify(folder, key), ObjectKind::Conversation { id, .. } if wanted.contains(id.as_str()));
 
     let mut warnings = Vec::new();
-    let (targets, versioned) = match list_versions(store, folder).await {
+    let (targets, versioned): (Vec<Target>, bool) = match list_versions(store, folder).await {
         Ok(all) => {
             let versioned = all.iter().any(|t| t.version_id.as_deref().is_some_and(|v| v != "null"));
-            let targets = all
-                .into_iter()
-                .filter(|t| matches(&t.key))
-                // Unversioned: delete the object itself, not a "null" version.
-                .map(|t| Target {
-                    version_id: t.version_id.filter(|_| versioned),
-                    ..t
-                })
-                .collect();
+            // Each version by its id, "null" included: on a bucket whose
+            // versioning was turned on after the object was written, a
+            // delete without the id would only add a delete marker.
+            let targets = all.into_iter().filter(|t| matches(&t.key)).collect();
             (targets, versioned)
         }
         Err(listing) => {

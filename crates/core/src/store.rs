@@ -506,8 +506,10 @@ impl Store {
 
     /// Does the bucket have S3 Object Lock enabled? One
     /// GetObjectLockConfiguration per `Store` (a bucket cannot turn it off);
-    /// errors are not cached. A store without Object Lock (no configuration,
-    /// NotImplemented, or rclone's empty answer) has none.
+    /// errors are not cached. No configuration, NotImplemented, or a 200
+    /// that is no lock configuration at all (rclone `serve s3` ignores the
+    /// `?object-lock` subresource and answers with a bucket listing) mean
+    /// the bucket has none.
     pub async fn object_lock_enabled(&self) -> Result<bool> {
         let enabled = self
             .object_lock
@@ -527,6 +529,7 @@ impl Store {
                         let (status, code) = error_status_code(&e);
                         if matches!(code.as_deref(), Some("ObjectLockConfigurationNotFoundError"))
                             || is_not_implemented(status, code.as_deref())
+                            || status.is_some_and(|s| (200..300).contains(&s))
                         {
                             Ok(false)
                         } else {
