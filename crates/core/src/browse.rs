@@ -187,9 +187,17 @@ async fn mark_holds(store: &Store, rows: &mut [ConversationRow]) {
     if !store.object_lock_enabled().await.unwrap_or(false) {
         return;
     }
-    let holds: Vec<(usize, Option<String>)> = futures::stream::iter(rows.iter().enumerate())
-        .filter_map(|(i, r)| async move { r.key.clone().map(|k| (i, k)) })
-        .map(|(i, key)| async move { (i, store.object_hold(&key, None).await.ok().flatten()) })
+    let keys: Vec<(usize, String)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.key.clone().map(|k| (i, k)))
+        .collect();
+    // Owned inputs and a cloned `Store`: the futures borrow nothing (Send).
+    let holds: Vec<(usize, Option<String>)> = futures::stream::iter(keys)
+        .map(|(i, key)| {
+            let store = store.clone();
+            async move { (i, store.object_hold(&key, None).await.ok().flatten()) }
+        })
         .buffer_unordered(HOLD_LOOKUPS)
         .collect()
         .await;

@@ -224,22 +224,32 @@ where
 /// retention. One HEAD per version (bounded concurrency): Object Lock state
 /// is in no listing, and only buckets with Object Lock pay for it.
 async fn check_holds(store: &Store, targets: &[Target]) -> Result<()> {
-    let mut holds: Vec<String> = futures::stream::iter(targets.iter().filter(|t| !t.delete_marker))
-        .map(|t| async move {
-            match store.object_hold(&t.key, t.version_id.as_deref()).await {
-                Ok(hold) => Ok(hold.map(|h| match &t.version_id {
-                    Some(v) => format!("{} (version {v}): {h}", t.key),
-                    None => format!("{}: {h}", t.key),
-                })),
-                // Gone since the listing: nothing left to hold.
-                Err(Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
+    // Owned inputs and a cloned `Store`: the futures borrow nothing, so the
+    // delete stays `Send` for spawned callers.
+    let versions: Vec<(String, Option<String>)> = targets
+        .iter()
+        .filter(|t| !t.delete_marker)
+        .map(|t| (t.key.clone(), t.version_id.clone()))
+        .collect();
+    let found: Vec<Option<String>> = futures::stream::iter(versions)
+        .map(|(key, version_id)| {
+            let store = store.clone();
+            async move {
+                match store.object_hold(&key, version_id.as_deref()).await {
+                    Ok(hold) => Ok(hold.map(|h| match &version_id {
+                        Some(v) => format!("{key} (version {v}): {h}"),
+                        None => format!("{key}: {h}"),
+                    })),
+                    // Gone since the listing: nothing left to hold.
+                    Err(Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
             }
         })
         .buffer_unordered(HOLD_CHECKS)
-        .try_filter_map(|h| async move { Ok(h) })
         .try_collect()
         .await?;
+    let mut holds: Vec<String> = found.into_iter().flatten().collect();
     if holds.is_empty() {
         return Ok(());
     }
