@@ -1,6 +1,7 @@
 //! The test harness: real S3 servers on loopback and fixture archives.
 //! Used by the integration tests here, the CLI's tests and `seed-demo`.
 
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod servers;
 pub mod supabase;
@@ -9,6 +10,7 @@ use std::sync::OnceLock;
 
 use archive_desk_core::{Layout, Store};
 
+pub use fault_proxy::{Fault, FaultProxy, Match, Rule};
 pub use fixtures::{Expect, Manifest};
 pub use servers::{S3Server, ServerKind};
 

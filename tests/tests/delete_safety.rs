@@ -5,6 +5,7 @@
 
 use archive_desk_core::browse::user_conversations;
 use archive_desk_core::{AuditLog, Encoding, Layout, Limits, Session, Store, StoreConfig, UserFolder};
+use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::{create_bucket, servers, ServerKind};
 use aws_sdk_s3::primitives::ByteStream;
@@ -343,4 +344,121 @@ async fn versioning_turned_on_after_the_write_still_deletes_the_data() {
     assert_eq!((r.deleted_versions, r.index_entries_removed), (1, 1));
     assert!(version_ids(store, &object).await.is_empty(), "no version and no delete marker left");
     assert!(exists(store, &key(EMAIL, "l-0001.json")).await);
+}
+
+/// A moto bucket reached through a fault proxy, with `EMAIL`'s two
+/// conversations; v-0000 written twice (two versions) when `versioned`.
+async fn proxied(email: &str, versioned: bool) -> (FaultProxy, Session, tempfile::TempDir) {
+    let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
+    let (session, dir) = session_for(proxy.store_config(&format!("p-{}", servers::token()))).await;
+    create_bucket(&session.store).await;
+    if versioned {
+        enable_versioning(&session.store).await;
+    }
+    let d = docs(email, "v", 2);
+    for _ in 0..if versioned { 2 } else { 1 } {
+        seed(&session.store, |s| {
+            s.user(email, IndexState::Present, &[&d[0], &d[1]]);
+            s.good(email, &d[0], ".json", Encoding::Plain);
+            s.good(email, &d[1], ".json", Encoding::Plain);
+        })
+        .await;
+    }
+    (proxy, session, dir)
+}
+
+fn deny(name: &str, query: &str) -> Rule {
+    Rule::new(name, Match::any().method("GET").query_has(query), Fault::access_denied())
+}
+
+#[tokio::test]
+async fn versioned_bucket_refuses_delete_when_versions_cannot_be_listed() {
+    const EMAIL: &str = "denied.versions@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, true).await;
+    let store = &session.store;
+    let object = key(EMAIL, "v-0000.json");
+    let before = version_ids(store, &object).await;
+    assert_eq!(before.len(), 2);
+
+    proxy.set_rules(vec![deny("versions", "versions")]);
+    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    assert!(proxy.hits("versions") >= 1);
+    assert_eq!(err.code(), "versions_unavailable");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("{}: nothing was deleted", key(EMAIL, ""))) &&
+            msg.contains("s3:ListBucketVersions") &&
+            msg.contains("AccessDenied") &&
+            !msg.contains("s3:GetBucketVersioning"),
+        "{msg}"
+    );
+    proxy.clear();
+    assert_eq!(version_ids(store, &object).await, before, "every version stays");
+    assert!(exists(store, &object).await);
+    assert_eq!(index_ids(store, EMAIL).await, ["v-0000", "v-0001"]);
+}
+
+#[tokio::test]
+async fn bucket_of_unknown_versioning_refuses_delete() {
+    const EMAIL: &str = "denied.both@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, true).await;
+    let object = key(EMAIL, "v-0000.json");
+    let before = version_ids(&session.store, &object).await;
+
+    proxy.set_rules(vec![deny("versions", "versions"), deny("versioning", "versioning")]);
+    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    assert_eq!((proxy.hits("versions") >= 1, proxy.hits("versioning") >= 1), (true, true));
+    assert_eq!(err.code(), "versions_unavailable");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("s3:ListBucketVersions") && msg.contains("s3:GetBucketVersioning"),
+        "{msg}"
+    );
+    proxy.clear();
+    assert_eq!(version_ids(&session.store, &object).await, before);
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
+}
+
+#[tokio::test]
+async fn never_versioned_bucket_deletes_and_warns_when_versions_cannot_be_listed() {
+    const EMAIL: &str = "never.versioned@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, false).await;
+    proxy.set_rules(vec![deny("versions", "versions")]);
+    let r = session.delete(EMAIL, &["v-0000"]).await.unwrap();
+    assert!(proxy.hits("versions") >= 1);
+    proxy.clear();
+    assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 1));
+    assert!(!r.versioned_bucket);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].contains("could not be listed") &&
+            r.warnings[0].contains("AccessDenied") &&
+            r.warnings[0].contains("never versioned"),
+        "{:?}",
+        r.warnings
+    );
+    assert!(version_ids(&session.store, &key(EMAIL, "v-0000.json")).await.is_empty());
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0001"]);
+}
+
+#[tokio::test]
+async fn slow_down_beyond_the_retries_refuses_delete_on_a_versioned_bucket() {
+    const EMAIL: &str = "slow.versions@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, true).await;
+    let object = key(EMAIL, "v-0000.json");
+    let before = version_ids(&session.store, &object).await;
+
+    proxy.set_rules(vec![Rule::new(
+        "versions",
+        Match::any().method("GET").query_has("versions"),
+        Fault::slow_down(),
+    )]);
+    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    // The SDK retried (5 attempts) before giving up.
+    assert_eq!(proxy.hits("versions"), 5);
+    assert_eq!(err.code(), "versions_unavailable");
+    assert!(err.to_string().contains("SlowDown"), "{err}");
+    proxy.clear();
+    assert_eq!(version_ids(&session.store, &object).await, before);
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }

@@ -1,0 +1,580 @@
+//! A fault-injecting HTTP/1.1 proxy in front of a test S3 server. It relays
+//! every request and response byte for byte (so SigV4 signatures still
+//! verify) unless a rule matches; then it answers with an S3 error, delays,
+//! drops the connection, cuts the body short or never answers.
+//!
+//! One request per connection: the proxy adds `Connection: close` in both
+//! directions (a hop-by-hop header no signature covers), so the end of a
+//! response is simply the server closing, and no body is ever parsed.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use archive_desk_core::StoreConfig;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::S3Server;
+
+const DEFAULT_SEED: u64 = 0x5EED_F00D;
+/// A request or response head larger than this is refused.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Which requests a rule applies to; `None` fields match anything.
+#[derive(Debug, Clone, Default)]
+pub struct Match {
+    /// `GET`, `PUT`, `HEAD`, `DELETE`, `POST` (any case).
+    pub method: Option<String>,
+    /// A query parameter by name (`versions`, `delete`, `legal-hold`) or as
+    /// `name=value` (`list-type=2`); never a substring of another parameter.
+    pub query_has: Option<String>,
+    /// The end of the (percent-decoded) path, e.g. `metadata.json`.
+    pub key_suffix: Option<String>,
+}
+
+impl Match {
+    pub fn any() -> Match {
+        Match::default()
+    }
+
+    pub fn method(mut self, method: &str) -> Match {
+        self.method = Some(method.to_owned());
+        self
+    }
+
+    pub fn query_has(mut self, param: &str) -> Match {
+        self.query_has = Some(param.to_owned());
+        self
+    }
+
+    pub fn key_suffix(mut self, suffix: &str) -> Match {
+        self.key_suffix = Some(suffix.to_owned());
+        self
+    }
+
+    fn matches(&self, request: &RequestLine) -> bool {
+        self.method
+            .as_ref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(&request.method))
+            && self
+                .query_has
+                .as_ref()
+                .is_none_or(|want| request.query.split('&').any(|param| query_param_is(param, want)))
+            && self
+                .key_suffix
+                .as_ref()
+                .is_none_or(|s| request.path.ends_with(s.as_str()))
+    }
+}
+
+/// `param` (`name` or `name=value`) is `want`: the same name when `want` has
+/// no value, else the same name and value.
+fn query_param_is(param: &str, want: &str) -> bool {
+    if want.contains('=') {
+        param == want
+    } else {
+        param.split('=').next() == Some(want)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// An S3 error answer: `<Error><Code>…</Code><Message>…</Message>…`.
+    Status { status: u16, code: String, message: String },
+    /// Wait `fixed_ms` plus up to `jitter_ms`, then forward.
+    Latency { fixed_ms: u64, jitter_ms: u64 },
+    /// Close the connection without answering.
+    ResetBeforeResponse,
+    /// Forward the status and headers (with the real `Content-Length`) and
+    /// only the first `after_bytes` of the body, then close.
+    TruncateBody { after_bytes: usize },
+    /// Never answer; the connection stays open until the client gives up.
+    Stall,
+}
+
+impl Fault {
+    pub fn status(status: u16, code: &str, message: &str) -> Fault {
+        Fault::Status {
+            status,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
+    pub fn access_denied() -> Fault {
+        Fault::status(403, "AccessDenied", "Access Denied")
+    }
+
+    pub fn slow_down() -> Fault {
+        Fault::status(503, "SlowDown", "Please reduce your request rate.")
+    }
+
+    pub fn internal_error() -> Fault {
+        Fault::status(
+            500,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Counts hits (`FaultProxy::hits`); rules may share a name.
+    pub name: String,
+    pub on: Match,
+    pub fault: Fault,
+    /// Chance that a matching request is faulted; 1.0 = always.
+    pub probability: f64,
+    /// Fault at most this many requests.
+    pub limit: Option<u64>,
+}
+
+impl Rule {
+    /// Always apply `fault` to requests matching `on`.
+    pub fn new(name: &str, on: Match, fault: Fault) -> Rule {
+        Rule {
+            name: name.to_owned(),
+            on,
+            fault,
+            probability: 1.0,
+            limit: None,
+        }
+    }
+
+    pub fn probability(self, probability: f64) -> Rule {
+        Rule { probability, ..self }
+    }
+
+    pub fn limit(self, limit: u64) -> Rule {
+        Rule {
+            limit: Some(limit),
+            ..self
+        }
+    }
+}
+
+/// The proxy; dropping it stops it and closes every connection.
+pub struct FaultProxy {
+    port: u16,
+    shared: Arc<Shared>,
+    config: StoreConfig,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    upstream: String,
+    seed: u64,
+    state: Mutex<State>,
+}
+
+struct State {
+    rules: Vec<Rule>,
+    hits: HashMap<String, u64>,
+    rng: fastrand::Rng,
+}
+
+/// What to do with one request.
+enum Action {
+    Forward { delay: Duration, cut_after: Option<usize> },
+    Answer(Vec<u8>),
+    Reset,
+    Stall,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &S3Server) -> FaultProxy {
+        FaultProxy::start_seeded(upstream, DEFAULT_SEED)
+    }
+
+    /// `seed` drives every probability and jitter decision: the same rules
+    /// and the same requests in the same order give the same faults.
+    pub fn start_seeded(upstream: &S3Server, seed: u64) -> FaultProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port for the proxy");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let port = listener.local_addr().expect("proxy address").port();
+        let shared = Arc::new(Shared {
+            upstream: upstream
+                .endpoint
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+            seed,
+            state: Mutex::new(State {
+                rules: Vec::new(),
+                hits: HashMap::new(),
+                rng: fastrand::Rng::with_seed(seed),
+            }),
+        });
+        let mut config = upstream.store_config("");
+        config.endpoint = Some(format!("http://127.0.0.1:{port}"));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let accepting = shared.clone();
+        // A runtime of its own, so the proxy outlives each test's runtime.
+        let thread = std::thread::Builder::new()
+            .name(format!("fault-proxy-{port}"))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("proxy runtime");
+                runtime.block_on(async move {
+                    let listener = TcpListener::from_std(listener).expect("proxy listener");
+                    tokio::select! {
+                        _ = stopped => {}
+                        _ = accepting.accept_loop(listener) => {}
+                    }
+                });
+                // Dropping the runtime closes every open connection.
+            })
+            .expect("proxy thread");
+        FaultProxy {
+            port,
+            shared,
+            config,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Like `S3Server::store_config`, through the proxy.
+    pub fn store_config(&self, bucket: &str) -> StoreConfig {
+        let mut config = self.config.clone();
+        config.bucket = bucket.to_owned();
+        config
+    }
+
+    /// Replace the rules (first match that fires wins) for the next request;
+    /// resets the hit counts and reseeds, so the same rules replay the same faults.
+    pub fn set_rules(&self, rules: Vec<Rule>) {
+        let mut state = self.shared.state.lock().expect("proxy state");
+        state.rules = rules;
+        state.hits.clear();
+        state.rng = fastrand::Rng::with_seed(self.shared.seed);
+    }
+
+    pub fn clear(&self) {
+        self.set_rules(Vec::new());
+    }
+
+    /// How many requests the rules named `name` have faulted.
+    pub fn hits(&self, name: &str) -> u64 {
+        let state = self.shared.state.lock().expect("proxy state");
+        state.hits.get(name).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The parts of a request line the rules look at.
+struct RequestLine {
+    method: String,
+    /// Percent-decoded.
+    path: String,
+    query: String,
+}
+
+impl RequestLine {
+    fn parse(head: &[u8]) -> io::Result<RequestLine> {
+        let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+        let line = std::str::from_utf8(line).map_err(|_| bad("request line is not UTF-8"))?;
+        let mut parts = line.split(' ');
+        let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+            return Err(bad("malformed request line"));
+        };
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Ok(RequestLine {
+            method: method.to_owned(),
+            path: percent_decode(path),
+            query: query.to_owned(),
+        })
+    }
+}
+
+impl Shared {
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                // Out of descriptors, say: let connections close first.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let shared = self.clone();
+            // A failed connection (client gone, server refused) ends only itself.
+            tokio::spawn(async move {
+                let _ = shared.serve(client).await;
+            });
+        }
+    }
+
+    async fn serve(&self, mut client: TcpStream) -> io::Result<()> {
+        let mut buf = Vec::new();
+        let head_len = read_head(&mut client, &mut buf).await?;
+        let request = RequestLine::parse(&buf[..head_len])?;
+        match self.decide(&request) {
+            Action::Forward { delay, cut_after } => {
+                tokio::time::sleep(delay).await;
+                self.forward(client, buf, head_len, cut_after).await
+            }
+            Action::Answer(response) => {
+                client.write_all(&response).await?;
+                client.shutdown().await?;
+                // Read what the client still sends, so closing does not reset
+                // the connection under the answer.
+                drain(client).await
+            }
+            Action::Reset => Ok(()),
+            Action::Stall => drain(client).await,
+        }
+    }
+
+    fn decide(&self, request: &RequestLine) -> Action {
+        let mut state = self.state.lock().expect("proxy state");
+        let State { rules, hits, rng } = &mut *state;
+        for rule in rules.iter() {
+            let count = hits.get(&rule.name).copied().unwrap_or(0);
+            if !rule.on.matches(request) || rule.limit.is_some_and(|limit| count >= limit) {
+                continue;
+            }
+            // Always-rules draw nothing, so adding one leaves the others' draws alone.
+            if rule.probability < 1.0 && rng.f64() >= rule.probability {
+                continue;
+            }
+            hits.insert(rule.name.clone(), count + 1);
+            return match &rule.fault {
+                Fault::Status { status, code, message } => {
+                    let request_id = format!("FAULT-{}-{}", rule.name, count + 1);
+                    Action::Answer(error_response(*status, code, message, &request_id, &request.method))
+                }
+                Fault::Latency { fixed_ms, jitter_ms } => Action::Forward {
+                    delay: Duration::from_millis(fixed_ms + rng.u64(0..=*jitter_ms)),
+                    cut_after: None,
+                },
+                Fault::ResetBeforeResponse => Action::Reset,
+                Fault::TruncateBody { after_bytes } => Action::Forward {
+                    delay: Duration::ZERO,
+                    cut_after: Some(*after_bytes),
+                },
+                Fault::Stall => Action::Stall,
+            };
+        }
+        Action::Forward {
+            delay: Duration::ZERO,
+            cut_after: None,
+        }
+    }
+
+    /// Relay the request (head in `buf`, maybe the start of its body after
+    /// it) to the server and its response back, at most `cut_after` body bytes.
+    async fn forward(
+        &self,
+        mut client: TcpStream,
+        buf: Vec<u8>,
+        head_len: usize,
+        cut_after: Option<usize>,
+    ) -> io::Result<()> {
+        let mut server = match TcpStream::connect(&self.upstream).await {
+            Ok(server) => server,
+            Err(e) => {
+                let answer = error_response(502, "BadGateway", &format!("fault proxy: {e}"), "FAULT-PROXY", "");
+                return client.write_all(&answer).await;
+            }
+        };
+        server.write_all(&connection_close(&buf[..head_len])).await?;
+        server.write_all(&buf[head_len..]).await?;
+        let (mut client_read, mut client_write) = client.split();
+        let (mut server_read, mut server_write) = server.split();
+        let upload = async {
+            let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+        };
+        let download = relay_response(&mut server_read, &mut client_write, cut_after);
+        // The upload ends when the client closes, after it has the answer.
+        let (downloaded, ()) = tokio::join!(download, upload);
+        downloaded
+    }
+}
+
+async fn relay_response<R, W>(server: &mut R, client: &mut W, cut_after: Option<usize>) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = Vec::new();
+    let head_len = loop {
+        let head_len = read_head(server, &mut buf).await?;
+        // `100 Continue` and friends go through as they are; the final answer follows.
+        if buf.get(9) != Some(&b'1') {
+            break head_len;
+        }
+        client.write_all(&buf[..head_len]).await?;
+        buf.drain(..head_len);
+    };
+    client.write_all(&connection_close(&buf[..head_len])).await?;
+    let mut budget = cut_after.unwrap_or(usize::MAX);
+    let mut chunk = buf.split_off(head_len);
+    loop {
+        let n = chunk.len().min(budget);
+        client.write_all(&chunk[..n]).await?;
+        budget -= n;
+        if budget == 0 {
+            break;
+        }
+        chunk.resize(16 * 1024, 0);
+        let read = server.read(&mut chunk).await?;
+        if read == 0 {
+            break;
+        }
+        chunk.truncate(read);
+    }
+    client.shutdown().await
+}
+
+/// Read into `buf` until it holds a whole head; its length with the blank line.
+async fn read_head<R: AsyncRead + Unpin>(stream: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Ok(end + 4);
+        }
+        if buf.len() > MAX_HEAD_BYTES {
+            return Err(bad("head too large"));
+        }
+        let mut chunk = [0u8; 8192];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// `head` with its `Connection`/`Keep-Alive` headers replaced by `Connection: close`.
+fn connection_close(head: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len() + 19);
+    for line in head[..head.len() - 4].split(|&b| b == b'\n') {
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        if name.eq_ignore_ascii_case(b"connection") || name.eq_ignore_ascii_case(b"keep-alive") {
+            continue;
+        }
+        out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out
+}
+
+/// An S3 error answer as AWS sends it (no body for `HEAD`).
+fn error_response(status: u16, code: &str, message: &str, request_id: &str, method: &str) -> Vec<u8> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{}</RequestId></Error>",
+        xml_escape(code),
+        xml_escape(message),
+        xml_escape(request_id)
+    );
+    let reason = match status {
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Fault",
+    };
+    let mut response = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+         x-amz-request-id: {request_id}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if !method.eq_ignore_ascii_case("HEAD") {
+        response.extend_from_slice(body.as_bytes());
+    }
+    response
+}
+
+async fn drain(mut client: TcpStream) -> io::Result<()> {
+    tokio::io::copy(&mut client, &mut tokio::io::sink()).await.map(drop)
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(target: &str) -> RequestLine {
+        RequestLine::parse(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn query_matches_parameter_names_not_substrings() {
+        let versions = Match::any().query_has("versions");
+        assert!(versions.matches(&request("/b?versions")));
+        assert!(versions.matches(&request("/b?versions=&prefix=u%2F")));
+        assert!(versions.matches(&request("/b?prefix=a&versions")));
+        assert!(!versions.matches(&request("/b?versioning")));
+        assert!(!versions.matches(&request("/b?prefix=versions")));
+        assert!(!versions.matches(&request("/b/versions")));
+        let v2 = Match::any().query_has("list-type=2");
+        assert!(v2.matches(&request("/b?list-type=2&prefix=x")));
+        assert!(!v2.matches(&request("/b?list-type=1")));
+    }
+
+    #[test]
+    fn key_suffix_sees_the_decoded_path_and_method_any_case() {
+        let rule = Match::any().method("put").key_suffix("é/metadata.json");
+        let put = RequestLine::parse(b"PUT /b/u/%C3%A9/metadata.json?x-id=PutObject HTTP/1.1\r\n\r\n").unwrap();
+        assert!(rule.matches(&put));
+        let get = RequestLine::parse(b"GET /b/u/%C3%A9/metadata.json HTTP/1.1\r\n\r\n").unwrap();
+        assert!(!rule.matches(&get));
+    }
+
+    #[test]
+    fn connection_close_replaces_hop_headers_only() {
+        let head = b"GET / HTTP/1.1\r\nHost: h:1\r\nconnection: keep-alive\r\nKeep-Alive: 5\r\nx-amz-date: d\r\n\r\n";
+        assert_eq!(
+            connection_close(head),
+            b"GET / HTTP/1.1\r\nHost: h:1\r\nx-amz-date: d\r\nConnection: close\r\n\r\n".to_vec()
+        );
+    }
+}
