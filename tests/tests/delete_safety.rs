@@ -101,7 +101,9 @@ async fn corrupt_index_refuses_delete_before_any_object_goes() {
     let index = key(EMAIL, "metadata.json");
     assert!(msg.starts_with(&format!("{index}: nothing was deleted")), "{msg}");
     assert!(
-        msg.contains("truncated JSON") && msg.contains("fix or replace metadata.json") && msg.contains("verify --repair"),
+        msg.contains("truncated JSON")
+            && msg.contains("fix or replace metadata.json")
+            && msg.contains("verify --repair"),
         "{msg}"
     );
     assert!(exists(&session.store, &key(EMAIL, "c-0000.json")).await);
@@ -185,15 +187,16 @@ async fn put_held(store: &Store, email: &str, doc: &serde_json::Value, hold: Hol
     put = match hold {
         Hold::Free => put,
         Hold::Legal => put.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On),
-        Hold::Retention(mode, secs) => put.object_lock_mode(mode).object_lock_retain_until_date(
-            aws_sdk_s3::primitives::DateTime::from_secs(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs() as i64
-                    + secs,
-            ),
-        ),
+        Hold::Retention(mode, secs) => {
+            put.object_lock_mode(mode)
+                .object_lock_retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs() as i64
+                        + secs,
+                ))
+        }
     };
     put.send().await.unwrap().version_id().unwrap().to_owned()
 }
@@ -204,7 +207,10 @@ async fn held_objects_are_shown_and_refuse_the_whole_delete() {
     let (session, _dir) = locked_session().await;
     let store = &session.store;
     let d = docs(EMAIL, "h", 4);
-    seed(store, |s| s.user(EMAIL, IndexState::Present, &d.iter().collect::<Vec<_>>())).await;
+    seed(store, |s| {
+        s.user(EMAIL, IndexState::Present, &d.iter().collect::<Vec<_>>())
+    })
+    .await;
     let legal = put_held(store, EMAIL, &d[0], Hold::Legal).await;
     put_held(store, EMAIL, &d[1], Hold::Free).await;
     put_held(store, EMAIL, &d[2], Hold::Retention(ObjectLockMode::Governance, 86_400)).await;
@@ -235,7 +241,10 @@ async fn held_objects_are_shown_and_refuse_the_whole_delete() {
     assert_eq!(err.code(), "object_locked");
     let msg = err.to_string();
     assert!(
-        msg.contains(&format!("{} (version {legal}): legal hold ON", key(EMAIL, "h-0000.json"))),
+        msg.contains(&format!(
+            "{} (version {legal}): legal hold ON",
+            key(EMAIL, "h-0000.json")
+        )),
         "{msg}"
     );
     assert!(msg.starts_with("nothing was deleted: 1 object version(s)"), "{msg}");
@@ -243,15 +252,18 @@ async fn held_objects_are_shown_and_refuse_the_whole_delete() {
     let err = session.delete(EMAIL, &["h-0002"]).await.unwrap_err();
     assert_eq!(err.code(), "object_locked");
     assert!(
-        err.to_string().contains(&format!("{}", key(EMAIL, "h-0002.json"))) &&
-            err.to_string().contains("retention GOVERNANCE until "),
+        err.to_string().contains(&format!("{}", key(EMAIL, "h-0002.json")))
+            && err.to_string().contains("retention GOVERNANCE until "),
         "{err}"
     );
 
     // Every version is checked, not only the current one.
     let err = session.delete(EMAIL, &["h-0003"]).await.unwrap_err();
     assert_eq!(err.code(), "object_locked");
-    assert!(err.to_string().contains(&format!("(version {old}): legal hold ON")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("(version {old}): legal hold ON")),
+        "{err}"
+    );
 
     assert_eq!(version_ids(store, "archived_conversations/").await, before);
     assert_eq!(index_ids(store, EMAIL).await, ["h-0000", "h-0001", "h-0002", "h-0003"]);
@@ -342,7 +354,10 @@ async fn versioning_turned_on_after_the_write_still_deletes_the_data() {
     assert_eq!(version_ids(store, &object).await, ["null"]);
     let r = session.delete(EMAIL, &["l-0000"]).await.unwrap();
     assert_eq!((r.deleted_versions, r.index_entries_removed), (1, 1));
-    assert!(version_ids(store, &object).await.is_empty(), "no version and no delete marker left");
+    assert!(
+        version_ids(store, &object).await.is_empty(),
+        "no version and no delete marker left"
+    );
     assert!(exists(store, &key(EMAIL, "l-0001.json")).await);
 }
 
@@ -368,7 +383,11 @@ async fn proxied(email: &str, versioned: bool) -> (FaultProxy, Session, tempfile
 }
 
 fn deny(name: &str, query: &str) -> Rule {
-    Rule::new(name, Match::any().method("GET").query_has(query), Fault::access_denied())
+    Rule::new(
+        name,
+        Match::any().method("GET").query_has(query),
+        Fault::access_denied(),
+    )
 }
 
 #[tokio::test]
@@ -386,10 +405,10 @@ async fn versioned_bucket_refuses_delete_when_versions_cannot_be_listed() {
     assert_eq!(err.code(), "versions_unavailable");
     let msg = err.to_string();
     assert!(
-        msg.starts_with(&format!("{}: nothing was deleted", key(EMAIL, ""))) &&
-            msg.contains("s3:ListBucketVersions") &&
-            msg.contains("AccessDenied") &&
-            !msg.contains("s3:GetBucketVersioning"),
+        msg.starts_with(&format!("{}: nothing was deleted", key(EMAIL, "")))
+            && msg.contains("s3:ListBucketVersions")
+            && msg.contains("AccessDenied")
+            && !msg.contains("s3:GetBucketVersioning"),
         "{msg}"
     );
     proxy.clear();
@@ -407,7 +426,10 @@ async fn bucket_of_unknown_versioning_refuses_delete() {
 
     proxy.set_rules(vec![deny("versions", "versions"), deny("versioning", "versioning")]);
     let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
-    assert_eq!((proxy.hits("versions") >= 1, proxy.hits("versioning") >= 1), (true, true));
+    assert_eq!(
+        (proxy.hits("versions") >= 1, proxy.hits("versioning") >= 1),
+        (true, true)
+    );
     assert_eq!(err.code(), "versions_unavailable");
     let msg = err.to_string();
     assert!(
@@ -431,9 +453,9 @@ async fn never_versioned_bucket_deletes_and_warns_when_versions_cannot_be_listed
     assert!(!r.versioned_bucket);
     assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
     assert!(
-        r.warnings[0].contains("could not be listed") &&
-            r.warnings[0].contains("AccessDenied") &&
-            r.warnings[0].contains("never versioned"),
+        r.warnings[0].contains("could not be listed")
+            && r.warnings[0].contains("AccessDenied")
+            && r.warnings[0].contains("never versioned"),
         "{:?}",
         r.warnings
     );

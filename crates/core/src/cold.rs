@@ -192,10 +192,7 @@ mod tests {
     fn restore_of_an_archive_tier_takes_no_days() {
         let it = restore_request(7, ThawTier::Bulk, true).unwrap();
         assert_eq!(it.days(), None);
-        assert_eq!(
-            it.glacier_job_parameters().map(|p| p.tier().as_str()),
-            Some("Bulk")
-        );
+        assert_eq!(it.glacier_job_parameters().map(|p| p.tier().as_str()), Some("Bulk"));
         let glacier = restore_request(7, ThawTier::Standard, false).unwrap();
         assert_eq!(glacier.days(), Some(7));
     }

@@ -113,7 +113,10 @@ pub(crate) async fn delete_conversations(
                 (false, Err(state)) => {
                     return Err(refuse(
                         "s3:ListBucketVersions (and s3:GetBucketVersioning)",
-                        format!("{}; the versioning state could not be read either: {state}", listing.cause),
+                        format!(
+                            "{}; the versioning state could not be read either: {state}",
+                            listing.cause
+                        ),
                     ));
                 }
             }
@@ -207,8 +210,37 @@ async fn bucket_versioning(store: &Store) -> Result<Versioning> {
         Ok(out) if out.status().is_some() => Ok(Versioning::Versioned),
         Ok(_) => Ok(Versioning::Never),
         Err(e) if is_not_implemented_error(&e) => Ok(Versioning::Never),
-        Err(e) => Err(s3_error("GetBucketVersioning", store.bucket(), e)),
+        Err(e) => {
+            // An answer the SDK will not parse: moto wraps it in
+            // `<GetBucketVersioningResponse>` instead of
+            // `<VersioningConfiguration>`. The Status element is what counts.
+            let answered = e
+                .raw_response()
+                .filter(|r| r.status().is_success())
+                .and_then(|r| r.body().bytes())
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(versioning_in_body);
+            match answered {
+                Some(state) => Ok(state),
+                None => Err(s3_error("GetBucketVersioning", store.bucket(), e)),
+            }
+        }
     }
+}
+
+/// The versioning state in a GetBucketVersioning body whatever its root
+/// element: no `<Status>` means never versioned; any status (Enabled,
+/// Suspended, or one we do not know) means old versions may exist. `None`
+/// when the body is not XML.
+fn versioning_in_body(body: &str) -> Option<Versioning> {
+    if !body.trim_start().starts_with('<') {
+        return None;
+    }
+    Some(if body.contains("<Status>") {
+        Versioning::Versioned
+    } else {
+        Versioning::Never
+    })
 }
 
 fn is_not_implemented_error<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> bool
@@ -343,4 +375,27 @@ async fn delete_batch(store: &Store, batch: &[Target]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioning_status_is_read_whatever_the_root_element() {
+        let ns = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
+        assert_eq!(
+            versioning_in_body(&format!("<?xml version=\"1.0\"?>\n<GetBucketVersioningResponse {ns}/>")),
+            Some(Versioning::Never)
+        );
+        for status in ["Enabled", "Suspended"] {
+            assert_eq!(
+                versioning_in_body(&format!(
+                    "<GetBucketVersioningResponse {ns}><Status>{status}</Status></GetBucketVersioningResponse>"
+                )),
+                Some(Versioning::Versioned)
+            );
+        }
+        assert_eq!(versioning_in_body("Service Unavailable"), None);
+    }
 }
