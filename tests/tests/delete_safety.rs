@@ -252,8 +252,7 @@ async fn held_objects_are_shown_and_refuse_the_whole_delete() {
     let err = session.delete(EMAIL, &["h-0002"]).await.unwrap_err();
     assert_eq!(err.code(), "object_locked");
     assert!(
-        err.to_string().contains(&format!("{}", key(EMAIL, "h-0002.json")))
-            && err.to_string().contains("retention GOVERNANCE until "),
+        err.to_string().contains(&key(EMAIL, "h-0002.json")) && err.to_string().contains("retention GOVERNANCE until "),
         "{err}"
     );
 
