@@ -12,8 +12,7 @@ deleted_versions: number,
 /**
  * Old versions exist (versioning on or suspended): all were removed.
  */
-versioned_bucket: boolean, 
-index_entries_removed: number, 
+versioned_bucket: boolean, index_entries_removed: number, 
 /**
  * Ids with neither an object nor an index entry.
  */
