@@ -610,7 +610,7 @@ fn get_error(key: &str, err: SdkError<GetObjectError>) -> Error {
                 let class = e
                     .storage_class()
                     .map(|c| c.as_str().to_owned())
-                    .unwrap_or_else(|| "GLACIER".to_owned());
+                    .unwrap_or_else(|| "an archive tier".to_owned());
                 return Error::ColdStorage {
                     key: key.to_owned(),
                     storage_class: match e.access_tier() {
