@@ -483,3 +483,25 @@ async fn slow_down_beyond_the_retries_refuses_delete_on_a_versioned_bucket() {
     assert_eq!(version_ids(&session.store, &object).await, before);
     assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }
+
+/// Like a timeout, a dropped connection carries no S3 answer at all.
+#[tokio::test]
+async fn dropped_connections_on_versions_refuse_delete_on_a_versioned_bucket() {
+    const EMAIL: &str = "dropped.versions@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, true).await;
+    let object = key(EMAIL, "v-0000.json");
+    let before = version_ids(&session.store, &object).await;
+
+    proxy.set_rules(vec![Rule::new(
+        "versions",
+        Match::any().method("GET").query_has("versions"),
+        Fault::ResetBeforeResponse,
+    )]);
+    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    assert!(proxy.hits("versions") >= 1);
+    assert_eq!(err.code(), "versions_unavailable");
+    assert!(err.to_string().contains("s3:ListBucketVersions"), "{err}");
+    proxy.clear();
+    assert_eq!(version_ids(&session.store, &object).await, before);
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
+}
