@@ -109,7 +109,12 @@ pub struct UserConversations {
 /// The index and the folder listing, fetched concurrently and joined.
 /// A corrupt index is reported in `index_error`; the objects still show.
 pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<UserConversations> {
-    let (read, objects) = tokio::join!(store.read_index(folder), store.list_objects(folder));
+    // The lock state (cached after the first user) alongside, not after.
+    let (read, objects, locked) = tokio::join!(
+        store.read_index(folder),
+        store.list_objects(folder),
+        store.object_lock_enabled()
+    );
     let objects = objects?;
 
     let mut by_id = HashMap::new();
@@ -164,7 +169,9 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
             held: None,
         });
     }
-    mark_holds(store, &mut rows).await;
+    if locked.unwrap_or(false) {
+        mark_holds(store, &mut rows).await;
+    }
 
     let (email, email_source) = email_of(folder, index);
     Ok(UserConversations {
@@ -178,15 +185,12 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
     })
 }
 
-/// Fill `held` from a HEAD of each listed object, only on a bucket with
-/// Object Lock enabled: the lock state is in no listing, so this is one
+/// Fill `held` from a HEAD of each listed object. Called only on a bucket
+/// with Object Lock enabled: the lock state is in no listing, so this is one
 /// request per object (bounded concurrency), which every other bucket is
 /// spared. A failed lookup leaves the row unmarked; delete checks every
 /// version itself before removing anything.
 async fn mark_holds(store: &Store, rows: &mut [ConversationRow]) {
-    if !store.object_lock_enabled().await.unwrap_or(false) {
-        return;
-    }
     let keys: Vec<(usize, String)> = rows
         .iter()
         .enumerate()

@@ -96,8 +96,8 @@ pub enum Error {
     /// plain delete would only add delete markers and keep every version.
     #[error(
         "{prefix}: nothing was deleted: the bucket {bucket} is or may be versioned and its object versions \
-         could not be listed ({cause}); a plain delete would leave every old version in place. Grant \
-         {permission} on the bucket and delete again"
+         could not be listed ({cause}); a plain delete would leave every old version in place. Deleting \
+         needs {permission} on the bucket and the store answering: check the policy, then delete again"
     )]
     VersionsUnavailable {
         bucket: String,
