@@ -531,7 +531,11 @@ async function deleteChecked(): Promise<void> {
 async function deleteIds(ids: string[]): Promise<void> {
   if (!state.user || !state.listing) return;
   const email = state.listing.email ?? state.user.folder;
-  const titles = ids.map((id) => state.listing!.conversations.find((r) => r.conversation_id === id)?.title ?? id);
+  const titles = ids.map((id) => {
+    const row = state.listing!.conversations.find((r) => r.conversation_id === id);
+    // A held object makes the whole delete refused: say so before it is tried.
+    return `${row?.title ?? id}${row?.held ? ` — held (${row.held}): the delete will be refused` : ""}`;
+  });
   const ok = await confirmDanger(
     `Delete ${ids.length} conversation(s) permanently`,
     ["This removes every stored version and the index entries. It cannot be undone:", ...titles.map((t) => `• ${t}`)],
