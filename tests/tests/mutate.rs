@@ -12,6 +12,7 @@ use archive_desk_core::store::{Condition, PutOutcome};
 use archive_desk_core::{
     AuditFilter, AuditLog, ColdState, Encoding, Layout, Session, Store, StoreConfig, ThawTier, UserFolder,
 };
+use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::{create_bucket, servers, ServerKind};
 use aws_sdk_s3::types::{BucketVersioningStatus, StorageClass, VersioningConfiguration};
@@ -274,6 +275,66 @@ async fn cold_object_thaws_then_opens() {
         (audit[0].action.as_str(), audit[0].detail["tier"].as_str()),
         ("thaw", Some("bulk"))
     );
+}
+
+/// moto keeps INTELLIGENT_TIERING but never moves an object to an archive
+/// tier (no `x-amz-archive-status`; the archive-tier rules are unit tests
+/// in cold.rs): such an object is warm. A GET answered InvalidObjectState is
+/// cold whatever the listed class (faulted by the proxy).
+#[tokio::test]
+async fn intelligent_tiering_is_warm_outside_archive_tiers_and_invalid_object_state_is_cold() {
+    const EMAIL: &str = "tiering@example.com";
+    let (session, _dir) = session(ServerKind::Moto, |_| {}).await;
+    let store = &session.store;
+    let d = fixtures::conversation("it-1", EMAIL, "Tiered", 2);
+    seed(store, |s| s.user(EMAIL, IndexState::Present, &[&d])).await;
+    let key = "archived_conversations/tiering_at_example_com/it-1.json";
+    store
+        .client()
+        .put_object()
+        .bucket(store.bucket())
+        .key(key)
+        .storage_class(StorageClass::IntelligentTiering)
+        .body(archive_desk_core::codec::encode(&d, Encoding::Plain).into())
+        .send()
+        .await
+        .unwrap();
+    let status = session.cold_status(EMAIL, "it-1").await.unwrap();
+    assert_eq!(
+        (
+            status.storage_class.as_str(),
+            status.archive_status.as_deref(),
+            &status.state
+        ),
+        ("INTELLIGENT_TIERING", None, &ColdState::Warm)
+    );
+    let folder = UserFolder::from_email(EMAIL).unwrap();
+    let id = archive_desk_core::ConversationId::parse("it-1").unwrap();
+    assert_eq!(
+        store
+            .get_conversation(&folder, &id)
+            .await
+            .unwrap()
+            .document
+            .into_value(),
+        d
+    );
+
+    let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
+    let proxied = Store::connect(proxy.store_config(store.bucket())).await.unwrap();
+    proxy.set_rules(vec![Rule::new(
+        "archived",
+        Match::any().method("GET").key_suffix("it-1.json"),
+        Fault::status(
+            403,
+            "InvalidObjectState",
+            "The operation is not valid for the object's access tier",
+        ),
+    )]);
+    let err = proxied.get_conversation(&folder, &id).await.unwrap_err();
+    assert_eq!(proxy.hits("archived"), 1);
+    assert_eq!(err.code(), "cold_storage");
+    assert!(err.to_string().starts_with(&format!("{key}: in cold storage")), "{err}");
 }
 
 #[tokio::test]

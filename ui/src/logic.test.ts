@@ -3,8 +3,8 @@ import type { ConversationRow } from "./bindings/ConversationRow";
 import type { UserSummary } from "./bindings/UserSummary";
 import type { SearchHit } from "./bindings/SearchHit";
 import {
-  ago, bytes, exportFileName, exportProgressView, filterUsers, groupHits, isCold, moveSelection, sortRows,
-  syncProgressView, userLabel,
+  ago, bytes, deleteReportLines, exportFileName, exportProgressView, filterUsers, groupHits, isCold, moveSelection,
+  rowNotes, sortRows, syncProgressView, userLabel,
 } from "./logic";
 
 const user = (email: string | null, folder: string, source = "index"): UserSummary => ({
@@ -14,7 +14,7 @@ const user = (email: string | null, folder: string, source = "index"): UserSumma
 
 const row = (id: string, title: string | null, archived: string | null, count: number | null, cls = "STANDARD"): ConversationRow => ({
   conversation_id: id, title, created_at: null, archived_at: archived, message_count: count, key: null, size: null,
-  storage_class: cls, last_modified: null, in_index: true, in_store: true,
+  storage_class: cls, last_modified: null, in_index: true, in_store: true, held: null,
 });
 
 describe("filterUsers", () => {
@@ -97,5 +97,26 @@ describe("search and export helpers", () => {
   it("names export files by format", () => {
     expect(exportFileName("alice_at_x_io", "json", false)).toBe("alice_at_x_io.json");
     expect(exportFileName("alice_at_x_io", "json_lines", true)).toBe("alice_at_x_io.jsonl.gz");
+  });
+});
+
+describe("held objects and delete reports", () => {
+  it("notes an Object Lock hold beside drift", () => {
+    expect(rowNotes(row("a", null, null, 1))).toBe("");
+    expect(rowNotes({ ...row("a", null, null, 1), held: "legal hold ON" })).toBe("held: legal hold ON");
+    expect(rowNotes({ ...row("a", null, null, 1), in_index: false, held: "retention COMPLIANCE until 2030-01-01T00:00:00Z" }))
+      .toBe("not in index, held: retention COMPLIANCE until 2030-01-01T00:00:00Z");
+  });
+  it("lists every warning of a delete report", () => {
+    const lines = deleteReportLines({
+      deleted_keys: ["p/u/a.json", "p/u/b.json"], deleted_versions: 3, versioned_bucket: true, index_entries_removed: 2,
+      not_found: ["gone"], warnings: ["versions could not be listed", "something else"],
+    });
+    expect(lines).toEqual([
+      "Deleted 2 objects (3 versions, every stored version), 2 index entries",
+      "Not found: gone",
+      "Warning: versions could not be listed",
+      "Warning: something else",
+    ]);
   });
 });

@@ -1,5 +1,6 @@
 // View logic without DOM or IPC, so it is easy to test.
 import type { ConversationRow } from "./bindings/ConversationRow";
+import type { DeleteReport } from "./bindings/DeleteReport";
 import type { ExportFormat } from "./bindings/ExportFormat";
 import type { ExportProgress } from "./bindings/ExportProgress";
 import type { SearchHit } from "./bindings/SearchHit";
@@ -135,4 +136,22 @@ export function groupHits(hits: SearchHit[]): { folder: string; email: string | 
 /** The file name the save dialog proposes for a whole-user export. */
 export function exportFileName(folder: string, format: ExportFormat, gzip: boolean): string {
   return `${folder}${format === "json_lines" ? ".jsonl" : ".json"}${gzip ? ".gz" : ""}`;
+}
+
+/** The note column of a conversation row: drift, and an Object Lock hold (delete refuses held objects). */
+export function rowNotes(row: ConversationRow): string {
+  return [
+    !row.in_store ? "object missing" : "",
+    !row.in_index ? "not in index" : "",
+    row.held ? `held: ${row.held}` : "",
+  ].filter(Boolean).join(", ");
+}
+
+/** Every line a delete report shows: what was removed, what was not found, and every warning. */
+export function deleteReportLines(r: DeleteReport): string[] {
+  return [
+    `Deleted ${count(r.deleted_keys.length, "object")} (${count(r.deleted_versions, "version")}${r.versioned_bucket ? ", every stored version" : ""}), ${r.index_entries_removed} index entr${r.index_entries_removed === 1 ? "y" : "ies"}`,
+    ...r.not_found.map((id) => `Not found: ${id}`),
+    ...r.warnings.map((w) => `Warning: ${w}`),
+  ];
 }

@@ -7,16 +7,18 @@ import type { SearchHit } from "./bindings/SearchHit";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
 import { clear, day, h, kids, when } from "./dom";
-import { errorText, ipc, isCancelled } from "./ipc";
+import { errorText, ipc, isCancelled, isErrorReport } from "./ipc";
 import {
   ago,
   bytes,
   count,
+  deleteReportLines,
   exportFileName,
   exportProgressView,
   filterUsers,
   isCold,
   moveSelection,
+  rowNotes,
   sortRows,
   syncProgressView,
   userLabel,
@@ -326,12 +328,12 @@ function renderConversations(): void {
       else state.checked.delete(r.conversation_id);
       renderActions();
     });
-    const notes = [!r.in_store ? "object missing" : "", !r.in_index ? "not in index" : ""].filter(Boolean).join(", ");
+    const notes = rowNotes(r);
     body.append(
       h(
         "tr",
         {
-          class: `${i === state.rowIndex ? "selected" : ""}${isCold(r) ? " cold" : ""}`,
+          class: `${i === state.rowIndex ? "selected" : ""}${isCold(r) ? " cold" : ""}${r.held ? " held" : ""}`,
           "data-id": r.conversation_id,
           onclick: (e: Event) => {
             if ((e.target as HTMLElement).tagName === "INPUT") return;
@@ -388,6 +390,8 @@ async function openConversation(r: ConversationRow): Promise<void> {
   try {
     state.conversation = await ipc.openConversation(state.user.folder, r.conversation_id);
   } catch (e) {
+    // Cold whatever the listed class (an INTELLIGENT_TIERING archive tier shows only on reading).
+    if (isErrorReport(e) && e.code === "cold_storage") return renderCold(r);
     viewPane.replaceChildren(h("div", { class: "empty" }, h("h2", { text: "Cannot open this conversation" }), h("p", { class: "error", text: errorText(e) })));
     return;
   }
@@ -412,7 +416,7 @@ function renderCold(r: ConversationRow): void {
   };
   viewPane.replaceChildren(
     h("div", { class: "empty" },
-      h("h2", { text: `In ${r.storage_class}` }),
+      h("h2", { text: `In ${r.storage_class}${isCold(r) ? "" : " (archive tier)"}` }),
       h("p", { text: "This conversation was moved to cold storage by a lifecycle rule. Request a restore, then open it when it is available." }),
       state.profile?.read_only ? null : h("div", { class: "row" }, h("label", {}, "Days ", days), h("label", {}, "Tier ", tier),
         h("button", { text: "Request restore", onclick: async () => { try { show(await ipc.thaw(user.folder, r.conversation_id, Number(days.value), tier.value)); } catch (e) { result.textContent = errorText(e); } } })),
@@ -469,6 +473,7 @@ async function restore(user: string, id: string): Promise<void> {
       dropped.length ? h("p", { text: `Not restored (the tables lack them): ${dropped.join(", ")}` }) : null,
       h("p", { text: `Verified: ${r.verified ? "yes" : "NO"} · ${r.target}${r.atomic ? ", one transaction" : ""} · ${r.duration_ms} ms` }),
       r.removed_from_archive ? h("p", { text: `Removed from the archive: ${r.removed_from_archive.deleted_keys.join(", ")}` }) : null,
+      ...(r.removed_from_archive?.warnings ?? []).map((w) => h("p", { class: "error", text: `Warning: ${w}` })),
     ), [{ label: "Close", value: "ok" }]);
     sayDone(`Restored ${id}`, r.audit_warning);
     if (r.removed_from_archive && state.user) {
@@ -528,7 +533,11 @@ async function deleteChecked(): Promise<void> {
 async function deleteIds(ids: string[]): Promise<void> {
   if (!state.user || !state.listing) return;
   const email = state.listing.email ?? state.user.folder;
-  const titles = ids.map((id) => state.listing!.conversations.find((r) => r.conversation_id === id)?.title ?? id);
+  const titles = ids.map((id) => {
+    const row = state.listing!.conversations.find((r) => r.conversation_id === id);
+    // A held object makes the whole delete refused: say so before it is tried.
+    return `${row?.title ?? id}${row?.held ? ` — held (${row.held}): the delete will be refused` : ""}`;
+  });
   const ok = await confirmDanger(
     `Delete ${ids.length} conversation(s) permanently`,
     ["This removes every stored version and the index entries. It cannot be undone:", ...titles.map((t) => `• ${t}`)],
@@ -537,9 +546,16 @@ async function deleteIds(ids: string[]): Promise<void> {
   if (!ok) return;
   try {
     const r = await ipc.deleteConversations(state.user.folder, ids);
-    sayDone(`Deleted ${r.deleted_keys.length} object(s), ${r.index_entries_removed} index entr${r.index_entries_removed === 1 ? "y" : "ies"}`, r.audit_warning);
+    const lines = deleteReportLines(r);
+    if (r.audit_warning) say(`${lines[0]}. Warning: ${r.audit_warning}`, "error");
+    else say(lines[0], r.warnings.length ? "error" : "ok");
     state.conversation = null;
-    empty(viewPane, "Deleted", "The conversation is gone from the archive.");
+    viewPane.replaceChildren(
+      h("div", { class: "empty report", id: "delete-report" },
+        h("h2", { text: "Deleted" }),
+        ...lines.map((l) => h("p", { class: l.startsWith("Warning: ") ? "error" : "", text: l })),
+      ),
+    );
     await openUser(state.user);
     await refreshSearch();
   } catch (e) {

@@ -97,10 +97,16 @@ pub fn user_conversations(l: &UserConversations) -> String {
         "ID", "TITLE", "CREATED", "ARCHIVED", "MSGS", "CLASS"
     );
     for r in &l.conversations {
-        let note = match (r.in_index, r.in_store) {
+        let drift = match (r.in_index, r.in_store) {
             (true, false) => "object missing",
             (false, true) => "not in index",
             _ => "",
+        };
+        // Held objects are refused by delete: say so where they are listed.
+        let note = match &r.held {
+            Some(hold) if drift.is_empty() => format!("held: {}", inline(hold)),
+            Some(hold) => format!("{drift}; held: {}", inline(hold)),
+            None => drift.to_owned(),
         };
         let title: String = or_dash(r.title.as_deref()).chars().take(36).collect();
         let _ = writeln!(
@@ -207,6 +213,9 @@ pub fn restore_report(r: &RestoreReport) -> String {
             "  removed from the archive: {}",
             inline(&d.deleted_keys.join(", "))
         );
+        for warning in &d.warnings {
+            let _ = writeln!(out, "  warning: {}", inline(warning));
+        }
     }
     out
 }
@@ -231,12 +240,8 @@ pub fn delete_report(r: &DeleteReport) -> String {
     for id in &r.not_found {
         let _ = writeln!(out, "not found: {}", inline(id));
     }
-    if let Some(why) = &r.versions_unavailable {
-        let _ = writeln!(
-            out,
-            "warning: object versions could not be listed ({}); older versions may remain",
-            inline(why)
-        );
+    for warning in &r.warnings {
+        let _ = writeln!(out, "warning: {}", inline(warning));
     }
     out
 }
@@ -293,7 +298,10 @@ pub fn cold_status(s: &ColdStatus) -> String {
         ColdState::Restoring => "restore in progress".to_owned(),
         ColdState::Available { until } => format!("restored, readable until {}", or_dash(until.as_deref())),
     };
-    format!("{} [{}]: {state}", inline(&s.key), s.storage_class)
+    match &s.archive_status {
+        Some(tier) => format!("{} [{}, {tier}]: {state}", inline(&s.key), s.storage_class),
+        None => format!("{} [{}]: {state}", inline(&s.key), s.storage_class),
+    }
 }
 
 pub fn audit_line(r: &AuditRecord) -> String {
@@ -352,6 +360,21 @@ pub fn audit_verification(v: &AuditVerification) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delete_report_shows_every_warning() {
+        let r = DeleteReport {
+            deleted_keys: vec!["p/u/c.json".into()],
+            deleted_versions: 1,
+            versioned_bucket: false,
+            index_entries_removed: 1,
+            not_found: vec![],
+            warnings: vec!["first\nthing".into(), "second thing".into()],
+        };
+        let text = delete_report(&r);
+        assert!(text.contains("warning: first thing\n"), "{text}");
+        assert!(text.contains("warning: second thing\n"), "{text}");
+    }
 
     #[test]
     fn escapes_terminal_control_and_bidi() {

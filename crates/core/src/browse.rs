@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::{ErrorReport, Result};
@@ -82,7 +83,14 @@ pub struct ConversationRow {
     pub in_index: bool,
     /// An object exists for it.
     pub in_store: bool,
+    /// The S3 Object Lock hold on its current object (legal hold, or
+    /// retention with mode and date), which makes delete refuse it. Only
+    /// looked up on buckets with Object Lock enabled.
+    pub held: Option<String>,
 }
+
+/// HEADs in flight when looking up holds.
+const HOLD_LOOKUPS: usize = 8;
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
@@ -101,7 +109,12 @@ pub struct UserConversations {
 /// The index and the folder listing, fetched concurrently and joined.
 /// A corrupt index is reported in `index_error`; the objects still show.
 pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<UserConversations> {
-    let (read, objects) = tokio::join!(store.read_index(folder), store.list_objects(folder));
+    // The lock state (cached after the first user) alongside, not after.
+    let (read, objects, locked) = tokio::join!(
+        store.read_index(folder),
+        store.list_objects(folder),
+        store.object_lock_enabled()
+    );
     let objects = objects?;
 
     let mut by_id = HashMap::new();
@@ -134,6 +147,7 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
                 storage_class: object.as_ref().map(|o| o.storage_class.clone()),
                 last_modified: object.and_then(|o| o.last_modified),
                 conversation_id: id,
+                held: None,
             });
         }
     }
@@ -152,7 +166,11 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
             last_modified: o.last_modified,
             in_index: false,
             in_store: true,
+            held: None,
         });
+    }
+    if locked.unwrap_or(false) {
+        mark_holds(store, &mut rows).await;
     }
 
     let (email, email_source) = email_of(folder, index);
@@ -165,4 +183,29 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
         conversations: rows,
         other_objects,
     })
+}
+
+/// Fill `held` from a HEAD of each listed object. Called only on a bucket
+/// with Object Lock enabled: the lock state is in no listing, so this is one
+/// request per object (bounded concurrency), which every other bucket is
+/// spared. A failed lookup leaves the row unmarked; delete checks every
+/// version itself before removing anything.
+async fn mark_holds(store: &Store, rows: &mut [ConversationRow]) {
+    let keys: Vec<(usize, String)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.key.clone().map(|k| (i, k)))
+        .collect();
+    // Owned inputs and a cloned `Store`: the futures borrow nothing (Send).
+    let holds: Vec<(usize, Option<String>)> = futures::stream::iter(keys)
+        .map(|(i, key)| {
+            let store = store.clone();
+            async move { (i, store.object_hold(&key, None).await.ok().flatten()) }
+        })
+        .buffer_unordered(HOLD_LOOKUPS)
+        .collect()
+        .await;
+    for (i, hold) in holds {
+        rows[i].held = hold;
+    }
 }

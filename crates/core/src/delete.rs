@@ -2,19 +2,29 @@
 //! and delete marker) of the given conversations, then their index entries
 //! through the safe index update. Objects go first: a crash in between
 //! leaves a dangling index entry, which the integrity check finds and repairs.
+//!
+//! Everything that could make the delete unsafe or half-done is checked
+//! before the first object is removed, for all the conversations of the
+//! request at once (all or nothing): the index can be read and updated
+//! safely, every version can be listed where old versions may exist, and no
+//! version to delete is under S3 Object Lock.
 
 use std::collections::{BTreeSet, HashSet};
 
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::index_write::update_index;
 use crate::layout::{ConversationId, ObjectKind, UserFolder};
-use crate::store::{s3_error, Store};
+use crate::store::{error_status_code, is_not_implemented, s3_error, Store};
 
 /// DeleteObjects takes at most 1,000 keys a request.
 const DELETE_BATCH: usize = 1000;
+
+/// HEADs in flight when checking Object Lock holds.
+const HOLD_CHECKS: usize = 16;
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
@@ -25,18 +35,30 @@ pub struct DeleteReport {
     pub deleted_versions: usize,
     /// Old versions exist (versioning on or suspended): all were removed.
     pub versioned_bucket: bool,
-    /// Why versions could not be listed (store or permissions); then only
-    /// current objects were deleted and older versions may remain.
-    pub versions_unavailable: Option<String>,
     pub index_entries_removed: usize,
     /// Ids with neither an object nor an index entry.
     pub not_found: Vec<String>,
+    /// What the person must know about how the delete went (e.g. versions
+    /// could not be listed on a bucket that was never versioned); every one
+    /// is shown by the CLI and the app.
+    pub warnings: Vec<String>,
 }
 
 /// One object version to delete (`version_id` None: the current object).
 struct Target {
     key: String,
     version_id: Option<String>,
+    /// Delete markers hold no data and cannot be locked.
+    delete_marker: bool,
+}
+
+/// A bucket's versioning state as GetBucketVersioning gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Versioning {
+    /// No status: versioning was never turned on, so no old versions exist.
+    Never,
+    /// Enabled or Suspended: old versions may exist.
+    Versioned,
 }
 
 pub(crate) async fn delete_conversations(
@@ -44,43 +66,80 @@ pub(crate) async fn delete_conversations(
     folder: &UserFolder,
     ids: &[ConversationId],
 ) -> Result<DeleteReport> {
-    // Before anything is removed: refuse if the index could not be updated safely.
+    // Before anything is removed: refuse if the index could not be updated
+    // safely afterwards (store ignoring If-Match, unreadable index).
     store.ensure_safe_index_writes().await?;
+    check_index(store, folder).await?;
     let wanted: HashSet<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
     let matches = |key: &str| matches!(store.classify(folder, key), ObjectKind::Conversation { id, .. } if wanted.contains(id.as_str()));
 
-    // Every version and delete marker where the store can list them; a store
-    // without versioning support (or a policy without the permission) gets a
-    // plain delete of the current objects, and the report says so.
-    let (targets, versioned, versions_unavailable): (Vec<Target>, bool, Option<String>) =
-        match list_versions(store, folder).await {
-            Ok(all) => {
-                let versioned = all.iter().any(|t| t.version_id.as_deref().is_some_and(|v| v != "null"));
-                let targets = all
-                    .into_iter()
-                    .filter(|t| matches(&t.key))
-                    // Unversioned: delete the object itself, not a "null" version.
-                    .map(|t| Target {
-                        version_id: t.version_id.filter(|_| versioned),
-                        key: t.key,
-                    })
-                    .collect();
-                (targets, versioned, None)
+    let mut warnings = Vec::new();
+    let (targets, versioned): (Vec<Target>, bool) = match list_versions(store, folder).await {
+        Ok(all) => {
+            let versioned = all.iter().any(|t| t.version_id.as_deref().is_some_and(|v| v != "null"));
+            // Each version by its id, "null" included: on a bucket whose
+            // versioning was turned on after the object was written, a
+            // delete without the id would only add a delete marker.
+            let targets = all.into_iter().filter(|t| matches(&t.key)).collect();
+            (targets, versioned)
+        }
+        Err(listing) => {
+            // Without the versions, only a plain delete of the current
+            // objects is possible; on a bucket that is or was versioned that
+            // only adds delete markers and keeps every version, so it is
+            // refused there. A store that does not implement
+            // ListObjectVersions (rclone `serve s3`: 501 NotImplemented, and
+            // no versioning status) has no versions to keep; a denied or
+            // failing request (403, 503 after retries, a timeout) says
+            // nothing about the bucket, so its versioning state decides, and
+            // if that cannot be read either the bucket counts as versioned.
+            let prefix = store.layout().user_prefix(folder);
+            let refuse = |permission: &'static str, cause: String| Error::VersionsUnavailable {
+                bucket: store.bucket().to_owned(),
+                prefix: prefix.clone(),
+                permission,
+                cause,
+            };
+            match (listing.not_implemented, bucket_versioning(store).await) {
+                (_, Ok(Versioning::Versioned)) => {
+                    return Err(refuse("s3:ListBucketVersions", listing.cause));
+                }
+                (true, _) => {}
+                (false, Ok(Versioning::Never)) => warnings.push(format!(
+                    "object versions could not be listed ({}); the bucket was never versioned, so the current \
+                     objects were deleted and no older versions exist",
+                    listing.cause
+                )),
+                (false, Err(state)) => {
+                    return Err(refuse(
+                        "s3:ListBucketVersions (and s3:GetBucketVersioning)",
+                        format!(
+                            "{}; the versioning state could not be read either: {state}",
+                            listing.cause
+                        ),
+                    ));
+                }
             }
-            Err(e) => {
-                let targets = store
-                    .list_objects(folder)
-                    .await?
-                    .into_iter()
-                    .filter(|o| matches(&o.key))
-                    .map(|o| Target {
-                        key: o.key,
-                        version_id: None,
-                    })
-                    .collect();
-                (targets, false, Some(e.to_string()))
-            }
-        };
+            let targets = store
+                .list_objects(folder)
+                .await?
+                .into_iter()
+                .filter(|o| matches(&o.key))
+                .map(|o| Target {
+                    key: o.key,
+                    version_id: None,
+                    delete_marker: false,
+                })
+                .collect();
+            (targets, false)
+        }
+    };
+
+    // Object Lock needs a versioned bucket; where the lock state cannot be
+    // read, the versions are checked as if it were on.
+    if !matches!(store.object_lock_enabled().await, Ok(false)) {
+        check_holds(store, &targets).await?;
+    }
 
     for batch in targets.chunks(DELETE_BATCH) {
         delete_batch(store, batch).await?;
@@ -106,13 +165,131 @@ pub(crate) async fn delete_conversations(
         deleted_versions: targets.len(),
         deleted_keys: deleted_keys.into_iter().collect(),
         versioned_bucket: versioned,
-        versions_unavailable,
         index_entries_removed: removed.len(),
         not_found,
+        warnings,
     })
 }
 
-async fn list_versions(store: &Store, folder: &UserFolder) -> Result<Vec<Target>> {
+/// The index must be readable (or missing: nothing to update) and, unless
+/// the override is set, carry an ETag for the conditional write; otherwise
+/// the objects would go and their entries stay, dangling.
+async fn check_index(store: &Store, folder: &UserFolder) -> Result<()> {
+    let key = store.layout().index_key(folder);
+    match store.read_index(folder).await {
+        Ok(read) if !read.missing && read.etag.is_none() && !store.allows_unsafe_index_writes() => {
+            Err(Error::ConditionalWritesUnsupported {
+                bucket: store.bucket().to_owned(),
+            })
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let cause = e.to_string();
+            let cause = cause.strip_prefix(&format!("{key}: ")).unwrap_or(&cause).to_owned();
+            Err(Error::IndexUnreadable { key, cause })
+        }
+    }
+}
+
+/// Why ListObjectVersions failed.
+struct ListingFailure {
+    cause: String,
+    /// The store does not implement it at all.
+    not_implemented: bool,
+}
+
+async fn bucket_versioning(store: &Store) -> Result<Versioning> {
+    match store
+        .client()
+        .get_bucket_versioning()
+        .bucket(store.bucket())
+        .send()
+        .await
+    {
+        // Enabled or Suspended: versions made while it was on are still there.
+        Ok(out) if out.status().is_some() => Ok(Versioning::Versioned),
+        Ok(_) => Ok(Versioning::Never),
+        Err(e) if is_not_implemented_error(&e) => Ok(Versioning::Never),
+        Err(e) => {
+            // An answer the SDK will not parse: moto wraps it in
+            // `<GetBucketVersioningResponse>` instead of
+            // `<VersioningConfiguration>`. The Status element is what counts.
+            let answered = e
+                .raw_response()
+                .filter(|r| r.status().is_success())
+                .and_then(|r| r.body().bytes())
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(versioning_in_body);
+            match answered {
+                Some(state) => Ok(state),
+                None => Err(s3_error("GetBucketVersioning", store.bucket(), e)),
+            }
+        }
+    }
+}
+
+/// The versioning state in a GetBucketVersioning body whatever its root
+/// element: no `<Status>` means never versioned; any status (Enabled,
+/// Suspended, or one we do not know) means old versions may exist. `None`
+/// when the body is not XML.
+fn versioning_in_body(body: &str) -> Option<Versioning> {
+    if !body.trim_start().starts_with('<') {
+        return None;
+    }
+    Some(if body.contains("<Status>") {
+        Versioning::Versioned
+    } else {
+        Versioning::Never
+    })
+}
+
+fn is_not_implemented_error<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+    R: crate::store::HttpStatus,
+{
+    let (status, code) = error_status_code(e);
+    is_not_implemented(status, code.as_deref())
+}
+
+/// Refuse if any version to delete is under a legal hold or an unexpired
+/// retention. One HEAD per version (bounded concurrency): Object Lock state
+/// is in no listing, and only buckets with Object Lock pay for it.
+async fn check_holds(store: &Store, targets: &[Target]) -> Result<()> {
+    // Owned inputs and a cloned `Store`: the futures borrow nothing, so the
+    // delete stays `Send` for spawned callers.
+    let versions: Vec<(String, Option<String>)> = targets
+        .iter()
+        .filter(|t| !t.delete_marker)
+        .map(|t| (t.key.clone(), t.version_id.clone()))
+        .collect();
+    let found: Vec<Option<String>> = futures::stream::iter(versions)
+        .map(|(key, version_id)| {
+            let store = store.clone();
+            async move {
+                match store.object_hold(&key, version_id.as_deref()).await {
+                    Ok(hold) => Ok(hold.map(|h| match &version_id {
+                        Some(v) => format!("{key} (version {v}): {h}"),
+                        None => format!("{key}: {h}"),
+                    })),
+                    // Gone since the listing: nothing left to hold.
+                    Err(Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .buffer_unordered(HOLD_CHECKS)
+        .try_collect()
+        .await?;
+    let mut holds: Vec<String> = found.into_iter().flatten().collect();
+    if holds.is_empty() {
+        return Ok(());
+    }
+    holds.sort();
+    Err(Error::ObjectLocked { holds })
+}
+
+async fn list_versions(store: &Store, folder: &UserFolder) -> std::result::Result<Vec<Target>, ListingFailure> {
     let prefix = store.layout().user_prefix(folder);
     let mut out = Vec::new();
     let (mut key_marker, mut version_marker) = (None, None);
@@ -126,12 +303,21 @@ async fn list_versions(store: &Store, folder: &UserFolder) -> Result<Vec<Target>
             .set_version_id_marker(version_marker)
             .send()
             .await
-            .map_err(|e| s3_error("ListObjectVersions", &prefix, e))?;
+            .map_err(|e| {
+                let not_implemented = is_not_implemented_error(&e);
+                let cause = s3_error("ListObjectVersions", &prefix, e).to_string();
+                ListingFailure {
+                    not_implemented,
+                    // The refusal names the prefix already.
+                    cause: cause.strip_prefix(&format!("{prefix}: ")).unwrap_or(&cause).to_owned(),
+                }
+            })?;
         for v in page.versions() {
             if let Some(key) = v.key() {
                 out.push(Target {
                     key: key.to_owned(),
                     version_id: v.version_id().map(str::to_owned),
+                    delete_marker: false,
                 });
             }
         }
@@ -140,6 +326,7 @@ async fn list_versions(store: &Store, folder: &UserFolder) -> Result<Vec<Target>
                 out.push(Target {
                     key: key.to_owned(),
                     version_id: m.version_id().map(str::to_owned),
+                    delete_marker: true,
                 });
             }
         }
@@ -188,4 +375,27 @@ async fn delete_batch(store: &Store, batch: &[Target]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioning_status_is_read_whatever_the_root_element() {
+        let ns = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
+        assert_eq!(
+            versioning_in_body(&format!("<?xml version=\"1.0\"?>\n<GetBucketVersioningResponse {ns}/>")),
+            Some(Versioning::Never)
+        );
+        for status in ["Enabled", "Suspended"] {
+            assert_eq!(
+                versioning_in_body(&format!(
+                    "<GetBucketVersioningResponse {ns}><Status>{status}</Status></GetBucketVersioningResponse>"
+                )),
+                Some(Versioning::Versioned)
+            );
+        }
+        assert_eq!(versioning_in_body("Service Unavailable"), None);
+    }
 }

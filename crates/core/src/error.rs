@@ -110,6 +110,45 @@ pub enum Error {
     /// leaves behind is consistent (a sync resumes, an export leaves no file).
     #[error("{what}: cancelled")]
     Cancelled { what: String },
+
+    /// A delete was refused before anything was removed: the bucket is (or
+    /// may be) versioned and its object versions could not be listed, so a
+    /// plain delete would only add delete markers and keep every version.
+    #[error(
+        "{prefix}: nothing was deleted: the bucket {bucket} is or may be versioned and its object versions \
+         could not be listed ({cause}); a plain delete would leave every old version in place. Deleting \
+         needs {permission} on the bucket and the store answering: check the policy, then delete again"
+    )]
+    VersionsUnavailable {
+        bucket: String,
+        prefix: String,
+        /// The missing permission(s), e.g. `s3:ListBucketVersions`.
+        permission: &'static str,
+        cause: String,
+    },
+
+    /// A delete was refused before anything was removed: some object versions
+    /// are under S3 Object Lock (legal hold, or retention not yet expired).
+    #[error(
+        "nothing was deleted: {} object version(s) are under S3 Object Lock: {}; release the hold (or \
+         wait for the retention to end), then delete again",
+        holds.len(),
+        holds.join("; ")
+    )]
+    ObjectLocked {
+        /// One line each: the key (and version) and the hold, e.g.
+        /// `p/u/c.json (version v1): legal hold ON`.
+        holds: Vec<String>,
+    },
+
+    /// A delete was refused before anything was removed: the user's index
+    /// cannot be read, so its entries could not be removed afterwards.
+    #[error(
+        "{key}: nothing was deleted: the index cannot be read or updated ({cause}); fix or replace \
+         metadata.json (or remove it: verify --repair rebuilds a missing index from the objects), then \
+         delete again"
+    )]
+    IndexUnreadable { key: String, cause: String },
 }
 
 impl Error {
@@ -134,6 +173,9 @@ impl Error {
             Error::Cancelled { .. } => "cancelled",
             Error::AuditUnwritable { .. } => "audit_unwritable",
             Error::Unaudited { error, .. } => error.code(),
+            Error::VersionsUnavailable { .. } => "versions_unavailable",
+            Error::ObjectLocked { .. } => "object_locked",
+            Error::IndexUnreadable { .. } => "index_unreadable",
         }
     }
 

@@ -118,6 +118,35 @@ pub fn is_cold_class(class: &str) -> bool {
     matches!(class, "GLACIER" | "DEEP_ARCHIVE")
 }
 
+/// An INTELLIGENT_TIERING object that the tiering moved to an archive tier
+/// (`x-amz-archive-status` on its HEAD; listings do not carry it): as cold
+/// as GLACIER until restored.
+pub fn is_archived_tier(class: &str, archive_status: Option<&str>) -> bool {
+    class == "INTELLIGENT_TIERING" && matches!(archive_status, Some("ARCHIVE_ACCESS" | "DEEP_ARCHIVE_ACCESS"))
+}
+
+/// Why an object version cannot be deleted now, from the Object Lock fields
+/// of its HEAD: a legal hold, or a retention whose date is still ahead of
+/// `now`. `None`: not held.
+pub fn describe_hold(
+    legal_hold: Option<&str>,
+    mode: Option<&str>,
+    retain_until: Option<&aws_smithy_types::DateTime>,
+    now: &aws_smithy_types::DateTime,
+) -> Option<String> {
+    let mut holds = Vec::new();
+    if legal_hold == Some("ON") {
+        holds.push("legal hold ON".to_owned());
+    }
+    if let (Some(mode), Some(until)) = (mode, retain_until) {
+        if until > now {
+            let until = until.fmt(Format::DateTime).unwrap_or_else(|_| until.to_string());
+            holds.push(format!("retention {mode} until {until}"));
+        }
+    }
+    (!holds.is_empty()).then(|| holds.join(", "))
+}
+
 /// One page of the users listing.
 #[derive(Debug, Clone, Default)]
 pub struct UserPage {
@@ -198,6 +227,8 @@ pub struct Store {
     /// Result of the conditional-write probe, once run.
     conditional_writes: Arc<OnceCell<bool>>,
     memory: MemoryBudget,
+    /// Whether the bucket has S3 Object Lock enabled, once read.
+    object_lock: Arc<OnceCell<bool>>,
 }
 
 impl Store {
@@ -248,6 +279,7 @@ impl Store {
             allow_unsafe_index_writes: config.allow_unsafe_index_writes,
             conditional_writes: Arc::default(),
             memory: MemoryBudget::new(config.memory_budget_bytes.max(config.limits.max_object_bytes)),
+            object_lock: Arc::default(),
         })
     }
 
@@ -521,6 +553,67 @@ impl Store {
         }
     }
 
+    /// Does the bucket have S3 Object Lock enabled? One
+    /// GetObjectLockConfiguration per `Store` (a bucket cannot turn it off);
+    /// errors are not cached. No configuration, NotImplemented, or a 200
+    /// that is no lock configuration at all (rclone `serve s3` ignores the
+    /// `?object-lock` subresource and answers with a bucket listing) mean
+    /// the bucket has none.
+    pub async fn object_lock_enabled(&self) -> Result<bool> {
+        let enabled = self
+            .object_lock
+            .get_or_try_init(|| async {
+                match self
+                    .client
+                    .get_object_lock_configuration()
+                    .bucket(&self.bucket)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(out
+                        .object_lock_configuration()
+                        .and_then(|c| c.object_lock_enabled())
+                        .is_some_and(|e| e.as_str() == "Enabled")),
+                    Err(e) => {
+                        let (status, code) = error_status_code(&e);
+                        if matches!(code.as_deref(), Some("ObjectLockConfigurationNotFoundError"))
+                            || is_not_implemented(status, code.as_deref())
+                            || status.is_some_and(|s| (200..300).contains(&s))
+                        {
+                            Ok(false)
+                        } else {
+                            Err(s3_error("GetObjectLockConfiguration", &self.bucket, e))
+                        }
+                    }
+                }
+            })
+            .await?;
+        Ok(*enabled)
+    }
+
+    /// The Object Lock hold on one object version (`None`: the current
+    /// one), from its HEAD; `Ok(None)` when it is not held. S3 includes the
+    /// lock fields only for callers allowed to read them
+    /// (`s3:GetObjectRetention`, `s3:GetObjectLegalHold`).
+    pub async fn object_hold(&self, key: &str, version_id: Option<&str>) -> Result<Option<String>> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| s3_error("HeadObject", key, e))?;
+        let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+        Ok(describe_hold(
+            head.object_lock_legal_hold_status().map(|s| s.as_str()),
+            head.object_lock_mode().map(|m| m.as_str()),
+            head.object_lock_retain_until_date(),
+            &now,
+        ))
+    }
+
     /// GET `key` and decode it, within the memory budget.
     async fn fetch<T>(&self, key: &str, decode: impl FnOnce(Vec<u8>) -> Result<T>) -> Result<Fetched<T>> {
         let out = self
@@ -587,14 +680,20 @@ fn get_error(key: &str, err: SdkError<GetObjectError>) -> Error {
     if let Some(service) = err.as_service_error() {
         match service {
             GetObjectError::NoSuchKey(_) => return Error::NotFound { key: key.to_owned() },
+            // Cold whatever the class: GLACIER, DEEP_ARCHIVE, or an
+            // INTELLIGENT_TIERING archive tier (then the error names it).
             GetObjectError::InvalidObjectState(e) => {
+                let class = e
+                    .storage_class()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_else(|| "an archive tier".to_owned());
                 return Error::ColdStorage {
                     key: key.to_owned(),
-                    storage_class: e
-                        .storage_class()
-                        .map(|c| c.as_str().to_owned())
-                        .unwrap_or_else(|| "GLACIER".to_owned()),
-                }
+                    storage_class: match e.access_tier() {
+                        Some(tier) => format!("{class}, {}", tier.as_str()),
+                        None => class,
+                    },
+                };
             }
             _ => {}
         }
@@ -628,6 +727,25 @@ where
     }
 }
 
+/// The HTTP status and the S3 error code of a failed request, where known.
+pub(crate) fn error_status_code<E, R>(err: &SdkError<E, R>) -> (Option<u16>, Option<String>)
+where
+    E: ProvideErrorMetadata,
+    R: HttpStatus,
+{
+    (
+        err.raw_response().map(HttpStatus::status),
+        err.as_service_error().and_then(|e| e.code()).map(str::to_owned),
+    )
+}
+
+/// The store does not implement the operation at all (rclone `serve s3`
+/// answers ListObjectVersions with 501 NotImplemented), as opposed to
+/// refusing it (AccessDenied) or failing for now (503, timeouts).
+pub(crate) fn is_not_implemented(status: Option<u16>, code: Option<&str>) -> bool {
+    status == Some(501) || code == Some("NotImplemented")
+}
+
 /// The HTTP status of a raw response, whatever its type.
 pub(crate) trait HttpStatus {
     fn status(&self) -> u16;
@@ -644,6 +762,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
+    use aws_smithy_types::DateTime;
 
     /// 64 readers of maximal bodies never hold more than the budget at once,
     /// and all of them finish (no reader waits holding part of the budget).
@@ -677,5 +796,36 @@ mod tests {
         assert_eq!(kib(1024), 1);
         assert_eq!(kib(1025), 2);
         assert_eq!(kib(u64::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn holds_are_legal_holds_and_retention_still_ahead() {
+        let now = DateTime::from_secs(1_800_000_000);
+        let later = DateTime::from_secs(1_800_000_000 + 86_400);
+        let earlier = DateTime::from_secs(1_800_000_000 - 1);
+        assert_eq!(describe_hold(None, None, None, &now), None);
+        assert_eq!(describe_hold(Some("OFF"), None, None, &now), None);
+        assert_eq!(
+            describe_hold(Some("ON"), None, None, &now).as_deref(),
+            Some("legal hold ON")
+        );
+        assert_eq!(
+            describe_hold(None, Some("COMPLIANCE"), Some(&later), &now).as_deref(),
+            Some("retention COMPLIANCE until 2027-01-16T08:00:00Z")
+        );
+        // Expired retention no longer holds.
+        assert_eq!(describe_hold(None, Some("GOVERNANCE"), Some(&earlier), &now), None);
+        assert_eq!(
+            describe_hold(Some("ON"), Some("GOVERNANCE"), Some(&later), &now).as_deref(),
+            Some("legal hold ON, retention GOVERNANCE until 2027-01-16T08:00:00Z")
+        );
+    }
+
+    #[test]
+    fn archive_tiers_only_for_intelligent_tiering() {
+        assert!(is_archived_tier("INTELLIGENT_TIERING", Some("ARCHIVE_ACCESS")));
+        assert!(is_archived_tier("INTELLIGENT_TIERING", Some("DEEP_ARCHIVE_ACCESS")));
+        assert!(!is_archived_tier("INTELLIGENT_TIERING", None));
+        assert!(!is_archived_tier("STANDARD", Some("ARCHIVE_ACCESS")));
     }
 }

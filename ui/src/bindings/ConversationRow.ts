@@ -11,4 +11,10 @@ in_index: boolean,
 /**
  * An object exists for it.
  */
-in_store: boolean, };
+in_store: boolean, 
+/**
+ * The S3 Object Lock hold on its current object (legal hold, or
+ * retention with mode and date), which makes delete refuse it. Only
+ * looked up on buckets with Object Lock enabled.
+ */
+held: string | null, };

@@ -12,13 +12,14 @@ deleted_versions: number,
 /**
  * Old versions exist (versioning on or suspended): all were removed.
  */
-versioned_bucket: boolean, 
-/**
- * Why versions could not be listed (store or permissions); then only
- * current objects were deleted and older versions may remain.
- */
-versions_unavailable: string | null, index_entries_removed: number, 
+versioned_bucket: boolean, index_entries_removed: number, 
 /**
  * Ids with neither an object nor an index entry.
  */
-not_found: Array<string>, };
+not_found: Array<string>, 
+/**
+ * What the person must know about how the delete went (e.g. versions
+ * could not be listed on a bucket that was never versioned); every one
+ * is shown by the CLI and the app.
+ */
+warnings: Array<string>, };

@@ -65,7 +65,7 @@ describe("ipc", () => {
     mockIPC((cmd, args) => {
       calls.push([cmd, args]);
       if (cmd === "open_conversation") return view(1);
-      if (cmd === "delete_conversations") return { deleted_keys: ["k"], deleted_versions: 1, versioned_bucket: false, versions_unavailable: null, index_entries_removed: 1, not_found: [] };
+      if (cmd === "delete_conversations") return { deleted_keys: ["k"], deleted_versions: 1, versioned_bucket: false, index_entries_removed: 1, not_found: [], warnings: [] };
       return null;
     });
     const v = await ipc.openConversation("alice_at_example_com", "c");

@@ -1,0 +1,507 @@
+//! Delete never looks done while data stays, and never half-happens: what
+//! could make it unsafe is checked before the first object is removed — an
+//! unreadable index, versions that cannot be listed on a versioned bucket
+//! (faults injected by the proxy in front of moto), Object Lock holds.
+
+use archive_desk_core::browse::user_conversations;
+use archive_desk_core::{AuditLog, Encoding, Layout, Limits, Session, Store, StoreConfig, UserFolder};
+use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
+use archive_desk_harness::fixtures::{self, IndexState, Seeder};
+use archive_desk_harness::{create_bucket, servers, ServerKind};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, ObjectLockLegalHoldStatus, ObjectLockMode, VersioningConfiguration};
+
+/// A session on `config`'s bucket (created by the caller), with its own audit log.
+async fn session_for(config: StoreConfig) -> (Session, tempfile::TempDir) {
+    let store = Store::connect(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    (Session::new(store, AuditLog::at(dir.path().join("audit.jsonl"))), dir)
+}
+
+/// A session on a fresh moto bucket.
+async fn moto_session(tweak: impl FnOnce(&mut StoreConfig)) -> (Session, tempfile::TempDir) {
+    let mut config = servers::shared(ServerKind::Moto).store_config(&format!("d-{}", servers::token()));
+    tweak(&mut config);
+    let (session, dir) = session_for(config).await;
+    create_bucket(&session.store).await;
+    (session, dir)
+}
+
+async fn seed(store: &Store, build: impl FnOnce(&mut Seeder)) {
+    let mut seeder = Seeder::new(Layout::default(), true);
+    build(&mut seeder);
+    seeder.write(store.client(), store.bucket()).await;
+}
+
+fn docs(email: &str, prefix: &str, n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| fixtures::conversation(&format!("{prefix}-{i:04}"), email, &format!("Conversation {i}"), 2))
+        .collect()
+}
+
+fn key(email: &str, name: &str) -> String {
+    format!(
+        "archived_conversations/{}/{name}",
+        UserFolder::from_email(email).unwrap()
+    )
+}
+
+async fn exists(store: &Store, key: &str) -> bool {
+    store
+        .client()
+        .head_object()
+        .bucket(store.bucket())
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// Every version id (data versions and delete markers) stored under `prefix`.
+async fn version_ids(store: &Store, prefix: &str) -> Vec<String> {
+    let out = store
+        .client()
+        .list_object_versions()
+        .bucket(store.bucket())
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = out
+        .versions()
+        .iter()
+        .filter_map(|v| v.version_id())
+        .chain(out.delete_markers().iter().filter_map(|m| m.version_id()))
+        .map(str::to_owned)
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn index_ids(store: &Store, email: &str) -> Vec<String> {
+    let read = store.read_index(&UserFolder::from_email(email).unwrap()).await.unwrap();
+    read.index.entries().map(|e| e.conversation_id()).collect()
+}
+
+// ------------------------------------------------------------- index ----
+
+#[tokio::test]
+async fn corrupt_index_refuses_delete_before_any_object_goes() {
+    const EMAIL: &str = "corrupt.idx@example.com";
+    let (session, _dir) = moto_session(|_| {}).await;
+    let d = docs(EMAIL, "c", 1);
+    seed(&session.store, |s| {
+        s.user(EMAIL, IndexState::Corrupt, &[]);
+        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
+    })
+    .await;
+    let err = session.delete(EMAIL, &["c-0000"]).await.unwrap_err();
+    assert_eq!(err.code(), "index_unreadable");
+    let msg = err.to_string();
+    let index = key(EMAIL, "metadata.json");
+    assert!(msg.starts_with(&format!("{index}: nothing was deleted")), "{msg}");
+    assert!(
+        msg.contains("truncated JSON")
+            && msg.contains("fix or replace metadata.json")
+            && msg.contains("verify --repair"),
+        "{msg}"
+    );
+    assert!(exists(&session.store, &key(EMAIL, "c-0000.json")).await);
+}
+
+#[tokio::test]
+async fn oversized_index_refuses_delete_before_any_object_goes() {
+    const EMAIL: &str = "big.idx@example.com";
+    // The index of 20 entries is a few kilobytes; the limit is 1 KiB.
+    let (session, _dir) = moto_session(|c| {
+        c.limits = Limits {
+            max_object_bytes: 1024,
+            max_json_bytes: 1024,
+        }
+    })
+    .await;
+    let d = docs(EMAIL, "b", 20);
+    seed(&session.store, |s| {
+        s.user(EMAIL, IndexState::Present, &d.iter().collect::<Vec<_>>());
+        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
+    })
+    .await;
+    let err = session.delete(EMAIL, &["b-0000"]).await.unwrap_err();
+    assert_eq!(err.code(), "index_unreadable");
+    assert!(err.to_string().contains("1024-byte limit"), "{err}");
+    assert!(exists(&session.store, &key(EMAIL, "b-0000.json")).await);
+}
+
+#[tokio::test]
+async fn missing_index_is_no_obstacle_to_delete() {
+    const EMAIL: &str = "no.idx@example.com";
+    let (session, _dir) = moto_session(|_| {}).await;
+    let d = docs(EMAIL, "n", 2);
+    seed(&session.store, |s| {
+        s.user(EMAIL, IndexState::Missing, &[]);
+        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
+        s.good(EMAIL, &d[1], ".json", Encoding::Plain);
+    })
+    .await;
+    let r = session.delete(EMAIL, &["n-0000"]).await.unwrap();
+    assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 0));
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert!(!exists(&session.store, &key(EMAIL, "n-0000.json")).await);
+    assert!(exists(&session.store, &key(EMAIL, "n-0001.json")).await);
+}
+
+// ------------------------------------------------------- object lock ----
+
+/// A fresh moto bucket with Object Lock enabled (which turns versioning on).
+async fn locked_session() -> (Session, tempfile::TempDir) {
+    let config = servers::shared(ServerKind::Moto).store_config(&format!("l-{}", servers::token()));
+    let (session, dir) = session_for(config).await;
+    session
+        .store
+        .client()
+        .create_bucket()
+        .bucket(session.store.bucket())
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    (session, dir)
+}
+
+enum Hold {
+    Free,
+    Legal,
+    Retention(ObjectLockMode, i64),
+}
+
+/// PUT a conversation document straight to the store, under `hold`.
+async fn put_held(store: &Store, email: &str, doc: &serde_json::Value, hold: Hold) -> String {
+    let id = doc["conversation"]["id"].as_str().unwrap();
+    let key = key(email, &format!("{id}.json"));
+    let mut put = store
+        .client()
+        .put_object()
+        .bucket(store.bucket())
+        .key(&key)
+        .body(ByteStream::from(archive_desk_core::codec::encode(doc, Encoding::Plain)));
+    put = match hold {
+        Hold::Free => put,
+        Hold::Legal => put.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On),
+        Hold::Retention(mode, secs) => {
+            put.object_lock_mode(mode)
+                .object_lock_retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs() as i64
+                        + secs,
+                ))
+        }
+    };
+    put.send().await.unwrap().version_id().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn held_objects_are_shown_and_refuse_the_whole_delete() {
+    const EMAIL: &str = "held@example.com";
+    let (session, _dir) = locked_session().await;
+    let store = &session.store;
+    let d = docs(EMAIL, "h", 4);
+    seed(store, |s| {
+        s.user(EMAIL, IndexState::Present, &d.iter().collect::<Vec<_>>())
+    })
+    .await;
+    let legal = put_held(store, EMAIL, &d[0], Hold::Legal).await;
+    put_held(store, EMAIL, &d[1], Hold::Free).await;
+    put_held(store, EMAIL, &d[2], Hold::Retention(ObjectLockMode::Governance, 86_400)).await;
+    // h-0003: an old version under legal hold, the current one free.
+    let old = put_held(store, EMAIL, &d[3], Hold::Legal).await;
+    put_held(store, EMAIL, &d[3], Hold::Free).await;
+
+    // The listing shows the holds of the current objects.
+    let listing = user_conversations(store, &UserFolder::from_email(EMAIL).unwrap())
+        .await
+        .unwrap();
+    let held: Vec<(&str, Option<&str>)> = listing
+        .conversations
+        .iter()
+        .map(|r| (r.conversation_id.as_str(), r.held.as_deref()))
+        .collect();
+    assert_eq!(held[0], ("h-0000", Some("legal hold ON")));
+    assert_eq!(held[1], ("h-0001", None));
+    assert!(
+        held[2].1.is_some_and(|h| h.starts_with("retention GOVERNANCE until ")),
+        "{held:?}"
+    );
+    assert_eq!(held[3], ("h-0003", None));
+
+    // One held conversation in the request: nothing of it is deleted.
+    let before = version_ids(store, "archived_conversations/").await;
+    let err = session.delete(EMAIL, &["h-0000", "h-0001"]).await.unwrap_err();
+    assert_eq!(err.code(), "object_locked");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "{} (version {legal}): legal hold ON",
+            key(EMAIL, "h-0000.json")
+        )),
+        "{msg}"
+    );
+    assert!(msg.starts_with("nothing was deleted: 1 object version(s)"), "{msg}");
+
+    let err = session.delete(EMAIL, &["h-0002"]).await.unwrap_err();
+    assert_eq!(err.code(), "object_locked");
+    assert!(
+        err.to_string().contains(&key(EMAIL, "h-0002.json")) && err.to_string().contains("retention GOVERNANCE until "),
+        "{err}"
+    );
+
+    // Every version is checked, not only the current one.
+    let err = session.delete(EMAIL, &["h-0003"]).await.unwrap_err();
+    assert_eq!(err.code(), "object_locked");
+    assert!(
+        err.to_string().contains(&format!("(version {old}): legal hold ON")),
+        "{err}"
+    );
+
+    assert_eq!(version_ids(store, "archived_conversations/").await, before);
+    assert_eq!(index_ids(store, EMAIL).await, ["h-0000", "h-0001", "h-0002", "h-0003"]);
+
+    // Nothing held: deleted, every version.
+    let r = session.delete(EMAIL, &["h-0001"]).await.unwrap();
+    assert!(r.versioned_bucket && r.warnings.is_empty(), "{r:?}");
+    assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 1));
+    assert!(version_ids(store, &key(EMAIL, "h-0001.json")).await.is_empty());
+    assert_eq!(index_ids(store, EMAIL).await, ["h-0000", "h-0002", "h-0003"]);
+}
+
+#[tokio::test]
+async fn a_bucket_without_object_lock_shows_no_holds() {
+    const EMAIL: &str = "unlocked@example.com";
+    let (session, _dir) = moto_session(|_| {}).await;
+    let d = docs(EMAIL, "u", 1);
+    seed(&session.store, |s| {
+        s.user(EMAIL, IndexState::Present, &[&d[0]]);
+        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
+    })
+    .await;
+    assert!(!session.store.object_lock_enabled().await.unwrap());
+    let listing = user_conversations(&session.store, &UserFolder::from_email(EMAIL).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(listing.conversations[0].held, None);
+}
+
+// -------------------------------------------------------- versioning ----
+
+async fn enable_versioning(store: &Store) {
+    store
+        .client()
+        .put_bucket_versioning()
+        .bucket(store.bucket())
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn rclone_has_no_versions_and_deletes_without_warning() {
+    const EMAIL: &str = "rclone.plain@example.com";
+    let server = servers::shared(ServerKind::Rclone);
+    let mut config = server.store_config(&format!("r-{}", servers::token()));
+    // rclone ignores If-Match; the override lets the index update go ahead.
+    config.allow_unsafe_index_writes = true;
+    let (session, _dir) = session_for(config).await;
+    create_bucket(&session.store).await;
+    let d = docs(EMAIL, "r", 2);
+    seed(&session.store, |s| {
+        s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
+        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
+        s.good(EMAIL, &d[1], ".json", Encoding::Plain);
+    })
+    .await;
+    // rclone answers ListObjectVersions with 501 NotImplemented: a store
+    // without versions, not a refusal.
+    let r = session.delete(EMAIL, &["r-0000"]).await.unwrap();
+    assert!(!r.versioned_bucket && r.warnings.is_empty(), "{r:?}");
+    assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 1));
+    assert!(!exists(&session.store, &key(EMAIL, "r-0000.json")).await);
+    assert!(!session.store.object_lock_enabled().await.unwrap());
+}
+
+#[tokio::test]
+async fn versioning_turned_on_after_the_write_still_deletes_the_data() {
+    const EMAIL: &str = "later.versioned@example.com";
+    let (session, _dir) = moto_session(|_| {}).await;
+    let store = &session.store;
+    let d = docs(EMAIL, "l", 2);
+    seed(store, |s| {
+        s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
+        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
+        s.good(EMAIL, &d[1], ".json", Encoding::Plain);
+    })
+    .await;
+    // The objects keep their "null" version; a delete without that id would
+    // only add a delete marker.
+    enable_versioning(store).await;
+    let object = key(EMAIL, "l-0000.json");
+    assert_eq!(version_ids(store, &object).await, ["null"]);
+    let r = session.delete(EMAIL, &["l-0000"]).await.unwrap();
+    assert_eq!((r.deleted_versions, r.index_entries_removed), (1, 1));
+    assert!(
+        version_ids(store, &object).await.is_empty(),
+        "no version and no delete marker left"
+    );
+    assert!(exists(store, &key(EMAIL, "l-0001.json")).await);
+}
+
+/// A moto bucket reached through a fault proxy, with `EMAIL`'s two
+/// conversations; v-0000 written twice (two versions) when `versioned`.
+async fn proxied(email: &str, versioned: bool) -> (FaultProxy, Session, tempfile::TempDir) {
+    let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
+    let (session, dir) = session_for(proxy.store_config(&format!("p-{}", servers::token()))).await;
+    create_bucket(&session.store).await;
+    if versioned {
+        enable_versioning(&session.store).await;
+    }
+    let d = docs(email, "v", 2);
+    for _ in 0..if versioned { 2 } else { 1 } {
+        seed(&session.store, |s| {
+            s.user(email, IndexState::Present, &[&d[0], &d[1]]);
+            s.good(email, &d[0], ".json", Encoding::Plain);
+            s.good(email, &d[1], ".json", Encoding::Plain);
+        })
+        .await;
+    }
+    (proxy, session, dir)
+}
+
+fn deny(name: &str, query: &str) -> Rule {
+    Rule::new(
+        name,
+        Match::any().method("GET").query_has(query),
+        Fault::access_denied(),
+    )
+}
+
+#[tokio::test]
+async fn versioned_bucket_refuses_delete_when_versions_cannot_be_listed() {
+    const EMAIL: &str = "denied.versions@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, true).await;
+    let store = &session.store;
+    let object = key(EMAIL, "v-0000.json");
+    let before = version_ids(store, &object).await;
+    assert_eq!(before.len(), 2);
+
+    proxy.set_rules(vec![deny("versions", "versions")]);
+    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    assert!(proxy.hits("versions") >= 1);
+    assert_eq!(err.code(), "versions_unavailable");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("{}: nothing was deleted", key(EMAIL, "")))
+            && msg.contains("s3:ListBucketVersions")
+            && msg.contains("AccessDenied")
+            && !msg.contains("s3:GetBucketVersioning"),
+        "{msg}"
+    );
+    proxy.clear();
+    assert_eq!(version_ids(store, &object).await, before, "every version stays");
+    assert!(exists(store, &object).await);
+    assert_eq!(index_ids(store, EMAIL).await, ["v-0000", "v-0001"]);
+}
+
+#[tokio::test]
+async fn bucket_of_unknown_versioning_refuses_delete() {
+    const EMAIL: &str = "denied.both@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, true).await;
+    let object = key(EMAIL, "v-0000.json");
+    let before = version_ids(&session.store, &object).await;
+
+    proxy.set_rules(vec![deny("versions", "versions"), deny("versioning", "versioning")]);
+    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    assert_eq!(
+        (proxy.hits("versions") >= 1, proxy.hits("versioning") >= 1),
+        (true, true)
+    );
+    assert_eq!(err.code(), "versions_unavailable");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("s3:ListBucketVersions") && msg.contains("s3:GetBucketVersioning"),
+        "{msg}"
+    );
+    proxy.clear();
+    assert_eq!(version_ids(&session.store, &object).await, before);
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
+}
+
+#[tokio::test]
+async fn never_versioned_bucket_deletes_and_warns_when_versions_cannot_be_listed() {
+    const EMAIL: &str = "never.versioned@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, false).await;
+    proxy.set_rules(vec![deny("versions", "versions")]);
+    let r = session.delete(EMAIL, &["v-0000"]).await.unwrap();
+    assert!(proxy.hits("versions") >= 1);
+    proxy.clear();
+    assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 1));
+    assert!(!r.versioned_bucket);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].contains("could not be listed")
+            && r.warnings[0].contains("AccessDenied")
+            && r.warnings[0].contains("never versioned"),
+        "{:?}",
+        r.warnings
+    );
+    assert!(version_ids(&session.store, &key(EMAIL, "v-0000.json")).await.is_empty());
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0001"]);
+}
+
+#[tokio::test]
+async fn slow_down_beyond_the_retries_refuses_delete_on_a_versioned_bucket() {
+    const EMAIL: &str = "slow.versions@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, true).await;
+    let object = key(EMAIL, "v-0000.json");
+    let before = version_ids(&session.store, &object).await;
+
+    proxy.set_rules(vec![Rule::new(
+        "versions",
+        Match::any().method("GET").query_has("versions"),
+        Fault::slow_down(),
+    )]);
+    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    // The SDK retried (5 attempts) before giving up.
+    assert_eq!(proxy.hits("versions"), 5);
+    assert_eq!(err.code(), "versions_unavailable");
+    assert!(err.to_string().contains("SlowDown"), "{err}");
+    proxy.clear();
+    assert_eq!(version_ids(&session.store, &object).await, before);
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
+}
+
+/// Like a timeout, a dropped connection carries no S3 answer at all.
+#[tokio::test]
+async fn dropped_connections_on_versions_refuse_delete_on_a_versioned_bucket() {
+    const EMAIL: &str = "dropped.versions@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, true).await;
+    let object = key(EMAIL, "v-0000.json");
+    let before = version_ids(&session.store, &object).await;
+
+    proxy.set_rules(vec![Rule::new(
+        "versions",
+        Match::any().method("GET").query_has("versions"),
+        Fault::ResetBeforeResponse,
+    )]);
+    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    assert!(proxy.hits("versions") >= 1);
+    assert_eq!(err.code(), "versions_unavailable");
+    assert!(err.to_string().contains("s3:ListBucketVersions"), "{err}");
+    proxy.clear();
+    assert_eq!(version_ids(&session.store, &object).await, before);
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
+}
