@@ -19,6 +19,7 @@ import type { Profile } from "./bindings/Profile";
 import type { ProfileView } from "./bindings/ProfileView";
 import type { RepairReport } from "./bindings/RepairReport";
 import type { RestoreReport } from "./bindings/RestoreReport";
+import type { SaveReport } from "./bindings/SaveReport";
 import type { SearchPage } from "./bindings/SearchPage";
 import type { SyncProgress } from "./bindings/SyncProgress";
 import type { SyncReport } from "./bindings/SyncReport";
@@ -48,7 +49,7 @@ function channel<T>(onMessage: (message: T) => void): Channel<T> {
 
 export const ipc = {
   listProfiles: () => invoke<ProfileView[]>("list_profiles"),
-  saveProfile: (name: string, profile: Profile) => invoke<void>("save_profile", { name, profile }),
+  saveProfile: (name: string, profile: Profile) => invoke<SaveReport>("save_profile", { name, profile }),
   setSecret: (name: string, kind: string, value: string) => invoke<void>("set_secret", { name, kind, value }),
   importEnv: (name: string, path: string, replace: boolean) =>
     invoke<ImportReport>("import_env", { name, path, replace }),
@@ -59,8 +60,8 @@ export const ipc = {
     invoke<number>("list_users", { task, onBatch: channel(onBatch) }),
   userConversations: (user: string) => invoke<UserConversations>("user_conversations", { user }),
   openConversation: (user: string, id: string) => invoke<ConversationView>("open_conversation", { user, id }),
-  restore: (user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean) =>
-    invoke<RestoreReport>("restore_conversation", { user, id, allowMissingColumns, removeFromArchive }),
+  restore: (user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean, task: string) =>
+    invoke<RestoreReport>("restore_conversation", { user, id, allowMissingColumns, removeFromArchive, task }),
   exportConversation: (user: string, id: string, path: string, gzip: boolean) =>
     invoke<ExportReport>("export_conversation", { user, id, path, gzip }),
   deleteConversations: (user: string, ids: string[]) => invoke<DeleteReport>("delete_conversations", { user, ids }),

@@ -311,7 +311,7 @@ fn restore_target(cli: &Cli) -> Result<Target, Error> {
         (_, Some(name)) => profiles.secret(name, kind)?,
         _ => None,
     };
-    Target::from_settings(
+    Ok(Target::from_settings(
         profile.restore_mode,
         profile.supabase_url.as_deref(),
         secret,
@@ -321,7 +321,8 @@ fn restore_target(cli: &Cli) -> Result<Target, Error> {
             &profile.conflict_key,
         )?,
         profile.rpc_function.clone(),
-    )
+    )?
+    .with_postgres_ca_file(profile.postgres_ca_file.as_ref().map(std::path::PathBuf::from)))
 }
 
 pub(crate) fn print_json<T: Serialize>(out: &mut impl Write, value: &T) -> std::io::Result<()> {
@@ -459,7 +460,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ..Default::default()
             };
             let report = session
-                .restore(user, conversation_id, &target, &options, *remove_from_archive)
+                .restore(
+                    user,
+                    conversation_id,
+                    &target,
+                    &options,
+                    *remove_from_archive,
+                    &catalog_cmd::cancel_on_ctrl_c(),
+                )
                 .await?;
             if report.removed_from_archive.is_some() {
                 let (profile, bucket) = (cli.profile.as_deref(), cli.bucket.as_deref());

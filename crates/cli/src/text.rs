@@ -199,6 +199,24 @@ pub fn restore_report(r: &RestoreReport) -> String {
         );
     }
     let _ = writeln!(out, "  verified: {}", if r.verified { "yes" } else { "NO" });
+    for d in &r.differences {
+        let _ = writeln!(
+            out,
+            "    {}.{} of row {}: archive {}, table {}",
+            inline(&d.table),
+            inline(&d.field),
+            inline(&d.row_id),
+            inline(&d.archive.to_string()),
+            inline(&d.target.to_string())
+        );
+    }
+    if r.differences_count > r.differences.len() as u64 {
+        let _ = writeln!(
+            out,
+            "    and {} more differences",
+            r.differences_count - r.differences.len() as u64
+        );
+    }
     if let Some(d) = &r.removed_from_archive {
         let _ = writeln!(
             out,

@@ -78,7 +78,9 @@ pub enum Error {
     /// A restore target (Supabase REST, Postgres) refused or failed; `code`
     /// says which way (`target_auth`, `target_permission`, `missing_table`,
     /// `missing_columns`, `target_conflict`, `target_unavailable`,
-    /// `restore_failed`, `not_verified`).
+    /// `target_busy` (a lock or statement timeout), `target_tls` (no TLS, or
+    /// a certificate not trusted or not for that host), `restore_failed`,
+    /// `not_verified`).
     #[error("{message}")]
     Restore { code: &'static str, message: String },
 
@@ -86,8 +88,9 @@ pub enum Error {
     #[error("{message}")]
     Keychain { message: String },
 
-    /// A long operation (catalog sync, user export) was cancelled; what it
-    /// leaves behind is consistent (a sync resumes, an export leaves no file).
+    /// A long operation (catalog sync, user export, restore) was cancelled;
+    /// what it leaves behind is consistent (a sync resumes, an export leaves
+    /// no file, a restore writes nothing).
     #[error("{what}: cancelled")]
     Cancelled { what: String },
 }

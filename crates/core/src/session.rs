@@ -18,6 +18,7 @@ use crate::integrity::{self, RepairReport, Verification};
 use crate::layout::{ConversationId, ObjectKind, UserFolder};
 use crate::restore::{self, RestoreOptions, RestoreReport, Target};
 use crate::store::Store;
+use crate::CancellationToken;
 
 #[derive(Clone)]
 pub struct Session {
@@ -150,8 +151,10 @@ impl Session {
     }
 
     /// Restore one conversation into `target`. With `remove_from_archive`,
-    /// and only once the restore is verified, the conversation is then
-    /// deleted from the archive (every version, and its index entry).
+    /// and only once the restore is verified (every restored row read back
+    /// and equal to the archive), the conversation is then deleted from the
+    /// archive (every version, and its index entry). `cancel` stops it
+    /// before its write is committed, leaving nothing written.
     pub async fn restore(
         &self,
         user: &str,
@@ -159,6 +162,7 @@ impl Session {
         target: &Target,
         options: &RestoreOptions,
         remove_from_archive: bool,
+        cancel: &CancellationToken,
     ) -> Result<RestoreReport> {
         let subject = Subject::new(user, &[id]);
         let result = async {
@@ -166,23 +170,23 @@ impl Session {
             let folder = subject.folder(user)?;
             let cid = ConversationId::parse(id)?;
             let opened = self.store.get_conversation(&folder, &cid).await?;
-            let mut report = restore::restore(target, &opened.document, options).await?;
+            let mut report = restore::restore(target, &opened.document, options, cancel).await?;
             if remove_from_archive {
                 if !report.verified {
-                    return Err(Error::Restore {
-                        code: "not_verified",
-                        message: format!(
-                            "conversation {id}: {} of {} messages found after the restore; it stays in the archive",
-                            report.messages_in_table, report.messages_in_archive
-                        ),
-                    });
+                    return Err(not_verified(&report));
                 }
                 report.removed_from_archive = Some(delete::delete_conversations(&self.store, &folder, &[cid]).await?);
             }
             Ok(report)
         }
         .await;
-        self.record("restore", &subject, result, to_map)
+        // The differences hold message content: the report shows them, the
+        // audit log only counts them.
+        self.record("restore", &subject, result, |r| {
+            let mut m = to_map(r);
+            m.remove("differences");
+            m
+        })
     }
 
     /// Request a restore of a cold conversation; returns its status after.
@@ -254,6 +258,30 @@ impl Session {
             .ok_or_else(|| Error::NotFound {
                 key: self.store.layout().conversation_key(folder, id, false),
             })
+    }
+}
+
+/// Why a restore that did not verify keeps the archive copy: where the
+/// tables differ (tables, row ids, fields — never values).
+fn not_verified(report: &RestoreReport) -> Error {
+    let shown: Vec<String> = report
+        .differences
+        .iter()
+        .take(10)
+        .map(|d| format!("{}.{} of row {}", d.table, d.field, d.row_id))
+        .collect();
+    let more = report.differences_count.saturating_sub(shown.len() as u64);
+    Error::Restore {
+        code: "not_verified",
+        message: format!(
+            "conversation {}: the tables do not hold what the archive holds ({} difference{}: {}{}); it stays in \
+             the archive",
+            report.conversation_id,
+            report.differences_count,
+            if report.differences_count == 1 { "" } else { "s" },
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+        ),
     }
 }
 
