@@ -182,7 +182,8 @@ impl PgSession<'_> {
             let cancel_token = cancel_token.clone();
             let connector = connector.clone();
             async move {
-                let exec = tx.execute(&sql, &[&rows]);
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&rows];
+                let exec = tx.execute(&sql, &params);
                 tokio::pin!(exec);
                 let finished = tokio::select! {
                     biased;

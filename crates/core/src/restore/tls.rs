@@ -334,10 +334,11 @@ fn key_values(s: &str) -> Result<Vec<(String, String)>> {
 
 /// A TLS failure in plain words, if `e` is one.
 pub fn tls_failure(e: &tokio_postgres::Error, host: &str, mode: SslMode) -> Option<Error> {
-    let text = e.to_string();
+    let mut text = e.to_string();
     let mut rustls_error = None;
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
         if let Some(r) = s.downcast_ref::<rustls::Error>() {
             rustls_error = Some(r.clone());
             break;
