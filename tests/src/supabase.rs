@@ -407,7 +407,10 @@ pub fn tls_postgres() -> &'static TlsPostgres {
     TLS.get_or_init(|| {
         let cluster = tls_cluster();
         let database = "tls_project".to_owned();
-        cluster.psql("postgres", &format!("create database {database} template {TEMPLATE_DB}"));
+        cluster.psql(
+            "postgres",
+            &format!("create database {database} template {TEMPLATE_DB}"),
+        );
         TlsPostgres {
             ca_file: cluster.ca_file.clone().expect("the TLS cluster has a CA"),
             port: cluster.port,
@@ -426,24 +429,61 @@ fn make_certificates(dir: &Path, as_root: bool) -> PathBuf {
         &[
             &["req", "-x509"][..],
             &ec,
-            &["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Archive Desk test CA"],
-            &["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Archive Desk test CA",
+            ],
+            &[
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
         ]
         .concat(),
     );
-    openssl(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat());
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
+        ]
+        .concat(),
+    );
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
     )
     .expect("server.ext");
     openssl(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-        "server.crt", "-days", "2", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
     ]);
     // PostgreSQL wants its key private to the user it runs as.
     if as_root {
-        run(Command::new("chown").arg("postgres:postgres").arg(dir.join("server.key")).arg(dir.join("server.crt")));
+        run(Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(dir.join("server.key"))
+            .arg(dir.join("server.crt")));
     }
     run(Command::new("chmod").arg("600").arg(dir.join("server.key")));
     dir.join("ca.crt")

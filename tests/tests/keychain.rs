@@ -122,7 +122,10 @@ fn a_new_supabase_url_clears_the_stored_key() {
     assert!(profiles.put("site", profile.clone()).unwrap().supabase_key_cleared);
     assert!(profiles.secret("site", SecretKind::SupabaseKey).unwrap().is_none());
     assert!(
-        profiles.secret("site", SecretKind::AwsSecretAccessKey).unwrap().is_some(),
+        profiles
+            .secret("site", SecretKind::AwsSecretAccessKey)
+            .unwrap()
+            .is_some(),
         "other secrets stay"
     );
 

@@ -203,7 +203,9 @@ async fn an_interrupted_restore_leaves_nothing_and_a_retry_completes() {
     let report = restore::restore(
         &rest(&stack, &stack.service_key, None),
         &doc,
-        &RestoreOptions::default(), &never())
+        &RestoreOptions::default(),
+        &never(),
+    )
     .await
     .unwrap();
     assert!(report.conversation_already_present);
@@ -218,7 +220,12 @@ async fn an_interrupted_restore_leaves_nothing_and_a_retry_completes() {
         .collect();
     assert!(found.contains(&("conversations", "a-plain", "title")), "{found:?}");
     assert!(found.contains(&("messages", "a-plain-m00000", "content")), "{found:?}");
-    assert!(found.iter().all(|(_, row, _)| ["a-plain", "a-plain-m00000"].contains(row)), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|(_, row, _)| ["a-plain", "a-plain-m00000"].contains(row)),
+        "{found:?}"
+    );
     assert_eq!(report.differences_count, report.differences.len() as u64);
 }
 
@@ -401,12 +408,18 @@ async fn a_row_with_the_archives_id_but_other_content_is_not_verified_and_the_ar
         assert_eq!(err.code(), "not_verified", "{id}: {err}");
         let msg = err.to_string();
         assert!(msg.contains(&format!("messages.content of row {taken}")), "{msg}");
-        assert!(!msg.contains(THEIRS) && !msg.contains("Answer 1"), "no content in errors: {msg}");
+        assert!(
+            !msg.contains(THEIRS) && !msg.contains("Answer 1"),
+            "no content in errors: {msg}"
+        );
         // The archive copy and its index entry are still there.
         let cid = ConversationId::parse(id).unwrap();
         session.store.get_conversation(&folder, &cid).await.unwrap();
         let index = session.store.read_index(&folder).await.unwrap().index;
-        assert!(index.entries().any(|e| e.conversation_id() == *id), "{id} left the index");
+        assert!(
+            index.entries().any(|e| e.conversation_id() == *id),
+            "{id} left the index"
+        );
 
         // Without removal the report shows where and what, for the person.
         let report = session
@@ -426,20 +439,28 @@ async fn a_row_with_the_archives_id_but_other_content_is_not_verified_and_the_ar
             .differences
             .iter()
             .any(|d| d.row_id == taken && d.field == "conversation_id" && d.target == json!(format!("other-{id}"))));
-        assert!(report.differences.iter().all(|d| d.row_id == taken), "{:?}", report.differences);
+        assert!(
+            report.differences.iter().all(|d| d.row_id == taken),
+            "{:?}",
+            report.differences
+        );
         assert_eq!(report.differences_count, report.differences.len() as u64);
 
         // The clash resolved, the same call verifies and removes it.
         stack.psql(&format!("delete from messages where id = '{taken}'"));
-        let report = session
-            .restore(EMAIL, id, target, &opts, true, &never())
-            .await
-            .unwrap();
-        assert!(report.verified && report.differences.is_empty(), "{:?}", report.differences);
+        let report = session.restore(EMAIL, id, target, &opts, true, &never()).await.unwrap();
+        assert!(
+            report.verified && report.differences.is_empty(),
+            "{:?}",
+            report.differences
+        );
         assert!(report.removed_from_archive.is_some());
         assert_eq!(count(&stack, id), (1, 4));
     }
-    assert_eq!(session.store.read_index(&folder).await.unwrap().index.entries().len(), 0);
+    assert_eq!(
+        session.store.read_index(&folder).await.unwrap().index.entries().len(),
+        0
+    );
 
     // The audit log counts differences but never holds their values.
     let log = session.audit.read(&AuditFilter::default()).unwrap();
@@ -447,7 +468,10 @@ async fn a_row_with_the_archives_id_but_other_content_is_not_verified_and_the_ar
         .iter()
         .map(|r| (r.outcome.as_str(), r.error_code.as_deref()))
         .collect();
-    assert_eq!(outcomes, [("error", Some("not_verified")), ("ok", None), ("ok", None)].repeat(3));
+    assert_eq!(
+        outcomes,
+        [("error", Some("not_verified")), ("ok", None), ("ok", None)].repeat(3)
+    );
     assert!(log[1].detail["differences_count"].as_u64().unwrap() > 0);
     assert!(log.iter().all(|r| !r.detail.contains_key("differences")));
     let text = std::fs::read_to_string(session.audit.path()).unwrap();
@@ -461,7 +485,10 @@ async fn the_real_schemas_formats_verify_and_unrelated_rows_do_not_matter() {
     let stack = SupabaseStack::start();
     let targets = [
         ("rest", rest(&stack, &stack.service_key, None)),
-        ("rpc", rest(&stack, &stack.secret_key, Some("restore_archived_conversation"))),
+        (
+            "rpc",
+            rest(&stack, &stack.secret_key, Some("restore_archived_conversation")),
+        ),
         ("pg", postgres(&stack)),
     ];
     for (name, target) in &targets {

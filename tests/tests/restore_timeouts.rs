@@ -38,7 +38,14 @@ fn rest(stack: &SupabaseStack) -> Target {
 }
 
 fn postgres_url(url: String) -> Target {
-    Target::from_settings(RestoreMode::Postgres, None, Some(Secret::new(url)), Tables::default(), None).unwrap()
+    Target::from_settings(
+        RestoreMode::Postgres,
+        None,
+        Some(Secret::new(url)),
+        Tables::default(),
+        None,
+    )
+    .unwrap()
 }
 
 fn postgres(stack: &SupabaseStack) -> Target {
@@ -68,9 +75,12 @@ fn count(stack: &SupabaseStack, id: &str) -> String {
 /// A second session with an open transaction that ran `sql` (and so holds
 /// its locks until `rollback`).
 async fn hold(stack: &SupabaseStack, sql: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&format!("{}?sslmode=disable", stack.postgres_url), tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (client, connection) = tokio_postgres::connect(
+        &format!("{}?sslmode=disable", stack.postgres_url),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
     tokio::spawn(connection);
     client.batch_execute(&format!("begin; {sql}")).await.unwrap();
     client
@@ -200,7 +210,9 @@ async fn a_cancel_during_a_restore_held_by_a_lock_writes_nothing() {
     let err = running.await.unwrap().unwrap_err();
     assert_eq!(err.code(), "cancelled", "{err}");
     assert_eq!(
-        stack.psql("select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"),
+        stack.psql(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+        ),
         "0",
         "the server still runs the cancelled statement"
     );
@@ -234,7 +246,9 @@ async fn a_cancel_during_a_restore_held_by_a_lock_writes_nothing() {
     // A cancel before anything is written: nothing is.
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let err = guarded(&rest(&stack), &doc("cancel-early", 2), &cancel).await.unwrap_err();
+    let err = guarded(&rest(&stack), &doc("cancel-early", 2), &cancel)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "cancelled");
     assert_eq!(count(&stack, "cancel-early"), "0|0");
 }

@@ -13,9 +13,15 @@ use archive_desk_harness::supabase::{tls_postgres, SupabaseStack};
 use serde_json::json;
 
 fn target(url: String, ca_file: Option<PathBuf>) -> Target {
-    Target::from_settings(RestoreMode::Postgres, None, Some(Secret::new(url)), Tables::default(), None)
-        .unwrap()
-        .with_postgres_ca_file(ca_file)
+    Target::from_settings(
+        RestoreMode::Postgres,
+        None,
+        Some(Secret::new(url)),
+        Tables::default(),
+        None,
+    )
+    .unwrap()
+    .with_postgres_ca_file(ca_file)
 }
 
 /// Connect and read the columns: the whole handshake, nothing written.
@@ -69,22 +75,44 @@ async fn a_certificate_from_an_unknown_ca_is_refused_unless_only_encryption_is_a
     let other = tempfile::tempdir().unwrap();
     let other_ca = other.path().join("other-ca.crt");
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-        .args(["-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=Other CA"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args([
+            "-keyout",
+            "other-ca.key",
+            "-out",
+            "other-ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Other CA",
+        ])
         .args(["-addext", "basicConstraints=critical,CA:TRUE"])
         .current_dir(other.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for mode in ["require", "verify-ca", "verify-full"] {
-        let err = connect(&target(pg.url("127.0.0.1", &format!("sslmode={mode}")), Some(other_ca.clone())))
-            .await
-            .unwrap_err();
+        let err = connect(&target(
+            pg.url("127.0.0.1", &format!("sslmode={mode}")),
+            Some(other_ca.clone()),
+        ))
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), "target_tls", "{mode}: {err}");
         assert!(err.to_string().contains("not trusted"), "{mode}: {err}");
     }
     // `require` without a CA: encrypted, the certificate not checked.
-    connect(&target(pg.url("127.0.0.1", "sslmode=require"), None)).await.unwrap();
+    connect(&target(pg.url("127.0.0.1", "sslmode=require"), None))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -92,18 +120,19 @@ async fn verify_full_checks_the_host_name_and_verify_ca_does_not() {
     let pg = tls_postgres();
     // Reach the server at 127.0.0.1 while naming it otherwise (hostaddr),
     // as a server reached under a name its certificate lacks.
-    let url = |mode: &str| {
-        pg.url(
-            "db.example.invalid",
-            &format!("hostaddr=127.0.0.1&sslmode={mode}"),
-        )
-    };
+    let url = |mode: &str| pg.url("db.example.invalid", &format!("hostaddr=127.0.0.1&sslmode={mode}"));
     let err = connect(&target(url("verify-full"), Some(pg.ca_file.clone())))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "target_tls", "{err}");
-    assert!(err.to_string().contains("not valid for the host name db.example.invalid"), "{err}");
-    connect(&target(url("verify-ca"), Some(pg.ca_file.clone()))).await.unwrap();
+    assert!(
+        err.to_string()
+            .contains("not valid for the host name db.example.invalid"),
+        "{err}"
+    );
+    connect(&target(url("verify-ca"), Some(pg.ca_file.clone())))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -119,7 +148,9 @@ async fn a_server_without_tls_is_refused_and_nothing_goes_in_plaintext() {
     // Only the explicit choice, on loopback, goes without TLS.
     connect(&target(plain("sslmode=disable"), None)).await.unwrap();
     for weak in ["prefer", "allow"] {
-        let err = connect(&target(plain(&format!("sslmode={weak}")), None)).await.unwrap_err();
+        let err = connect(&target(plain(&format!("sslmode={weak}")), None))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "config", "{err}");
     }
 }
@@ -134,6 +165,8 @@ async fn a_password_is_never_sent_unencrypted_over_a_network() {
     .await
     .unwrap_err();
     assert_eq!(err.code(), "config");
-    assert!(err.to_string().contains("refusing to send the Postgres password unencrypted to db.example.invalid"));
+    assert!(err
+        .to_string()
+        .contains("refusing to send the Postgres password unencrypted to db.example.invalid"));
     assert!(!err.to_string().contains("hunter2"));
 }

@@ -280,7 +280,11 @@ fn not_verified(report: &RestoreReport) -> Error {
             report.differences_count,
             if report.differences_count == 1 { "" } else { "s" },
             shown.join(", "),
-            if more > 0 { format!(" and {more} more") } else { String::new() },
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
         ),
     }
 }

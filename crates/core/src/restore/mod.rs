@@ -263,11 +263,7 @@ fn cancelled_error(id: &str) -> Error {
 }
 
 /// `work`, unless `cancel` fires first (for steps that write nothing).
-async fn unless_cancelled<T>(
-    cancel: &CancellationToken,
-    id: &str,
-    work: impl Future<Output = Result<T>>,
-) -> Result<T> {
+async fn unless_cancelled<T>(cancel: &CancellationToken, id: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
     tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(cancelled_error(id)),

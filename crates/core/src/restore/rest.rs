@@ -26,12 +26,15 @@ const MAX_LIST_CHARS: usize = 1500;
 /// A Supabase project URL: `https://`, or `http://` only to this machine
 /// (the key travels in every request).
 pub fn check_project_url(url: &str) -> Result<()> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|_| Error::Config(format!("Supabase URL {url:?} is not a URL (https://<project>.supabase.co)")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|_| {
+        Error::Config(format!(
+            "Supabase URL {url:?} is not a URL (https://<project>.supabase.co)"
+        ))
+    })?;
     let host = parsed.host_str().unwrap_or("");
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     match parsed.scheme() {
         "https" if parsed.host().is_some() => Ok(()),
         "http" if loopback => Ok(()),
@@ -162,7 +165,11 @@ impl RestTarget {
                     .query(&[(key.as_str(), format!("eq.{id}")), ("select", key.clone())]),
             )
             .await?;
-        Ok(self.json(what, resp).await?.as_array().is_some_and(|rows| !rows.is_empty()))
+        Ok(self
+            .json(what, resp)
+            .await?
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty()))
     }
 
     async fn count_messages(&self, id: &str) -> Result<u64> {
@@ -285,7 +292,12 @@ impl RestTarget {
         })
     }
 
-    pub(super) async fn write(&self, plan: &Plan, options: &RestoreOptions, cancel: &CancellationToken) -> Result<Written> {
+    pub(super) async fn write(
+        &self,
+        plan: &Plan,
+        options: &RestoreOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Written> {
         if cancel.is_cancelled() {
             return Err(cancelled_error(&plan.id));
         }
@@ -448,8 +460,12 @@ mod tests {
         );
         assert_eq!(rest_error("x", 503, &Value::Null).code(), "target_unavailable");
         assert_eq!(
-            rest_error("x", 500, &json!({"code": "57014", "message": "canceling statement due to statement timeout"}))
-                .code(),
+            rest_error(
+                "x",
+                500,
+                &json!({"code": "57014", "message": "canceling statement due to statement timeout"})
+            )
+            .code(),
             "target_busy"
         );
     }
@@ -465,10 +481,18 @@ mod tests {
         ] {
             assert!(check_project_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://example.com", "http://10.0.0.1:8000", "http://localhost.example.com", "ftp://x", "abc.supabase.co"] {
+        for bad in [
+            "http://example.com",
+            "http://10.0.0.1:8000",
+            "http://localhost.example.com",
+            "ftp://x",
+            "abc.supabase.co",
+        ] {
             assert_eq!(check_project_url(bad).unwrap_err().code(), "config", "{bad}");
         }
-        let e = RestTarget::new("http://example.com", Secret::new("k"), Tables::default(), None).err().unwrap();
+        let e = RestTarget::new("http://example.com", Secret::new("k"), Tables::default(), None)
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("unencrypted"), "{e}");
         assert!(RestTarget::new("http://127.0.0.1:9/", Secret::new("k"), Tables::default(), None).is_ok());
     }

@@ -129,7 +129,12 @@ impl Connection {
             })
             .collect();
         if hosts.is_empty() {
-            self.config.get_hostaddrs().iter().map(IpAddr::to_string).collect::<Vec<_>>().join(",")
+            self.config
+                .get_hostaddrs()
+                .iter()
+                .map(IpAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
         } else {
             hosts.join(",")
         }
@@ -193,9 +198,12 @@ fn ca_roots(path: &Path) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&bytes) {
         let cert = cert.map_err(|e| Error::Config(format!("{}: not a PEM certificate file: {e}", path.display())))?;
-        roots
-            .add(cert)
-            .map_err(|e| Error::Config(format!("{}: a certificate cannot be used as a root: {e}", path.display())))?;
+        roots.add(cert).map_err(|e| {
+            Error::Config(format!(
+                "{}: a certificate cannot be used as a root: {e}",
+                path.display()
+            ))
+        })?;
     }
     if roots.is_empty() {
         return Err(Error::Config(format!(
@@ -497,7 +505,9 @@ mod tests {
         assert_eq!(c.config.get_password(), Some(&b"it's"[..]));
         assert_eq!(c.ca_file.as_deref(), Some(Path::new("/profile/ca.pem")));
         for weak in ["prefer", "allow"] {
-            let e = Connection::parse(&format!("postgres://u:p@h/db?sslmode={weak}"), None).err().unwrap();
+            let e = Connection::parse(&format!("postgres://u:p@h/db?sslmode={weak}"), None)
+                .err()
+                .unwrap();
             assert!(e.to_string().contains("fall back"), "{e}");
         }
     }
@@ -511,7 +521,11 @@ mod tests {
         ] {
             let e = Connection::parse(remote, None).err().unwrap();
             assert_eq!(e.code(), "config");
-            assert!(e.to_string().contains("refusing to send the Postgres password unencrypted"), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("refusing to send the Postgres password unencrypted"),
+                "{e}"
+            );
             assert!(!e.to_string().contains(":p@"), "{e}");
         }
         for local in [

@@ -233,11 +233,23 @@ mod tests {
             "2023-12-31T19:00:00-05",
             "2024-01-01T00:00:00.000Z",
         ] {
-            assert!(same(&json!("2024-01-01T00:00:00Z"), &json!(same_moment)), "{same_moment}");
+            assert!(
+                same(&json!("2024-01-01T00:00:00Z"), &json!(same_moment)),
+                "{same_moment}"
+            );
         }
-        assert!(same(&json!("2024-03-05T10:11:12.345Z"), &json!("2024-03-05T10:11:12.345+00:00")));
-        assert!(!same(&json!("2024-03-05T10:11:12.345Z"), &json!("2024-03-05T10:11:12.346+00:00")));
-        assert!(!same(&json!("2024-01-01T00:00:00Z"), &json!("2024-01-01T00:00:01+00:00")));
+        assert!(same(
+            &json!("2024-03-05T10:11:12.345Z"),
+            &json!("2024-03-05T10:11:12.345+00:00")
+        ));
+        assert!(!same(
+            &json!("2024-03-05T10:11:12.345Z"),
+            &json!("2024-03-05T10:11:12.346+00:00")
+        ));
+        assert!(!same(
+            &json!("2024-01-01T00:00:00Z"),
+            &json!("2024-01-01T00:00:01+00:00")
+        ));
         for not_a_timestamp in ["2024-01-01", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00Zx", "hello"] {
             assert_eq!(instant(not_a_timestamp), None, "{not_a_timestamp}");
         }
@@ -278,7 +290,10 @@ mod tests {
         let mut d = Differences::default();
         d.compare("messages", "id", &expected, &stored);
         assert_eq!(d.count, 2);
-        assert_eq!((d.listed[0].row_id.as_str(), d.listed[0].field.as_str()), ("m2", "content"));
+        assert_eq!(
+            (d.listed[0].row_id.as_str(), d.listed[0].field.as_str()),
+            ("m2", "content")
+        );
         assert_eq!(d.listed[0].target, json!("something else"));
         assert_eq!((d.listed[1].row_id.as_str(), d.listed[1].field.as_str()), ("3", "id"));
         assert_eq!(d.listed[1].target, Value::Null);
