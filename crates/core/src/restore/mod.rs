@@ -119,7 +119,8 @@ pub struct Timeouts {
     /// own statement timeout (8 s for the API roles unless changed), so the
     /// server ends a slow write and says so before we stop waiting.
     pub request: Duration,
-    /// One SQL statement (Postgres `statement_timeout`).
+    /// One SQL statement of the write (Postgres `statement_timeout`, set for
+    /// its transaction); reads are bounded on our side.
     pub statement: Duration,
     /// Waiting for a row or table another session holds (Postgres
     /// `lock_timeout`).

@@ -1,7 +1,8 @@
 //! A direct Postgres connection as a restore target: one transaction with
 //! `ON CONFLICT DO NOTHING`, `statement_timeout` and `lock_timeout` set for
-//! the session, a cancel that stops the server's statement and rolls back,
-//! and the rows read back by key for verification.
+//! that transaction, a cancel that stops the server's statement and rolls
+//! back, and the rows read back by key for verification. Every wait is
+//! also bounded on our side, for a server that goes silent.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -89,20 +90,12 @@ impl PostgresTarget {
             Ok(Err(e)) => return Err(tls::tls_failure(&e, &host, mode).unwrap_or_else(|| pg_error(e))),
             Ok(Ok(client)) => client,
         };
-        let session = PgSession {
+        Ok(PgSession {
             client,
             connector,
             tables: &self.tables,
             timeouts: self.timeouts,
-        };
-        session
-            .bounded(session.client.batch_execute(&format!(
-                "set statement_timeout = {}; set lock_timeout = {}",
-                self.timeouts.statement.as_millis(),
-                self.timeouts.lock.as_millis()
-            )))
-            .await?;
-        Ok(session)
+        })
     }
 }
 
@@ -121,10 +114,7 @@ impl PgSession<'_> {
         let limit = self.timeouts.statement + self.timeouts.lock + self.timeouts.connect;
         match tokio::time::timeout(limit, work).await {
             Ok(out) => out.map_err(pg_error),
-            Err(_) => Err(Error::Restore {
-                code: "target_unavailable",
-                message: format!("Postgres did not answer within {} s", limit.as_secs()),
-            }),
+            Err(_) => Err(silent(limit)),
         }
     }
 
@@ -173,7 +163,24 @@ impl PgSession<'_> {
         let connector = self.connector.clone();
         let limit = self.timeouts.statement + self.timeouts.lock + self.timeouts.connect;
         let tables = self.tables;
-        let tx = self.client.transaction().await.map_err(pg_error)?;
+        let tx = tokio::time::timeout(limit, self.client.transaction())
+            .await
+            .map_err(|_| silent(limit))?
+            .map_err(pg_error)?;
+        // For this transaction only (`set local`): through a pooler in
+        // transaction mode a session setting would outlive us on a shared
+        // server connection.
+        let settings = format!(
+            "set local statement_timeout = {}; set local lock_timeout = {}",
+            self.timeouts.statement.as_millis(),
+            self.timeouts.lock.as_millis()
+        );
+        match tokio::time::timeout(limit, tx.batch_execute(&settings)).await {
+            Ok(Ok(())) => {}
+            // Nothing written yet; dropping `tx` rolls back.
+            Ok(Err(e)) => return Err(pg_error(e)),
+            Err(_) => return Err(silent(limit)),
+        }
         // One statement, unless the person cancels: then the server is told
         // to stop it at once (it may be waiting for a lock) and its error
         // awaited, so the rollback below is not queued behind it.
@@ -192,10 +199,7 @@ impl PgSession<'_> {
                 };
                 match finished {
                     Some(Ok(out)) => out.map_err(pg_error),
-                    Some(Err(_)) => Err(Error::Restore {
-                        code: "target_unavailable",
-                        message: format!("Postgres did not answer within {} s", limit.as_secs()),
-                    }),
+                    Some(Err(_)) => Err(silent(limit)),
                     None => {
                         let stop = async {
                             match connector {
@@ -320,6 +324,14 @@ impl PgSession<'_> {
         );
         let n: i64 = self.bounded(self.client.query_one(&sql, &[&row])).await?.get(0);
         Ok(n as u64)
+    }
+}
+
+/// A server that stopped answering (our own bound, not the server's).
+fn silent(limit: Duration) -> Error {
+    Error::Restore {
+        code: "target_unavailable",
+        message: format!("Postgres did not answer within {} s", limit.as_secs()),
     }
 }
 
