@@ -277,32 +277,27 @@ impl Profiles {
     /// the profile's stored Supabase key is deleted (it belongs to the old
     /// project) and the report says so.
     pub fn put(&self, name: &str, profile: Profile) -> Result<SaveReport> {
+        check_profile(name, &profile)?;
         let old_url = self
             .load()?
             .profiles
             .get(name)
             .map(|p| normalised_url(p.supabase_url.as_deref()));
-        self.write_profile(name, profile.clone())?;
         let mut report = SaveReport::default();
+        // The key goes first: if the keychain refuses, nothing changed.
         if old_url.is_some_and(|old| old != normalised_url(profile.supabase_url.as_deref()))
             && self.keychain.get(name, SecretKind::SupabaseKey)?.is_some()
         {
             self.keychain.delete(name, SecretKind::SupabaseKey)?;
             report.supabase_key_cleared = true;
         }
+        self.write_profile(name, profile)?;
         Ok(report)
     }
 
     /// Validate and write one profile, nothing else.
     fn write_profile(&self, name: &str, profile: Profile) -> Result<()> {
-        check_profile_name(name)?;
-        Layout::new(&profile.prefix)?;
-        if profile.bucket.is_empty() {
-            return Err(Error::Config("a profile needs a bucket".into()));
-        }
-        if let Some(url) = &profile.supabase_url {
-            crate::restore::check_project_url(url.trim_end_matches('/'))?;
-        }
+        check_profile(name, &profile)?;
         let mut file = self.load()?;
         file.version = FILE_VERSION;
         file.profiles.insert(name.to_owned(), profile);
@@ -468,6 +463,19 @@ impl Profiles {
         self.write_profile(name, profile)?;
         Ok(report)
     }
+}
+
+/// What a profile must be to be saved.
+fn check_profile(name: &str, profile: &Profile) -> Result<()> {
+    check_profile_name(name)?;
+    Layout::new(&profile.prefix)?;
+    if profile.bucket.is_empty() {
+        return Err(Error::Config("a profile needs a bucket".into()));
+    }
+    if let Some(url) = &profile.supabase_url {
+        crate::restore::check_project_url(url.trim_end_matches('/'))?;
+    }
+    Ok(())
 }
 
 /// A Supabase URL as compared for "changed": without a trailing `/`.
