@@ -17,6 +17,10 @@
 //!   first (e.g. a table without a column), and [`SupabaseStack::reset`]
 //!   empties its tables. Dropping it stops its servers and drops its database.
 //!
+//! [`tls_postgres()`] is a second cluster, started only by the tests that
+//! use it, with TLS on and a certificate from a CA made by the test process;
+//! the main cluster has TLS off.
+//!
 //! Every server runs under a small `sh` guard that reads our stdin: when this
 //! process exits, for any reason, the pipe closes and the guard stops the
 //! server and removes its directory, so no test run leaves servers or data

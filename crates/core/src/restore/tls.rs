@@ -9,7 +9,7 @@
 //! - `verify-ca`: TLS, the chain checked against the roots, not the host
 //!   name.
 //! - `verify-full`: TLS, chain and host name checked.
-//! - absent: `verify-full`. libpq's default is `prefer`, which falls back to
+//! - absent: `verify-full` (`disable` for a Unix socket, which has no TLS). libpq's default is `prefer`, which falls back to
 //!   plaintext when the server refuses TLS; here nothing ever falls back
 //!   silently, so `prefer` and `allow` are refused and a connection string
 //!   without `sslmode` gets the strongest mode. Say `sslmode=require` to
@@ -97,7 +97,15 @@ impl Connection {
                     .into(),
             )
         })?;
-        let mode = mode.unwrap_or(SslMode::VerifyFull);
+        // A Unix socket never carries TLS (libpq ignores sslmode there).
+        let unix_only = !config.get_hosts().is_empty()
+            && config.get_hosts().iter().all(|h| matches!(h, Host::Unix(_)))
+            && config.get_hostaddrs().is_empty();
+        let mode = mode.unwrap_or(if unix_only {
+            SslMode::Disable
+        } else {
+            SslMode::VerifyFull
+        });
         config.ssl_mode(match mode {
             SslMode::Disable => WireSslMode::Disable,
             _ => WireSslMode::Require,
@@ -504,6 +512,8 @@ mod tests {
         assert_eq!(c.mode, SslMode::Require);
         assert_eq!(c.config.get_password(), Some(&b"it's"[..]));
         assert_eq!(c.ca_file.as_deref(), Some(Path::new("/profile/ca.pem")));
+        let c = Connection::parse("host=/var/run/postgresql user=u password=p dbname=db", None).unwrap();
+        assert_eq!(c.mode, SslMode::Disable, "a Unix socket is local and has no TLS");
         for weak in ["prefer", "allow"] {
             let e = Connection::parse(&format!("postgres://u:p@h/db?sslmode={weak}"), None)
                 .err()
