@@ -463,7 +463,7 @@ async function restore(user: string, id: string): Promise<void> {
       dropped.length ? h("p", { text: `Not restored (the tables lack them): ${dropped.join(", ")}` }) : null,
       h("p", { text: `Verified: ${r.verified ? "yes" : "NO"} · ${r.target}${r.atomic ? ", one transaction" : ""} · ${r.duration_ms} ms` }),
       r.differences_count > 0 ? h("p", { text: `Differences between the archive and the tables (${r.differences_count}):` }) : null,
-      ...r.differences.map((d) => h("p", { class: "difference", text: `• ${d.table}.${d.field} of row ${d.row_id}: archive ${JSON.stringify(d.archive)}, table ${JSON.stringify(d.target)}` })),
+      ...r.differences.map((d) => h("p", { class: "difference", text: `• ${d.table}.${d.field} of row ${d.row_id}: archive ${clip(JSON.stringify(d.archive))}, table ${clip(JSON.stringify(d.target))}` })),
       r.differences_count > r.differences.length ? h("p", { text: `…and ${r.differences_count - r.differences.length} more` }) : null,
       r.removed_from_archive ? h("p", { text: `Removed from the archive: ${r.removed_from_archive.deleted_keys.join(", ")}` }) : null,
     ), [{ label: "Close", value: "ok" }]);
@@ -476,6 +476,11 @@ async function restore(user: string, id: string): Promise<void> {
     if (isCancelled(e)) say(`Restore of ${id} cancelled; nothing was written.`);
     else fail(e);
   }
+}
+
+/** At most 200 characters of a value (a message can be long). */
+function clip(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 async function exportOne(user: string, id: string): Promise<void> {
