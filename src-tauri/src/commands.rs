@@ -17,7 +17,7 @@ use archive_desk_core::catalog::{self, CatalogStats};
 use archive_desk_core::connection::{self, Check};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
-use archive_desk_core::profile::{ImportReport, Profile, ProfileView, RestoreMode};
+use archive_desk_core::profile::{ImportReport, Profile, ProfileView, RestoreMode, SaveReport};
 use archive_desk_core::restore::{RestoreOptions, RestoreReport};
 use archive_desk_core::session::ExportReport;
 use archive_desk_core::{
@@ -165,8 +165,10 @@ pub async fn list_profiles(state: State<'_, AppState>) -> CmdResult<Vec<ProfileV
         .collect()
 }
 
+/// Save a profile's settings; the report says whether its Supabase key was
+/// deleted because the URL changed.
 #[tauri::command]
-pub async fn save_profile(state: State<'_, AppState>, name: String, profile: Profile) -> CmdResult<()> {
+pub async fn save_profile(state: State<'_, AppState>, name: String, profile: Profile) -> CmdResult<SaveReport> {
     state.profiles.put(&name, profile).map_err(report)
 }
 
@@ -320,6 +322,8 @@ pub async fn open_conversation(state: State<'_, AppState>, user: String, id: Str
     Ok(ConversationView::from(&opened))
 }
 
+/// Restore one conversation into the profile's Supabase; cancellable as
+/// `task` until its write is committed (nothing is left half-done).
 #[tauri::command]
 pub async fn restore_conversation(
     state: State<'_, AppState>,
@@ -327,7 +331,10 @@ pub async fn restore_conversation(
     id: String,
     allow_missing_columns: bool,
     remove_from_archive: bool,
+    task: String,
 ) -> CmdResult<Audited<RestoreReport>> {
+    // Registered first, so a Cancel clicked while the target is prepared counts.
+    let running = state.start_task(&task)?;
     let (name, session) = state.session().await?;
     let profile = state.profiles.get(&name).map_err(report)?;
     let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
@@ -336,7 +343,7 @@ pub async fn restore_conversation(
         ..Default::default()
     };
     let restored = session
-        .restore(&user, &id, &target, &options, remove_from_archive)
+        .restore(&user, &id, &target, &options, remove_from_archive, &running.token)
         .await
         .map_err(report)?;
     if restored.removed_from_archive.is_some() {

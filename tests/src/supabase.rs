@@ -17,6 +17,10 @@
 //!   first (e.g. a table without a column), and [`SupabaseStack::reset`]
 //!   empties its tables. Dropping it stops its servers and drops its database.
 //!
+//! [`tls_postgres()`] is a second cluster, started only by the tests that
+//! use it, with TLS on and a certificate from a CA made by the test process;
+//! the main cluster has TLS off.
+//!
 //! Every server runs under a small `sh` guard that reads our stdin: when this
 //! process exits, for any reason, the pipe closes and the guard stops the
 //! server and removes its directory, so no test run leaves servers or data
@@ -353,6 +357,8 @@ pub fn shared() -> &'static SupabaseStack {
 
 struct Cluster {
     port: u16,
+    /// The CA of the server's certificate, when TLS is on.
+    ca_file: Option<PathBuf>,
     /// The superuser's password.
     password: String,
     authenticator_password: String,
@@ -362,10 +368,132 @@ struct Cluster {
 
 fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(start_cluster)
+    CLUSTER.get_or_init(|| start_cluster(false))
 }
 
-fn start_cluster() -> Cluster {
+/// A second private PostgreSQL cluster, with TLS on: its certificate is
+/// issued by a CA this process generates (with the `openssl` CLI), for the
+/// names `127.0.0.1` and `localhost`. Started on first use. The main
+/// cluster has TLS off, so it answers "no" to a TLS request.
+pub struct TlsPostgres {
+    /// The CA's certificate (PEM), to verify the server with.
+    pub ca_file: PathBuf,
+    /// The cluster's port on 127.0.0.1.
+    pub port: u16,
+    /// A database with the chat schema.
+    pub database: String,
+    password: String,
+}
+
+impl TlsPostgres {
+    /// `postgres://postgres:PASSWORD@{host}:{port}/{database}?{params}`.
+    pub fn url(&self, host: &str, params: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}:{}@{host}:{}/{}?{params}",
+            self.password, self.port, self.database
+        )
+    }
+
+    /// Run `sql` in its database as the superuser (see [`SupabaseStack::psql`]).
+    pub fn psql(&self, sql: &str) -> String {
+        tls_cluster().psql(&self.database, sql)
+    }
+}
+
+fn tls_cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| start_cluster(true))
+}
+
+/// The TLS cluster (see [`TlsPostgres`]).
+pub fn tls_postgres() -> &'static TlsPostgres {
+    static TLS: OnceLock<TlsPostgres> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let cluster = tls_cluster();
+        let database = "tls_project".to_owned();
+        cluster.psql(
+            "postgres",
+            &format!("create database {database} template {TEMPLATE_DB}"),
+        );
+        TlsPostgres {
+            ca_file: cluster.ca_file.clone().expect("the TLS cluster has a CA"),
+            port: cluster.port,
+            database,
+            password: cluster.password.clone(),
+        }
+    })
+}
+
+/// A CA and a server certificate for 127.0.0.1 and localhost, made with
+/// the `openssl` CLI in `dir`: `ca.crt`, `server.crt`, `server.key`.
+fn make_certificates(dir: &Path, as_root: bool) -> PathBuf {
+    let openssl = |args: &[&str]| run(Command::new("openssl").args(args).current_dir(dir));
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Archive Desk test CA",
+            ],
+            &[
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("server.ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    // PostgreSQL wants its key private to the user it runs as.
+    if as_root {
+        run(Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(dir.join("server.key"))
+            .arg(dir.join("server.crt")));
+    }
+    run(Command::new("chmod").arg("600").arg(dir.join("server.key")));
+    dir.join("ca.crt")
+}
+
+fn start_cluster(tls: bool) -> Cluster {
     let started = Instant::now();
     // Removed by the postgres guard when it stops.
     let dir = tempfile::Builder::new()
@@ -397,10 +525,11 @@ fn start_cluster() -> Cluster {
     run(&mut initdb);
     let _ = std::fs::remove_file(&pwfile);
 
+    let ca_file = tls.then(|| make_certificates(&dir, as_root));
     let log = dir.join("postgres.log");
     let (guard, port) = launch("PostgreSQL", &log, |attempt| {
         let port = free_port();
-        let settings = [
+        let mut settings = vec![
             format!("port={port}"),
             "listen_addresses=127.0.0.1".into(),
             "unix_socket_directories=".into(),
@@ -410,6 +539,11 @@ fn start_cluster() -> Cluster {
             "synchronous_commit=off".into(),
             "full_page_writes=off".into(),
         ];
+        if tls {
+            settings.push("ssl=on".into());
+            settings.push(format!("ssl_cert_file={}", dir.join("server.crt").display()));
+            settings.push(format!("ssl_key_file={}", dir.join("server.key").display()));
+        }
         let mut args = vec!["-D".to_owned(), path_str(&data).to_owned()];
         for s in settings {
             args.push("-c".into());
@@ -436,6 +570,7 @@ fn start_cluster() -> Cluster {
 
     let cluster = Cluster {
         port,
+        ca_file,
         password,
         authenticator_password: format!("auth{}", token()),
         create_lock: Mutex::new(()),
@@ -449,7 +584,8 @@ fn start_cluster() -> Cluster {
         &format!("alter role authenticator password '{}'", cluster.authenticator_password),
     );
     eprintln!(
-        "started PostgreSQL on 127.0.0.1:{port} with the chat schema in {} ms",
+        "started PostgreSQL on 127.0.0.1:{port} with the chat schema{} in {} ms",
+        if tls { " and TLS" } else { "" },
         started.elapsed().as_millis()
     );
     cluster

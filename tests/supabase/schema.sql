@@ -67,3 +67,12 @@ alter table public.messages enable row level security;
 
 grant select, insert, update, delete on public.conversations, public.messages
   to anon, authenticated, service_role;
+
+-- Supabase's statement timeouts for the API (its defaults): anon 3 s,
+-- authenticated 8 s, and 8 s for the authenticator's sessions, which
+-- service_role requests inherit. A request blocked by a lock ends with
+-- 57014 instead of waiting for ever. Roles are cluster-wide: same values
+-- when this runs twice.
+alter role anon set statement_timeout = '3s';
+alter role authenticated set statement_timeout = '8s';
+alter role authenticator set statement_timeout = '8s';

@@ -90,3 +90,53 @@ async fn imported_profile_reaches_s3_with_its_keychain_secret() {
         assert!(profiles.secret("prod", kind).unwrap().is_none());
     }
 }
+
+/// A Supabase key goes only to the project it was given for: a new URL
+/// deletes it from the real keychain (the CLI and the app both save through
+/// `Profiles::put`, which reports it).
+#[test]
+fn a_new_supabase_url_clears_the_stored_key() {
+    use archive_desk_core::Profile;
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = Profiles::new(
+        dir.path().join("profiles.toml"),
+        Keychain::new(format!("archive-desk-test-{}", servers::token())),
+    );
+    let mut profile = Profile::new("bucket");
+    profile.supabase_url = Some("https://one.supabase.co".into());
+    assert!(!profiles.put("site", profile.clone()).unwrap().supabase_key_cleared);
+    profiles
+        .set_secret("site", SecretKind::SupabaseKey, &Secret::new("key-of-one"))
+        .unwrap();
+    profiles
+        .set_secret("site", SecretKind::AwsSecretAccessKey, &Secret::new("aws"))
+        .unwrap();
+
+    // The same URL (a trailing slash is no change) with other settings: kept.
+    profile.supabase_url = Some("https://one.supabase.co/".into());
+    profile.read_only = true;
+    assert!(!profiles.put("site", profile.clone()).unwrap().supabase_key_cleared);
+    assert!(profiles.secret("site", SecretKind::SupabaseKey).unwrap().is_some());
+
+    profile.supabase_url = Some("https://two.supabase.co".into());
+    assert!(profiles.put("site", profile.clone()).unwrap().supabase_key_cleared);
+    assert!(profiles.secret("site", SecretKind::SupabaseKey).unwrap().is_none());
+    assert!(
+        profiles
+            .secret("site", SecretKind::AwsSecretAccessKey)
+            .unwrap()
+            .is_some(),
+        "other secrets stay"
+    );
+
+    // Removing the URL clears a key set since; nothing to clear reports nothing.
+    profiles
+        .set_secret("site", SecretKind::SupabaseKey, &Secret::new("key-of-two"))
+        .unwrap();
+    profile.supabase_url = None;
+    assert!(profiles.put("site", profile.clone()).unwrap().supabase_key_cleared);
+    assert!(profiles.secret("site", SecretKind::SupabaseKey).unwrap().is_none());
+    profile.supabase_url = Some("http://127.0.0.1:54321".into());
+    assert!(!profiles.put("site", profile).unwrap().supabase_key_cleared);
+    profiles.remove("site").unwrap();
+}

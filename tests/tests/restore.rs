@@ -4,10 +4,17 @@
 
 use archive_desk_core::profile::RestoreMode;
 use archive_desk_core::restore::{self, RestoreOptions, Tables, Target};
-use archive_desk_core::{AuditFilter, AuditLog, ConversationDocument, ConversationId, Secret, Session, UserFolder};
+use archive_desk_core::{
+    AuditFilter, AuditLog, CancellationToken, ConversationDocument, ConversationId, Secret, Session, UserFolder,
+};
 use archive_desk_harness::supabase::SupabaseStack;
 use archive_desk_harness::{fixtures, seeded, ServerKind};
 use serde_json::{json, Value};
+
+/// A cancel token nobody cancels.
+fn never() -> CancellationToken {
+    CancellationToken::new()
+}
 
 fn rest(stack: &SupabaseStack, key: &str, rpc: Option<&str>) -> Target {
     Target::from_settings(
@@ -107,7 +114,7 @@ async fn every_target_restores_every_field_and_a_second_restore_writes_nothing()
     ];
     for ((name, target), id) in targets.iter().zip(["a-plain", "a-gz-suffix", "u-rtl"]) {
         let doc = fixture(id).await;
-        let first = restore::restore(target, &doc, &RestoreOptions::default())
+        let first = restore::restore(target, &doc, &RestoreOptions::default(), &never())
             .await
             .unwrap();
         assert_eq!(first.target, *name);
@@ -116,7 +123,7 @@ async fn every_target_restores_every_field_and_a_second_restore_writes_nothing()
         assert_eq!(first.messages_inserted, doc.messages().len() as u64);
         assert_rows_match(&stack, &doc);
 
-        let again = restore::restore(target, &doc, &RestoreOptions::default())
+        let again = restore::restore(target, &doc, &RestoreOptions::default(), &never())
             .await
             .unwrap();
         assert!(
@@ -137,7 +144,7 @@ async fn every_target_restores_every_field_and_a_second_restore_writes_nothing()
 
     // Integer message ids and missing optional fields.
     let doc = fixture("a-minimal").await;
-    restore::restore(&postgres(&stack), &doc, &RestoreOptions::default())
+    restore::restore(&postgres(&stack), &doc, &RestoreOptions::default(), &never())
         .await
         .unwrap();
     assert_rows_match(&stack, &doc);
@@ -148,7 +155,7 @@ async fn fields_the_tables_lack_are_refused_unless_allowed() {
     let stack = SupabaseStack::start();
     let doc = fixture("a-extra-fields").await;
     for target in [rest(&stack, &stack.service_key, None), postgres(&stack)] {
-        let err = restore::restore(&target, &doc, &RestoreOptions::default())
+        let err = restore::restore(&target, &doc, &RestoreOptions::default(), &never())
             .await
             .unwrap_err();
         assert_eq!(err.code(), "missing_columns");
@@ -162,7 +169,7 @@ async fn fields_the_tables_lack_are_refused_unless_allowed() {
         allow_missing_columns: true,
         ..Default::default()
     };
-    let report = restore::restore(&rest(&stack, &stack.service_key, None), &doc, &allow)
+    let report = restore::restore(&rest(&stack, &stack.service_key, None), &doc, &allow, &never())
         .await
         .unwrap();
     assert_eq!(report.dropped_fields.conversations, ["folder"]);
@@ -179,7 +186,7 @@ async fn an_interrupted_restore_leaves_nothing_and_a_retry_completes() {
         ..Default::default()
     };
     for target in [rest(&stack, &stack.service_key, None), postgres(&stack)] {
-        let err = restore::restore(&target, &doc, &fault).await.unwrap_err();
+        let err = restore::restore(&target, &doc, &fault, &never()).await.unwrap_err();
         assert!(err.to_string().contains("injected fault"), "{err}");
         assert_eq!(
             count(&stack, doc.id()),
@@ -187,7 +194,8 @@ async fn an_interrupted_restore_leaves_nothing_and_a_retry_completes() {
             "never a conversation without its messages"
         );
     }
-    // Half a restore made by someone else (a killed process): the retry completes it.
+    // Half a restore made by someone else (a killed process): the retry
+    // completes it, and says where the rows that were there differ.
     stack.psql(&format!(
         "insert into conversations (id, title) values ('{}', 'partial'); insert into messages (id, conversation_id, role, content) values ('a-plain-m00000', 'a-plain', 'user', 'x')",
         doc.id()
@@ -196,12 +204,29 @@ async fn an_interrupted_restore_leaves_nothing_and_a_retry_completes() {
         &rest(&stack, &stack.service_key, None),
         &doc,
         &RestoreOptions::default(),
+        &never(),
     )
     .await
     .unwrap();
-    assert!(report.conversation_already_present && report.verified);
+    assert!(report.conversation_already_present);
     assert_eq!((report.messages_inserted, report.messages_already_present), (5, 1));
     assert_eq!(count(&stack, doc.id()), (1, 6));
+    // A count would call this verified; the rows say otherwise.
+    assert!(!report.verified);
+    let found: Vec<(&str, &str, &str)> = report
+        .differences
+        .iter()
+        .map(|d| (d.table.as_str(), d.row_id.as_str(), d.field.as_str()))
+        .collect();
+    assert!(found.contains(&("conversations", "a-plain", "title")), "{found:?}");
+    assert!(found.contains(&("messages", "a-plain-m00000", "content")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|(_, row, _)| ["a-plain", "a-plain-m00000"].contains(row)),
+        "{found:?}"
+    );
+    assert_eq!(report.differences_count, report.differences.len() as u64);
 }
 
 #[tokio::test]
@@ -209,7 +234,7 @@ async fn ten_thousand_messages_restore_in_chunks() {
     let stack = SupabaseStack::start();
     let doc = fixture(fixtures::BIG_ID).await;
     for target in [rest(&stack, &stack.service_key, None), postgres(&stack)] {
-        let report = restore::restore(&target, &doc, &RestoreOptions::default())
+        let report = restore::restore(&target, &doc, &RestoreOptions::default(), &never())
             .await
             .unwrap();
         assert!(report.verified);
@@ -269,7 +294,7 @@ async fn failures_are_in_plain_language_and_never_show_the_key() {
         ),
     ];
     for (target, code, secret) in cases {
-        let err = restore::restore(&target, &doc, &opts).await.unwrap_err();
+        let err = restore::restore(&target, &doc, &opts, &never()).await.unwrap_err();
         assert_eq!(err.code(), code, "{err}");
         assert!(!err.to_string().contains(&secret), "the key leaked: {err}");
     }
@@ -282,7 +307,7 @@ async fn failures_are_in_plain_language_and_never_show_the_key() {
         None,
     )
     .unwrap();
-    let err = restore::restore(&pg, &doc, &opts).await.unwrap_err();
+    let err = restore::restore(&pg, &doc, &opts, &never()).await.unwrap_err();
     assert_eq!(err.code(), "target_auth", "{err}");
     assert_eq!(count(&stack, doc.id()), (0, 0));
 }
@@ -303,7 +328,7 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
 
     session.read_only = true;
     let err = session
-        .restore(EMAIL, "r-1", &target, &RestoreOptions::default(), true)
+        .restore(EMAIL, "r-1", &target, &RestoreOptions::default(), true, &never())
         .await
         .unwrap_err();
     assert_eq!(err.code(), "read_only");
@@ -311,7 +336,7 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
 
     session.read_only = false;
     let report = session
-        .restore(EMAIL, "r-1", &target, &RestoreOptions::default(), true)
+        .restore(EMAIL, "r-1", &target, &RestoreOptions::default(), true, &never())
         .await
         .unwrap()
         .into_inner();
@@ -340,4 +365,184 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
     assert_eq!(log[2].detail["messages_inserted"], json!(4));
     let text = std::fs::read_to_string(session.audit.path()).unwrap();
     assert!(!text.contains(&stack.service_key) && !text.contains("reset my password"));
+}
+
+/// A fresh bucket with these conversations of one user (4 messages each),
+/// and a session on it with its own audit log.
+async fn archive_with(email: &str, ids: &[&str], dir: &std::path::Path) -> Session {
+    let store = archive_desk_harness::fresh_store(ServerKind::Moto, Default::default()).await;
+    let docs: Vec<Value> = ids
+        .iter()
+        .map(|id| fixtures::conversation(id, email, "Collide", 4))
+        .collect();
+    let mut seeder = fixtures::Seeder::new(Default::default(), true);
+    seeder.user(email, fixtures::IndexState::Present, &docs.iter().collect::<Vec<_>>());
+    for doc in &docs {
+        seeder.good(email, doc, ".json", archive_desk_core::Encoding::Plain);
+    }
+    seeder.write(store.client(), store.bucket()).await;
+    Session::new(store, AuditLog::at(dir.join("audit.jsonl")))
+}
+
+#[tokio::test]
+async fn a_row_with_the_archives_id_but_other_content_is_not_verified_and_the_archive_copy_stays() {
+    const EMAIL: &str = "collide@example.com";
+    const THEIRS: &str = "not what the archive says";
+    let stack = SupabaseStack::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["x-rest", "x-rpc", "x-pg"];
+    let session = archive_with(EMAIL, &ids, dir.path()).await;
+    let folder = UserFolder::from_email(EMAIL).unwrap();
+    let targets = [
+        rest(&stack, &stack.service_key, None),
+        rest(&stack, &stack.secret_key, Some("restore_archived_conversation")),
+        postgres(&stack),
+    ];
+    let opts = RestoreOptions::default();
+    for (id, target) in ids.iter().zip(&targets) {
+        // Another conversation's message holds the archive's message id.
+        let taken = format!("{id}-m00001");
+        stack.psql(&format!(
+            "insert into conversations (id, title) values ('other-{id}', 'other'); \
+             insert into messages (id, conversation_id, role, content) values ('{taken}', 'other-{id}', 'assistant', '{THEIRS}')"
+        ));
+
+        let err = session
+            .restore(EMAIL, id, target, &opts, true, &never())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "not_verified", "{id}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("messages.content of row {taken}")), "{msg}");
+        assert!(
+            !msg.contains(THEIRS) && !msg.contains("Answer 1"),
+            "no content in errors: {msg}"
+        );
+        // The archive copy and its index entry are still there.
+        let cid = ConversationId::parse(id).unwrap();
+        session.store.get_conversation(&folder, &cid).await.unwrap();
+        let index = session.store.read_index(&folder).await.unwrap().index;
+        assert!(
+            index.entries().any(|e| e.conversation_id() == *id),
+            "{id} left the index"
+        );
+
+        // Without removal the report shows where and what, for the person.
+        let report = session
+            .restore(EMAIL, id, target, &opts, false, &never())
+            .await
+            .unwrap();
+        assert!(!report.verified, "{id}");
+        let content = report
+            .differences
+            .iter()
+            .find(|d| d.row_id == taken && d.field == "content")
+            .unwrap_or_else(|| panic!("{id}: {:?}", report.differences));
+        assert_eq!(content.table, "messages");
+        assert_eq!(content.target, json!(THEIRS));
+        assert!(content.archive.as_str().unwrap().starts_with("Answer 1"));
+        assert!(report
+            .differences
+            .iter()
+            .any(|d| d.row_id == taken && d.field == "conversation_id" && d.target == json!(format!("other-{id}"))));
+        assert!(
+            report.differences.iter().all(|d| d.row_id == taken),
+            "{:?}",
+            report.differences
+        );
+        assert_eq!(report.differences_count, report.differences.len() as u64);
+
+        // The clash resolved, the same call verifies and removes it.
+        stack.psql(&format!("delete from messages where id = '{taken}'"));
+        let report = session.restore(EMAIL, id, target, &opts, true, &never()).await.unwrap();
+        assert!(
+            report.verified && report.differences.is_empty(),
+            "{:?}",
+            report.differences
+        );
+        assert!(report.removed_from_archive.is_some());
+        assert_eq!(count(&stack, id), (1, 4));
+    }
+    assert_eq!(
+        session.store.read_index(&folder).await.unwrap().index.entries().len(),
+        0
+    );
+
+    // The audit log counts differences but never holds their values.
+    let log = session.audit.read(&AuditFilter::default()).unwrap();
+    let outcomes: Vec<(&str, Option<&str>)> = log
+        .iter()
+        .map(|r| (r.outcome.as_str(), r.error_code.as_deref()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("error", Some("not_verified")), ("ok", None), ("ok", None)].repeat(3)
+    );
+    assert!(log[1].detail["differences_count"].as_u64().unwrap() > 0);
+    assert!(log.iter().all(|r| !r.detail.contains_key("differences")));
+    let text = std::fs::read_to_string(session.audit.path()).unwrap();
+    for content in [THEIRS, "Answer 1", "reset my password"] {
+        assert!(!text.contains(content), "{content:?} in the audit log");
+    }
+}
+
+#[tokio::test]
+async fn the_real_schemas_formats_verify_and_unrelated_rows_do_not_matter() {
+    let stack = SupabaseStack::start();
+    let targets = [
+        ("rest", rest(&stack, &stack.service_key, None)),
+        (
+            "rpc",
+            rest(&stack, &stack.secret_key, Some("restore_archived_conversation")),
+        ),
+        ("pg", postgres(&stack)),
+    ];
+    for (name, target) in &targets {
+        let id = format!("fmt-{name}");
+        // What PostgREST and to_jsonb give back differs in form, not in value:
+        // `+00:00` for `Z`, offsets moved to UTC, 12 for 12.0, floats.
+        let doc = ConversationDocument::from_value(
+            "k",
+            json!({
+                "conversation": {
+                    "id": id, "user_id": "f@example.com", "title": "Formats ✓",
+                    "created_at": "2024-01-01T00:00:00Z",
+                    "updated_at": "2024-02-29T23:59:59.999Z",
+                    "timestamp": "2024-03-05T10:11:12.345678+02:00",
+                    "provider": "openai", "model": "gpt-4o"
+                },
+                "messages": [
+                    {"id": format!("{id}-1"), "role": "user", "content": "quotes \" and \\ and 🙂",
+                     "created_at": "2024-01-01T00:00:00.5Z", "input_tokens": 0, "output_tokens": 2147483647,
+                     "cost": 0.30000000000000004},
+                    {"id": format!("{id}-2"), "role": "assistant", "content": "",
+                     "created_at": "2023-12-31T19:00:00-05:00", "cost": 1e-7, "feedback": null},
+                    {"id": format!("{id}-3"), "role": "assistant", "content": "twelve", "cost": 12.0,
+                     "input_tokens": 12}
+                ]
+            }),
+        )
+        .unwrap();
+        let report = restore::restore(target, &doc, &RestoreOptions::default(), &never())
+            .await
+            .unwrap();
+        assert!(report.verified, "{name}: {:?}", report.differences);
+        // The same instants, stored in UTC.
+        assert_eq!(
+            stack.psql(&format!(
+                "select extract(epoch from \"timestamp\"), (select extract(epoch from created_at) from messages where id = '{id}-2') from conversations where id = '{id}'"
+            )),
+            "1709626272.345678|1704067200.000000"
+        );
+
+        // A message added to the conversation since is no difference.
+        stack.psql(&format!(
+            "insert into messages (id, conversation_id, role, content) values ('{id}-added', '{id}', 'user', 'later')"
+        ));
+        let again = restore::restore(target, &doc, &RestoreOptions::default(), &never())
+            .await
+            .unwrap();
+        assert!(again.verified, "{name}: {:?}", again.differences);
+        assert_eq!((again.messages_in_table, again.messages_inserted), (4, 0));
+    }
 }

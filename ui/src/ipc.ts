@@ -22,6 +22,7 @@ import type { Profile } from "./bindings/Profile";
 import type { ProfileView } from "./bindings/ProfileView";
 import type { RepairReport } from "./bindings/RepairReport";
 import type { RestoreReport } from "./bindings/RestoreReport";
+import type { SaveReport } from "./bindings/SaveReport";
 import type { SearchPage } from "./bindings/SearchPage";
 import type { SyncProgress } from "./bindings/SyncProgress";
 import type { SyncReport } from "./bindings/SyncReport";
@@ -58,7 +59,7 @@ function channel<T>(onMessage: (message: T) => void): Channel<T> {
 
 export const ipc = {
   listProfiles: () => invoke<ProfileView[]>("list_profiles"),
-  saveProfile: (name: string, profile: Profile) => invoke<void>("save_profile", { name, profile }),
+  saveProfile: (name: string, profile: Profile) => invoke<SaveReport>("save_profile", { name, profile }),
   setSecret: (name: string, kind: string, value: string) => invoke<void>("set_secret", { name, kind, value }),
   /** The native dialog, opened by the backend; the page only ever holds a token for the chosen file. */
   chooseFile: (purpose: FilePurpose, suggestedName: string) =>
@@ -72,8 +73,8 @@ export const ipc = {
     invoke<number>("list_users", { task, onBatch: channel(onBatch) }),
   userConversations: (user: string) => invoke<UserConversations>("user_conversations", { user }),
   openConversation: (user: string, id: string) => invoke<ConversationView>("open_conversation", { user, id }),
-  restore: (user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean) =>
-    invoke<Audited<RestoreReport>>("restore_conversation", { user, id, allowMissingColumns, removeFromArchive }),
+  restore: (user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean, task: string) =>
+    invoke<Audited<RestoreReport>>("restore_conversation", { user, id, allowMissingColumns, removeFromArchive, task }),
   exportConversation: (user: string, id: string, file: string, gzip: boolean) =>
     invoke<ExportReport>("export_conversation", { user, id, file, gzip }),
   deleteConversations: (user: string, ids: string[]) => invoke<Audited<DeleteReport>>("delete_conversations", { user, ids }),

@@ -463,15 +463,18 @@ async function restore(user: string, id: string): Promise<void> {
     h("label", { class: "check" }, remove, " Then remove it from the archive (after the restore is verified)"),
   ), [{ label: "Cancel", value: "cancel" }, { label: "Restore", value: "ok" }]);
   if (choice !== "ok") return;
-  say("Restoring…");
   try {
-    const r = await ipc.restore(user, id, allow.checked, remove.checked);
+    // No progress to show: the task bar gives it a row with Cancel.
+    const r = await tasks.run(`Restoring ${id}`, (task) => ipc.restore(user, id, allow.checked, remove.checked, task), () => ({ text: "restoring…", fraction: null }));
     const dropped = [...r.dropped_fields.conversations.map((f) => `conversations.${f}`), ...r.dropped_fields.messages.map((f) => `messages.${f}`)];
     await modal("Restore done", h("div", { class: "report", id: "restore-report" },
       h("p", { text: `Conversation: ${r.conversation_inserted ? "inserted" : "already present"}` }),
       h("p", { text: `Messages: ${r.messages_inserted} inserted, ${r.messages_already_present} already present (${r.messages_in_table} in the table)` }),
       dropped.length ? h("p", { text: `Not restored (the tables lack them): ${dropped.join(", ")}` }) : null,
       h("p", { text: `Verified: ${r.verified ? "yes" : "NO"} · ${r.target}${r.atomic ? ", one transaction" : ""} · ${r.duration_ms} ms` }),
+      r.differences_count > 0 ? h("p", { text: `Differences between the archive and the tables (${r.differences_count}):` }) : null,
+      ...r.differences.map((d) => h("p", { class: "difference", text: `• ${d.table}.${d.field} of row ${d.row_id}: archive ${clip(JSON.stringify(d.archive))}, table ${clip(JSON.stringify(d.target))}` })),
+      r.differences_count > r.differences.length ? h("p", { text: `…and ${r.differences_count - r.differences.length} more` }) : null,
       r.removed_from_archive ? h("p", { text: `Removed from the archive: ${r.removed_from_archive.deleted_keys.join(", ")}` }) : null,
       ...(r.removed_from_archive?.warnings ?? []).map((w) => h("p", { class: "error", text: `Warning: ${w}` })),
     ), [{ label: "Close", value: "ok" }]);
@@ -481,8 +484,14 @@ async function restore(user: string, id: string): Promise<void> {
       await refreshSearch();
     }
   } catch (e) {
-    fail(e);
+    if (isCancelled(e)) say(`Restore of ${id} cancelled; nothing was written.`);
+    else fail(e);
   }
+}
+
+/** At most 200 characters of a value (a message can be long). */
+function clip(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 async function exportOne(user: string, id: string): Promise<void> {

@@ -73,7 +73,7 @@ pub fn forget_deleted(profile: Option<&str>, bucket: Option<&str>, user: &str, i
 }
 
 /// A token that Ctrl-C cancels.
-fn cancel_on_ctrl_c() -> CancellationToken {
+pub(crate) fn cancel_on_ctrl_c() -> CancellationToken {
     let cancel = CancellationToken::new();
     let token = cancel.clone();
     tokio::spawn(async move {

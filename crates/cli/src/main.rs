@@ -320,7 +320,7 @@ fn restore_target(cli: &Cli) -> Result<Target, Error> {
         (_, Some(name)) => profiles.secret(name, kind)?,
         _ => None,
     };
-    Target::from_settings(
+    Ok(Target::from_settings(
         profile.restore_mode,
         profile.supabase_url.as_deref(),
         secret,
@@ -330,7 +330,8 @@ fn restore_target(cli: &Cli) -> Result<Target, Error> {
             &profile.conflict_key,
         )?,
         profile.rpc_function.clone(),
-    )
+    )?
+    .with_postgres_ca_file(profile.postgres_ca_file.as_ref().map(std::path::PathBuf::from)))
 }
 
 /// An irreversible action was done but its audit outcome is missing: say
@@ -507,7 +508,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ..Default::default()
             };
             let report = session
-                .restore(user, conversation_id, &target, &options, *remove_from_archive)
+                .restore(
+                    user,
+                    conversation_id,
+                    &target,
+                    &options,
+                    *remove_from_archive,
+                    &catalog_cmd::cancel_on_ctrl_c(),
+                )
                 .await?;
             warn_audit(&report.audit_warning);
             if report.removed_from_archive.is_some() {

@@ -83,6 +83,9 @@ pub struct Settings {
     /// Name of an installed RPC function for atomic REST restores.
     #[arg(long)]
     rpc_function: Option<String>,
+    /// PEM file of the CA that issued the Postgres server's certificate.
+    #[arg(long)]
+    postgres_ca_file: Option<String>,
     #[arg(long)]
     read_only: Option<bool>,
     #[arg(long)]
@@ -103,6 +106,7 @@ impl Settings {
         set(&mut p.endpoint, self.endpoint);
         set(&mut p.supabase_url, self.supabase_url);
         set(&mut p.rpc_function, self.rpc_function);
+        set(&mut p.postgres_ca_file, self.postgres_ca_file);
         if let Some(prefix) = self.prefix {
             p.prefix = prefix;
         }
@@ -184,9 +188,18 @@ pub async fn run(command: &ProfileCommand, json: bool) -> Result<(), Failure> {
                 (false, existing) => existing?,
             };
             settings.clone().apply(&mut profile)?;
-            profiles.put(name, profile)?;
-            if !json {
+            let saved = profiles.put(name, profile)?;
+            if json {
+                print_json(&mut out, &saved)?;
+            } else {
                 writeln!(out, "saved profile {name} in {}", profiles.path().display())?;
+                if saved.supabase_key_cleared {
+                    writeln!(
+                        out,
+                        "the Supabase URL changed, so its stored key was deleted (a key goes only to its own \
+                         project): profile set-secret {name} supabase-key"
+                    )?;
+                }
             }
         }
         ProfileCommand::Remove { name } => {

@@ -40,6 +40,15 @@ fn inline(s: &str) -> String {
     printable(s).replace(['\n', '\t'], " ")
 }
 
+/// One line of at most 120 characters (a message can be long).
+fn clipped(s: &str) -> String {
+    let line = inline(s);
+    match line.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
 fn or_dash(s: Option<&str>) -> String {
     s.map(inline).unwrap_or_else(|| "-".into())
 }
@@ -207,6 +216,24 @@ pub fn restore_report(r: &RestoreReport) -> String {
         );
     }
     let _ = writeln!(out, "  verified: {}", if r.verified { "yes" } else { "NO" });
+    for d in &r.differences {
+        let _ = writeln!(
+            out,
+            "    {}.{} of row {}: archive {}, table {}",
+            inline(&d.table),
+            inline(&d.field),
+            inline(&d.row_id),
+            clipped(&d.archive.to_string()),
+            clipped(&d.target.to_string())
+        );
+    }
+    if r.differences_count > r.differences.len() as u64 {
+        let _ = writeln!(
+            out,
+            "    and {} more differences",
+            r.differences_count - r.differences.len() as u64
+        );
+    }
     if let Some(d) = &r.removed_from_archive {
         let _ = writeln!(
             out,
@@ -382,5 +409,55 @@ mod tests {
         assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
         assert_eq!(printable("a\u{202E}b"), "a\\u{202e}b");
         assert_eq!(inline("a\nb"), "a b");
+    }
+
+    #[test]
+    fn restore_differences_are_one_escaped_clipped_line_each() {
+        let text = restore_report(&sample());
+        assert!(text.contains("verified: NO"), "{text}");
+        // Values are JSON: a control character is already escaped.
+        assert!(
+            text.contains("messages.content of row m1: archive \"hi\", table \"\\u001b[31mx\""),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'));
+        let long = text.lines().find(|l| l.contains("row m2")).unwrap();
+        assert!(long.contains("y…, table \"z\"") && long.chars().count() < 200, "{long}");
+        assert!(text.contains("and 3 more differences"), "{text}");
+    }
+
+    fn sample() -> RestoreReport {
+        use archive_desk_core::restore::{Difference, DroppedFields};
+        use serde_json::json;
+        let diff = |row: &str, archive: serde_json::Value, target: serde_json::Value| Difference {
+            table: "messages".into(),
+            row_id: row.into(),
+            field: "content".into(),
+            archive,
+            target,
+        };
+        RestoreReport {
+            conversation_id: "c".into(),
+            target: "rest",
+            atomic: false,
+            conversation_inserted: false,
+            conversation_already_present: true,
+            messages_in_archive: 2,
+            messages_inserted: 0,
+            messages_already_present: 2,
+            messages_in_table: 2,
+            verified: false,
+            differences: vec![
+                diff("m1", json!("hi"), json!("\u{1b}[31mx")),
+                diff("m2", json!("y".repeat(500)), json!("z")),
+            ],
+            differences_count: 5,
+            dropped_fields: DroppedFields {
+                conversations: vec![],
+                messages: vec![],
+            },
+            duration_ms: 1,
+            removed_from_archive: None,
+        }
     }
 }

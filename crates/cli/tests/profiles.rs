@@ -158,6 +158,23 @@ fn a_full_session_never_shows_a_secret() {
     let out = step(&["--profile", &name, "users"], None);
     assert_eq!(out.status.code(), Some(1));
 
+    // The Supabase key goes only to its own project: a new URL clears it,
+    // and the CLI says so; a plain-http URL to another machine is refused.
+    let out = step(
+        &["profile", "edit", &name, "--supabase-url", "http://example.com"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unencrypted"));
+    let text = ok(&step(
+        &["profile", "edit", &name, "--supabase-url", "https://other.supabase.co"],
+        None,
+    ));
+    assert!(text.contains("its stored key was deleted"), "{text}");
+    let view: Value = serde_json::from_str(&ok(&step(&["profile", "show", "--json", &name], None))).unwrap();
+    assert_eq!(view["secrets_set"]["supabase-key"], false);
+    assert_eq!(view["secrets_set"]["aws-secret-access-key"], true);
+
     for out in &outputs {
         for secret in secrets {
             let all = format!(

@@ -83,7 +83,9 @@ pub enum Error {
     /// A restore target (Supabase REST, Postgres) refused or failed; `code`
     /// says which way (`target_auth`, `target_permission`, `missing_table`,
     /// `missing_columns`, `target_conflict`, `target_unavailable`,
-    /// `restore_failed`, `not_verified`).
+    /// `target_busy` (a lock or statement timeout), `target_tls` (no TLS, or
+    /// a certificate not trusted or not for that host), `restore_failed`,
+    /// `not_verified`).
     #[error("{message}")]
     Restore { code: &'static str, message: String },
 
@@ -106,8 +108,15 @@ pub enum Error {
     #[error("{error}; its audit record could not be written either: {audit}")]
     Unaudited { error: Box<Error>, audit: String },
 
-    /// A long operation (catalog sync, user export) was cancelled; what it
-    /// leaves behind is consistent (a sync resumes, an export leaves no file).
+    /// A restore with "remove from archive" wrote and verified its rows, but
+    /// the removal was refused: the archive copy stays. Its code is the
+    /// removal's (e.g. `object_locked`).
+    #[error("conversation {conversation_id} was restored and verified, but it stays in the archive: {error}")]
+    KeptInArchive { conversation_id: String, error: Box<Error> },
+
+    /// A long operation (catalog sync, user export, restore) was cancelled;
+    /// what it leaves behind is consistent (a sync resumes, an export leaves
+    /// no file, a restore writes nothing).
     #[error("{what}: cancelled")]
     Cancelled { what: String },
 
@@ -172,7 +181,7 @@ impl Error {
             Error::Restore { code, .. } => code,
             Error::Cancelled { .. } => "cancelled",
             Error::AuditUnwritable { .. } => "audit_unwritable",
-            Error::Unaudited { error, .. } => error.code(),
+            Error::Unaudited { error, .. } | Error::KeptInArchive { error, .. } => error.code(),
             Error::VersionsUnavailable { .. } => "versions_unavailable",
             Error::ObjectLocked { .. } => "object_locked",
             Error::IndexUnreadable { .. } => "index_unreadable",

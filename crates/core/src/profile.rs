@@ -105,6 +105,11 @@ pub struct Profile {
     /// An installed RPC function for atomic REST restores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpc_function: Option<String>,
+    /// A PEM file with the CA that issued the Postgres server's certificate
+    /// (Supabase publishes its own); `sslrootcert=` in the connection
+    /// string wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_ca_file: Option<String>,
     #[serde(default)]
     pub read_only: bool,
     #[serde(default)]
@@ -126,6 +131,7 @@ impl Profile {
             messages_table: default_messages(),
             conflict_key: default_conflict_key(),
             rpc_function: None,
+            postgres_ca_file: None,
             read_only: false,
             allow_unsafe_index_writes: false,
         }
@@ -148,6 +154,15 @@ pub struct ProfileView {
     #[serde(flatten)]
     pub profile: Profile,
     pub secrets_set: BTreeMap<&'static str, bool>,
+}
+
+/// What saving a profile did besides writing the file.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SaveReport {
+    /// The Supabase URL changed, so the stored Supabase key was deleted: a
+    /// key goes only to the project it was given for. Set it again.
+    pub supabase_key_cleared: bool,
 }
 
 /// What `import_env` did, without any value.
@@ -266,13 +281,31 @@ impl Profiles {
             .ok_or_else(|| Error::Config(format!("no profile named {name:?} (see `profile list`)")))
     }
 
-    /// Add or replace a profile's settings.
-    pub fn put(&self, name: &str, profile: Profile) -> Result<()> {
-        check_profile_name(name)?;
-        Layout::new(&profile.prefix)?;
-        if profile.bucket.is_empty() {
-            return Err(Error::Config("a profile needs a bucket".into()));
+    /// Add or replace a profile's settings. When the Supabase URL changes,
+    /// the profile's stored Supabase key is deleted (it belongs to the old
+    /// project) and the report says so.
+    pub fn put(&self, name: &str, profile: Profile) -> Result<SaveReport> {
+        check_profile(name, &profile)?;
+        let old_url = self
+            .load()?
+            .profiles
+            .get(name)
+            .map(|p| normalised_url(p.supabase_url.as_deref()));
+        let mut report = SaveReport::default();
+        // The key goes first: if the keychain refuses, nothing changed.
+        if old_url.is_some_and(|old| old != normalised_url(profile.supabase_url.as_deref()))
+            && self.keychain.get(name, SecretKind::SupabaseKey)?.is_some()
+        {
+            self.keychain.delete(name, SecretKind::SupabaseKey)?;
+            report.supabase_key_cleared = true;
         }
+        self.write_profile(name, profile)?;
+        Ok(report)
+    }
+
+    /// Validate and write one profile, nothing else.
+    fn write_profile(&self, name: &str, profile: Profile) -> Result<()> {
+        check_profile(name, &profile)?;
         let mut file = self.load()?;
         file.version = FILE_VERSION;
         file.profiles.insert(name.to_owned(), profile);
@@ -340,7 +373,7 @@ impl Profiles {
             RestoreMode::Rest => SecretKind::SupabaseKey,
             RestoreMode::Postgres => SecretKind::PostgresUrl,
         };
-        crate::restore::Target::from_settings(
+        Ok(crate::restore::Target::from_settings(
             profile.restore_mode,
             profile.supabase_url.as_deref(),
             self.keychain.get(name, kind)?,
@@ -350,7 +383,8 @@ impl Profiles {
                 &profile.conflict_key,
             )?,
             profile.rpc_function.clone(),
-        )
+        )?
+        .with_postgres_ca_file(profile.postgres_ca_file.as_ref().map(PathBuf::from)))
     }
 
     /// Open a profile: its store, its read-only flag, the audit log.
@@ -426,13 +460,35 @@ impl Profiles {
         if replace {
             self.keychain.delete_all(name)?;
         }
+        if let Some(url) = &profile.supabase_url {
+            crate::restore::check_project_url(url.trim_end_matches('/'))?;
+        }
         for (kind, var, value) in &secrets {
             self.keychain.set(name, *kind, &Secret::new(value.clone()))?;
             report.secrets.push((*var).to_owned());
         }
-        self.put(name, profile)?;
+        // Not `put`: the key just stored belongs to this URL.
+        self.write_profile(name, profile)?;
         Ok(report)
     }
+}
+
+/// What a profile must be to be saved.
+fn check_profile(name: &str, profile: &Profile) -> Result<()> {
+    check_profile_name(name)?;
+    Layout::new(&profile.prefix)?;
+    if profile.bucket.is_empty() {
+        return Err(Error::Config("a profile needs a bucket".into()));
+    }
+    if let Some(url) = &profile.supabase_url {
+        crate::restore::check_project_url(url.trim_end_matches('/'))?;
+    }
+    Ok(())
+}
+
+/// A Supabase URL as compared for "changed": without a trailing `/`.
+fn normalised_url(url: Option<&str>) -> Option<String> {
+    url.map(|u| u.trim().trim_end_matches('/').to_owned())
 }
 
 /// `KEY=VALUE` lines of a `.env` file. A parse error names the line, never
@@ -482,6 +538,19 @@ mod tests {
         assert!(p.get("staging").is_err());
         assert_eq!(p.remove("staging").unwrap_err().code(), "config");
         assert_eq!(p.put("../x", Profile::new("b")).unwrap_err().code(), "invalid_name");
+    }
+
+    #[test]
+    fn plain_http_supabase_urls_are_refused_except_loopback() {
+        let (p, _d) = profiles();
+        let mut prof = Profile::new("b");
+        prof.supabase_url = Some("http://example.com".into());
+        let e = p.put("site", prof.clone()).unwrap_err();
+        assert_eq!(e.code(), "config");
+        assert!(e.to_string().contains("unencrypted"), "{e}");
+        assert!(p.get("site").is_err(), "nothing saved");
+        prof.supabase_url = Some("http://127.0.0.1:54321".into());
+        p.put("site", prof).unwrap();
     }
 
     #[test]

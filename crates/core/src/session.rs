@@ -21,6 +21,7 @@ use crate::integrity::{self, RepairReport, Verification};
 use crate::layout::{ConversationId, ObjectKind, UserFolder};
 use crate::restore::{self, RestoreOptions, RestoreReport, Target};
 use crate::store::Store;
+use crate::CancellationToken;
 
 #[derive(Clone)]
 pub struct Session {
@@ -278,9 +279,11 @@ impl Session {
     }
 
     /// Restore one conversation into `target`. With `remove_from_archive`,
-    /// and only once the restore is verified, the conversation is then
-    /// deleted from the archive (every version, and its index entry): then
-    /// the whole restore is an irreversible operation (intent first).
+    /// and only once the restore is verified (every restored row read back
+    /// and equal to the archive), the conversation is then deleted from the
+    /// archive (every version, and its index entry): then the whole restore
+    /// is an irreversible operation (intent first). `cancel` stops it before
+    /// its write is committed, leaving nothing written.
     pub async fn restore(
         &self,
         user: &str,
@@ -288,6 +291,7 @@ impl Session {
         target: &Target,
         options: &RestoreOptions,
         remove_from_archive: bool,
+        cancel: &CancellationToken,
     ) -> Result<Audited<RestoreReport>> {
         let subject = Subject::new(user, &[id]);
         let operation = if remove_from_archive {
@@ -303,25 +307,32 @@ impl Session {
             let folder = subject.folder(user)?;
             let cid = ConversationId::parse(id)?;
             let opened = self.store.get_conversation(&folder, &cid).await?;
-            let mut report = restore::restore(target, &opened.document, options).await?;
+            let mut report = restore::restore(target, &opened.document, options, cancel).await?;
             if remove_from_archive {
-                if !report.verified {
-                    return Err(Error::Restore {
-                        code: "not_verified",
-                        message: format!(
-                            "conversation {id}: {} of {} messages found after the restore; it stays in the archive",
-                            report.messages_in_table, report.messages_in_archive
-                        ),
-                    });
+                if let Some(why) = why_it_stays(&report, cancel) {
+                    return Err(why);
                 }
-                report.removed_from_archive = Some(delete::delete_conversations(&self.store, &folder, &[cid]).await?);
+                let removed = delete::delete_conversations(&self.store, &folder, &[cid])
+                    .await
+                    .map_err(|e| Error::KeptInArchive {
+                        conversation_id: report.conversation_id.clone(),
+                        error: Box::new(e),
+                    })?;
+                report.removed_from_archive = Some(removed);
             }
             Ok(report)
         }
         .await;
+        // The differences hold message content: the report shows them, the
+        // audit log only counts them.
+        let detail = |r: &RestoreReport| {
+            let mut m = to_map(r);
+            m.remove("differences");
+            m
+        };
         match operation {
-            Some(operation) => self.record_outcome(&operation, "restore", &subject, result, to_map),
-            None => self.record("restore", &subject, result, to_map).map(|value| Audited {
+            Some(operation) => self.record_outcome(&operation, "restore", &subject, result, detail),
+            None => self.record("restore", &subject, result, detail).map(|value| Audited {
                 value,
                 audit_warning: None,
             }),
@@ -402,6 +413,67 @@ impl Session {
             .ok_or_else(|| Error::NotFound {
                 key: self.store.layout().conversation_key(folder, id, false),
             })
+    }
+}
+
+/// Why a restore that did not verify keeps the archive copy: where the
+/// tables differ (tables, row ids, fields — never values).
+/// Why a restored conversation must not leave the archive: the rows differ
+/// from it, fields were left out (they would then exist nowhere), or the
+/// person cancelled before the removal.
+fn why_it_stays(report: &RestoreReport, cancel: &CancellationToken) -> Option<Error> {
+    if !report.verified {
+        return Some(not_verified(report));
+    }
+    let dropped: Vec<String> = (report
+        .dropped_fields
+        .conversations
+        .iter()
+        .map(|f| format!("conversations.{f}")))
+    .chain(report.dropped_fields.messages.iter().map(|f| format!("messages.{f}")))
+    .collect();
+    if !dropped.is_empty() {
+        return Some(Error::Restore {
+            code: "not_verified",
+            message: format!(
+                "conversation {}: restored without {} (the tables lack them); those fields exist only in the \
+                 archive, so it stays there",
+                report.conversation_id,
+                dropped.join(", ")
+            ),
+        });
+    }
+    cancel.is_cancelled().then(|| Error::Cancelled {
+        what: format!(
+            "conversation {} was restored; its removal from the archive",
+            report.conversation_id
+        ),
+    })
+}
+
+fn not_verified(report: &RestoreReport) -> Error {
+    let shown: Vec<String> = report
+        .differences
+        .iter()
+        .take(10)
+        .map(|d| format!("{}.{} of row {}", d.table, d.field, d.row_id))
+        .collect();
+    let more = report.differences_count.saturating_sub(shown.len() as u64);
+    Error::Restore {
+        code: "not_verified",
+        message: format!(
+            "conversation {}: the tables do not hold what the archive holds ({} difference{}: {}{}); it stays in \
+             the archive",
+            report.conversation_id,
+            report.differences_count,
+            if report.differences_count == 1 { "" } else { "s" },
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+        ),
     }
 }
 

@@ -14,4 +14,10 @@ conflict_key: string,
 /**
  * An installed RPC function for atomic REST restores.
  */
-rpc_function?: string | null, read_only: boolean, allow_unsafe_index_writes: boolean, };
+rpc_function?: string | null, 
+/**
+ * A PEM file with the CA that issued the Postgres server's certificate
+ * (Supabase publishes its own); `sslrootcert=` in the connection
+ * string wins.
+ */
+postgres_ca_file?: string | null, read_only: boolean, allow_unsafe_index_writes: boolean, };

@@ -77,14 +77,20 @@ async function editProfile(existing?: ProfileView): Promise<void> {
       messages_table: p?.messages_table ?? "messages",
       conflict_key: p?.conflict_key ?? "id",
       rpc_function: rpc.value.trim() || null,
+      postgres_ca_file: p?.postgres_ca_file ?? null,
       read_only: readOnly.checked,
       allow_unsafe_index_writes: p?.allow_unsafe_index_writes ?? false,
     };
     try {
-      await ipc.saveProfile(name.value.trim(), profile);
+      const saved = await ipc.saveProfile(name.value.trim(), profile);
+      const keyTyped = secrets.some((s) => s.kind === "supabase-key" && s.input.value);
       for (const s of secrets) {
         if (s.input.value) await ipc.setSecret(name.value.trim(), s.kind, s.input.value);
         s.input.value = "";
+      }
+      if (saved.supabase_key_cleared && !keyTyped) {
+        // A key goes only to the project it was given for.
+        await modal("Supabase key cleared", h("p", { id: "supabase-key-cleared", text: "The Supabase URL changed, so the stored Supabase key was deleted. Enter the key of the new project to restore there." }), [{ label: "OK", value: "ok" }]);
       }
       return;
     } catch (e) {

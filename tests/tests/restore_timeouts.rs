@@ -1,0 +1,254 @@
+//! Restores end: a target that never answers, a lock held by another
+//! session and a cancel each end the restore with a clear error and nothing
+//! written. Against the Supabase stand-in (PostgreSQL + PostgREST) and a
+//! loopback TCP listener that accepts and stays silent.
+//!
+//! `tokio::time::timeout` around a restore is only a guard that turns a
+//! hang into a failure; no test asserts how long anything took.
+
+use std::time::Duration;
+
+use archive_desk_core::profile::RestoreMode;
+use archive_desk_core::restore::{self, RestoreOptions, RestoreReport, Tables, Target, Timeouts};
+use archive_desk_core::{CancellationToken, ConversationDocument, Error, Secret};
+use archive_desk_harness::fixtures;
+use archive_desk_harness::supabase::SupabaseStack;
+
+/// Far longer than any restore here needs: only a hang reaches it.
+const GUARD: Duration = Duration::from_secs(90);
+
+/// This project's PostgREST sessions get `statement_timeout` = `value`
+/// (Supabase's is 8 s; `alter role ... in database` wins over the role's).
+fn rest_statement_timeout(value: &str) -> String {
+    format!(
+        "do $$ begin execute format('alter role authenticator in database %I set statement_timeout = %L', \
+         current_database(), '{value}'); end $$"
+    )
+}
+
+fn rest(stack: &SupabaseStack) -> Target {
+    Target::from_settings(
+        RestoreMode::Rest,
+        Some(&stack.url),
+        Some(Secret::new(stack.service_key.clone())),
+        Tables::default(),
+        None,
+    )
+    .unwrap()
+}
+
+fn postgres_url(url: String) -> Target {
+    Target::from_settings(
+        RestoreMode::Postgres,
+        None,
+        Some(Secret::new(url)),
+        Tables::default(),
+        None,
+    )
+    .unwrap()
+}
+
+fn postgres(stack: &SupabaseStack) -> Target {
+    postgres_url(format!("{}?sslmode=disable", stack.postgres_url))
+}
+
+fn doc(id: &str, messages: usize) -> ConversationDocument {
+    ConversationDocument::from_value("k", fixtures::conversation(id, "t@example.com", "Timeouts", messages)).unwrap()
+}
+
+async fn guarded(
+    target: &Target,
+    doc: &ConversationDocument,
+    cancel: &CancellationToken,
+) -> Result<RestoreReport, Error> {
+    tokio::time::timeout(GUARD, restore::restore(target, doc, &RestoreOptions::default(), cancel))
+        .await
+        .expect("the restore hung (guard reached)")
+}
+
+fn count(stack: &SupabaseStack, id: &str) -> String {
+    stack.psql(&format!(
+        "select (select count(*) from conversations where id = '{id}'), (select count(*) from messages where conversation_id = '{id}')"
+    ))
+}
+
+/// A second session with an open transaction that ran `sql` (and so holds
+/// its locks until `rollback`).
+async fn hold(stack: &SupabaseStack, sql: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(
+        &format!("{}?sslmode=disable", stack.postgres_url),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(&format!("begin; {sql}")).await.unwrap();
+    client
+}
+
+/// Wait (polling) until a session of this database waits for a lock.
+async fn until_waiting_for_a_lock(stack: &SupabaseStack) {
+    tokio::time::timeout(GUARD, async {
+        while stack.psql(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+        ) == "0"
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("no session started waiting for the lock");
+}
+
+/// A loopback TCP server that accepts every connection and never says a word.
+fn silent_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming() {
+            open.push(stream);
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_target_that_accepts_and_never_answers_ends_as_unavailable() {
+    let port = silent_server();
+    let short = Timeouts {
+        connect: Duration::from_secs(1),
+        request: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let rest_silent = Target::from_settings(
+        RestoreMode::Rest,
+        Some(&format!("http://127.0.0.1:{port}")),
+        Some(Secret::new("sb_secret_silent")),
+        Tables::default(),
+        None,
+    )
+    .unwrap();
+    let targets = [
+        (
+            "postgres without TLS",
+            postgres_url(format!("postgres://postgres:pw@127.0.0.1:{port}/db?sslmode=disable")),
+        ),
+        (
+            "postgres with TLS",
+            postgres_url(format!("postgres://postgres:pw@127.0.0.1:{port}/db?sslmode=require")),
+        ),
+        ("supabase rest", rest_silent),
+    ];
+    let doc = doc("silent", 2);
+    for (name, target) in targets {
+        let target = target.with_timeouts(short).unwrap();
+        let err = guarded(&target, &doc, &CancellationToken::new()).await.unwrap_err();
+        assert_eq!(err.code(), "target_unavailable", "{name}: {err}");
+        assert!(err.to_string().contains("did not answer"), "{name}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_lock_held_by_another_session_ends_as_busy_with_nothing_written() {
+    let stack = SupabaseStack::start_with(&rest_statement_timeout("1s"));
+
+    // Postgres: the conversation row goes in, the messages wait for the
+    // table, lock_timeout ends the wait, the transaction rolls back.
+    let holder = hold(&stack, "lock table public.messages in exclusive mode").await;
+    let target = postgres(&stack)
+        .with_timeouts(Timeouts {
+            lock: Duration::from_secs(1),
+            ..Default::default()
+        })
+        .unwrap();
+    let err = guarded(&target, &doc("locked-pg", 3), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "target_busy", "{err}");
+    assert!(err.to_string().contains("lock"), "{err}");
+    holder.batch_execute("rollback").await.unwrap();
+    assert_eq!(count(&stack, "locked-pg"), "0|0");
+
+    // REST: another session is inserting one of our message ids; PostgREST's
+    // statement timeout (the database's, as on Supabase) ends the wait and
+    // what was written before is taken back.
+    stack.psql("insert into conversations (id) values ('decoy')");
+    let holder = hold(
+        &stack,
+        "insert into messages (id, conversation_id) values ('locked-rest-m00001', 'decoy')",
+    )
+    .await;
+    let err = guarded(&rest(&stack), &doc("locked-rest", 3), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "target_busy", "{err}");
+    holder.batch_execute("rollback").await.unwrap();
+    assert_eq!(count(&stack, "locked-rest"), "0|0");
+}
+
+#[tokio::test]
+async fn a_cancel_during_a_restore_held_by_a_lock_writes_nothing() {
+    // Long server timeouts: only the cancel can end these restores.
+    let stack = SupabaseStack::start_with(&rest_statement_timeout("120s"));
+    let patient = Timeouts {
+        lock: Duration::from_secs(120),
+        ..Default::default()
+    };
+
+    // Postgres: the transaction is rolled back and the server's statement
+    // stopped, so the lock holder is not even needed to end it.
+    let holder = hold(&stack, "lock table public.messages in exclusive mode").await;
+    let target = postgres(&stack).with_timeouts(patient).unwrap();
+    let cancel = CancellationToken::new();
+    let running = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move { guarded(&target, &doc("cancel-pg", 3), &cancel).await })
+    };
+    until_waiting_for_a_lock(&stack).await;
+    cancel.cancel();
+    let err = running.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "cancelled", "{err}");
+    assert_eq!(
+        stack.psql(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+        ),
+        "0",
+        "the server still runs the cancelled statement"
+    );
+    holder.batch_execute("rollback").await.unwrap();
+    assert_eq!(count(&stack, "cancel-pg"), "0|0");
+
+    // Plain REST, 600 messages (two requests): the second waits for a
+    // message id another session is inserting. A request under way is never
+    // abandoned, so the cancel takes effect once it returns, and everything
+    // this attempt wrote (conversation, both chunks) is deleted again.
+    stack.psql("insert into conversations (id) values ('decoy')");
+    let holder = hold(
+        &stack,
+        "insert into messages (id, conversation_id) values ('cancel-rest-m00550', 'decoy')",
+    )
+    .await;
+    let target = rest(&stack).with_timeouts(patient).unwrap();
+    let cancel = CancellationToken::new();
+    let running = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move { guarded(&target, &doc("cancel-rest", 600), &cancel).await })
+    };
+    until_waiting_for_a_lock(&stack).await;
+    assert_eq!(count(&stack, "cancel-rest"), "1|500", "the first chunk is in");
+    cancel.cancel();
+    holder.batch_execute("rollback").await.unwrap();
+    let err = running.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "cancelled", "{err}");
+    assert_eq!(count(&stack, "cancel-rest"), "0|0");
+
+    // A cancel before anything is written: nothing is.
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let err = guarded(&rest(&stack), &doc("cancel-early", 2), &cancel)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "cancelled");
+    assert_eq!(count(&stack, "cancel-early"), "0|0");
+}
