@@ -24,7 +24,7 @@ import {
   userLabel,
   type SortKey,
 } from "./logic";
-import { auditDamagedText, auditVerificationLines } from "./views/audit";
+import { auditDamagedText, auditVerificationLines, auditVerified } from "./views/audit";
 import { confirmDanger, modal } from "./views/dialog";
 import { manageProfiles } from "./views/profiles";
 import { SearchResults } from "./views/search";
@@ -57,7 +57,7 @@ const state = {
 const search = h("input", { type: "search", id: "search", placeholder: "Search emails and titles  ( / )", "aria-label": "Search emails and titles" });
 const profileButton = h("button", { id: "profiles", text: "Profiles…", onclick: () => manageProfiles(openProfile) });
 const profileLabel = h("span", { class: "profile-label", text: "No profile open" });
-const auditButton = h("button", { text: "Audit log", onclick: () => showAudit() });
+const auditButton = h("button", { id: "audit-log", text: "Audit log", onclick: () => showAudit() });
 const status = h("div", { id: "status", class: "status", role: "status", "aria-live": "polite" });
 const usersPane = h("section", { class: "pane users-pane", "aria-label": "Users" });
 const convPane = h("section", { class: "pane conv-pane", "aria-label": "Conversations" });
@@ -623,7 +623,7 @@ async function showAudit(): Promise<void> {
     clear(verdict);
     try {
       const v = await ipc.verifyAudit();
-      verdict.className = v.first_broken ? "report error" : "report";
+      verdict.className = auditVerified(v) ? "report" : "report error";
       verdict.append(...auditVerificationLines(v).map((l) => h("p", { text: l })));
     } catch (e) {
       verdict.append(h("p", { class: "error", text: errorText(e) }));
@@ -632,7 +632,7 @@ async function showAudit(): Promise<void> {
   user.addEventListener("change", load);
   action.addEventListener("change", load);
   await load();
-  const verifyButton = h("button", { text: "Verify log", onclick: () => void verifyLog() });
+  const verifyButton = h("button", { id: "verify-log", text: "Verify log", onclick: () => void verifyLog() });
   await modal("Audit log", h("div", { class: "audit" }, h("div", { class: "row" }, user, action, verifyButton), verdict, damaged, h("table", {}, h("thead", {}, h("tr", {}, ...["When", "Action", "Outcome", "User", "Conversations"].map((t) => h("th", { text: t })))), table)), [{ label: "Close", value: "ok" }]);
 }
 

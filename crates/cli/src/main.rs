@@ -14,8 +14,8 @@ use archive_desk_core::codec::{self, Encoding};
 use archive_desk_core::profile::{Profile, RestoreMode};
 use archive_desk_core::restore::{RestoreOptions, Tables, Target};
 use archive_desk_core::{
-    AuditFilter, AuditLog, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Profiles, Secret,
-    SecretKind, Session, Store, StoreConfig, UserFolder,
+    AuditFilter, AuditLog, ChainStatus, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Profiles,
+    Secret, SecretKind, Session, Store, StoreConfig, UserFolder,
 };
 use clap::{Parser, Subcommand};
 use futures::{StreamExt, TryStreamExt};
@@ -368,12 +368,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 write!(out, "{}", text::audit_verification(&v))?;
             }
             out.flush()?;
-            return match &v.first_broken {
-                None => Ok(()),
-                Some(b) => Err(Failure::Reported(ErrorReport {
+            let path = log.path().display();
+            return match (&v.first_broken, v.status) {
+                (Some(b), _) => Err(Failure::Reported(ErrorReport {
                     code: "audit_chain_broken",
-                    message: format!("{}: line {}: {}", log.path().display(), b.line, b.message),
+                    message: format!("{path}: line {}: {}", b.line, b.message),
                 })),
+                // Nothing found, but nothing could be checked (or not all of it).
+                (None, ChainStatus::NotChained) => Err(Failure::Reported(ErrorReport {
+                    code: "audit_chain_unverified",
+                    message: format!("{path}: no record carries a link; nothing can be checked"),
+                })),
+                (None, ChainStatus::TailNotAnchored) => Err(Failure::Reported(ErrorReport {
+                    code: "audit_chain_unverified",
+                    message: format!("{path}: its head file is missing, so records cut from the end would not show"),
+                })),
+                (None, _) => Ok(()),
             };
         }
         let filter = AuditFilter {

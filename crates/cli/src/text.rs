@@ -9,7 +9,7 @@ use archive_desk_core::browse::{EmailSource, UserConversations, UserSummary};
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::restore::RestoreReport;
 use archive_desk_core::{
-    AuditRecord, AuditVerification, ColdState, ColdStatus, DeleteReport, OpenedConversation, UserFolder,
+    AuditRecord, AuditVerification, ChainStatus, ColdState, ColdStatus, DeleteReport, OpenedConversation, UserFolder,
 };
 
 fn is_unsafe(c: char) -> bool {
@@ -348,18 +348,25 @@ pub fn audit_verification(v: &AuditVerification) -> String {
         "{}: {} records, {} damaged lines, {} lines in all\n",
         v.path, v.records, v.damaged_lines, v.lines
     );
-    match v.chain_starts_at_line {
-        None if v.records > 0 => s.push_str("no chained record yet (all written by an older version)\n"),
-        Some(n) if n > 1 => {
-            let _ = writeln!(
-                s,
-                "chain starts at line {n} (lines before it were written by an older version)"
-            );
-        }
-        _ => {}
+    if let Some(n) = v.chain_starts_at_line.filter(|&n| n > 1) {
+        let _ = writeln!(
+            s,
+            "chain starts at line {n} (lines before it were written by an older version)"
+        );
     }
     match &v.first_broken {
-        None => s.push_str("chain intact\n"),
+        None => s.push_str(match v.status {
+            ChainStatus::Empty => "empty: nothing recorded yet\n",
+            ChainStatus::NotChained => {
+                "NOT CHAINED: no record carries a link (written by an older version, or the links were \
+                 stripped); nothing can be checked\n"
+            }
+            ChainStatus::TailNotAnchored => {
+                "TAIL NOT ANCHORED: the chain is whole, but the head file next to the log is missing \
+                 (written by an older version, or deleted): records cut from the end would not show\n"
+            }
+            ChainStatus::Intact | ChainStatus::Broken => "chain intact\n",
+        }),
         Some(b) => {
             let kind = serde_json::to_value(b.kind)
                 .ok()

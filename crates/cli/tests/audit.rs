@@ -135,3 +135,51 @@ fn a_torn_last_line_is_counted_and_hides_nothing() {
     assert_eq!(v["first_broken"], Value::Null);
     assert_eq!(AuditLog::at(&log).verify().unwrap().lines, 3);
 }
+
+/// The end of the log is anchored in `audit.jsonl.head`: a cut end is a
+/// broken chain; a missing head file or a log without links is not intact.
+#[test]
+fn verify_names_a_cut_end_and_never_calls_an_unanchored_log_intact() {
+    let data = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let (c, _) = seeded(ServerKind::Moto).manifest.opens().next().unwrap();
+    for name in ["one.json", "two.json", "three.json"] {
+        let path = out_dir.path().join(name);
+        let out = run(data.path(), &["export", &c.email, &c.id, "-o", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let good = run(data.path(), &["audit", "verify", "--json"]);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert_eq!(json_of(&good)["status"], "intact");
+
+    let log = data.path().join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&log, lines[..2].join("\n") + "\n").unwrap();
+    let cut = run(data.path(), &["audit", "verify", "--json"]);
+    assert_eq!(cut.status.code(), Some(1));
+    let v = json_of(&cut);
+    assert_eq!(
+        (v["status"].as_str(), v["first_broken"]["line"].as_u64()),
+        (Some("broken"), Some(3))
+    );
+    assert_eq!(v["first_broken"]["kind"], "removed");
+    let err: Value = serde_json::from_slice(&cut.stderr).unwrap();
+    assert_eq!(err["code"], "audit_chain_broken");
+    assert!(err["message"].as_str().unwrap().contains("removed at the end"), "{err}");
+
+    // The whole log back, its head file gone.
+    std::fs::write(&log, &text).unwrap();
+    std::fs::remove_file(data.path().join("audit.jsonl.head")).unwrap();
+    let unanchored = run(data.path(), &["audit", "verify", "--json"]);
+    assert_eq!(unanchored.status.code(), Some(1));
+    assert_eq!(json_of(&unanchored)["status"], "tail_not_anchored");
+    let err: Value = serde_json::from_slice(&unanchored.stderr).unwrap();
+    assert_eq!(err["code"], "audit_chain_unverified");
+    let plain = run(data.path(), &["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        stdout.contains("TAIL NOT ANCHORED") && !stdout.contains("intact"),
+        "{stdout}"
+    );
+}

@@ -256,6 +256,16 @@ impl AuditLog {
         written
     }
 
+    /// [`append`](Self::append) on tokio's blocking threads, for async
+    /// callers: the lock may wait for another process's append and the
+    /// fsync for a slow disk, neither of which may hold an async worker.
+    pub async fn append_off_runtime(&self, record: AuditRecord) -> Result<()> {
+        let log = self.clone();
+        tokio::task::spawn_blocking(move || log.append(&record))
+            .await
+            .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?
+    }
+
     fn append_locked(&self, file: &mut File, record: &AuditRecord) -> Result<()> {
         let io = |e| Error::io(&self.path, e);
         owner_only::restrict_file(file, &self.path)?;
@@ -969,6 +979,40 @@ mod tests {
             .map(|r| r.seq.unwrap())
             .collect();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+    }
+
+    /// An append waiting for the lock (another process appending) or an
+    /// fsync leaves the async runtime free: on a one-thread runtime, another
+    /// task runs while the append waits.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_append_waiting_for_the_lock_leaves_the_runtime_free() {
+        let (_dir, log) = log_with(1);
+        let (ran, ran_rx) = std::sync::mpsc::channel::<()>();
+        let held = File::options().append(true).open(log.path()).unwrap();
+        held.lock().unwrap();
+        // Holds the lock until this task says it ran; if it never can (the
+        // append blocks the runtime's only thread), gives up and lets go so
+        // the test fails instead of hanging.
+        let holder = std::thread::spawn(move || {
+            let ran_while_waiting = ran_rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
+            held.unlock().unwrap();
+            ran_while_waiting
+        });
+        let append = tokio::spawn({
+            let log = log.clone();
+            async move {
+                log.append_off_runtime(record("export", "b@x.io", "2026-01-01T00:00:00Z"))
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        let _ = ran.send(());
+        append.await.unwrap().unwrap();
+        assert!(
+            holder.join().unwrap(),
+            "the runtime was blocked while the append waited"
+        );
+        assert_eq!(log.read(&AuditFilter::default()).unwrap().len(), 2);
     }
 
     #[test]

@@ -164,6 +164,7 @@ impl Session {
             );
             d
         })
+        .await
     }
 
     async fn export_user_to(

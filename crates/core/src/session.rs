@@ -164,16 +164,15 @@ impl Session {
     /// then hand the result back. If the record cannot be written the
     /// caller hears about it: an action must not look done without its
     /// audit line.
-    pub(crate) fn record<T>(
+    pub(crate) async fn record<T>(
         &self,
         action: &str,
         subject: &Subject,
         result: Result<T>,
         detail: impl FnOnce(&T) -> Map<String, Value>,
     ) -> Result<T> {
-        let written = self
-            .audit
-            .append(&self.outcome_record(action, subject, None, &result, detail));
+        let record = self.outcome_record(action, subject, None, &result, detail);
+        let written = self.audit.append_off_runtime(record).await;
         match (result, written) {
             (Ok(value), Ok(())) => Ok(value),
             (Ok(_), Err(e)) => Err(e),
@@ -185,30 +184,34 @@ impl Session {
     }
 
     /// Record an action refused before anything was done; the error to report.
-    fn refusal(&self, action: &str, subject: &Subject, e: Error) -> Error {
+    async fn refusal(&self, action: &str, subject: &Subject, e: Error) -> Error {
         self.record(action, subject, Err::<(), _>(e), |_| Map::new())
+            .await
             .unwrap_err()
     }
 
     /// Before an irreversible step: write its intent, or refuse the step
     /// (the error names the log) when the log cannot be written. Returns
     /// the operation id that links the intent to its outcome.
-    fn record_intent(&self, action: &'static str, subject: &Subject) -> Result<String> {
+    async fn record_intent(&self, action: &'static str, subject: &Subject) -> Result<String> {
         let operation = format!("{:016x}", fastrand::u64(..));
         let mut record = self.audit_record(action, subject, Some(&operation));
         record.outcome = "intent".into();
-        self.audit.append(&record).map_err(|e| Error::AuditUnwritable {
-            action,
-            path: self.audit.path().to_owned(),
-            reason: e.to_string(),
-        })?;
+        self.audit
+            .append_off_runtime(record)
+            .await
+            .map_err(|e| Error::AuditUnwritable {
+                action,
+                path: self.audit.path().to_owned(),
+                reason: e.to_string(),
+            })?;
         Ok(operation)
     }
 
     /// After an irreversible step: write its outcome. A step that was done
     /// stays done even if this write fails (its intent is in the log); the
     /// result then carries a warning instead of turning into a failure.
-    fn record_outcome<T>(
+    async fn record_outcome<T>(
         &self,
         operation: &str,
         action: &str,
@@ -216,9 +219,8 @@ impl Session {
         result: Result<T>,
         detail: impl FnOnce(&T) -> Map<String, Value>,
     ) -> Result<Audited<T>> {
-        let written = self
-            .audit
-            .append(&self.outcome_record(action, subject, Some(operation), &result, detail));
+        let record = self.outcome_record(action, subject, Some(operation), &result, detail);
+        let written = self.audit.append_off_runtime(record).await;
         let value = match (result, &written) {
             (Ok(value), _) => value,
             (Err(e), Ok(())) => return Err(e),
@@ -252,7 +254,7 @@ impl Session {
             })
         }
         .await;
-        self.record("export", &subject, result, to_map)
+        self.record("export", &subject, result, to_map).await
     }
 
     /// Permanently delete conversations of one user (every version) and
@@ -271,11 +273,12 @@ impl Session {
         })();
         let (folder, ids) = match checked {
             Ok(v) => v,
-            Err(e) => return Err(self.refusal("delete", &subject, e)),
+            Err(e) => return Err(self.refusal("delete", &subject, e).await),
         };
-        let operation = self.record_intent("delete", &subject)?;
+        let operation = self.record_intent("delete", &subject).await?;
         let result = delete::delete_conversations(&self.store, &folder, &ids).await;
         self.record_outcome(&operation, "delete", &subject, result, to_map)
+            .await
     }
 
     /// Restore one conversation into `target`. With `remove_from_archive`,
@@ -296,9 +299,9 @@ impl Session {
         let subject = Subject::new(user, &[id]);
         let operation = if remove_from_archive {
             if let Err(e) = self.refuse_if_read_only("restore") {
-                return Err(self.refusal("restore", &subject, e));
+                return Err(self.refusal("restore", &subject, e).await);
             }
-            Some(self.record_intent("restore", &subject)?)
+            Some(self.record_intent("restore", &subject).await?)
         } else {
             None
         };
@@ -331,11 +334,17 @@ impl Session {
             m
         };
         match operation {
-            Some(operation) => self.record_outcome(&operation, "restore", &subject, result, detail),
-            None => self.record("restore", &subject, result, detail).map(|value| Audited {
-                value,
-                audit_warning: None,
-            }),
+            Some(operation) => {
+                self.record_outcome(&operation, "restore", &subject, result, detail)
+                    .await
+            }
+            None => self
+                .record("restore", &subject, result, detail)
+                .await
+                .map(|value| Audited {
+                    value,
+                    audit_warning: None,
+                }),
         }
     }
 
@@ -357,6 +366,7 @@ impl Session {
             m.insert("tier".into(), json!(tier));
             m
         })
+        .await
     }
 
     /// Cold-storage status of a conversation (read-only; not audited).
@@ -386,7 +396,7 @@ impl Session {
         .await;
         let (folder, v) = match checked {
             Ok(v) => v,
-            Err(e) => return Err(self.refusal("repair", &subject, e)),
+            Err(e) => return Err(self.refusal("repair", &subject, e).await),
         };
         subject.ids = v
             .dangling_entries
@@ -397,9 +407,10 @@ impl Session {
         if subject.email.is_none() {
             subject.email = v.user_email.clone();
         }
-        let operation = self.record_intent("repair", &subject)?;
+        let operation = self.record_intent("repair", &subject).await?;
         let result = integrity::repair(&self.store, &folder, &v).await.map(|r| (v, r));
         self.record_outcome(&operation, "repair", &subject, result, |(_, r)| to_map(r))
+            .await
     }
 
     /// The key of a conversation's object, from one listing of the folder.
@@ -508,13 +519,14 @@ mod tests {
         let log = AuditLog::at(dir.path().join("audit.jsonl"));
         let s = session(log.clone()).await;
         let subject = Subject::new("a@x.io", &["c1"]);
-        let operation = s.record_intent("delete", &subject).unwrap();
+        let operation = s.record_intent("delete", &subject).await.unwrap();
         // The log becomes unwritable after the intent: a directory in its place.
         std::fs::rename(log.path(), dir.path().join("kept.jsonl")).unwrap();
         std::fs::create_dir(log.path()).unwrap();
 
         let done = s
             .record_outcome(&operation, "delete", &subject, Ok(7u32), |_| Map::new())
+            .await
             .unwrap();
         assert_eq!(done.value, 7, "reported as done");
         let warning = done.audit_warning.expect("a warning");
@@ -531,6 +543,7 @@ mod tests {
                 Err(Error::NotFound { key: "k".into() }),
                 |_| Map::new(),
             )
+            .await
             .unwrap_err();
         assert_eq!(err.code(), "not_found");
         // ... and says that its outcome is missing from the log too.
@@ -582,7 +595,10 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         std::fs::create_dir(&path).unwrap();
         let s = session(AuditLog::at(&path)).await;
-        let err = s.record_intent("delete", &Subject::new("a@x.io", &["c1"])).unwrap_err();
+        let err = s
+            .record_intent("delete", &Subject::new("a@x.io", &["c1"]))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "audit_unwritable");
         assert!(err.to_string().contains(&path.display().to_string()), "{err}");
     }

@@ -2,9 +2,9 @@
 //! WebKitWebDriver, against the real local servers: moto (S3), the Supabase
 //! stand-in, the Secret Service (the test run is inside with-keyring.sh).
 //! Open the profile → users → a conversation → restore (rows checked in
-//! Postgres) → export → delete (object and index entry checked), plus
-//! hostile content rendered inert. Saves a screenshot of each screen to
-//! `$ARCHIVE_DESK_SCREENSHOTS` (default: target dir).
+//! Postgres) → export → delete (object and index entry checked) → the
+//! audit log verified, plus hostile content rendered inert. Saves a
+//! screenshot of each screen to `$ARCHIVE_DESK_SCREENSHOTS` (default: target dir).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -406,6 +406,33 @@ async fn open_restore_export_delete_in_the_real_app() {
     shot(&client, &shots, "6-after-delete").await;
     // The search still showing "cannot" dropped the deleted conversation.
     wait_for_text(&client, ".search-results .empty p", |t| t.contains("“cannot”")).await;
+
+    // The audit view's "Verify log" checks the chain the actions above wrote.
+    let audit = archive_desk_core::AuditLog::at(home.path().join("data/audit.jsonl"));
+    let records = audit.verify().unwrap().records;
+    assert!(records >= 4, "restore, export, delete intent and outcome: {records}");
+    wait_for(&client, "#audit-log").await.click().await.unwrap();
+    wait_for(&client, "#verify-log").await.click().await.unwrap();
+    let verdict = wait_for_text(&client, "#audit-verify", |t| !t.is_empty()).await;
+    assert!(
+        verdict.starts_with(&format!("{records} records, no damaged lines")) && verdict.contains("Chain intact"),
+        "{verdict}"
+    );
+    let class = wait_for(&client, "#audit-verify").await.attr("class").await.unwrap();
+    assert_eq!(class.as_deref(), Some("report"));
+    shot(&client, &shots, "8-audit-verified").await;
+    // Its head file gone: the same log is no longer called intact, in the danger colour.
+    std::fs::remove_file(audit.head_path()).unwrap();
+    wait_for(&client, "#verify-log").await.click().await.unwrap();
+    let verdict = wait_for_text(&client, "#audit-verify", |t| t.contains("Not verified to the end")).await;
+    assert!(!verdict.contains("intact"), "{verdict}");
+    let class = wait_for(&client, "#audit-verify").await.attr("class").await.unwrap();
+    assert_eq!(class.as_deref(), Some("report error"));
+    wait_for(&client, "dialog.modal button[data-value='ok']")
+        .await
+        .click()
+        .await
+        .unwrap();
 
     client.close().await.unwrap();
     profiles.remove(&profile_name).unwrap();

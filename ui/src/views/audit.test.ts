@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { AuditVerification } from "../bindings/AuditVerification";
-import { auditDamagedText, auditVerificationLines } from "./audit";
+import { auditDamagedText, auditVerificationLines, auditVerified } from "./audit";
 
 const verification = (over: Partial<AuditVerification>): AuditVerification => ({
-  path: "/d/audit.jsonl", lines: 4, records: 4, damaged_lines: 0, chain_starts_at_line: 1, first_broken: null,
+  path: "/d/audit.jsonl", status: "intact", lines: 4, records: 4, damaged_lines: 0, chain_starts_at_line: 1, first_broken: null,
   unfinished_intents: [], ...over,
 });
 
@@ -18,11 +18,23 @@ describe("audit view texts", () => {
       "4 records, no damaged lines",
       "Chain intact: no record edited, removed or inserted.",
     ]);
+    expect(auditVerified(verification({}))).toBe(true);
+  });
+
+  it("never calls a log without links, or without its head file, intact", () => {
+    const notChained = verification({ status: "not_chained", chain_starts_at_line: null });
+    expect(auditVerificationLines(notChained)[1]).toMatch(/^Not chained: /);
+    const unanchored = verification({ status: "tail_not_anchored" });
+    expect(auditVerificationLines(unanchored)[1]).toMatch(/^Not verified to the end: .*head file/);
+    for (const v of [notChained, unanchored]) {
+      expect(auditVerified(v)).toBe(false);
+      expect(auditVerificationLines(v).join(" ")).not.toMatch(/intact/);
+    }
   });
 
   it("names the first broken line, where the chain starts and unfinished intents", () => {
     const lines = auditVerificationLines(verification({
-      records: 5, damaged_lines: 1, chain_starts_at_line: 3, unfinished_intents: [7],
+      status: "broken", records: 5, damaged_lines: 1, chain_starts_at_line: 3, unfinished_intents: [7],
       first_broken: { line: 6, kind: "removed", message: "1 record(s) missing before line 6" },
     }));
     expect(lines).toEqual([
