@@ -101,11 +101,17 @@ pub fn user_conversations(l: &UserConversations) -> String {
             _ => "",
         };
         // Held objects are refused by delete: say so where they are listed.
-        let note = match &r.held {
-            Some(hold) if drift.is_empty() => format!("held: {}", inline(hold)),
-            Some(hold) => format!("{drift}; held: {}", inline(hold)),
-            None => drift.to_owned(),
+        // A hold that could not be read may be one: delete then refuses.
+        let hold = match &r.held {
+            Some(hold) => format!("held: {}", inline(hold)),
+            None if r.hold_unknown => "hold unknown".to_owned(),
+            None => String::new(),
         };
+        let note = [drift, hold.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         let title: String = or_dash(r.title.as_deref()).chars().take(36).collect();
         let _ = writeln!(
             out,
