@@ -334,7 +334,9 @@ async fn intelligent_tiering_is_warm_outside_archive_tiers_and_invalid_object_st
 
     // Verify counts it as cold, not unreadable, though it lists as
     // INTELLIGENT_TIERING.
-    let v = archive_desk_core::integrity::verify(&proxied, &folder, 4).await.unwrap();
+    let v = archive_desk_core::integrity::verify(&proxied, &folder, 4)
+        .await
+        .unwrap();
     assert_eq!(proxy.hits("archived"), 2);
     assert!(v.unreadable_objects.is_empty(), "{:?}", v.unreadable_objects);
     assert_eq!(v.cold_objects, [key]);

@@ -340,6 +340,50 @@ mod tests {
     }
 
     #[test]
+    fn conversation_notes_say_held_or_hold_unknown() {
+        let row = |id: &str, in_index: bool, held: Option<&str>, hold_unknown: bool| {
+            archive_desk_core::browse::ConversationRow {
+                conversation_id: id.into(),
+                title: None,
+                created_at: None,
+                archived_at: None,
+                message_count: None,
+                key: Some(format!("p/u/{id}.json")),
+                size: Some(1),
+                storage_class: Some("STANDARD".into()),
+                last_modified: None,
+                in_index,
+                in_store: true,
+                held: held.map(str::to_owned),
+                hold_unknown,
+            }
+        };
+        let listing = UserConversations {
+            folder: "u".into(),
+            email: None,
+            email_source: archive_desk_core::browse::EmailSource::Unknown,
+            index_missing: false,
+            index_error: None,
+            conversations: vec![
+                row("a", true, Some("legal hold ON"), false),
+                row("b", true, None, true),
+                row("c", false, None, true),
+                row("d", true, None, false),
+            ],
+            other_objects: vec![],
+        };
+        let text = user_conversations(&listing);
+        let note = |id: &str| {
+            let line = text.lines().find(|l| l.starts_with(&format!("{id} "))).unwrap();
+            line.split_whitespace().skip(6).collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(note("a"), "held: legal hold ON");
+        assert_eq!(note("b"), "hold unknown");
+        assert_eq!(note("c"), "not in index; hold unknown");
+        assert_eq!(note("d"), "");
+    }
+
+    #[test]
     fn escapes_terminal_control_and_bidi() {
         assert_eq!(printable("plain\nline"), "plain\nline");
         assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");

@@ -84,12 +84,13 @@ pub struct ConversationRow {
     pub in_store: bool,
     /// The S3 Object Lock hold on its current object (legal hold, or
     /// retention with mode and date), which makes delete refuse it. Only
-    /// looked up on buckets with Object Lock enabled.
+    /// looked up on buckets with Object Lock enabled (or whose lock state
+    /// cannot be read).
     pub held: Option<String>,
-    /// The lock state of its object could not be read (e.g. the HEAD was
-    /// denied, or the bucket's lock state is unknown and the HEAD failed):
-    /// it may be held. Delete checks every version itself and refuses
-    /// when it cannot tell.
+    /// Whether its object is held could not be told: its HEAD failed
+    /// (e.g. denied), or the bucket's lock state could not be read and the
+    /// HEAD shows no hold (which may be hidden). Delete checks every
+    /// version itself and refuses when it cannot tell.
     pub hold_unknown: bool,
 }
 
