@@ -310,7 +310,7 @@ async fn enable_versioning(store: &Store) {
 }
 
 #[tokio::test]
-async fn rclone_has_no_versions_and_deletes_without_warning() {
+async fn rclone_has_no_versions_and_deletes_with_a_warning() {
     const EMAIL: &str = "rclone.plain@example.com";
     let server = servers::shared(ServerKind::Rclone);
     let mut config = server.store_config(&format!("r-{}", servers::token()));
@@ -325,10 +325,18 @@ async fn rclone_has_no_versions_and_deletes_without_warning() {
         s.good(EMAIL, &d[1], ".json", Encoding::Plain);
     })
     .await;
-    // rclone answers ListObjectVersions with 501 NotImplemented: a store
-    // without versions, not a refusal.
+    // rclone answers ListObjectVersions with 501 NotImplemented and reports
+    // no versioning: the delete goes ahead, and says on what grounds.
     let r = session.delete(EMAIL, &["r-0000"]).await.unwrap();
-    assert!(!r.versioned_bucket && r.warnings.is_empty(), "{r:?}");
+    assert!(!r.versioned_bucket, "{r:?}");
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].starts_with("this store does not list object versions (")
+            && r.warnings[0].contains("NotImplemented")
+            && r.warnings[0].contains("it reports versioning off"),
+        "{:?}",
+        r.warnings
+    );
     assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 1));
     assert!(!exists(&session.store, &key(EMAIL, "r-0000.json")).await);
     assert!(!session.store.object_lock_enabled().await.unwrap());
@@ -504,4 +512,191 @@ async fn dropped_connections_on_versions_refuse_delete_on_a_versioned_bucket() {
     proxy.clear();
     assert_eq!(version_ids(&session.store, &object).await, before);
     assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
+}
+
+/// A 501 on `?versions` may come from a proxy or gateway in front of a
+/// versioned store: with the versioning state unreadable too, refused.
+#[tokio::test]
+async fn unimplemented_versions_and_unreadable_versioning_refuse_delete() {
+    const EMAIL: &str = "gateway.versions@example.com";
+    let (proxy, session, _dir) = proxied(EMAIL, true).await;
+    let object = key(EMAIL, "v-0000.json");
+    let before = version_ids(&session.store, &object).await;
+
+    proxy.set_rules(vec![
+        Rule::new(
+            "versions",
+            Match::any().method("GET").query_has("versions"),
+            Fault::status(
+                501,
+                "NotImplemented",
+                "A header you provided implies functionality that is not implemented",
+            ),
+        ),
+        deny("versioning", "versioning"),
+    ]);
+    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    assert_eq!(
+        (proxy.hits("versions") >= 1, proxy.hits("versioning") >= 1),
+        (true, true)
+    );
+    assert_eq!(err.code(), "versions_unavailable");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("NotImplemented") && msg.contains("AccessDenied") && msg.contains("s3:GetBucketVersioning"),
+        "{msg}"
+    );
+    proxy.clear();
+    assert_eq!(version_ids(&session.store, &object).await, before);
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
+}
+
+// ------------------------------------------- object lock, unreadable ----
+
+/// A lock-enabled moto bucket behind a fault proxy, with `EMAIL`'s
+/// conversations k-0000 (free) and k-0001 (legal hold) in the index.
+async fn locked_proxied(email: &str) -> (FaultProxy, Session, tempfile::TempDir) {
+    let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
+    let (session, dir) = session_for(proxy.store_config(&format!("k-{}", servers::token()))).await;
+    session
+        .store
+        .client()
+        .create_bucket()
+        .bucket(session.store.bucket())
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let d = docs(email, "k", 2);
+    seed(&session.store, |s| s.user(email, IndexState::Present, &[&d[0], &d[1]])).await;
+    put_held(&session.store, email, &d[0], Hold::Free).await;
+    put_held(&session.store, email, &d[1], Hold::Legal).await;
+    (proxy, session, dir)
+}
+
+/// HEAD leaves out the lock fields a caller may not read, so a held
+/// version would look free; the delete asks the lock APIs and refuses,
+/// naming the permission, when either is denied — before anything goes.
+#[tokio::test]
+async fn denied_lock_reads_refuse_delete_naming_the_permission() {
+    const EMAIL: &str = "lock.denied@example.com";
+    let (proxy, session, _dir) = locked_proxied(EMAIL).await;
+    let store = &session.store;
+    let before = version_ids(store, "archived_conversations/").await;
+    for (query, permission) in [
+        ("legal-hold", "s3:GetObjectLegalHold"),
+        ("retention", "s3:GetObjectRetention"),
+    ] {
+        proxy.set_rules(vec![deny(query, query)]);
+        let err = session.delete(EMAIL, &["k-0000"]).await.unwrap_err();
+        assert!(proxy.hits(query) >= 1, "{query}");
+        assert_eq!(err.code(), "holds_unreadable", "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("{} (version ", key(EMAIL, "k-0000.json")))
+                && msg.contains("nothing was deleted")
+                && msg.contains("AccessDenied")
+                && msg.contains(permission),
+            "{msg}"
+        );
+        proxy.clear();
+        assert_eq!(version_ids(store, "archived_conversations/").await, before);
+        assert_eq!(index_ids(store, EMAIL).await, ["k-0000", "k-0001"]);
+    }
+}
+
+/// "No lock configuration" (S3 answers 404 NoSuchObjectLockConfiguration
+/// for a version never held) is no hold; a server error is no answer.
+#[tokio::test]
+async fn no_lock_configuration_is_no_hold_but_a_server_error_refuses() {
+    const EMAIL: &str = "lock.none@example.com";
+    let (proxy, session, _dir) = locked_proxied(EMAIL).await;
+    let store = &session.store;
+    let before = version_ids(store, "archived_conversations/").await;
+
+    proxy.set_rules(vec![Rule::new(
+        "retention",
+        Match::any().method("GET").query_has("retention"),
+        Fault::internal_error(),
+    )]);
+    let err = session.delete(EMAIL, &["k-0000"]).await.unwrap_err();
+    assert!(proxy.hits("retention") >= 1);
+    assert_eq!(err.code(), "holds_unreadable");
+    assert!(
+        err.to_string().contains("InternalError") && err.to_string().contains("s3:GetObjectRetention"),
+        "{err}"
+    );
+    assert_eq!(version_ids(store, "archived_conversations/").await, before);
+
+    let none = || {
+        Fault::status(
+            404,
+            "NoSuchObjectLockConfiguration",
+            "The specified object does not have a ObjectLock configuration",
+        )
+    };
+    proxy.set_rules(vec![
+        Rule::new("legal-hold", Match::any().method("GET").query_has("legal-hold"), none()),
+        Rule::new("retention", Match::any().method("GET").query_has("retention"), none()),
+    ]);
+    let r = session.delete(EMAIL, &["k-0000"]).await.unwrap();
+    assert_eq!((proxy.hits("legal-hold"), proxy.hits("retention")), (1, 1));
+    proxy.clear();
+    assert_eq!((r.deleted_versions, r.index_entries_removed), (1, 1));
+    assert!(version_ids(store, &key(EMAIL, "k-0000.json")).await.is_empty());
+    assert_eq!(index_ids(store, EMAIL).await, ["k-0001"]);
+}
+
+/// An `?object-lock` answer that is neither a lock configuration nor a
+/// listing leaves the lock state unknown: the holds are checked anyway.
+#[tokio::test]
+async fn unrecognised_object_lock_answer_still_checks_holds() {
+    const EMAIL: &str = "lock.unknown@example.com";
+    let (proxy, session, _dir) = locked_proxied(EMAIL).await;
+    let store = &session.store;
+    let before = version_ids(store, "archived_conversations/").await;
+    proxy.set_rules(vec![Rule::new(
+        "object-lock",
+        Match::any().method("GET").query_has("object-lock"),
+        Fault::status(200, "Weird", "not a lock configuration"),
+    )]);
+    assert!(store.object_lock_enabled().await.is_err());
+    let err = session.delete(EMAIL, &["k-0001"]).await.unwrap_err();
+    assert_eq!(err.code(), "object_locked", "{err}");
+    assert!(err.to_string().contains("legal hold ON"), "{err}");
+
+    // Browse cannot tell whether the free object is held: it says so.
+    let listing = user_conversations(store, &UserFolder::from_email(EMAIL).unwrap())
+        .await
+        .unwrap();
+    let rows: Vec<(&str, Option<&str>, bool)> = listing
+        .conversations
+        .iter()
+        .map(|r| (r.conversation_id.as_str(), r.held.as_deref(), r.hold_unknown))
+        .collect();
+    assert_eq!(rows, [("k-0000", None, true), ("k-0001", Some("legal hold ON"), false)]);
+    proxy.clear();
+    assert_eq!(version_ids(store, "archived_conversations/").await, before);
+}
+
+/// Browse marks an object whose HEAD fails as "hold unknown", not free.
+#[tokio::test]
+async fn browse_marks_unreadable_holds_unknown() {
+    const EMAIL: &str = "lock.head@example.com";
+    let (proxy, session, _dir) = locked_proxied(EMAIL).await;
+    proxy.set_rules(vec![Rule::new(
+        "head",
+        Match::any().method("HEAD").key_suffix("k-0000.json"),
+        Fault::access_denied(),
+    )]);
+    let listing = user_conversations(&session.store, &UserFolder::from_email(EMAIL).unwrap())
+        .await
+        .unwrap();
+    assert!(proxy.hits("head") >= 1);
+    let rows: Vec<(&str, Option<&str>, bool)> = listing
+        .conversations
+        .iter()
+        .map(|r| (r.conversation_id.as_str(), r.held.as_deref(), r.hold_unknown))
+        .collect();
+    assert_eq!(rows, [("k-0000", None, true), ("k-0001", Some("legal hold ON"), false)]);
 }

@@ -335,6 +335,16 @@ async fn intelligent_tiering_is_warm_outside_archive_tiers_and_invalid_object_st
     assert_eq!(proxy.hits("archived"), 1);
     assert_eq!(err.code(), "cold_storage");
     assert!(err.to_string().starts_with(&format!("{key}: in cold storage")), "{err}");
+
+    // Verify counts it as cold, not unreadable, though it lists as
+    // INTELLIGENT_TIERING.
+    let v = archive_desk_core::integrity::verify(&proxied, &folder, 4)
+        .await
+        .unwrap();
+    assert_eq!(proxy.hits("archived"), 2);
+    assert!(v.unreadable_objects.is_empty(), "{:?}", v.unreadable_objects);
+    assert_eq!(v.cold_objects, [key]);
+    assert!(v.is_clean(), "{v:?}");
 }
 
 #[tokio::test]

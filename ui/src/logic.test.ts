@@ -14,7 +14,7 @@ const user = (email: string | null, folder: string, source = "index"): UserSumma
 
 const row = (id: string, title: string | null, archived: string | null, count: number | null, cls = "STANDARD"): ConversationRow => ({
   conversation_id: id, title, created_at: null, archived_at: archived, message_count: count, key: null, size: null,
-  storage_class: cls, last_modified: null, in_index: true, in_store: true, held: null,
+  storage_class: cls, last_modified: null, in_index: true, in_store: true, held: null, hold_unknown: false,
 });
 
 describe("filterUsers", () => {
@@ -104,6 +104,8 @@ describe("held objects and delete reports", () => {
   it("notes an Object Lock hold beside drift", () => {
     expect(rowNotes(row("a", null, null, 1))).toBe("");
     expect(rowNotes({ ...row("a", null, null, 1), held: "legal hold ON" })).toBe("held: legal hold ON");
+    expect(rowNotes({ ...row("a", null, null, 1), hold_unknown: true })).toBe("hold unknown");
+    expect(rowNotes({ ...row("a", null, null, 1), in_index: false, hold_unknown: true })).toBe("not in index, hold unknown");
     expect(rowNotes({ ...row("a", null, null, 1), in_index: false, held: "retention COMPLIANCE until 2030-01-01T00:00:00Z" }))
       .toBe("not in index, held: retention COMPLIANCE until 2030-01-01T00:00:00Z");
   });

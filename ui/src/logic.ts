@@ -138,12 +138,12 @@ export function exportFileName(folder: string, format: ExportFormat, gzip: boole
   return `${folder}${format === "json_lines" ? ".jsonl" : ".json"}${gzip ? ".gz" : ""}`;
 }
 
-/** The note column of a conversation row: drift, and an Object Lock hold (delete refuses held objects). */
+/** The note column of a conversation row: drift, and an Object Lock hold or an unreadable lock state (delete refuses held objects, and objects whose lock state it cannot read). */
 export function rowNotes(row: ConversationRow): string {
   return [
     !row.in_store ? "object missing" : "",
     !row.in_index ? "not in index" : "",
-    row.held ? `held: ${row.held}` : "",
+    row.held ? `held: ${row.held}` : row.hold_unknown ? "hold unknown" : "",
   ].filter(Boolean).join(", ");
 }
 

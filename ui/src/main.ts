@@ -333,7 +333,7 @@ function renderConversations(): void {
       h(
         "tr",
         {
-          class: `${i === state.rowIndex ? "selected" : ""}${isCold(r) ? " cold" : ""}${r.held ? " held" : ""}`,
+          class: `${i === state.rowIndex ? "selected" : ""}${isCold(r) ? " cold" : ""}${r.held || r.hold_unknown ? " held" : ""}`,
           "data-id": r.conversation_id,
           onclick: (e: Event) => {
             if ((e.target as HTMLElement).tagName === "INPUT") return;
@@ -545,7 +545,12 @@ async function deleteIds(ids: string[]): Promise<void> {
   const titles = ids.map((id) => {
     const row = state.listing!.conversations.find((r) => r.conversation_id === id);
     // A held object makes the whole delete refused: say so before it is tried.
-    return `${row?.title ?? id}${row?.held ? ` — held (${row.held}): the delete will be refused` : ""}`;
+    const hold = row?.held
+      ? ` — held (${row.held}): the delete will be refused`
+      : row?.hold_unknown
+        ? " — hold unknown: the delete is refused if its lock state cannot be read"
+        : "";
+    return `${row?.title ?? id}${hold}`;
   });
   const ok = await confirmDanger(
     `Delete ${ids.length} conversation(s) permanently`,

@@ -112,11 +112,17 @@ pub fn user_conversations(l: &UserConversations) -> String {
             _ => "",
         };
         // Held objects are refused by delete: say so where they are listed.
-        let note = match &r.held {
-            Some(hold) if drift.is_empty() => format!("held: {}", inline(hold)),
-            Some(hold) => format!("{drift}; held: {}", inline(hold)),
-            None => drift.to_owned(),
+        // A hold that could not be read may be one: delete then refuses.
+        let hold = match &r.held {
+            Some(hold) => format!("held: {}", inline(hold)),
+            None if r.hold_unknown => "hold unknown".to_owned(),
+            None => String::new(),
         };
+        let note = [drift, hold.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         let title: String = or_dash(r.title.as_deref()).chars().take(36).collect();
         let _ = writeln!(
             out,
@@ -408,6 +414,50 @@ mod tests {
         let text = delete_report(&r);
         assert!(text.contains("warning: first thing\n"), "{text}");
         assert!(text.contains("warning: second thing\n"), "{text}");
+    }
+
+    #[test]
+    fn conversation_notes_say_held_or_hold_unknown() {
+        let row = |id: &str, in_index: bool, held: Option<&str>, hold_unknown: bool| {
+            archive_desk_core::browse::ConversationRow {
+                conversation_id: id.into(),
+                title: None,
+                created_at: None,
+                archived_at: None,
+                message_count: None,
+                key: Some(format!("p/u/{id}.json")),
+                size: Some(1),
+                storage_class: Some("STANDARD".into()),
+                last_modified: None,
+                in_index,
+                in_store: true,
+                held: held.map(str::to_owned),
+                hold_unknown,
+            }
+        };
+        let listing = UserConversations {
+            folder: "u".into(),
+            email: None,
+            email_source: archive_desk_core::browse::EmailSource::Unknown,
+            index_missing: false,
+            index_error: None,
+            conversations: vec![
+                row("a", true, Some("legal hold ON"), false),
+                row("b", true, None, true),
+                row("c", false, None, true),
+                row("d", true, None, false),
+            ],
+            other_objects: vec![],
+        };
+        let text = user_conversations(&listing);
+        let note = |id: &str| {
+            let line = text.lines().find(|l| l.starts_with(&format!("{id} "))).unwrap();
+            line.split_whitespace().skip(6).collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(note("a"), "held: legal hold ON");
+        assert_eq!(note("b"), "hold unknown");
+        assert_eq!(note("c"), "not in index; hold unknown");
+        assert_eq!(note("d"), "");
     }
 
     #[test]

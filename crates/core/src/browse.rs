@@ -4,13 +4,12 @@
 
 use std::collections::HashMap;
 
-use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::{ErrorReport, Result};
 use crate::layout::{ObjectKind, UserFolder};
 use crate::model::UserIndex;
-use crate::store::{IndexRead, Store};
+use crate::store::{look_up_holds, HoldSource, IndexRead, Store};
 
 /// Where a shown email comes from.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -85,12 +84,15 @@ pub struct ConversationRow {
     pub in_store: bool,
     /// The S3 Object Lock hold on its current object (legal hold, or
     /// retention with mode and date), which makes delete refuse it. Only
-    /// looked up on buckets with Object Lock enabled.
+    /// looked up on buckets with Object Lock enabled (or whose lock state
+    /// cannot be read).
     pub held: Option<String>,
+    /// Whether its object is held could not be told: its HEAD failed
+    /// (e.g. denied), or the bucket's lock state could not be read and the
+    /// HEAD shows no hold (which may be hidden). Delete checks every
+    /// version itself and refuses when it cannot tell.
+    pub hold_unknown: bool,
 }
-
-/// HEADs in flight when looking up holds.
-const HOLD_LOOKUPS: usize = 8;
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +150,7 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
                 last_modified: object.and_then(|o| o.last_modified),
                 conversation_id: id,
                 held: None,
+                hold_unknown: false,
             });
         }
     }
@@ -167,10 +170,13 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
             in_index: false,
             in_store: true,
             held: None,
+            hold_unknown: false,
         });
     }
-    if locked.unwrap_or(false) {
-        mark_holds(store, &mut rows).await;
+    // Where the lock state cannot be read, look as if it were on: the
+    // rows then say what is held, or that it is unknown.
+    if !matches!(locked, Ok(false)) {
+        mark_holds(store, &mut rows, locked.is_err()).await;
     }
 
     let (email, email_source) = email_of(folder, index);
@@ -185,27 +191,24 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
     })
 }
 
-/// Fill `held` from a HEAD of each listed object. Called only on a bucket
-/// with Object Lock enabled: the lock state is in no listing, so this is one
-/// request per object (bounded concurrency), which every other bucket is
-/// spared. A failed lookup leaves the row unmarked; delete checks every
-/// version itself before removing anything.
-async fn mark_holds(store: &Store, rows: &mut [ConversationRow]) {
-    let keys: Vec<(usize, String)> = rows
+/// Fill `held` (or `hold_unknown`) from a HEAD of each listed object.
+/// Called only where the bucket has Object Lock (or its lock state is
+/// unknown): the lock state is in no listing, so this is one request per
+/// object, which every other bucket is spared. Display only: delete reads
+/// the lock state of every version itself before removing anything.
+/// `lock_state_unknown`: a HEAD without lock fields proves nothing then.
+async fn mark_holds(store: &Store, rows: &mut [ConversationRow], lock_state_unknown: bool) {
+    let (at, keys): (Vec<usize>, Vec<(String, Option<String>)>) = rows
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| r.key.clone().map(|k| (i, k)))
-        .collect();
-    // Owned inputs and a cloned `Store`: the futures borrow nothing (Send).
-    let holds: Vec<(usize, Option<String>)> = futures::stream::iter(keys)
-        .map(|(i, key)| {
-            let store = store.clone();
-            async move { (i, store.object_hold(&key, None).await.ok().flatten()) }
-        })
-        .buffer_unordered(HOLD_LOOKUPS)
-        .collect()
-        .await;
-    for (i, hold) in holds {
-        rows[i].held = hold;
+        .filter_map(|(i, r)| r.key.clone().map(|k| (i, (k, None))))
+        .unzip();
+    let holds = look_up_holds(store, keys, HoldSource::Head).await;
+    for (i, hold) in at.into_iter().zip(holds) {
+        match hold {
+            Ok(Some(h)) => rows[i].held = Some(h),
+            Ok(None) => rows[i].hold_unknown = lock_state_unknown,
+            Err(_) => rows[i].hold_unknown = true,
+        }
     }
 }

@@ -12,19 +12,15 @@
 use std::collections::{BTreeSet, HashSet};
 
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::index_write::update_index;
 use crate::layout::{ConversationId, ObjectKind, UserFolder};
-use crate::store::{error_status_code, is_not_implemented, s3_error, Store};
+use crate::store::{error_status_code, is_not_implemented, look_up_holds, s3_error, HoldSource, Store};
 
 /// DeleteObjects takes at most 1,000 keys a request.
 const DELETE_BATCH: usize = 1000;
-
-/// HEADs in flight when checking Object Lock holds.
-const HOLD_CHECKS: usize = 16;
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
@@ -73,7 +69,7 @@ pub(crate) async fn delete_conversations(
     let wanted: HashSet<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
     let matches = |key: &str| matches!(store.classify(folder, key), ObjectKind::Conversation { id, .. } if wanted.contains(id.as_str()));
 
-    let mut warnings = Vec::new();
+    let mut listing_note = None;
     let (targets, versioned): (Vec<Target>, bool) = match list_versions(store, folder).await {
         Ok(all) => {
             let versioned = all.iter().any(|t| t.version_id.as_deref().is_some_and(|v| v != "null"));
@@ -87,12 +83,11 @@ pub(crate) async fn delete_conversations(
             // Without the versions, only a plain delete of the current
             // objects is possible; on a bucket that is or was versioned that
             // only adds delete markers and keeps every version, so it is
-            // refused there. A store that does not implement
-            // ListObjectVersions (rclone `serve s3`: 501 NotImplemented, and
-            // no versioning status) has no versions to keep; a denied or
-            // failing request (403, 503 after retries, a timeout) says
-            // nothing about the bucket, so its versioning state decides, and
-            // if that cannot be read either the bucket counts as versioned.
+            // refused there. Whether the listing was denied, failed (403,
+            // 503 after retries, a timeout) or is not implemented (rclone
+            // `serve s3`: 501 NotImplemented), the versioning state decides:
+            // never versioned → plain delete with a warning; versioned or
+            // unreadable → refused.
             let prefix = store.layout().user_prefix(folder);
             let refuse = |permission: &'static str, cause: String| Error::VersionsUnavailable {
                 bucket: store.bucket().to_owned(),
@@ -104,13 +99,25 @@ pub(crate) async fn delete_conversations(
                 (_, Ok(Versioning::Versioned)) => {
                     return Err(refuse("s3:ListBucketVersions", listing.cause));
                 }
-                (true, _) => {}
-                (false, Ok(Versioning::Never)) => warnings.push(format!(
-                    "object versions could not be listed ({}); the bucket was never versioned, so the current \
+                // Shown with the report, i.e. once the objects are gone.
+                (true, Ok(Versioning::Never)) => {
+                    listing_note = Some(format!(
+                        "this store does not list object versions ({}); it reports versioning off, so the current \
+                     objects were deleted and no older versions should exist",
+                        listing.cause
+                    ))
+                }
+                (false, Ok(Versioning::Never)) => {
+                    listing_note = Some(format!(
+                        "object versions could not be listed ({}); the bucket was never versioned, so the current \
                      objects were deleted and no older versions exist",
-                    listing.cause
-                )),
-                (false, Err(state)) => {
+                        listing.cause
+                    ))
+                }
+                // A 501 may come from a proxy or gateway in front of a
+                // versioned store as well: without the versioning state it
+                // proves nothing.
+                (_, Err(state)) => {
                     return Err(refuse(
                         "s3:ListBucketVersions (and s3:GetBucketVersioning)",
                         format!(
@@ -136,7 +143,8 @@ pub(crate) async fn delete_conversations(
     };
 
     // Object Lock needs a versioned bucket; where the lock state cannot be
-    // read, the versions are checked as if it were on.
+    // read, the versions are checked as if it were on (the lock APIs then
+    // answer "no configuration" on a bucket without it).
     if !matches!(store.object_lock_enabled().await, Ok(false)) {
         check_holds(store, &targets).await?;
     }
@@ -144,6 +152,7 @@ pub(crate) async fn delete_conversations(
     for batch in targets.chunks(DELETE_BATCH) {
         delete_batch(store, batch).await?;
     }
+    let warnings: Vec<String> = listing_note.into_iter().collect();
 
     let mut removed = Vec::new();
     update_index(store, folder, |index| {
@@ -253,35 +262,26 @@ where
 }
 
 /// Refuse if any version to delete is under a legal hold or an unexpired
-/// retention. One HEAD per version (bounded concurrency): Object Lock state
-/// is in no listing, and only buckets with Object Lock pay for it.
+/// retention, or if its lock state cannot be read (then it may be held).
+/// GetObjectLegalHold and GetObjectRetention, not HEAD: a HEAD leaves out
+/// the lock fields the caller may not read, so a held version would look
+/// free and DeleteObjects would then remove only part of the request.
 async fn check_holds(store: &Store, targets: &[Target]) -> Result<()> {
-    // Owned inputs and a cloned `Store`: the futures borrow nothing, so the
-    // delete stays `Send` for spawned callers.
     let versions: Vec<(String, Option<String>)> = targets
         .iter()
         .filter(|t| !t.delete_marker)
         .map(|t| (t.key.clone(), t.version_id.clone()))
         .collect();
-    let found: Vec<Option<String>> = futures::stream::iter(versions)
-        .map(|(key, version_id)| {
-            let store = store.clone();
-            async move {
-                match store.object_hold(&key, version_id.as_deref()).await {
-                    Ok(hold) => Ok(hold.map(|h| match &version_id {
-                        Some(v) => format!("{key} (version {v}): {h}"),
-                        None => format!("{key}: {h}"),
-                    })),
-                    // Gone since the listing: nothing left to hold.
-                    Err(Error::NotFound { .. }) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            }
-        })
-        .buffer_unordered(HOLD_CHECKS)
-        .try_collect()
-        .await?;
-    let mut holds: Vec<String> = found.into_iter().flatten().collect();
+    let found = look_up_holds(store, versions.clone(), HoldSource::LockApis).await;
+    let mut holds = Vec::new();
+    for ((key, version_id), hold) in versions.into_iter().zip(found) {
+        if let Some(h) = hold? {
+            holds.push(match version_id {
+                Some(v) => format!("{key} (version {v}): {h}"),
+                None => format!("{key}: {h}"),
+            });
+        }
+    }
     if holds.is_empty() {
         return Ok(());
     }

@@ -150,6 +150,21 @@ pub enum Error {
         holds: Vec<String>,
     },
 
+    /// A delete was refused before anything was removed: the Object Lock
+    /// state of a version to delete could not be read (GetObjectLegalHold or
+    /// GetObjectRetention denied or failing), so it may be held.
+    #[error(
+        "{key}: nothing was deleted: its S3 Object Lock state could not be read ({cause}); deleting on a \
+         bucket with Object Lock needs {permission} to check for holds: check the policy, then delete again"
+    )]
+    HoldsUnreadable {
+        /// The key, with the version when there is one.
+        key: String,
+        /// `s3:GetObjectLegalHold` or `s3:GetObjectRetention`.
+        permission: &'static str,
+        cause: String,
+    },
+
     /// A delete was refused before anything was removed: the user's index
     /// cannot be read, so its entries could not be removed afterwards.
     #[error(
@@ -184,6 +199,7 @@ impl Error {
             Error::Unaudited { error, .. } | Error::KeptInArchive { error, .. } => error.code(),
             Error::VersionsUnavailable { .. } => "versions_unavailable",
             Error::ObjectLocked { .. } => "object_locked",
+            Error::HoldsUnreadable { .. } => "holds_unreadable",
             Error::IndexUnreadable { .. } => "index_unreadable",
         }
     }

@@ -139,10 +139,16 @@ pub async fn verify(store: &Store, folder: &UserFolder, concurrency: usize) -> R
                 }
             }
             Err(e) => {
-                unreadable_objects.push(UnreadableObject {
-                    key: o.key.clone(),
-                    error: ErrorReport::from(&e),
-                });
+                // Cold whatever the listed class: an INTELLIGENT_TIERING
+                // object in an archive tier lists as INTELLIGENT_TIERING.
+                if matches!(e, Error::ColdStorage { .. }) {
+                    cold_objects.push(o.key.clone());
+                } else {
+                    unreadable_objects.push(UnreadableObject {
+                        key: o.key.clone(),
+                        error: ErrorReport::from(&e),
+                    });
+                }
                 if !indexed.contains(id.as_str()) {
                     unindexed_objects.push(UnindexedObject {
                         conversation_id: id.to_string(),

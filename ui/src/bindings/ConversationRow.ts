@@ -15,6 +15,14 @@ in_store: boolean,
 /**
  * The S3 Object Lock hold on its current object (legal hold, or
  * retention with mode and date), which makes delete refuse it. Only
- * looked up on buckets with Object Lock enabled.
+ * looked up on buckets with Object Lock enabled (or whose lock state
+ * cannot be read).
  */
-held: string | null, };
+held: string | null, 
+/**
+ * Whether its object is held could not be told: its HEAD failed
+ * (e.g. denied), or the bucket's lock state could not be read and the
+ * HEAD shows no hold (which may be hidden). Delete checks every
+ * version itself and refuses when it cannot tell.
+ */
+hold_unknown: boolean, };
