@@ -456,12 +456,13 @@ impl Profiles {
             .filter(|n| !used.contains(&n.as_str()))
             .collect();
 
+        check_profile(name, &profile)?;
         // Secrets first: if the keychain refuses, no profile is half made.
+        // Replacing deletes every old secret, the Supabase key included, before
+        // the new URL is written: an old key never meets a new project, and a
+        // failed delete leaves the old profile as it was.
         if replace {
             self.keychain.delete_all(name)?;
-        }
-        if let Some(url) = &profile.supabase_url {
-            crate::restore::check_project_url(url.trim_end_matches('/'))?;
         }
         for (kind, var, value) in &secrets {
             self.keychain.set(name, *kind, &Secret::new(value.clone()))?;

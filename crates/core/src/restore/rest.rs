@@ -31,10 +31,7 @@ pub fn check_project_url(url: &str) -> Result<()> {
             "Supabase URL {url:?} is not a URL (https://<project>.supabase.co)"
         ))
     })?;
-    let host = parsed.host_str().unwrap_or("");
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback =
-        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = crate::loopback::is_loopback_host(parsed.host_str().unwrap_or(""));
     match parsed.scheme() {
         "https" if parsed.host().is_some() => Ok(()),
         "http" if loopback => Ok(()),
