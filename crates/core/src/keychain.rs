@@ -119,8 +119,11 @@ pub(crate) mod memory_store {
 
     use keyring::credential::{Credential, CredentialApi, CredentialBuilderApi};
 
-    static SECRETS: Mutex<Option<HashMap<(String, String), Vec<u8>>>> = Mutex::new(None);
-    static FAILING_DELETES: Mutex<Option<HashSet<(String, String)>>> = Mutex::new(None);
+    /// (service, user)
+    type Name = (String, String);
+
+    static SECRETS: Mutex<Option<HashMap<Name, Vec<u8>>>> = Mutex::new(None);
+    static FAILING_DELETES: Mutex<Option<HashSet<Name>>> = Mutex::new(None);
 
     pub fn install() {
         keyring::set_default_credential_builder(Box::new(Builder));
@@ -151,7 +154,7 @@ pub(crate) mod memory_store {
     }
 
     #[derive(Debug)]
-    struct Entry((String, String));
+    struct Entry(Name);
 
     impl CredentialApi for Entry {
         fn set_secret(&self, secret: &[u8]) -> keyring::Result<()> {
