@@ -140,3 +140,47 @@ fn a_new_supabase_url_clears_the_stored_key() {
     assert!(!profiles.put("site", profile).unwrap().supabase_key_cleared);
     profiles.remove("site").unwrap();
 }
+
+/// Replacing a profile from a `.env` that has a new SUPABASE_URL and no
+/// service key: the old project's key is gone before the new URL is saved.
+#[test]
+fn an_import_that_changes_the_url_clears_the_old_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = Profiles::new(
+        dir.path().join("profiles.toml"),
+        Keychain::new(format!("archive-desk-test-{}", servers::token())),
+    );
+    let env = dir.path().join(".env");
+    std::fs::write(
+        &env,
+        "S3_BUCKET_NAME=b\nSUPABASE_URL=https://one.supabase.co\nSUPABASE_SERVICE_ROLE_KEY=key-of-one\n",
+    )
+    .unwrap();
+    profiles.import_env("site", &env, false).unwrap();
+    assert_eq!(
+        profiles
+            .secret("site", SecretKind::SupabaseKey)
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "key-of-one"
+    );
+    std::fs::write(&env, "S3_BUCKET_NAME=b\nSUPABASE_URL=https://two.supabase.co\n").unwrap();
+    // An invalid URL is refused before anything is deleted.
+    let bad = dir.path().join("bad.env");
+    std::fs::write(&bad, "S3_BUCKET_NAME=b\nSUPABASE_URL=http://example.com\n").unwrap();
+    assert_eq!(profiles.import_env("site", &bad, true).unwrap_err().code(), "config");
+    assert!(profiles.secret("site", SecretKind::SupabaseKey).unwrap().is_some());
+    assert_eq!(
+        profiles.get("site").unwrap().supabase_url.as_deref(),
+        Some("https://one.supabase.co")
+    );
+
+    profiles.import_env("site", &env, true).unwrap();
+    assert_eq!(
+        profiles.get("site").unwrap().supabase_url.as_deref(),
+        Some("https://two.supabase.co")
+    );
+    assert!(profiles.secret("site", SecretKind::SupabaseKey).unwrap().is_none());
+    profiles.remove("site").unwrap();
+}

@@ -555,3 +555,121 @@ async fn the_real_schemas_formats_verify_and_unrelated_rows_do_not_matter() {
         assert_eq!((again.messages_in_table, again.messages_inserted), (4, 0));
     }
 }
+
+/// A field the tables lack is left out when allowed; with "remove from
+/// archive" the copy then stays (the field would exist nowhere else), even
+/// though every restored field verifies.
+#[tokio::test]
+async fn fields_left_out_keep_the_archive_copy_when_removal_is_asked() {
+    const EMAIL: &str = "leftout@example.com";
+    const ID: &str = "left-out";
+    let stack = SupabaseStack::start_with("alter table public.messages drop column feedback");
+    let dir = tempfile::tempdir().unwrap();
+    let session = archive_with(EMAIL, &[ID], dir.path()).await;
+    let folder = UserFolder::from_email(EMAIL).unwrap();
+    let allow = RestoreOptions {
+        allow_missing_columns: true,
+        ..Default::default()
+    };
+    for target in [rest(&stack, &stack.service_key, None), postgres(&stack)] {
+        let err = session
+            .restore(EMAIL, ID, &target, &allow, true, &never())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "not_verified", "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("messages.feedback"), "{msg}");
+        assert!(msg.contains("stays there"), "{msg}");
+        // The rows are written; the archive object and its index entry stay.
+        assert_eq!(count(&stack, ID), (1, 4));
+        session
+            .store
+            .get_conversation(&folder, &ConversationId::parse(ID).unwrap())
+            .await
+            .unwrap();
+        let index = session.store.read_index(&folder).await.unwrap().index;
+        assert!(
+            index.entries().any(|e| e.conversation_id() == ID),
+            "{ID} left the index"
+        );
+    }
+    let log = session.audit.read(&AuditFilter::default()).unwrap();
+    assert!(
+        log.iter().all(|r| r.outcome != "ok"),
+        "{:?}",
+        log.iter().map(|r| &r.outcome).collect::<Vec<_>>()
+    );
+}
+
+/// The rows are restored and verified, then the removal is refused by
+/// Object Lock (a legal hold on the archive object): the error says it was
+/// restored, its code is the removal's, and the archive copy stays.
+#[tokio::test]
+async fn a_removal_refused_by_object_lock_says_the_conversation_was_restored() {
+    use archive_desk_harness::servers;
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::ObjectLockLegalHoldStatus;
+    const EMAIL: &str = "held-restore@example.com";
+    const ID: &str = "held-restore";
+    let stack = SupabaseStack::start();
+    let config = servers::shared(ServerKind::Moto).store_config(&format!("l-{}", servers::token()));
+    let store = archive_desk_core::Store::connect(config).await.unwrap();
+    store
+        .client()
+        .create_bucket()
+        .bucket(store.bucket())
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let doc = fixtures::conversation(ID, EMAIL, "Held", 3);
+    let mut seeder = fixtures::Seeder::new(Default::default(), true);
+    seeder.user(EMAIL, fixtures::IndexState::Present, &[&doc]);
+    seeder.write(store.client(), store.bucket()).await;
+    let folder = UserFolder::from_email(EMAIL).unwrap();
+    let key = format!("archived_conversations/{folder}/{ID}.json");
+    store
+        .client()
+        .put_object()
+        .bucket(store.bucket())
+        .key(&key)
+        .body(ByteStream::from(archive_desk_core::codec::encode(
+            &doc,
+            archive_desk_core::Encoding::Plain,
+        )))
+        .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session::new(store, AuditLog::at(dir.path().join("audit.jsonl")));
+
+    let err = session
+        .restore(
+            EMAIL,
+            ID,
+            &rest(&stack, &stack.service_key, None),
+            &RestoreOptions::default(),
+            true,
+            &never(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "object_locked", "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("conversation {ID} was restored and verified")),
+        "{msg}"
+    );
+    assert!(msg.contains("legal hold ON"), "{msg}");
+    assert_eq!(count(&stack, ID), (1, 3));
+    session
+        .store
+        .get_conversation(&folder, &ConversationId::parse(ID).unwrap())
+        .await
+        .unwrap();
+    let index = session.store.read_index(&folder).await.unwrap().index;
+    assert!(index.entries().any(|e| e.conversation_id() == ID));
+    let log = session.audit.read(&AuditFilter::default()).unwrap();
+    assert_eq!(log.last().unwrap().error_code.as_deref(), Some("object_locked"));
+}

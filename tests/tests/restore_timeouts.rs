@@ -6,6 +6,8 @@
 //! `tokio::time::timeout` around a restore is only a guard that turns a
 //! hang into a failure; no test asserts how long anything took.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use archive_desk_core::profile::RestoreMode;
@@ -13,6 +15,7 @@ use archive_desk_core::restore::{self, RestoreOptions, RestoreReport, Tables, Ta
 use archive_desk_core::{CancellationToken, ConversationDocument, Error, Secret};
 use archive_desk_harness::fixtures;
 use archive_desk_harness::supabase::SupabaseStack;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Far longer than any restore here needs: only a hang reaches it.
 const GUARD: Duration = Duration::from_secs(90);
@@ -251,4 +254,121 @@ async fn a_cancel_during_a_restore_held_by_a_lock_writes_nothing() {
         .unwrap_err();
     assert_eq!(err.code(), "cancelled");
     assert_eq!(count(&stack, "cancel-early"), "0|0");
+}
+
+/// Without `on delete cascade` (a schema may lack it), so deleting the
+/// conversation does not take its messages along: what the compensation
+/// misses stays.
+const NO_CASCADE: &str = "alter table public.messages drop constraint messages_conversation_id_fkey";
+
+/// A loopback TCP proxy to `upstream` that passes everything, except that on
+/// a connection that sent `POST /rest/v1/messages` it throws the answers
+/// away: the insert reaches Supabase and commits, the client never hears of
+/// it. Returns its port and the number of answer bytes thrown away.
+async fn answer_eating_proxy(upstream: u16) -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let eaten = Arc::new(AtomicUsize::new(0));
+    let counter = eaten.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let eaten = counter.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                let swallow = Arc::new(AtomicBool::new(false));
+                let set = swallow.clone();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        // Set before the request goes on, so its answer is caught.
+                        if buf[..n].starts_with(b"POST /rest/v1/messages") {
+                            set.store(true, Ordering::SeqCst);
+                        }
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = from_server.read(&mut buf).await {
+                    if swallow.load(Ordering::SeqCst) {
+                        eaten.fetch_add(n, Ordering::SeqCst);
+                    } else if to_client.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = up.await;
+            });
+        }
+    });
+    (port, eaten)
+}
+
+#[tokio::test]
+async fn a_message_insert_whose_answer_is_lost_is_found_and_taken_back() {
+    let stack = SupabaseStack::start_with(NO_CASCADE);
+    let upstream: u16 = stack.url.rsplit(':').next().unwrap().parse().unwrap();
+    let (proxy, eaten) = answer_eating_proxy(upstream).await;
+    let target = Target::from_settings(
+        RestoreMode::Rest,
+        Some(&format!("http://127.0.0.1:{proxy}")),
+        Some(Secret::new(stack.service_key.clone())),
+        Tables::default(),
+        None,
+    )
+    .unwrap()
+    .with_timeouts(Timeouts {
+        request: Duration::from_secs(3),
+        ..Default::default()
+    })
+    .unwrap();
+    let err = guarded(&target, &doc("lost-answer", 3), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        eaten.load(Ordering::SeqCst) > 0,
+        "Supabase answered the insert (the answer was thrown away)"
+    );
+    assert_eq!(err.code(), "target_unavailable", "{err}");
+    assert!(err.to_string().contains("did not answer in time"), "{err}");
+    // The rows it committed unheard were found and deleted with the rest.
+    assert_eq!(count(&stack, "lost-answer"), "0|0");
+}
+
+#[tokio::test]
+async fn an_insert_still_waiting_when_the_client_gives_up_is_reported_as_unknown_and_a_rerun_completes() {
+    // The server waits as long as the lock is held; the client gives up
+    // after 2 s, with its insert still queued on the server.
+    let stack = SupabaseStack::start_with(&format!("{}; {NO_CASCADE}", rest_statement_timeout("120s")));
+    let holder = hold(&stack, "lock table public.messages in exclusive mode").await;
+    let impatient = rest(&stack)
+        .with_timeouts(Timeouts {
+            request: Duration::from_secs(2),
+            ..Default::default()
+        })
+        .unwrap();
+    let doc = doc("unknown-rest", 3);
+    let err = guarded(&impatient, &doc, &CancellationToken::new()).await.unwrap_err();
+    assert_eq!(err.code(), "restore_failed", "{err}");
+    let text = err.to_string();
+    assert!(text.contains("did not answer in time"), "{text}");
+    assert!(text.contains("cannot be told"), "{text}");
+    assert!(text.contains("run the restore again to complete it"), "{text}");
+    assert_eq!(
+        stack.psql(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+        ),
+        "1",
+        "the abandoned insert still waits on the server"
+    );
+    // The lock goes, the abandoned insert commits; a second restore
+    // completes whatever the first did.
+    holder.batch_execute("rollback").await.unwrap();
+    let report = guarded(&rest(&stack), &doc, &CancellationToken::new()).await.unwrap();
+    assert!(report.verified, "{report:?}");
+    assert_eq!(count(&stack, "unknown-rest"), "1|3");
 }

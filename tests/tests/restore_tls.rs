@@ -64,12 +64,10 @@ async fn verify_full_with_the_servers_ca_restores_and_verifies() {
 async fn a_certificate_from_an_unknown_ca_is_refused_unless_only_encryption_is_asked() {
     let pg = tls_postgres();
     // No sslmode means verify-full; the test CA is in no root store.
-    for url in [pg.url("127.0.0.1", ""), pg.url("127.0.0.1", "sslmode=verify-ca")] {
-        let err = connect(&target(url.clone(), None)).await.unwrap_err();
-        assert_eq!(err.code(), "target_tls", "{err}");
-        assert!(err.to_string().contains("not trusted"), "{err}");
-        assert!(err.to_string().contains("postgres_ca_file"), "{err}");
-    }
+    let err = connect(&target(pg.url("127.0.0.1", ""), None)).await.unwrap_err();
+    assert_eq!(err.code(), "target_tls", "{err}");
+    assert!(err.to_string().contains("not trusted"), "{err}");
+    assert!(err.to_string().contains("postgres_ca_file"), "{err}");
     // A CA file that did not issue it: refused too, also for `require`
     // (a configured CA is checked, as libpq does).
     let other = tempfile::tempdir().unwrap();
@@ -116,6 +114,35 @@ async fn a_certificate_from_an_unknown_ca_is_refused_unless_only_encryption_is_a
 }
 
 #[tokio::test]
+async fn verify_ca_without_a_ca_file_is_refused_before_connecting() {
+    // Against the public roots, verify-ca (no name check) would take any
+    // publicly trusted certificate for any domain. Port 9 on loopback has
+    // no server: a config error (not target_unavailable) shows that
+    // nothing was attempted.
+    for url in [
+        "postgres://u:p@127.0.0.1:9/postgres?sslmode=verify-ca",
+        "host=127.0.0.1 port=9 user=u password=p dbname=postgres sslmode=verify-ca",
+    ] {
+        let err = connect(&target(url.to_owned(), None)).await.unwrap_err();
+        assert_eq!(err.code(), "config", "{err}");
+        assert!(err.to_string().contains("postgres_ca_file"), "{err}");
+        assert!(err.to_string().contains("verify-full"), "{err}");
+    }
+    let pg = tls_postgres();
+    let err = connect(&target(pg.url("127.0.0.1", "sslmode=verify-ca"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "config", "{err}");
+    // With the CA file it connects.
+    connect(&target(
+        pg.url("127.0.0.1", "sslmode=verify-ca"),
+        Some(pg.ca_file.clone()),
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn verify_full_checks_the_host_name_and_verify_ca_does_not() {
     let pg = tls_postgres();
     // Reach the server at 127.0.0.1 while naming it otherwise (hostaddr),
@@ -139,7 +166,7 @@ async fn verify_full_checks_the_host_name_and_verify_ca_does_not() {
 async fn a_server_without_tls_is_refused_and_nothing_goes_in_plaintext() {
     let stack = SupabaseStack::start();
     let plain = |params: &str| format!("{}?{params}", stack.postgres_url);
-    for params in ["", "sslmode=require", "sslmode=verify-ca", "sslmode=verify-full"] {
+    for params in ["", "sslmode=require", "sslmode=verify-full"] {
         let err = connect(&target(plain(params), None)).await.unwrap_err();
         assert_eq!(err.code(), "target_tls", "{params:?}: {err}");
         assert!(err.to_string().contains("does not offer TLS"), "{err}");

@@ -108,21 +108,110 @@ impl Keychain {
     }
 }
 
+/// For unit tests: an in-memory keychain shared by every entry (keyring's
+/// mock keeps a secret in one `Entry` object only), whose deletes can be
+/// made to fail. Every unit test installs this same builder, so tests
+/// running in parallel never swap stores under each other.
+#[cfg(test)]
+pub(crate) mod memory_store {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+
+    use keyring::credential::{Credential, CredentialApi, CredentialBuilderApi};
+
+    /// (service, user)
+    type Name = (String, String);
+
+    static SECRETS: Mutex<Option<HashMap<Name, Vec<u8>>>> = Mutex::new(None);
+    static FAILING_DELETES: Mutex<Option<HashSet<Name>>> = Mutex::new(None);
+
+    pub fn install() {
+        keyring::set_default_credential_builder(Box::new(Builder));
+    }
+
+    /// From now on, deleting `user` of `service` fails (or, with `false`, works again).
+    pub fn fail_deletes(service: &str, user: &str, fail: bool) {
+        let mut set = FAILING_DELETES.lock().unwrap();
+        let set = set.get_or_insert_with(HashSet::new);
+        let key = (service.to_owned(), user.to_owned());
+        if fail {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
+    }
+
+    #[derive(Debug)]
+    struct Builder;
+
+    impl CredentialBuilderApi for Builder {
+        fn build(&self, _: Option<&str>, service: &str, user: &str) -> keyring::Result<Box<Credential>> {
+            Ok(Box::new(Entry((service.to_owned(), user.to_owned()))))
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    #[derive(Debug)]
+    struct Entry(Name);
+
+    impl CredentialApi for Entry {
+        fn set_secret(&self, secret: &[u8]) -> keyring::Result<()> {
+            SECRETS
+                .lock()
+                .unwrap()
+                .get_or_insert_with(HashMap::new)
+                .insert(self.0.clone(), secret.to_vec());
+            Ok(())
+        }
+        fn get_secret(&self) -> keyring::Result<Vec<u8>> {
+            SECRETS
+                .lock()
+                .unwrap()
+                .get_or_insert_with(HashMap::new)
+                .get(&self.0)
+                .cloned()
+                .ok_or(keyring::Error::NoEntry)
+        }
+        fn delete_credential(&self) -> keyring::Result<()> {
+            if FAILING_DELETES
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_some_and(|s| s.contains(&self.0))
+            {
+                return Err(keyring::Error::PlatformFailure("delete refused (test)".into()));
+            }
+            SECRETS
+                .lock()
+                .unwrap()
+                .get_or_insert_with(HashMap::new)
+                .remove(&self.0)
+                .map(|_| ())
+                .ok_or(keyring::Error::NoEntry)
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn mock_store_round_trip_within_one_entry() {
-        keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
-        let kc = Keychain::new("archive-desk-unit");
-        // A mock entry lives in its Entry object only, so test one entry.
-        let entry = kc.entry("p", SecretKind::SupabaseKey).unwrap();
-        entry.set_password("sekrit").unwrap();
-        assert_eq!(entry.get_password().unwrap(), "sekrit");
-        entry.delete_credential().unwrap();
-        assert!(matches!(entry.get_password(), Err(keyring::Error::NoEntry)));
-        // A fresh mock entry is empty: get is None, delete is fine.
+    fn memory_store_round_trip() {
+        memory_store::install();
+        let kc = Keychain::new("archive-desk-unit-round-trip");
+        kc.set("p", SecretKind::SupabaseKey, &Secret::new("sekrit")).unwrap();
+        assert_eq!(
+            kc.get("p", SecretKind::SupabaseKey).unwrap().unwrap().expose(),
+            "sekrit"
+        );
+        kc.delete("p", SecretKind::SupabaseKey).unwrap();
+        assert!(kc.get("p", SecretKind::SupabaseKey).unwrap().is_none());
         assert!(kc.get("p", SecretKind::PostgresUrl).unwrap().is_none());
         kc.delete_all("p").unwrap();
     }

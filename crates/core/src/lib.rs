@@ -16,6 +16,7 @@ pub mod index_write;
 pub mod integrity;
 pub mod keychain;
 pub mod layout;
+mod loopback;
 pub mod model;
 mod owner_only;
 pub mod profile;

@@ -456,12 +456,13 @@ impl Profiles {
             .filter(|n| !used.contains(&n.as_str()))
             .collect();
 
+        check_profile(name, &profile)?;
         // Secrets first: if the keychain refuses, no profile is half made.
+        // Replacing deletes every old secret, the Supabase key included, before
+        // the new URL is written: an old key never meets a new project, and a
+        // failed delete leaves the old profile as it was.
         if replace {
             self.keychain.delete_all(name)?;
-        }
-        if let Some(url) = &profile.supabase_url {
-            crate::restore::check_project_url(url.trim_end_matches('/'))?;
         }
         for (kind, var, value) in &secrets {
             self.keychain.set(name, *kind, &Secret::new(value.clone()))?;
@@ -509,13 +510,66 @@ fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
 mod tests {
     use super::*;
 
+    /// Profiles in a temp dir, their secrets in the in-memory keychain under
+    /// a service of their own.
     fn profiles() -> (Profiles, tempfile::TempDir) {
-        keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
+        crate::keychain::memory_store::install();
         let dir = tempfile::tempdir().unwrap();
+        let service = format!(
+            "archive-desk-unit-{}",
+            dir.path().file_name().unwrap().to_string_lossy()
+        );
         (
-            Profiles::new(dir.path().join("cfg/profiles.toml"), Keychain::new("archive-desk-unit")),
+            Profiles::new(dir.path().join("cfg/profiles.toml"), Keychain::new(service)),
             dir,
         )
+    }
+
+    fn service(d: &tempfile::TempDir) -> String {
+        format!("archive-desk-unit-{}", d.path().file_name().unwrap().to_string_lossy())
+    }
+
+    /// The old project's key is deleted before the new URL is written; when
+    /// it cannot be deleted, the profile keeps its old URL (save and import).
+    #[test]
+    fn a_key_that_cannot_be_deleted_keeps_the_old_url() {
+        use crate::keychain::memory_store as store;
+        let (p, d) = profiles();
+        let one = Some("https://one.supabase.co".to_owned());
+        let mut prof = Profile::new("b");
+        prof.supabase_url = one.clone();
+        p.put("site", prof.clone()).unwrap();
+        p.set_secret("site", SecretKind::SupabaseKey, &Secret::new("key-of-one"))
+            .unwrap();
+        store::fail_deletes(&service(&d), "site/supabase-key", true);
+
+        prof.supabase_url = Some("https://two.supabase.co".into());
+        let e = p.put("site", prof.clone()).unwrap_err();
+        assert_eq!(e.code(), "keychain_unavailable", "{e}");
+        assert_eq!(p.get("site").unwrap().supabase_url, one, "the old URL stays");
+        assert!(p.secret("site", SecretKind::SupabaseKey).unwrap().is_some());
+
+        let env = d.path().join(".env");
+        std::fs::write(&env, "S3_BUCKET_NAME=b\nSUPABASE_URL=https://two.supabase.co\n").unwrap();
+        let e = p.import_env("site", &env, true).unwrap_err();
+        assert_eq!(e.code(), "keychain_unavailable", "{e}");
+        assert_eq!(p.get("site").unwrap().supabase_url, one, "the old URL stays");
+
+        store::fail_deletes(&service(&d), "site/supabase-key", false);
+        assert!(p.put("site", prof.clone()).unwrap().supabase_key_cleared);
+        assert!(p.secret("site", SecretKind::SupabaseKey).unwrap().is_none());
+        assert_eq!(p.get("site").unwrap().supabase_url, prof.supabase_url);
+
+        // An import that changes the URL and brings no key clears the old one.
+        p.set_secret("site", SecretKind::SupabaseKey, &Secret::new("key-of-two"))
+            .unwrap();
+        std::fs::write(&env, "S3_BUCKET_NAME=b\nSUPABASE_URL=https://three.supabase.co\n").unwrap();
+        p.import_env("site", &env, true).unwrap();
+        assert!(p.secret("site", SecretKind::SupabaseKey).unwrap().is_none());
+        assert_eq!(
+            p.get("site").unwrap().supabase_url.as_deref(),
+            Some("https://three.supabase.co")
+        );
     }
 
     #[test]

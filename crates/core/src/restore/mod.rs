@@ -307,7 +307,7 @@ pub async fn restore(
     let (written, conversation_before, readback) = match target {
         Target::Rest(r) => {
             let before = unless_cancelled(cancel, id, r.conversation_exists(&plan.id)).await?;
-            let written = r.write(&plan, options, cancel).await?;
+            let written = r.write(&plan, options, cancel, before).await?;
             (written, before, r.read_back(&plan).await?)
         }
         Target::Postgres(p) => {

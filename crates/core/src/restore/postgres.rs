@@ -163,10 +163,15 @@ impl PgSession<'_> {
         let connector = self.connector.clone();
         let limit = self.timeouts.statement + self.timeouts.lock + self.timeouts.connect;
         let tables = self.tables;
-        let tx = tokio::time::timeout(limit, self.client.transaction())
-            .await
-            .map_err(|_| silent(limit))?
-            .map_err(pg_error)?;
+        // BEGIN and the settings write nothing: a cancel just stops waiting
+        // (a dropped BEGIN is rolled back by tokio-postgres).
+        let tx = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(cancelled_error(&plan.id)),
+            out = tokio::time::timeout(limit, self.client.transaction()) => {
+                out.map_err(|_| silent(limit))?.map_err(pg_error)?
+            }
+        };
         // For this transaction only (`set local`): through a pooler in
         // transaction mode a session setting would outlive us on a shared
         // server connection.
@@ -175,11 +180,17 @@ impl PgSession<'_> {
             self.timeouts.statement.as_millis(),
             self.timeouts.lock.as_millis()
         );
-        match tokio::time::timeout(limit, tx.batch_execute(&settings)).await {
-            Ok(Ok(())) => {}
+        let set = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => None,
+            out = tokio::time::timeout(limit, tx.batch_execute(&settings)) => Some(out),
+        };
+        match set {
+            Some(Ok(Ok(()))) => {}
             // Nothing written yet; dropping `tx` rolls back.
-            Ok(Err(e)) => return Err(pg_error(e)),
-            Err(_) => return Err(silent(limit)),
+            Some(Ok(Err(e))) => return Err(pg_error(e)),
+            Some(Err(_)) => return Err(silent(limit)),
+            None => return Err(cancelled_error(&plan.id)),
         }
         // One statement, unless the person cancels: then the server is told
         // to stop it at once (it may be waiting for a lock) and its error
@@ -398,6 +409,67 @@ fn insert_sql(table: &str, columns: &[String], key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A "server" that logs anyone in and then never answers a query.
+    async fn silent_after_login() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let len = socket.read_u32().await.unwrap() as usize;
+                    let mut startup = vec![0; len - 4];
+                    socket.read_exact(&mut startup).await.unwrap();
+                    // AuthenticationOk, then ReadyForQuery (idle).
+                    socket.write_all(b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I").await.unwrap();
+                    let mut sink = [0u8; 1024];
+                    while socket.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_cancel_stops_the_wait_for_begin() {
+        let port = silent_after_login().await;
+        let long = Duration::from_secs(60);
+        let tables = Tables::default();
+        let target = PostgresTarget::new(
+            Secret::new(format!("postgres://u:p@127.0.0.1:{port}/db?sslmode=disable")),
+            tables.clone(),
+        )
+        .with_timeouts(Timeouts {
+            connect: Duration::from_secs(10),
+            request: long,
+            statement: long,
+            lock: long,
+        });
+        let mut session = target.connect().await.unwrap();
+        let doc = crate::model::ConversationDocument::from_value(
+            "k",
+            json!({"conversation": {"id": "c1"}, "messages": [{"id": "m1"}]}),
+        )
+        .unwrap();
+        let cols: HashSet<String> = ["id", "conversation_id"].map(String::from).into();
+        let plan = Plan::new(&doc, &cols, &cols);
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            trigger.cancel();
+        });
+        // Without the cancel the wait would last statement + lock + connect
+        // (130 s): a bound of 20 s tells the two apart.
+        let out = tokio::time::timeout(
+            Duration::from_secs(20),
+            session.write(&plan, &RestoreOptions::default(), &cancel),
+        )
+        .await
+        .expect("the cancel ended the wait");
+        assert_eq!(out.unwrap_err().code(), "cancelled");
+    }
 
     #[test]
     fn identifiers_are_quoted() {

@@ -31,10 +31,7 @@ pub fn check_project_url(url: &str) -> Result<()> {
             "Supabase URL {url:?} is not a URL (https://<project>.supabase.co)"
         ))
     })?;
-    let host = parsed.host_str().unwrap_or("");
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback =
-        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = crate::loopback::is_loopback_host(parsed.host_str().unwrap_or(""));
     match parsed.scheme() {
         "https" if parsed.host().is_some() => Ok(()),
         "http" if loopback => Ok(()),
@@ -103,20 +100,22 @@ impl RestTarget {
         }
     }
 
+    fn transport_error(&self, what: &str, e: &reqwest::Error) -> Error {
+        let why = if e.is_timeout() {
+            "did not answer in time"
+        } else if e.is_connect() {
+            "cannot be reached"
+        } else {
+            "request failed"
+        };
+        Error::Restore {
+            code: "target_unavailable",
+            message: format!("{what}: Supabase at {} {why}", self.base),
+        }
+    }
+
     async fn send(&self, what: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let resp = req.send().await.map_err(|e| {
-            let why = if e.is_timeout() {
-                "did not answer in time"
-            } else if e.is_connect() {
-                "cannot be reached"
-            } else {
-                "request failed"
-            };
-            Error::Restore {
-                code: "target_unavailable",
-                message: format!("{what}: Supabase at {} {why}", self.base),
-            }
-        })?;
+        let resp = req.send().await.map_err(|e| self.transport_error(what, &e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -199,27 +198,73 @@ impl RestTarget {
     }
 
     /// Insert rows, skipping ones already there; the keys of those inserted.
-    async fn insert(&self, table: &str, columns: &[String], rows: &[Map<String, Value>]) -> Result<Vec<Value>> {
+    async fn insert(
+        &self,
+        table: &str,
+        columns: &[String],
+        rows: &[Map<String, Value>],
+    ) -> std::result::Result<Vec<Value>, InsertError> {
         let key = &self.tables.conflict_key;
         let what = format!("writing to {table}");
+        let maybe = |error| InsertError {
+            error,
+            maybe_written: true,
+        };
         let resp = self
-            .send(
-                &what,
-                self.request(reqwest::Method::POST, table)
-                    .query(&[
-                        ("columns", columns.join(",")),
-                        ("on_conflict", key.clone()),
-                        ("select", key.clone()),
-                    ])
-                    .header("Prefer", "return=representation,resolution=ignore-duplicates")
-                    .json(rows),
-            )
-            .await?;
-        let inserted = self.json(&what, resp).await?;
+            .request(reqwest::Method::POST, table)
+            .query(&[
+                ("columns", columns.join(",")),
+                ("on_conflict", key.clone()),
+                ("select", key.clone()),
+            ])
+            .header("Prefer", "return=representation,resolution=ignore-duplicates")
+            .json(rows)
+            .send()
+            .await
+            // Sent, perhaps: the server may be committing it still.
+            .map_err(|e| maybe(self.transport_error(&what, &e)))?;
+        let status = resp.status().as_u16();
+        if !resp.status().is_success() {
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            let error = rest_error(&what, status, &body);
+            // PostgREST's own errors roll its transaction back; a gateway's
+            // (502, 503, 504) say nothing about what happened behind it.
+            let maybe_written = matches!(status, 502..=504) && body.get("code").is_none();
+            return Err(InsertError { error, maybe_written });
+        }
+        // Committed, but which rows it wrote is in the answer we could not read.
+        let inserted = self.json(&what, resp).await.map_err(maybe)?;
         Ok(inserted
             .as_array()
             .map(|rows| rows.iter().filter_map(|r| r.get(key).cloned()).collect())
             .unwrap_or_default())
+    }
+
+    /// The keys among `keys` that `table` holds now.
+    async fn present_keys(&self, table: &str, keys: &[Value]) -> Result<HashSet<String>> {
+        let key = &self.tables.conflict_key;
+        Ok(self
+            .rows_by_key(table, &[], keys)
+            .await?
+            .iter()
+            .filter_map(|r| r.get(key).map(verify::key_text))
+            .collect())
+    }
+
+    /// After an insert whose outcome is unknown: the keys it wrote, when
+    /// that can be told. `absent` are the keys the table lacked before it.
+    /// One request is one statement, so it wrote all of them or none; none
+    /// there yet may still be a statement under way, so only "all there"
+    /// is an answer.
+    async fn written_by_unanswered(&self, table: &str, absent: &[Value]) -> Option<Vec<Value>> {
+        if absent.is_empty() {
+            return Some(Vec::new());
+        }
+        let now = self.present_keys(table, absent).await.ok()?;
+        absent
+            .iter()
+            .all(|k| now.contains(&verify::key_text(k)))
+            .then(|| absent.to_vec())
     }
 
     /// Delete rows by key (compensation).
@@ -297,6 +342,7 @@ impl RestTarget {
         plan: &Plan,
         options: &RestoreOptions,
         cancel: &CancellationToken,
+        conversation_before: bool,
     ) -> Result<Written> {
         if cancel.is_cancelled() {
             return Err(cancelled_error(&plan.id));
@@ -320,35 +366,92 @@ impl RestTarget {
             });
         }
 
-        // A request under way is never abandoned (its insert could still
-        // commit after we undo); a cancel is honoured between requests.
-        let conv = self
+        // A request under way is never abandoned for a cancel (its insert
+        // could still commit after we undo); a cancel is honoured between
+        // requests. A request that times out or loses its answer may have
+        // committed: its rows are looked for, to be undone too; when that
+        // cannot be told, nothing is undone and the error says so (a second
+        // restore completes the first, whatever it did).
+        let key = self.tables.conflict_key.as_str();
+        let conv = match self
             .insert(
                 &self.tables.conversations,
                 &plan.conversation_columns,
                 std::slice::from_ref(&plan.conversation),
             )
-            .await?;
+            .await
+        {
+            Ok(conv) => conv,
+            Err(InsertError {
+                error,
+                maybe_written: false,
+            }) => return Err(error),
+            Err(InsertError { error, .. }) => {
+                let absent: Vec<Value> = if conversation_before {
+                    Vec::new()
+                } else {
+                    vec![plan.conversation.get(key).cloned().unwrap_or(Value::Null)]
+                };
+                let Some(conv) = self.written_by_unanswered(&self.tables.conversations, &absent).await else {
+                    return Err(state_unknown(&plan.id, &error));
+                };
+                let undo = self.delete_keys(&self.tables.conversations, &conv).await;
+                return Err(match undo {
+                    Ok(()) => error,
+                    Err(undo_err) => undo_failed(&error, &undo_err),
+                });
+            }
+        };
         let mut inserted_messages = Vec::new();
-        let result: Result<()> = async {
+        let result: std::result::Result<(), InsertError> = async {
+            let certain = |error| InsertError {
+                error,
+                maybe_written: false,
+            };
             if options.fault_after_conversation {
-                return Err(injected_fault());
+                return Err(certain(injected_fault()));
             }
             for chunk in plan.messages.chunks(CHUNK) {
                 if cancel.is_cancelled() {
-                    return Err(cancelled_error(&plan.id));
+                    return Err(certain(cancelled_error(&plan.id)));
                 }
-                inserted_messages.extend(self.insert(&self.tables.messages, &plan.message_columns, chunk).await?);
+                let keys: Vec<Value> = chunk
+                    .iter()
+                    .map(|m| m.get(key).cloned().unwrap_or(Value::Null))
+                    .collect();
+                // Which keys are not there yet: if the insert goes unanswered,
+                // those found afterwards are this attempt's.
+                let before = self.present_keys(&self.tables.messages, &keys).await.map_err(certain)?;
+                match self.insert(&self.tables.messages, &plan.message_columns, chunk).await {
+                    Ok(keys) => inserted_messages.extend(keys),
+                    Err(e) if e.maybe_written => {
+                        let absent: Vec<Value> = keys
+                            .into_iter()
+                            .filter(|k| !before.contains(&verify::key_text(k)))
+                            .collect();
+                        match self.written_by_unanswered(&self.tables.messages, &absent).await {
+                            Some(written) => {
+                                inserted_messages.extend(written);
+                                return Err(certain(e.error));
+                            }
+                            None => return Err(e),
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             // A cancel during the last request still counts: it came before
             // the restore was done.
             if cancel.is_cancelled() {
-                return Err(cancelled_error(&plan.id));
+                return Err(certain(cancelled_error(&plan.id)));
             }
             Ok(())
         }
         .await;
-        if let Err(e) = result {
+        if let Err(InsertError { error, maybe_written }) = result {
+            if maybe_written {
+                return Err(state_unknown(&plan.id, &error));
+            }
             // Never leave a half restore: take back what this attempt wrote.
             let undo = async {
                 self.delete_keys(&self.tables.messages, &inserted_messages).await?;
@@ -356,19 +459,40 @@ impl RestTarget {
             }
             .await;
             return Err(match undo {
-                Ok(()) => e,
-                Err(undo_err) => Error::Restore {
-                    code: "restore_failed",
-                    message: format!(
-                        "{e}; undoing the partial write also failed ({undo_err}): run the restore again to complete it"
-                    ),
-                },
+                Ok(()) => error,
+                Err(undo_err) => undo_failed(&error, &undo_err),
             });
         }
         Ok(Written {
             conversation_inserted: !conv.is_empty(),
             messages_inserted: inserted_messages.len() as u64,
         })
+    }
+}
+
+/// An insert's error, and whether the server may have written it anyway
+/// (no answer in time, a gateway's error, an answer that could not be read).
+struct InsertError {
+    error: Error,
+    maybe_written: bool,
+}
+
+fn state_unknown(id: &str, error: &Error) -> Error {
+    Error::Restore {
+        code: "restore_failed",
+        message: format!(
+            "{error}; whether Supabase wrote that part cannot be told, so conversation {id} may be partly restored: \
+             run the restore again to complete it (rows already there are kept, nothing is doubled)"
+        ),
+    }
+}
+
+fn undo_failed(error: &Error, undo_err: &Error) -> Error {
+    Error::Restore {
+        code: "restore_failed",
+        message: format!(
+            "{error}; undoing the partial write also failed ({undo_err}): run the restore again to complete it"
+        ),
     }
 }
 

@@ -6,8 +6,9 @@
 //! - `require`: TLS, the certificate not checked — unless a CA file is
 //!   configured, then checked like `verify-ca` (as libpq does when a root
 //!   certificate exists).
-//! - `verify-ca`: TLS, the chain checked against the roots, not the host
-//!   name.
+//! - `verify-ca`: TLS, the chain checked against the given CA file, not
+//!   the host name. A CA file is required (as in libpq): against the
+//!   public roots, any publicly trusted certificate for any name would pass.
 //! - `verify-full`: TLS, chain and host name checked.
 //! - absent: `verify-full` (`disable` for a Unix socket, which has no TLS). libpq's default is `prefer`, which falls back to
 //!   plaintext when the server refuses TLS; here nothing ever falls back
@@ -62,7 +63,7 @@ impl SslMode {
             "verify-full" => Ok(SslMode::VerifyFull),
             "allow" | "prefer" => Err(Error::Config(format!(
                 "sslmode={value} may fall back to an unencrypted connection, which Archive Desk never does: \
-                 use verify-full (the default), verify-ca or require (or disable, for a database on this machine)"
+                 use verify-full (the default), verify-ca with a CA file, or require (or disable, for a database on this machine)"
             ))),
             other => Err(Error::Config(format!(
                 "unknown sslmode {other:?} in the Postgres connection string: use disable, require, verify-ca or verify-full"
@@ -115,6 +116,16 @@ impl Connection {
             mode,
             ca_file: root.map(PathBuf::from).or_else(|| ca_file.map(Path::to_path_buf)),
         };
+        // Without a CA file of its own, verify-ca would accept any publicly
+        // trusted certificate for any domain (the name is not checked): libpq
+        // refuses it too.
+        if mode == SslMode::VerifyCa && connection.ca_file.is_none() {
+            return Err(Error::Config(format!(
+                "sslmode=verify-ca needs the CA that issued the server's certificate: set the profile's \
+                 postgres_ca_file (or sslrootcert= in the connection string) for {}, or use sslmode=verify-full",
+                connection.host()
+            )));
+        }
         if mode == SslMode::Disable && connection.config.get_password().is_some() && !connection.is_loopback() {
             return Err(Error::Config(format!(
                 "refusing to send the Postgres password unencrypted to {}: sslmode=disable is allowed only for a \
@@ -157,10 +168,7 @@ impl Connection {
         let hosts = self.config.get_hosts();
         !hosts.is_empty()
             && hosts.iter().all(|h| match h {
-                Host::Tcp(name) => {
-                    let name = name.trim_start_matches('[').trim_end_matches(']');
-                    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-                }
+                Host::Tcp(name) => crate::loopback::is_loopback_host(name),
                 Host::Unix(_) => true,
             })
     }
@@ -372,7 +380,8 @@ pub fn tls_failure(e: &tokio_postgres::Error, host: &str, mode: SslMode) -> Opti
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         )) => format!(
             "the Postgres server's certificate is not valid for the host name {host} (sslmode={}): connect by the \
-             name the certificate gives, or use sslmode=verify-ca",
+             name the certificate gives, or use sslmode=verify-ca with the profile's postgres_ca_file (or \
+             sslrootcert=) set to the CA that issued it",
             mode.as_str()
         ),
         Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature)) => {
@@ -520,6 +529,34 @@ mod tests {
                 .unwrap();
             assert!(e.to_string().contains("fall back"), "{e}");
         }
+    }
+
+    #[test]
+    fn verify_ca_needs_a_ca_file() {
+        for url in [
+            "postgres://u:p@db.example.com/postgres?sslmode=verify-ca",
+            "host=db.example.com user=u password=p sslmode=verify-ca",
+        ] {
+            let e = Connection::parse(url, None).err().unwrap();
+            assert_eq!(e.code(), "config");
+            let text = e.to_string();
+            assert!(
+                text.contains("postgres_ca_file") && text.contains("verify-full"),
+                "{text}"
+            );
+            assert!(!text.contains(":p@"), "{text}");
+        }
+        let c = Connection::parse(
+            "postgres://u:p@db.example.com/postgres?sslmode=verify-ca",
+            Some(Path::new("/profile/ca.pem")),
+        )
+        .unwrap();
+        assert_eq!(c.mode, SslMode::VerifyCa);
+        assert!(Connection::parse(
+            "postgres://u:p@db.example.com/postgres?sslmode=verify-ca&sslrootcert=%2Fca.pem",
+            None
+        )
+        .is_ok());
     }
 
     #[test]

@@ -127,16 +127,22 @@ pub fn same(archive: &Value, target: &Value) -> bool {
     }
 }
 
+/// Integers compare exactly (an f64 holds only 53 bits: 2^53 + 1 would
+/// equal 2^53); an integer and a float are equal only when the float is
+/// exactly that integer; two floats as floats.
 fn same_number(a: &serde_json::Number, b: &serde_json::Number) -> bool {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        return x == y;
-    }
-    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
-        return x == y;
-    }
-    match (a.as_f64(), b.as_f64()) {
+    let int = |n: &serde_json::Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
+    // The float's exact value when it is a whole number in i128's range.
+    let whole = |n: &serde_json::Number| {
+        n.as_f64()
+            .filter(|f| f.is_finite() && f.fract() == 0.0 && f.abs() < 2f64.powi(126))
+            .map(|f| f as i128)
+    };
+    match (int(a), int(b)) {
         (Some(x), Some(y)) => x == y,
-        _ => false,
+        (Some(x), None) => whole(b) == Some(x),
+        (None, Some(y)) => whole(a) == Some(y),
+        (None, None) => matches!((a.as_f64(), b.as_f64()), (Some(x), Some(y)) if x == y),
     }
 }
 
@@ -221,6 +227,30 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn integers_beyond_2_pow_53_compare_exactly() {
+        let two53: i64 = 1 << 53;
+        assert!(!same(&json!(two53 + 1), &json!(two53)));
+        assert!(!same(&json!(two53), &json!(two53 + 1)));
+        assert!(!same(&json!(u64::MAX), &json!(u64::MAX - 1)));
+        assert!(!same(&json!(i64::MIN), &json!(i64::MIN + 1)));
+        assert!(same(&json!(two53 + 1), &json!(two53 + 1)));
+        assert!(same(&json!(u64::MAX), &json!(u64::MAX)));
+        // A float that is exactly the integer may equal it; one that is not
+        // (2^53 as f64 is not 2^53 + 1) must not.
+        assert!(same(&json!(two53), &json!(two53 as f64)));
+        assert!(same(&json!(5), &json!(5.0)));
+        assert!(same(&json!(5.0), &json!(5)));
+        assert!(!same(&json!(two53 + 1), &json!((two53 + 1) as f64)));
+        assert!(!same(&json!((two53 + 1) as f64), &json!(two53 + 1)));
+        assert!(!same(&json!(5), &json!(5.5)));
+        assert!(!same(&json!(u64::MAX), &json!(u64::MAX as f64)));
+        // Through text, too.
+        assert!(!same(&json!(two53 + 1), &json!(two53.to_string())));
+        assert!(same(&json!(two53 + 1), &json!((two53 + 1).to_string())));
+        assert!(same(&json!(0.5), &json!(0.5)));
+    }
 
     #[test]
     fn timestamps_compare_as_instants() {
