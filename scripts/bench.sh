@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the benchmarks of DESIGN.md §5 side by side with rclone and the AWS
+# Runs the benchmarks of docs/BENCHMARKS.md side by side with rclone and the AWS
 # CLI, in one run, on generated data, against servers the benchmark starts
 # itself; prints a table of ratios and writes it into docs/BENCHMARKS.md.
 # Not part of the test suite (scripts/test.sh); takes ~10-15 minutes on 2 cores.

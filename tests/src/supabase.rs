@@ -1,4 +1,4 @@
-//! The Supabase stand-in (DESIGN.md §4, TESTING.md "Supabase stand-in"):
+//! The Supabase stand-in (docs/TEST-SERVERS.md):
 //! a private PostgreSQL 15 cluster with the chat app's schema
 //! (`tests/supabase/*.sql`), the real PostgREST 12 binary, and nginx as the
 //! gateway that serves PostgREST at `/rest/v1/` and checks the `apikey`

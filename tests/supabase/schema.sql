@@ -1,6 +1,6 @@
--- The chat app's Supabase schema, as the archiver's seeds describe it
--- (shared/seeds/003: conversation and message objects; 004: provider, model,
--- timestamp, token counts and cost), with Supabase's roles and grants.
+-- The chat app's Supabase schema, as its archiver writes conversations
+-- (conversation and message rows; provider, model, timestamps, token counts
+-- and cost), with Supabase's roles and grants.
 -- Loaded by the test harness (tests/src/supabase.rs) into a template
 -- database; each test project is a copy of it. Safe to run twice in one
 -- cluster: roles are cluster-wide and created only when missing.

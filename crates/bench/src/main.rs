@@ -1,4 +1,4 @@
-//! `archive-desk-bench`: the catalog, open and export budgets of DESIGN.md §5,
+//! `archive-desk-bench`: the catalog, open and export budgets (docs/BENCHMARKS.md),
 //! measured side by side with rclone and the AWS CLI in one run, on
 //! generated data, against servers this program starts (rclone `serve s3`,
 //! and moto at a smaller scale). A benchmark, not a test: it prints a table
