@@ -218,9 +218,7 @@ pub async fn remove_profile(state: State<'_, AppState>, name: String) -> CmdResu
     if open.as_ref().is_some_and(|o| o.name == name) {
         *open = None;
     }
-    state.profiles.remove(&name).map_err(report)?;
-    // Its search catalog is a cache of what the profile could see.
-    catalog::remove_default(&name).map_err(report)
+    state.profiles.remove(&name).map_err(report)
 }
 
 #[tauri::command]
@@ -342,14 +340,10 @@ pub async fn restore_conversation(
         allow_missing_columns,
         ..Default::default()
     };
-    let restored = session
+    session
         .restore(&user, &id, &target, &options, remove_from_archive, &running.token)
         .await
-        .map_err(report)?;
-    if restored.removed_from_archive.is_some() {
-        forget_deleted(name, &user, vec![id]).await;
-    }
-    Ok(restored)
+        .map_err(report)
 }
 
 /// Export to a path the person chose in the native save dialog.
@@ -376,24 +370,9 @@ pub async fn delete_conversations(
     user: String,
     ids: Vec<String>,
 ) -> CmdResult<Audited<DeleteReport>> {
-    let (name, session) = state.session().await?;
+    let (_, session) = state.session().await?;
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let deleted = session.delete(&user, &refs).await.map_err(report)?;
-    forget_deleted(name, &user, ids).await;
-    Ok(deleted)
-}
-
-/// Deleted conversations leave the search catalog at once. A cache: if
-/// this fails, the next sync drops them anyway.
-async fn forget_deleted(profile: String, user: &str, ids: Vec<String>) {
-    let Ok(folder) = UserFolder::from_user_arg(user) else {
-        return;
-    };
-    let _ = blocking(move || {
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        catalog::forget_deleted(&profile, &folder, &ids)
-    })
-    .await;
+    session.delete(&user, &refs).await.map_err(report)
 }
 
 #[tauri::command]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use archive_desk_core::catalog::{self, Catalog, SyncOptions, SyncProgress};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions};
-use archive_desk_core::{CancellationToken, Error, Session, UserFolder};
+use archive_desk_core::{CancellationToken, Error, Session};
 use clap::Args;
 use tokio::sync::watch;
 
@@ -64,14 +64,6 @@ pub fn catalog_name(profile: Option<&str>, bucket: Option<&str>) -> Result<Strin
         .ok_or_else(|| Error::Config("no catalog: pass --profile or --bucket, or set S3_BUCKET_NAME".into()))
 }
 
-/// Conversations just deleted leave the local search catalog at once. A
-/// cache: if this fails, the next `sync` drops them anyway.
-pub fn forget_deleted(profile: Option<&str>, bucket: Option<&str>, user: &str, ids: &[&str]) {
-    if let (Ok(name), Ok(folder)) = (catalog_name(profile, bucket), UserFolder::from_user_arg(user)) {
-        let _ = catalog::forget_deleted(&name, &folder, ids);
-    }
-}
-
 /// A token that Ctrl-C cancels.
 pub(crate) fn cancel_on_ctrl_c() -> CancellationToken {
     let cancel = CancellationToken::new();
@@ -104,8 +96,7 @@ where
 }
 
 pub async fn sync(args: &SyncArgs, session: &Session, json: bool) -> Result<(), Failure> {
-    let name = catalog_name(session.profile.as_deref(), Some(session.store.bucket()))?;
-    let path = catalog::default_path(&name)?;
+    let path = catalog::default_path(session.catalog_name())?;
     let catalog = Catalog::open(&path)?;
     if args.rebuild {
         catalog.clear()?;

@@ -528,10 +528,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 )
                 .await?;
             warn_audit(&report.audit_warning);
-            if report.removed_from_archive.is_some() {
-                let (profile, bucket) = (cli.profile.as_deref(), cli.bucket.as_deref());
-                catalog_cmd::forget_deleted(profile, bucket, user, &[conversation_id.as_str()]);
-            }
             if cli.json {
                 print_json(&mut out, &report)?;
             } else {
@@ -553,7 +549,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let ids: Vec<&str> = conversation_ids.iter().map(String::as_str).collect();
             let report = session.delete(user, &ids).await?;
             warn_audit(&report.audit_warning);
-            catalog_cmd::forget_deleted(cli.profile.as_deref(), cli.bucket.as_deref(), user, &ids);
             if cli.json {
                 print_json(&mut out, &report)?;
             } else {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use archive_desk_core::connection;
 use archive_desk_core::profile::{AwsAuth, Profile, RestoreMode};
-use archive_desk_core::{catalog, Error, Profiles, Secret, SecretKind};
+use archive_desk_core::{Error, Profiles, Secret, SecretKind};
 use clap::{Args, Subcommand};
 
 use crate::{print_json, Failure};
@@ -204,8 +204,6 @@ pub async fn run(command: &ProfileCommand, json: bool) -> Result<(), Failure> {
         }
         ProfileCommand::Remove { name } => {
             profiles.remove(name)?;
-            // Its search catalog is a cache of what the profile could see.
-            catalog::remove_default(name)?;
             if !json {
                 writeln!(
                     out,

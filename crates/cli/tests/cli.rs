@@ -390,7 +390,22 @@ fn delete_verify_thaw_and_audit_end_to_end() {
     assert!(stderr(&out).contains("without --yes"));
     let out = run(&["--read-only", "delete", EMAIL, "w-1", "--yes"]);
     assert!(stderr(&out).contains("[read_only]"), "{}", stderr(&out));
+    // A synced catalog finds w-1; the delete itself drops it (the core keeps
+    // the catalog right, no sync needed).
+    ok(&run(&["sync"]));
+    let found = || -> Vec<String> {
+        let page: Value = serde_json::from_slice(ok(&run(&["search", "Writable", "--json"]))).unwrap();
+        let ids = page["hits"].as_array().unwrap().iter();
+        ids.map(|h| h["conversation_id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(found().contains(&"w-1".to_owned()), "{:?}", found());
     let report: Value = serde_json::from_slice(ok(&run(&["delete", "--json", EMAIL, "w-1", "--yes"]))).unwrap();
+    let after = found();
+    assert!(
+        !after.contains(&"w-1".to_owned()),
+        "the deleted conversation left the catalog: {after:?}"
+    );
+    assert!(after.contains(&"w-2".to_owned()), "{after:?}");
     assert_eq!(
         report["deleted_keys"],
         serde_json::json!(["archived_conversations/writes_at_example_com/w-1.json"])

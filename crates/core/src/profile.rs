@@ -312,14 +312,16 @@ impl Profiles {
         self.save(&file)
     }
 
-    /// Remove a profile and every secret it has in the keychain.
+    /// Remove a profile, every secret it has in the keychain and its search catalog.
     pub fn remove(&self, name: &str) -> Result<()> {
         let mut file = self.load()?;
         if file.profiles.remove(name).is_none() {
             return Err(Error::Config(format!("no profile named {name:?}")));
         }
         self.keychain.delete_all(name)?;
-        self.save(&file)
+        self.save(&file)?;
+        // Its search catalog is a cache of what the profile could see.
+        crate::catalog::remove_default(name)
     }
 
     pub fn set_secret(&self, name: &str, kind: SecretKind, secret: &Secret) -> Result<()> {

@@ -277,8 +277,30 @@ impl Session {
         };
         let operation = self.record_intent("delete", &subject).await?;
         let result = delete::delete_conversations(&self.store, &folder, &ids).await;
+        if result.is_ok() {
+            self.forget_in_catalog(&folder, &ids).await;
+        }
         self.record_outcome(&operation, "delete", &subject, result, to_map)
             .await
+    }
+
+    /// The search catalog this session keeps right: the profile's, else the
+    /// bucket's (the name both front ends open it by).
+    pub fn catalog_name(&self) -> &str {
+        self.profile.as_deref().unwrap_or(self.store.bucket())
+    }
+
+    /// Deleted conversations leave the search catalog at once, whichever
+    /// front end deleted them. A cache: if this fails, the next sync drops
+    /// them anyway, so a failure here never fails the delete.
+    async fn forget_in_catalog(&self, folder: &UserFolder, ids: &[ConversationId]) {
+        let (name, folder) = (self.catalog_name().to_owned(), folder.clone());
+        let ids: Vec<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            crate::catalog::forget_deleted(&name, &folder, &ids)
+        })
+        .await;
     }
 
     /// Restore one conversation into `target`. With `remove_from_archive`,
@@ -315,12 +337,13 @@ impl Session {
                 if let Some(why) = why_it_stays(&report, cancel) {
                     return Err(why);
                 }
-                let removed = delete::delete_conversations(&self.store, &folder, &[cid])
+                let removed = delete::delete_conversations(&self.store, &folder, std::slice::from_ref(&cid))
                     .await
                     .map_err(|e| Error::KeptInArchive {
                         conversation_id: report.conversation_id.clone(),
                         error: Box::new(e),
                     })?;
+                self.forget_in_catalog(&folder, &[cid]).await;
                 report.removed_from_archive = Some(removed);
             }
             Ok(report)
