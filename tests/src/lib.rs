@@ -10,6 +10,7 @@ pub mod supabase;
 use std::sync::OnceLock;
 
 use archive_desk_core::{AuditLog, Layout, Session, Store, StoreConfig};
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
 pub use fault_proxy::{Fault, FaultProxy, Match, Rule};
 pub use fixtures::{Expect, Manifest};
@@ -30,6 +31,35 @@ pub async fn create_bucket(store: &Store) {
                 aws_sdk_s3::error::DisplayErrorContext(e)
             )
         });
+}
+
+/// Create `bucket` on the store's server with Object Lock enabled (which
+/// turns versioning on).
+pub async fn create_locked_bucket(store: &Store) {
+    store
+        .client()
+        .create_bucket()
+        .bucket(store.bucket())
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Turn versioning on for the store's bucket.
+pub async fn enable_versioning(store: &Store) {
+    store
+        .client()
+        .put_bucket_versioning()
+        .bucket(store.bucket())
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
 
 /// A fresh, empty bucket with a unique name on the shared server of `kind`.

@@ -4,13 +4,15 @@
 //! (faults injected by the proxy in front of moto), Object Lock holds.
 
 use archive_desk_core::browse::user_conversations;
-use archive_desk_core::{Encoding, Limits, Session, Store, UserFolder};
+use archive_desk_core::{Encoding, Error, Limits, Session, Store, UserFolder};
 use archive_desk_harness::check::{exists, index_ids, version_ids};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{conversations, object_key, seed, IndexState};
-use archive_desk_harness::{create_bucket, fresh_session, servers, session_for, ServerKind};
+use archive_desk_harness::{
+    create_bucket, create_locked_bucket, enable_versioning, fresh_session, servers, session_for, ServerKind,
+};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, ObjectLockLegalHoldStatus, ObjectLockMode, VersioningConfiguration};
+use aws_sdk_s3::types::{ObjectLockLegalHoldStatus, ObjectLockMode};
 
 // ------------------------------------------------------------- index ----
 
@@ -85,15 +87,7 @@ async fn missing_index_is_no_obstacle_to_delete() {
 async fn locked_session() -> (Session, tempfile::TempDir) {
     let config = servers::shared(ServerKind::Moto).store_config(&format!("l-{}", servers::token()));
     let (session, dir) = session_for(config).await;
-    session
-        .store
-        .client()
-        .create_bucket()
-        .bucket(session.store.bucket())
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    create_locked_bucket(&session.store).await;
     (session, dir)
 }
 
@@ -224,21 +218,6 @@ async fn a_bucket_without_object_lock_shows_no_holds() {
 
 // -------------------------------------------------------- versioning ----
 
-async fn enable_versioning(store: &Store) {
-    store
-        .client()
-        .put_bucket_versioning()
-        .bucket(store.bucket())
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn rclone_has_no_versions_and_deletes_with_a_warning() {
     const EMAIL: &str = "rclone.plain@example.com";
@@ -319,12 +298,34 @@ async fn proxied(email: &str, versioned: bool) -> (FaultProxy, Session, tempfile
     (proxy, session, dir)
 }
 
-fn deny(name: &str, query: &str) -> Rule {
-    Rule::new(
-        name,
-        Match::any().method("GET").query_has(query),
-        Fault::access_denied(),
-    )
+/// `fault` for every GET with `query` in its query string; the rule is
+/// named after the query.
+fn on_get(query: &str, fault: Fault) -> Rule {
+    Rule::new(query, Match::any().method("GET").query_has(query), fault)
+}
+
+fn deny(query: &str) -> Rule {
+    on_get(query, Fault::access_denied())
+}
+
+/// Delete v-0000 from a versioned bucket behind the proxy with `rules` set:
+/// it must be refused as `versions_unavailable`, and once the faults are
+/// cleared every version of it and both index entries must still be there.
+/// Returns the error and how many requests each rule faulted, in order.
+async fn refused_versioned_delete(email: &str, rules: Vec<Rule>) -> (Error, Vec<u64>) {
+    let (proxy, session, _dir) = proxied(email, true).await;
+    let object = object_key(email, "v-0000.json");
+    let before = version_ids(&session.store, &object).await;
+
+    let names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
+    proxy.set_rules(rules);
+    let err = session.delete(email, &["v-0000"]).await.unwrap_err();
+    let hits = names.iter().map(|n| proxy.hits(n)).collect();
+    assert_eq!(err.code(), "versions_unavailable");
+    proxy.clear();
+    assert_eq!(version_ids(&session.store, &object).await, before);
+    assert_eq!(index_ids(&session.store, email).await, ["v-0000", "v-0001"]);
+    (err, hits)
 }
 
 #[tokio::test]
@@ -336,7 +337,7 @@ async fn versioned_bucket_refuses_delete_when_versions_cannot_be_listed() {
     let before = version_ids(store, &object).await;
     assert_eq!(before.len(), 2);
 
-    proxy.set_rules(vec![deny("versions", "versions")]);
+    proxy.set_rules(vec![deny("versions")]);
     let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
     assert!(proxy.hits("versions") >= 1);
     assert_eq!(err.code(), "versions_unavailable");
@@ -356,33 +357,21 @@ async fn versioned_bucket_refuses_delete_when_versions_cannot_be_listed() {
 
 #[tokio::test]
 async fn bucket_of_unknown_versioning_refuses_delete() {
-    const EMAIL: &str = "denied.both@example.com";
-    let (proxy, session, _dir) = proxied(EMAIL, true).await;
-    let object = object_key(EMAIL, "v-0000.json");
-    let before = version_ids(&session.store, &object).await;
-
-    proxy.set_rules(vec![deny("versions", "versions"), deny("versioning", "versioning")]);
-    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
-    assert_eq!(
-        (proxy.hits("versions") >= 1, proxy.hits("versioning") >= 1),
-        (true, true)
-    );
-    assert_eq!(err.code(), "versions_unavailable");
+    let (err, hits) =
+        refused_versioned_delete("denied.both@example.com", vec![deny("versions"), deny("versioning")]).await;
+    assert_eq!((hits[0] >= 1, hits[1] >= 1), (true, true));
     let msg = err.to_string();
     assert!(
         msg.contains("s3:ListBucketVersions") && msg.contains("s3:GetBucketVersioning"),
         "{msg}"
     );
-    proxy.clear();
-    assert_eq!(version_ids(&session.store, &object).await, before);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }
 
 #[tokio::test]
 async fn never_versioned_bucket_deletes_and_warns_when_versions_cannot_be_listed() {
     const EMAIL: &str = "never.versioned@example.com";
     let (proxy, session, _dir) = proxied(EMAIL, false).await;
-    proxy.set_rules(vec![deny("versions", "versions")]);
+    proxy.set_rules(vec![deny("versions")]);
     let r = session.delete(EMAIL, &["v-0000"]).await.unwrap();
     assert!(proxy.hits("versions") >= 1);
     proxy.clear();
@@ -404,83 +393,48 @@ async fn never_versioned_bucket_deletes_and_warns_when_versions_cannot_be_listed
 
 #[tokio::test]
 async fn slow_down_beyond_the_retries_refuses_delete_on_a_versioned_bucket() {
-    const EMAIL: &str = "slow.versions@example.com";
-    let (proxy, session, _dir) = proxied(EMAIL, true).await;
-    let object = object_key(EMAIL, "v-0000.json");
-    let before = version_ids(&session.store, &object).await;
-
-    proxy.set_rules(vec![Rule::new(
-        "versions",
-        Match::any().method("GET").query_has("versions"),
-        Fault::slow_down(),
-    )]);
-    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    let (err, hits) = refused_versioned_delete(
+        "slow.versions@example.com",
+        vec![on_get("versions", Fault::slow_down())],
+    )
+    .await;
     // The SDK retried (5 attempts) before giving up.
-    assert_eq!(proxy.hits("versions"), 5);
-    assert_eq!(err.code(), "versions_unavailable");
+    assert_eq!(hits, [5]);
     assert!(err.to_string().contains("SlowDown"), "{err}");
-    proxy.clear();
-    assert_eq!(version_ids(&session.store, &object).await, before);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }
 
 /// Like a timeout, a dropped connection carries no S3 answer at all.
 #[tokio::test]
 async fn dropped_connections_on_versions_refuse_delete_on_a_versioned_bucket() {
-    const EMAIL: &str = "dropped.versions@example.com";
-    let (proxy, session, _dir) = proxied(EMAIL, true).await;
-    let object = object_key(EMAIL, "v-0000.json");
-    let before = version_ids(&session.store, &object).await;
-
-    proxy.set_rules(vec![Rule::new(
-        "versions",
-        Match::any().method("GET").query_has("versions"),
-        Fault::ResetBeforeResponse,
-    )]);
-    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
-    assert!(proxy.hits("versions") >= 1);
-    assert_eq!(err.code(), "versions_unavailable");
+    let (err, hits) = refused_versioned_delete(
+        "dropped.versions@example.com",
+        vec![on_get("versions", Fault::ResetBeforeResponse)],
+    )
+    .await;
+    assert!(hits[0] >= 1);
     assert!(err.to_string().contains("s3:ListBucketVersions"), "{err}");
-    proxy.clear();
-    assert_eq!(version_ids(&session.store, &object).await, before);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }
 
 /// A 501 on `?versions` may come from a proxy or gateway in front of a
 /// versioned store: with the versioning state unreadable too, refused.
 #[tokio::test]
 async fn unimplemented_versions_and_unreadable_versioning_refuse_delete() {
-    const EMAIL: &str = "gateway.versions@example.com";
-    let (proxy, session, _dir) = proxied(EMAIL, true).await;
-    let object = object_key(EMAIL, "v-0000.json");
-    let before = version_ids(&session.store, &object).await;
-
-    proxy.set_rules(vec![
-        Rule::new(
-            "versions",
-            Match::any().method("GET").query_has("versions"),
-            Fault::status(
-                501,
-                "NotImplemented",
-                "A header you provided implies functionality that is not implemented",
-            ),
-        ),
-        deny("versioning", "versioning"),
-    ]);
-    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
-    assert_eq!(
-        (proxy.hits("versions") >= 1, proxy.hits("versioning") >= 1),
-        (true, true)
+    let not_implemented = Fault::status(
+        501,
+        "NotImplemented",
+        "A header you provided implies functionality that is not implemented",
     );
-    assert_eq!(err.code(), "versions_unavailable");
+    let (err, hits) = refused_versioned_delete(
+        "gateway.versions@example.com",
+        vec![on_get("versions", not_implemented), deny("versioning")],
+    )
+    .await;
+    assert_eq!((hits[0] >= 1, hits[1] >= 1), (true, true));
     let msg = err.to_string();
     assert!(
         msg.contains("NotImplemented") && msg.contains("AccessDenied") && msg.contains("s3:GetBucketVersioning"),
         "{msg}"
     );
-    proxy.clear();
-    assert_eq!(version_ids(&session.store, &object).await, before);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }
 
 // ------------------------------------------- object lock, unreadable ----
@@ -490,15 +444,7 @@ async fn unimplemented_versions_and_unreadable_versioning_refuse_delete() {
 async fn locked_proxied(email: &str) -> (FaultProxy, Session, tempfile::TempDir) {
     let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
     let (session, dir) = session_for(proxy.store_config(&format!("k-{}", servers::token()))).await;
-    session
-        .store
-        .client()
-        .create_bucket()
-        .bucket(session.store.bucket())
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    create_locked_bucket(&session.store).await;
     let d = conversations(email, "k", 2);
     seed(&session.store, |s| s.user(email, IndexState::Present, &[&d[0], &d[1]])).await;
     put_held(&session.store, email, &d[0], Hold::Free).await;
@@ -519,7 +465,7 @@ async fn denied_lock_reads_refuse_delete_naming_the_permission() {
         ("legal-hold", "s3:GetObjectLegalHold"),
         ("retention", "s3:GetObjectRetention"),
     ] {
-        proxy.set_rules(vec![deny(query, query)]);
+        proxy.set_rules(vec![deny(query)]);
         let err = session.delete(EMAIL, &["k-0000"]).await.unwrap_err();
         assert!(proxy.hits(query) >= 1, "{query}");
         assert_eq!(err.code(), "holds_unreadable", "{err}");
@@ -546,11 +492,7 @@ async fn no_lock_configuration_is_no_hold_but_a_server_error_refuses() {
     let store = &session.store;
     let before = version_ids(store, "archived_conversations/").await;
 
-    proxy.set_rules(vec![Rule::new(
-        "retention",
-        Match::any().method("GET").query_has("retention"),
-        Fault::internal_error(),
-    )]);
+    proxy.set_rules(vec![on_get("retention", Fault::internal_error())]);
     let err = session.delete(EMAIL, &["k-0000"]).await.unwrap_err();
     assert!(proxy.hits("retention") >= 1);
     assert_eq!(err.code(), "holds_unreadable");
@@ -567,10 +509,7 @@ async fn no_lock_configuration_is_no_hold_but_a_server_error_refuses() {
             "The specified object does not have a ObjectLock configuration",
         )
     };
-    proxy.set_rules(vec![
-        Rule::new("legal-hold", Match::any().method("GET").query_has("legal-hold"), none()),
-        Rule::new("retention", Match::any().method("GET").query_has("retention"), none()),
-    ]);
+    proxy.set_rules(vec![on_get("legal-hold", none()), on_get("retention", none())]);
     let r = session.delete(EMAIL, &["k-0000"]).await.unwrap();
     assert_eq!((proxy.hits("legal-hold"), proxy.hits("retention")), (1, 1));
     proxy.clear();
@@ -587,9 +526,8 @@ async fn unrecognised_object_lock_answer_still_checks_holds() {
     let (proxy, session, _dir) = locked_proxied(EMAIL).await;
     let store = &session.store;
     let before = version_ids(store, "archived_conversations/").await;
-    proxy.set_rules(vec![Rule::new(
+    proxy.set_rules(vec![on_get(
         "object-lock",
-        Match::any().method("GET").query_has("object-lock"),
         Fault::status(200, "Weird", "not a lock configuration"),
     )]);
     assert!(store.object_lock_enabled().await.is_err());

@@ -13,8 +13,8 @@ use archive_desk_core::{AuditFilter, ColdState, Encoding, Session, Store, ThawTi
 use archive_desk_harness::check::{exists, index_ids};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, conversations, seed, IndexState};
-use archive_desk_harness::{fresh_session, servers, session_for, ServerKind};
-use aws_sdk_s3::types::{BucketVersioningStatus, StorageClass, VersioningConfiguration};
+use archive_desk_harness::{enable_versioning, fresh_session, servers, session_for, ServerKind};
+use aws_sdk_s3::types::StorageClass;
 use serde_json::json;
 
 #[tokio::test]
@@ -138,18 +138,7 @@ async fn versioned_delete_removes_every_version() {
     const EMAIL: &str = "versions@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = &session.store;
-    store
-        .client()
-        .put_bucket_versioning()
-        .bucket(store.bucket())
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(store).await;
     let d = conversations(EMAIL, "v", 2);
     // Written twice: two versions of v-0000, plus an old delete marker.
     for _ in 0..2 {

@@ -614,14 +614,7 @@ async fn a_removal_refused_by_object_lock_says_the_conversation_was_restored() {
     let stack = SupabaseStack::start();
     let config = servers::shared(ServerKind::Moto).store_config(&format!("l-{}", servers::token()));
     let store = archive_desk_core::Store::connect(config).await.unwrap();
-    store
-        .client()
-        .create_bucket()
-        .bucket(store.bucket())
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    archive_desk_harness::create_locked_bucket(&store).await;
     let doc = fixtures::conversation(ID, EMAIL, "Held", 3);
     let mut seeder = fixtures::Seeder::new(Default::default(), true);
     seeder.user(EMAIL, fixtures::IndexState::Present, &[&doc]);
