@@ -95,6 +95,21 @@ fn count(stack: &SupabaseStack, id: &str) -> (u64, u64) {
     (c.parse().unwrap(), m.parse().unwrap())
 }
 
+/// The archive copy of `id` is still there: its object opens and its
+/// index entry stays.
+async fn assert_still_archived(session: &Session, folder: &UserFolder, id: &str) {
+    session
+        .store
+        .get_conversation(folder, &ConversationId::parse(id).unwrap())
+        .await
+        .unwrap();
+    let index = session.store.read_index(folder).await.unwrap().index;
+    assert!(
+        index.entries().any(|e| e.conversation_id() == id),
+        "{id} left the index"
+    );
+}
+
 #[tokio::test]
 async fn every_target_restores_every_field_and_a_second_restore_writes_nothing() {
     let stack = SupabaseStack::start();
@@ -544,16 +559,7 @@ async fn fields_left_out_keep_the_archive_copy_when_removal_is_asked() {
         assert!(msg.contains("stays there"), "{msg}");
         // The rows are written; the archive object and its index entry stay.
         assert_eq!(count(&stack, ID), (1, 4));
-        session
-            .store
-            .get_conversation(&folder, &ConversationId::parse(ID).unwrap())
-            .await
-            .unwrap();
-        let index = session.store.read_index(&folder).await.unwrap().index;
-        assert!(
-            index.entries().any(|e| e.conversation_id() == ID),
-            "{ID} left the index"
-        );
+        assert_still_archived(&session, &folder, ID).await;
     }
     let log = session.audit.read(&AuditFilter::default()).unwrap();
     assert!(
@@ -618,13 +624,7 @@ async fn a_removal_refused_by_object_lock_says_the_conversation_was_restored() {
     );
     assert!(msg.contains("legal hold ON"), "{msg}");
     assert_eq!(count(&stack, ID), (1, 3));
-    session
-        .store
-        .get_conversation(&folder, &ConversationId::parse(ID).unwrap())
-        .await
-        .unwrap();
-    let index = session.store.read_index(&folder).await.unwrap().index;
-    assert!(index.entries().any(|e| e.conversation_id() == ID));
+    assert_still_archived(&session, &folder, ID).await;
     let log = session.audit.read(&AuditFilter::default()).unwrap();
     assert_eq!(log.last().unwrap().error_code.as_deref(), Some("object_locked"));
 }
