@@ -7,7 +7,7 @@ use aws_sdk_s3::Client;
 use serde_json::{json, Value};
 
 use archive_desk_core::codec::{encode, Encoding};
-use archive_desk_core::{Layout, UserFolder};
+use archive_desk_core::{Layout, Store, UserFolder};
 
 /// What opening a fixture object must give.
 #[derive(Debug, Clone)]
@@ -79,6 +79,30 @@ impl Manifest {
             .find(|c| c.id == id)
             .expect("fixture conversation")
     }
+}
+
+/// `n` conversations of `email`, ids `{prefix}-0000`, `{prefix}-0001`…, two
+/// messages each.
+pub fn conversations(email: &str, prefix: &str, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| conversation(&format!("{prefix}-{i:04}"), email, &format!("Conversation {i}"), 2))
+        .collect()
+}
+
+/// Key of `name` (an object file name) in `email`'s folder, default layout.
+pub fn object_key(email: &str, name: &str) -> String {
+    format!(
+        "archived_conversations/{}/{name}",
+        UserFolder::from_email(email).unwrap()
+    )
+}
+
+/// Write what `build` adds to a seeder (default layout, storage classes
+/// kept) to `store`'s bucket.
+pub async fn seed(store: &Store, build: impl FnOnce(&mut Seeder)) {
+    let mut seeder = Seeder::new(Layout::default(), true);
+    build(&mut seeder);
+    seeder.write(store.client(), store.bucket()).await;
 }
 
 /// Build a realistic conversation document with `n` messages.

@@ -1,6 +1,7 @@
 //! The test harness: real S3 servers on loopback and fixture archives.
 //! Used by the integration tests here, the CLI's tests and `seed-demo`.
 
+pub mod check;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod servers;
@@ -8,7 +9,8 @@ pub mod supabase;
 
 use std::sync::OnceLock;
 
-use archive_desk_core::{Layout, Store};
+use archive_desk_core::{AuditLog, Layout, Session, Store, StoreConfig};
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
 pub use fault_proxy::{Fault, FaultProxy, Match, Rule};
 pub use fixtures::{Expect, Manifest};
@@ -31,6 +33,35 @@ pub async fn create_bucket(store: &Store) {
         });
 }
 
+/// Create `bucket` on the store's server with Object Lock enabled (which
+/// turns versioning on).
+pub async fn create_locked_bucket(store: &Store) {
+    store
+        .client()
+        .create_bucket()
+        .bucket(store.bucket())
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Turn versioning on for the store's bucket.
+pub async fn enable_versioning(store: &Store) {
+    store
+        .client()
+        .put_bucket_versioning()
+        .bucket(store.bucket())
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A fresh, empty bucket with a unique name on the shared server of `kind`.
 pub async fn fresh_store(kind: ServerKind, layout: Layout) -> Store {
     let server = servers::shared(kind);
@@ -39,6 +70,24 @@ pub async fn fresh_store(kind: ServerKind, layout: Layout) -> Store {
     let store = Store::connect(config).await.expect("store connects");
     create_bucket(&store).await;
     store
+}
+
+/// A session on `config`'s bucket (not created here), with its own audit
+/// log in the returned directory.
+pub async fn session_for(config: StoreConfig) -> (Session, tempfile::TempDir) {
+    let store = Store::connect(config).await.expect("store connects");
+    let dir = tempfile::tempdir().unwrap();
+    (Session::new(store, AuditLog::at(dir.path().join("audit.jsonl"))), dir)
+}
+
+/// A session on a fresh, empty bucket on the shared server of `kind`;
+/// `tweak` adjusts the config first.
+pub async fn fresh_session(kind: ServerKind, tweak: impl FnOnce(&mut StoreConfig)) -> (Session, tempfile::TempDir) {
+    let mut config = servers::shared(kind).store_config(&format!("t-{}", servers::token()));
+    tweak(&mut config);
+    let (session, dir) = session_for(config).await;
+    create_bucket(&session.store).await;
+    (session, dir)
 }
 
 /// The standard fixture archive on the shared server of `kind`, seeded once

@@ -33,6 +33,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use archive_desk_core::profile::RestoreMode;
+use archive_desk_core::restore::{Tables, Target};
+use archive_desk_core::Secret;
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde_json::{json, Value};
@@ -285,6 +288,11 @@ impl SupabaseStack {
         sign_hs256(&self.jwt_secret, claims)
     }
 
+    /// This project's database as a Postgres restore target, TLS off.
+    pub fn postgres_target(&self) -> Target {
+        postgres_target(format!("{}?sslmode=disable", self.postgres_url))
+    }
+
     /// The headers a legacy-key client (supabase-js, the archiver) sends.
     pub fn service_headers(&self) -> [(&'static str, String); 2] {
         [
@@ -339,6 +347,32 @@ impl Drop for SupabaseStack {
             &format!(r#"drop database if exists "{}" with (force)"#, self.database),
         );
     }
+}
+
+/// A REST restore target at `url` with `key` and the default tables;
+/// `rpc` names the restore function, if it is used.
+pub fn rest_target(url: &str, key: &str, rpc: Option<&str>) -> Target {
+    Target::from_settings(
+        RestoreMode::Rest,
+        Some(url),
+        Some(Secret::new(key)),
+        Tables::default(),
+        rpc.map(str::to_owned),
+    )
+    .unwrap()
+}
+
+/// A Postgres restore target at `url` (a connection URL) with the default
+/// tables.
+pub fn postgres_target(url: String) -> Target {
+    Target::from_settings(
+        RestoreMode::Postgres,
+        None,
+        Some(Secret::new(url)),
+        Tables::default(),
+        None,
+    )
+    .unwrap()
 }
 
 /// One project for the whole test process, started on first use. Tests

@@ -2,8 +2,9 @@
 //! record before each delete and repair, its outcome after (same operation
 //! id), and no action at all when the intent cannot be written.
 
-use archive_desk_core::{AuditFilter, AuditLog, AuditRecord, Encoding, Layout, Session, Store, UserFolder};
-use archive_desk_harness::fixtures::{self, IndexState, Seeder};
+use archive_desk_core::{AuditFilter, AuditLog, AuditRecord, Encoding, Layout, Session, Store};
+use archive_desk_harness::check::{exists, index_ids};
+use archive_desk_harness::fixtures::{conversations, seed, IndexState};
 use archive_desk_harness::{fresh_store, servers, ServerKind};
 
 const EMAIL: &str = "audited.twice@example.com";
@@ -12,35 +13,18 @@ const EMAIL: &str = "audited.twice@example.com";
 /// and a third entry in the index (`a-0002`) with no object.
 async fn seeded_store() -> Store {
     let store = fresh_store(ServerKind::Moto, Layout::default()).await;
-    let docs: Vec<_> = (0..3)
-        .map(|i| fixtures::conversation(&format!("a-{i:04}"), EMAIL, &format!("Conversation {i}"), 2))
-        .collect();
-    let mut seeder = Seeder::new(Layout::default(), true);
-    seeder.user(EMAIL, IndexState::Present, &[&docs[0], &docs[1], &docs[2]]);
-    seeder.good(EMAIL, &docs[0], ".json", Encoding::Plain);
-    seeder.good(EMAIL, &docs[1], ".json", Encoding::Plain);
-    seeder.write(store.client(), store.bucket()).await;
+    let docs = conversations(EMAIL, "a", 3);
+    seed(&store, |s| {
+        s.user(EMAIL, IndexState::Present, &[&docs[0], &docs[1], &docs[2]]);
+        s.good(EMAIL, &docs[0], ".json", Encoding::Plain);
+        s.good(EMAIL, &docs[1], ".json", Encoding::Plain);
+    })
+    .await;
     store
 }
 
 fn key(id: &str) -> String {
     format!("archived_conversations/audited_twice_at_example_com/{id}.json")
-}
-
-async fn exists(store: &Store, key: &str) -> bool {
-    store
-        .client()
-        .head_object()
-        .bucket(store.bucket())
-        .key(key)
-        .send()
-        .await
-        .is_ok()
-}
-
-async fn index_ids(store: &Store) -> Vec<String> {
-    let read = store.read_index(&UserFolder::from_email(EMAIL).unwrap()).await.unwrap();
-    read.index.entries().map(|e| e.conversation_id()).collect()
 }
 
 fn records(log: &AuditLog) -> Vec<AuditRecord> {
@@ -87,7 +71,7 @@ async fn repair_writes_its_intent_with_the_entries_it_will_touch() {
     let done = session.repair(EMAIL).await.unwrap();
     let (_, report) = &done.value;
     assert_eq!(report.entries_removed, 1);
-    assert_eq!(index_ids(&session.store).await, ["a-0000", "a-0001"]);
+    assert_eq!(index_ids(&session.store, EMAIL).await, ["a-0000", "a-0001"]);
 
     let log = records(&session.audit);
     assert_eq!(log.len(), 2);
@@ -141,12 +125,12 @@ async fn an_unwritable_log_refuses_the_delete_and_deletes_nothing() {
             "names the log: {message}"
         );
         assert!(exists(&store, &key("a-0000")).await, "nothing deleted");
-        assert_eq!(index_ids(&store).await, ["a-0000", "a-0001", "a-0002"]);
+        assert_eq!(index_ids(&store, EMAIL).await, ["a-0000", "a-0001", "a-0002"]);
 
         // The same for a repair.
         let err = session.repair(EMAIL).await.unwrap_err();
         assert_eq!(err.code(), "audit_unwritable", "{err}");
-        assert_eq!(index_ids(&store).await, ["a-0000", "a-0001", "a-0002"]);
+        assert_eq!(index_ids(&store, EMAIL).await, ["a-0000", "a-0001", "a-0002"]);
     }
     assert!(dir.path().join("audit.jsonl").is_dir(), "left as it was");
 }

@@ -4,92 +4,23 @@
 //! (faults injected by the proxy in front of moto), Object Lock holds.
 
 use archive_desk_core::browse::user_conversations;
-use archive_desk_core::{AuditLog, Encoding, Layout, Limits, Session, Store, StoreConfig, UserFolder};
+use archive_desk_core::{Encoding, Error, Limits, Session, Store, UserFolder};
+use archive_desk_harness::check::{exists, index_ids, version_ids};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
-use archive_desk_harness::fixtures::{self, IndexState, Seeder};
-use archive_desk_harness::{create_bucket, servers, ServerKind};
+use archive_desk_harness::fixtures::{conversations, object_key, seed, IndexState};
+use archive_desk_harness::{
+    create_bucket, create_locked_bucket, enable_versioning, fresh_session, servers, session_for, ServerKind,
+};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, ObjectLockLegalHoldStatus, ObjectLockMode, VersioningConfiguration};
-
-/// A session on `config`'s bucket (created by the caller), with its own audit log.
-async fn session_for(config: StoreConfig) -> (Session, tempfile::TempDir) {
-    let store = Store::connect(config).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    (Session::new(store, AuditLog::at(dir.path().join("audit.jsonl"))), dir)
-}
-
-/// A session on a fresh moto bucket.
-async fn moto_session(tweak: impl FnOnce(&mut StoreConfig)) -> (Session, tempfile::TempDir) {
-    let mut config = servers::shared(ServerKind::Moto).store_config(&format!("d-{}", servers::token()));
-    tweak(&mut config);
-    let (session, dir) = session_for(config).await;
-    create_bucket(&session.store).await;
-    (session, dir)
-}
-
-async fn seed(store: &Store, build: impl FnOnce(&mut Seeder)) {
-    let mut seeder = Seeder::new(Layout::default(), true);
-    build(&mut seeder);
-    seeder.write(store.client(), store.bucket()).await;
-}
-
-fn docs(email: &str, prefix: &str, n: usize) -> Vec<serde_json::Value> {
-    (0..n)
-        .map(|i| fixtures::conversation(&format!("{prefix}-{i:04}"), email, &format!("Conversation {i}"), 2))
-        .collect()
-}
-
-fn key(email: &str, name: &str) -> String {
-    format!(
-        "archived_conversations/{}/{name}",
-        UserFolder::from_email(email).unwrap()
-    )
-}
-
-async fn exists(store: &Store, key: &str) -> bool {
-    store
-        .client()
-        .head_object()
-        .bucket(store.bucket())
-        .key(key)
-        .send()
-        .await
-        .is_ok()
-}
-
-/// Every version id (data versions and delete markers) stored under `prefix`.
-async fn version_ids(store: &Store, prefix: &str) -> Vec<String> {
-    let out = store
-        .client()
-        .list_object_versions()
-        .bucket(store.bucket())
-        .prefix(prefix)
-        .send()
-        .await
-        .unwrap();
-    let mut ids: Vec<String> = out
-        .versions()
-        .iter()
-        .filter_map(|v| v.version_id())
-        .chain(out.delete_markers().iter().filter_map(|m| m.version_id()))
-        .map(str::to_owned)
-        .collect();
-    ids.sort();
-    ids
-}
-
-async fn index_ids(store: &Store, email: &str) -> Vec<String> {
-    let read = store.read_index(&UserFolder::from_email(email).unwrap()).await.unwrap();
-    read.index.entries().map(|e| e.conversation_id()).collect()
-}
+use aws_sdk_s3::types::{ObjectLockLegalHoldStatus, ObjectLockMode};
 
 // ------------------------------------------------------------- index ----
 
 #[tokio::test]
 async fn corrupt_index_refuses_delete_before_any_object_goes() {
     const EMAIL: &str = "corrupt.idx@example.com";
-    let (session, _dir) = moto_session(|_| {}).await;
-    let d = docs(EMAIL, "c", 1);
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
+    let d = conversations(EMAIL, "c", 1);
     seed(&session.store, |s| {
         s.user(EMAIL, IndexState::Corrupt, &[]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
@@ -98,7 +29,7 @@ async fn corrupt_index_refuses_delete_before_any_object_goes() {
     let err = session.delete(EMAIL, &["c-0000"]).await.unwrap_err();
     assert_eq!(err.code(), "index_unreadable");
     let msg = err.to_string();
-    let index = key(EMAIL, "metadata.json");
+    let index = object_key(EMAIL, "metadata.json");
     assert!(msg.starts_with(&format!("{index}: nothing was deleted")), "{msg}");
     assert!(
         msg.contains("truncated JSON")
@@ -106,21 +37,21 @@ async fn corrupt_index_refuses_delete_before_any_object_goes() {
             && msg.contains("verify --repair"),
         "{msg}"
     );
-    assert!(exists(&session.store, &key(EMAIL, "c-0000.json")).await);
+    assert!(exists(&session.store, &object_key(EMAIL, "c-0000.json")).await);
 }
 
 #[tokio::test]
 async fn oversized_index_refuses_delete_before_any_object_goes() {
     const EMAIL: &str = "big.idx@example.com";
     // The index of 20 entries is a few kilobytes; the limit is 1 KiB.
-    let (session, _dir) = moto_session(|c| {
+    let (session, _dir) = fresh_session(ServerKind::Moto, |c| {
         c.limits = Limits {
             max_object_bytes: 1024,
             max_json_bytes: 1024,
         }
     })
     .await;
-    let d = docs(EMAIL, "b", 20);
+    let d = conversations(EMAIL, "b", 20);
     seed(&session.store, |s| {
         s.user(EMAIL, IndexState::Present, &d.iter().collect::<Vec<_>>());
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
@@ -129,14 +60,14 @@ async fn oversized_index_refuses_delete_before_any_object_goes() {
     let err = session.delete(EMAIL, &["b-0000"]).await.unwrap_err();
     assert_eq!(err.code(), "index_unreadable");
     assert!(err.to_string().contains("1024-byte limit"), "{err}");
-    assert!(exists(&session.store, &key(EMAIL, "b-0000.json")).await);
+    assert!(exists(&session.store, &object_key(EMAIL, "b-0000.json")).await);
 }
 
 #[tokio::test]
 async fn missing_index_is_no_obstacle_to_delete() {
     const EMAIL: &str = "no.idx@example.com";
-    let (session, _dir) = moto_session(|_| {}).await;
-    let d = docs(EMAIL, "n", 2);
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
+    let d = conversations(EMAIL, "n", 2);
     seed(&session.store, |s| {
         s.user(EMAIL, IndexState::Missing, &[]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
@@ -146,8 +77,8 @@ async fn missing_index_is_no_obstacle_to_delete() {
     let r = session.delete(EMAIL, &["n-0000"]).await.unwrap();
     assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 0));
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-    assert!(!exists(&session.store, &key(EMAIL, "n-0000.json")).await);
-    assert!(exists(&session.store, &key(EMAIL, "n-0001.json")).await);
+    assert!(!exists(&session.store, &object_key(EMAIL, "n-0000.json")).await);
+    assert!(exists(&session.store, &object_key(EMAIL, "n-0001.json")).await);
 }
 
 // ------------------------------------------------------- object lock ----
@@ -156,15 +87,7 @@ async fn missing_index_is_no_obstacle_to_delete() {
 async fn locked_session() -> (Session, tempfile::TempDir) {
     let config = servers::shared(ServerKind::Moto).store_config(&format!("l-{}", servers::token()));
     let (session, dir) = session_for(config).await;
-    session
-        .store
-        .client()
-        .create_bucket()
-        .bucket(session.store.bucket())
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    create_locked_bucket(&session.store).await;
     (session, dir)
 }
 
@@ -177,7 +100,7 @@ enum Hold {
 /// PUT a conversation document straight to the store, under `hold`.
 async fn put_held(store: &Store, email: &str, doc: &serde_json::Value, hold: Hold) -> String {
     let id = doc["conversation"]["id"].as_str().unwrap();
-    let key = key(email, &format!("{id}.json"));
+    let key = object_key(email, &format!("{id}.json"));
     let mut put = store
         .client()
         .put_object()
@@ -206,7 +129,7 @@ async fn held_objects_are_shown_and_refuse_the_whole_delete() {
     const EMAIL: &str = "held@example.com";
     let (session, _dir) = locked_session().await;
     let store = &session.store;
-    let d = docs(EMAIL, "h", 4);
+    let d = conversations(EMAIL, "h", 4);
     seed(store, |s| {
         s.user(EMAIL, IndexState::Present, &d.iter().collect::<Vec<_>>())
     })
@@ -243,7 +166,7 @@ async fn held_objects_are_shown_and_refuse_the_whole_delete() {
     assert!(
         msg.contains(&format!(
             "{} (version {legal}): legal hold ON",
-            key(EMAIL, "h-0000.json")
+            object_key(EMAIL, "h-0000.json")
         )),
         "{msg}"
     );
@@ -252,7 +175,8 @@ async fn held_objects_are_shown_and_refuse_the_whole_delete() {
     let err = session.delete(EMAIL, &["h-0002"]).await.unwrap_err();
     assert_eq!(err.code(), "object_locked");
     assert!(
-        err.to_string().contains(&key(EMAIL, "h-0002.json")) && err.to_string().contains("retention GOVERNANCE until "),
+        err.to_string().contains(&object_key(EMAIL, "h-0002.json"))
+            && err.to_string().contains("retention GOVERNANCE until "),
         "{err}"
     );
 
@@ -271,15 +195,15 @@ async fn held_objects_are_shown_and_refuse_the_whole_delete() {
     let r = session.delete(EMAIL, &["h-0001"]).await.unwrap();
     assert!(r.versioned_bucket && r.warnings.is_empty(), "{r:?}");
     assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 1));
-    assert!(version_ids(store, &key(EMAIL, "h-0001.json")).await.is_empty());
+    assert!(version_ids(store, &object_key(EMAIL, "h-0001.json")).await.is_empty());
     assert_eq!(index_ids(store, EMAIL).await, ["h-0000", "h-0002", "h-0003"]);
 }
 
 #[tokio::test]
 async fn a_bucket_without_object_lock_shows_no_holds() {
     const EMAIL: &str = "unlocked@example.com";
-    let (session, _dir) = moto_session(|_| {}).await;
-    let d = docs(EMAIL, "u", 1);
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
+    let d = conversations(EMAIL, "u", 1);
     seed(&session.store, |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
@@ -294,21 +218,6 @@ async fn a_bucket_without_object_lock_shows_no_holds() {
 
 // -------------------------------------------------------- versioning ----
 
-async fn enable_versioning(store: &Store) {
-    store
-        .client()
-        .put_bucket_versioning()
-        .bucket(store.bucket())
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn rclone_has_no_versions_and_deletes_with_a_warning() {
     const EMAIL: &str = "rclone.plain@example.com";
@@ -318,7 +227,7 @@ async fn rclone_has_no_versions_and_deletes_with_a_warning() {
     config.allow_unsafe_index_writes = true;
     let (session, _dir) = session_for(config).await;
     create_bucket(&session.store).await;
-    let d = docs(EMAIL, "r", 2);
+    let d = conversations(EMAIL, "r", 2);
     seed(&session.store, |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
@@ -338,16 +247,16 @@ async fn rclone_has_no_versions_and_deletes_with_a_warning() {
         r.warnings
     );
     assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 1));
-    assert!(!exists(&session.store, &key(EMAIL, "r-0000.json")).await);
+    assert!(!exists(&session.store, &object_key(EMAIL, "r-0000.json")).await);
     assert!(!session.store.object_lock_enabled().await.unwrap());
 }
 
 #[tokio::test]
 async fn versioning_turned_on_after_the_write_still_deletes_the_data() {
     const EMAIL: &str = "later.versioned@example.com";
-    let (session, _dir) = moto_session(|_| {}).await;
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = &session.store;
-    let d = docs(EMAIL, "l", 2);
+    let d = conversations(EMAIL, "l", 2);
     seed(store, |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
@@ -357,7 +266,7 @@ async fn versioning_turned_on_after_the_write_still_deletes_the_data() {
     // The objects keep their "null" version; a delete without that id would
     // only add a delete marker.
     enable_versioning(store).await;
-    let object = key(EMAIL, "l-0000.json");
+    let object = object_key(EMAIL, "l-0000.json");
     assert_eq!(version_ids(store, &object).await, ["null"]);
     let r = session.delete(EMAIL, &["l-0000"]).await.unwrap();
     assert_eq!((r.deleted_versions, r.index_entries_removed), (1, 1));
@@ -365,7 +274,7 @@ async fn versioning_turned_on_after_the_write_still_deletes_the_data() {
         version_ids(store, &object).await.is_empty(),
         "no version and no delete marker left"
     );
-    assert!(exists(store, &key(EMAIL, "l-0001.json")).await);
+    assert!(exists(store, &object_key(EMAIL, "l-0001.json")).await);
 }
 
 /// A moto bucket reached through a fault proxy, with `EMAIL`'s two
@@ -377,7 +286,7 @@ async fn proxied(email: &str, versioned: bool) -> (FaultProxy, Session, tempfile
     if versioned {
         enable_versioning(&session.store).await;
     }
-    let d = docs(email, "v", 2);
+    let d = conversations(email, "v", 2);
     for _ in 0..if versioned { 2 } else { 1 } {
         seed(&session.store, |s| {
             s.user(email, IndexState::Present, &[&d[0], &d[1]]);
@@ -389,12 +298,34 @@ async fn proxied(email: &str, versioned: bool) -> (FaultProxy, Session, tempfile
     (proxy, session, dir)
 }
 
-fn deny(name: &str, query: &str) -> Rule {
-    Rule::new(
-        name,
-        Match::any().method("GET").query_has(query),
-        Fault::access_denied(),
-    )
+/// `fault` for every GET with `query` in its query string; the rule is
+/// named after the query.
+fn on_get(query: &str, fault: Fault) -> Rule {
+    Rule::new(query, Match::any().method("GET").query_has(query), fault)
+}
+
+fn deny(query: &str) -> Rule {
+    on_get(query, Fault::access_denied())
+}
+
+/// Delete v-0000 from a versioned bucket behind the proxy with `rules` set:
+/// it must be refused as `versions_unavailable`, and once the faults are
+/// cleared every version of it and both index entries must still be there.
+/// Returns the error and how many requests each rule faulted, in order.
+async fn refused_versioned_delete(email: &str, rules: Vec<Rule>) -> (Error, Vec<u64>) {
+    let (proxy, session, _dir) = proxied(email, true).await;
+    let object = object_key(email, "v-0000.json");
+    let before = version_ids(&session.store, &object).await;
+
+    let names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
+    proxy.set_rules(rules);
+    let err = session.delete(email, &["v-0000"]).await.unwrap_err();
+    let hits = names.iter().map(|n| proxy.hits(n)).collect();
+    assert_eq!(err.code(), "versions_unavailable");
+    proxy.clear();
+    assert_eq!(version_ids(&session.store, &object).await, before);
+    assert_eq!(index_ids(&session.store, email).await, ["v-0000", "v-0001"]);
+    (err, hits)
 }
 
 #[tokio::test]
@@ -402,17 +333,17 @@ async fn versioned_bucket_refuses_delete_when_versions_cannot_be_listed() {
     const EMAIL: &str = "denied.versions@example.com";
     let (proxy, session, _dir) = proxied(EMAIL, true).await;
     let store = &session.store;
-    let object = key(EMAIL, "v-0000.json");
+    let object = object_key(EMAIL, "v-0000.json");
     let before = version_ids(store, &object).await;
     assert_eq!(before.len(), 2);
 
-    proxy.set_rules(vec![deny("versions", "versions")]);
+    proxy.set_rules(vec![deny("versions")]);
     let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
     assert!(proxy.hits("versions") >= 1);
     assert_eq!(err.code(), "versions_unavailable");
     let msg = err.to_string();
     assert!(
-        msg.starts_with(&format!("{}: nothing was deleted", key(EMAIL, "")))
+        msg.starts_with(&format!("{}: nothing was deleted", object_key(EMAIL, "")))
             && msg.contains("s3:ListBucketVersions")
             && msg.contains("AccessDenied")
             && !msg.contains("s3:GetBucketVersioning"),
@@ -426,33 +357,21 @@ async fn versioned_bucket_refuses_delete_when_versions_cannot_be_listed() {
 
 #[tokio::test]
 async fn bucket_of_unknown_versioning_refuses_delete() {
-    const EMAIL: &str = "denied.both@example.com";
-    let (proxy, session, _dir) = proxied(EMAIL, true).await;
-    let object = key(EMAIL, "v-0000.json");
-    let before = version_ids(&session.store, &object).await;
-
-    proxy.set_rules(vec![deny("versions", "versions"), deny("versioning", "versioning")]);
-    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
-    assert_eq!(
-        (proxy.hits("versions") >= 1, proxy.hits("versioning") >= 1),
-        (true, true)
-    );
-    assert_eq!(err.code(), "versions_unavailable");
+    let (err, hits) =
+        refused_versioned_delete("denied.both@example.com", vec![deny("versions"), deny("versioning")]).await;
+    assert_eq!((hits[0] >= 1, hits[1] >= 1), (true, true));
     let msg = err.to_string();
     assert!(
         msg.contains("s3:ListBucketVersions") && msg.contains("s3:GetBucketVersioning"),
         "{msg}"
     );
-    proxy.clear();
-    assert_eq!(version_ids(&session.store, &object).await, before);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }
 
 #[tokio::test]
 async fn never_versioned_bucket_deletes_and_warns_when_versions_cannot_be_listed() {
     const EMAIL: &str = "never.versioned@example.com";
     let (proxy, session, _dir) = proxied(EMAIL, false).await;
-    proxy.set_rules(vec![deny("versions", "versions")]);
+    proxy.set_rules(vec![deny("versions")]);
     let r = session.delete(EMAIL, &["v-0000"]).await.unwrap();
     assert!(proxy.hits("versions") >= 1);
     proxy.clear();
@@ -466,89 +385,56 @@ async fn never_versioned_bucket_deletes_and_warns_when_versions_cannot_be_listed
         "{:?}",
         r.warnings
     );
-    assert!(version_ids(&session.store, &key(EMAIL, "v-0000.json")).await.is_empty());
+    assert!(version_ids(&session.store, &object_key(EMAIL, "v-0000.json"))
+        .await
+        .is_empty());
     assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0001"]);
 }
 
 #[tokio::test]
 async fn slow_down_beyond_the_retries_refuses_delete_on_a_versioned_bucket() {
-    const EMAIL: &str = "slow.versions@example.com";
-    let (proxy, session, _dir) = proxied(EMAIL, true).await;
-    let object = key(EMAIL, "v-0000.json");
-    let before = version_ids(&session.store, &object).await;
-
-    proxy.set_rules(vec![Rule::new(
-        "versions",
-        Match::any().method("GET").query_has("versions"),
-        Fault::slow_down(),
-    )]);
-    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
+    let (err, hits) = refused_versioned_delete(
+        "slow.versions@example.com",
+        vec![on_get("versions", Fault::slow_down())],
+    )
+    .await;
     // The SDK retried (5 attempts) before giving up.
-    assert_eq!(proxy.hits("versions"), 5);
-    assert_eq!(err.code(), "versions_unavailable");
+    assert_eq!(hits, [5]);
     assert!(err.to_string().contains("SlowDown"), "{err}");
-    proxy.clear();
-    assert_eq!(version_ids(&session.store, &object).await, before);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }
 
 /// Like a timeout, a dropped connection carries no S3 answer at all.
 #[tokio::test]
 async fn dropped_connections_on_versions_refuse_delete_on_a_versioned_bucket() {
-    const EMAIL: &str = "dropped.versions@example.com";
-    let (proxy, session, _dir) = proxied(EMAIL, true).await;
-    let object = key(EMAIL, "v-0000.json");
-    let before = version_ids(&session.store, &object).await;
-
-    proxy.set_rules(vec![Rule::new(
-        "versions",
-        Match::any().method("GET").query_has("versions"),
-        Fault::ResetBeforeResponse,
-    )]);
-    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
-    assert!(proxy.hits("versions") >= 1);
-    assert_eq!(err.code(), "versions_unavailable");
+    let (err, hits) = refused_versioned_delete(
+        "dropped.versions@example.com",
+        vec![on_get("versions", Fault::ResetBeforeResponse)],
+    )
+    .await;
+    assert!(hits[0] >= 1);
     assert!(err.to_string().contains("s3:ListBucketVersions"), "{err}");
-    proxy.clear();
-    assert_eq!(version_ids(&session.store, &object).await, before);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }
 
 /// A 501 on `?versions` may come from a proxy or gateway in front of a
 /// versioned store: with the versioning state unreadable too, refused.
 #[tokio::test]
 async fn unimplemented_versions_and_unreadable_versioning_refuse_delete() {
-    const EMAIL: &str = "gateway.versions@example.com";
-    let (proxy, session, _dir) = proxied(EMAIL, true).await;
-    let object = key(EMAIL, "v-0000.json");
-    let before = version_ids(&session.store, &object).await;
-
-    proxy.set_rules(vec![
-        Rule::new(
-            "versions",
-            Match::any().method("GET").query_has("versions"),
-            Fault::status(
-                501,
-                "NotImplemented",
-                "A header you provided implies functionality that is not implemented",
-            ),
-        ),
-        deny("versioning", "versioning"),
-    ]);
-    let err = session.delete(EMAIL, &["v-0000"]).await.unwrap_err();
-    assert_eq!(
-        (proxy.hits("versions") >= 1, proxy.hits("versioning") >= 1),
-        (true, true)
+    let not_implemented = Fault::status(
+        501,
+        "NotImplemented",
+        "A header you provided implies functionality that is not implemented",
     );
-    assert_eq!(err.code(), "versions_unavailable");
+    let (err, hits) = refused_versioned_delete(
+        "gateway.versions@example.com",
+        vec![on_get("versions", not_implemented), deny("versioning")],
+    )
+    .await;
+    assert_eq!((hits[0] >= 1, hits[1] >= 1), (true, true));
     let msg = err.to_string();
     assert!(
         msg.contains("NotImplemented") && msg.contains("AccessDenied") && msg.contains("s3:GetBucketVersioning"),
         "{msg}"
     );
-    proxy.clear();
-    assert_eq!(version_ids(&session.store, &object).await, before);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0000", "v-0001"]);
 }
 
 // ------------------------------------------- object lock, unreadable ----
@@ -558,16 +444,8 @@ async fn unimplemented_versions_and_unreadable_versioning_refuse_delete() {
 async fn locked_proxied(email: &str) -> (FaultProxy, Session, tempfile::TempDir) {
     let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
     let (session, dir) = session_for(proxy.store_config(&format!("k-{}", servers::token()))).await;
-    session
-        .store
-        .client()
-        .create_bucket()
-        .bucket(session.store.bucket())
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
-    let d = docs(email, "k", 2);
+    create_locked_bucket(&session.store).await;
+    let d = conversations(email, "k", 2);
     seed(&session.store, |s| s.user(email, IndexState::Present, &[&d[0], &d[1]])).await;
     put_held(&session.store, email, &d[0], Hold::Free).await;
     put_held(&session.store, email, &d[1], Hold::Legal).await;
@@ -587,13 +465,13 @@ async fn denied_lock_reads_refuse_delete_naming_the_permission() {
         ("legal-hold", "s3:GetObjectLegalHold"),
         ("retention", "s3:GetObjectRetention"),
     ] {
-        proxy.set_rules(vec![deny(query, query)]);
+        proxy.set_rules(vec![deny(query)]);
         let err = session.delete(EMAIL, &["k-0000"]).await.unwrap_err();
         assert!(proxy.hits(query) >= 1, "{query}");
         assert_eq!(err.code(), "holds_unreadable", "{err}");
         let msg = err.to_string();
         assert!(
-            msg.starts_with(&format!("{} (version ", key(EMAIL, "k-0000.json")))
+            msg.starts_with(&format!("{} (version ", object_key(EMAIL, "k-0000.json")))
                 && msg.contains("nothing was deleted")
                 && msg.contains("AccessDenied")
                 && msg.contains(permission),
@@ -614,11 +492,7 @@ async fn no_lock_configuration_is_no_hold_but_a_server_error_refuses() {
     let store = &session.store;
     let before = version_ids(store, "archived_conversations/").await;
 
-    proxy.set_rules(vec![Rule::new(
-        "retention",
-        Match::any().method("GET").query_has("retention"),
-        Fault::internal_error(),
-    )]);
+    proxy.set_rules(vec![on_get("retention", Fault::internal_error())]);
     let err = session.delete(EMAIL, &["k-0000"]).await.unwrap_err();
     assert!(proxy.hits("retention") >= 1);
     assert_eq!(err.code(), "holds_unreadable");
@@ -635,15 +509,12 @@ async fn no_lock_configuration_is_no_hold_but_a_server_error_refuses() {
             "The specified object does not have a ObjectLock configuration",
         )
     };
-    proxy.set_rules(vec![
-        Rule::new("legal-hold", Match::any().method("GET").query_has("legal-hold"), none()),
-        Rule::new("retention", Match::any().method("GET").query_has("retention"), none()),
-    ]);
+    proxy.set_rules(vec![on_get("legal-hold", none()), on_get("retention", none())]);
     let r = session.delete(EMAIL, &["k-0000"]).await.unwrap();
     assert_eq!((proxy.hits("legal-hold"), proxy.hits("retention")), (1, 1));
     proxy.clear();
     assert_eq!((r.deleted_versions, r.index_entries_removed), (1, 1));
-    assert!(version_ids(store, &key(EMAIL, "k-0000.json")).await.is_empty());
+    assert!(version_ids(store, &object_key(EMAIL, "k-0000.json")).await.is_empty());
     assert_eq!(index_ids(store, EMAIL).await, ["k-0001"]);
 }
 
@@ -655,9 +526,8 @@ async fn unrecognised_object_lock_answer_still_checks_holds() {
     let (proxy, session, _dir) = locked_proxied(EMAIL).await;
     let store = &session.store;
     let before = version_ids(store, "archived_conversations/").await;
-    proxy.set_rules(vec![Rule::new(
+    proxy.set_rules(vec![on_get(
         "object-lock",
-        Match::any().method("GET").query_has("object-lock"),
         Fault::status(200, "Weird", "not a lock configuration"),
     )]);
     assert!(store.object_lock_enabled().await.is_err());

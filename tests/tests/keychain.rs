@@ -8,9 +8,22 @@ use archive_desk_core::{AuditLog, Keychain, Profiles, Secret, SecretKind};
 use archive_desk_harness::{seeded, servers, ServerKind};
 use futures::TryStreamExt;
 
+/// A keychain service of this test's own: tests never see each other's entries.
+fn own_keychain() -> Keychain {
+    Keychain::new(format!("archive-desk-test-{}", servers::token()))
+}
+
+/// A profiles file in a fresh directory, its secrets in a keychain service
+/// of its own.
+fn temp_profiles() -> (Profiles, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = Profiles::new(dir.path().join("profiles.toml"), own_keychain());
+    (profiles, dir)
+}
+
 #[test]
 fn store_read_update_delete_in_the_real_keychain() {
-    let kc = Keychain::new(format!("archive-desk-test-{}", servers::token()));
+    let kc = own_keychain();
     let kind = SecretKind::SupabaseKey;
     assert!(kc.get("p", kind).unwrap().is_none());
     kc.set("p", kind, &Secret::new("first-value")).unwrap();
@@ -28,11 +41,7 @@ fn store_read_update_delete_in_the_real_keychain() {
 async fn imported_profile_reaches_s3_with_its_keychain_secret() {
     let archive = seeded(ServerKind::Rclone);
     let server = archive.server;
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = Profiles::new(
-        dir.path().join("profiles.toml"),
-        Keychain::new(format!("archive-desk-test-{}", servers::token())),
-    );
+    let (profiles, dir) = temp_profiles();
     let env = dir.path().join(".env");
     std::fs::write(
         &env,
@@ -97,11 +106,7 @@ async fn imported_profile_reaches_s3_with_its_keychain_secret() {
 #[test]
 fn a_new_supabase_url_clears_the_stored_key() {
     use archive_desk_core::Profile;
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = Profiles::new(
-        dir.path().join("profiles.toml"),
-        Keychain::new(format!("archive-desk-test-{}", servers::token())),
-    );
+    let (profiles, _dir) = temp_profiles();
     let mut profile = Profile::new("bucket");
     profile.supabase_url = Some("https://one.supabase.co".into());
     assert!(!profiles.put("site", profile.clone()).unwrap().supabase_key_cleared);
@@ -145,11 +150,7 @@ fn a_new_supabase_url_clears_the_stored_key() {
 /// service key: the old project's key is gone before the new URL is saved.
 #[test]
 fn an_import_that_changes_the_url_clears_the_old_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = Profiles::new(
-        dir.path().join("profiles.toml"),
-        Keychain::new(format!("archive-desk-test-{}", servers::token())),
-    );
+    let (profiles, dir) = temp_profiles();
     let env = dir.path().join(".env");
     std::fs::write(
         &env,

@@ -9,60 +9,19 @@ use std::time::Duration;
 
 use archive_desk_core::index_write::update_index;
 use archive_desk_core::store::{Condition, PutOutcome};
-use archive_desk_core::{
-    AuditFilter, AuditLog, ColdState, Encoding, Layout, Session, Store, StoreConfig, ThawTier, UserFolder,
-};
+use archive_desk_core::{AuditFilter, ColdState, Encoding, Session, Store, ThawTier, UserFolder};
+use archive_desk_harness::check::{exists, index_ids};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
-use archive_desk_harness::fixtures::{self, IndexState, Seeder};
-use archive_desk_harness::{create_bucket, servers, ServerKind};
-use aws_sdk_s3::types::{BucketVersioningStatus, StorageClass, VersioningConfiguration};
+use archive_desk_harness::fixtures::{self, conversations, seed, IndexState};
+use archive_desk_harness::{enable_versioning, fresh_session, servers, session_for, ServerKind};
+use aws_sdk_s3::types::StorageClass;
 use serde_json::json;
-
-/// A session on a fresh bucket, with its own audit log.
-async fn session(kind: ServerKind, tweak: impl FnOnce(&mut StoreConfig)) -> (Session, tempfile::TempDir) {
-    let server = servers::shared(kind);
-    let mut config = server.store_config(&format!("w-{}", servers::token()));
-    tweak(&mut config);
-    let store = Store::connect(config).await.unwrap();
-    create_bucket(&store).await;
-    let dir = tempfile::tempdir().unwrap();
-    let session = Session::new(store, AuditLog::at(dir.path().join("audit.jsonl")));
-    (session, dir)
-}
-
-async fn seed(store: &Store, build: impl FnOnce(&mut Seeder)) {
-    let mut seeder = Seeder::new(Layout::default(), true);
-    build(&mut seeder);
-    seeder.write(store.client(), store.bucket()).await;
-}
-
-fn docs(email: &str, prefix: &str, n: usize) -> Vec<serde_json::Value> {
-    (0..n)
-        .map(|i| fixtures::conversation(&format!("{prefix}-{i:04}"), email, &format!("Conversation {i}"), 2))
-        .collect()
-}
-
-async fn exists(store: &Store, key: &str) -> bool {
-    store
-        .client()
-        .head_object()
-        .bucket(store.bucket())
-        .key(key)
-        .send()
-        .await
-        .is_ok()
-}
-
-async fn index_ids(store: &Store, email: &str) -> Vec<String> {
-    let read = store.read_index(&UserFolder::from_email(email).unwrap()).await.unwrap();
-    read.index.entries().map(|e| e.conversation_id()).collect()
-}
 
 #[tokio::test]
 async fn probe_tells_which_store_honours_if_match() {
-    let (moto, _d1) = session(ServerKind::Moto, |_| {}).await;
+    let (moto, _d1) = fresh_session(ServerKind::Moto, |_| {}).await;
     assert!(moto.store.probe_conditional_writes().await.unwrap());
-    let (rclone, _d2) = session(ServerKind::Rclone, |_| {}).await;
+    let (rclone, _d2) = fresh_session(ServerKind::Rclone, |_| {}).await;
     assert!(!rclone.store.probe_conditional_writes().await.unwrap());
     // The probe cleans up after itself.
     for s in [&moto.store, &rclone.store] {
@@ -100,9 +59,9 @@ async fn racing_archiver_and_deletes_lose_nothing() {
     const DELETES: usize = 250;
     const ARCHIVERS: usize = 3;
     const APPENDS: usize = 250;
-    let (session, _dir) = session(ServerKind::Moto, |_| {}).await;
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = session.store.clone();
-    let existing = docs(EMAIL, "old", DELETES);
+    let existing = conversations(EMAIL, "old", DELETES);
     seed(&store, |s| {
         s.user(EMAIL, IndexState::Present, &existing.iter().collect::<Vec<_>>());
         for d in &existing {
@@ -177,21 +136,10 @@ async fn racing_archiver_and_deletes_lose_nothing() {
 #[tokio::test]
 async fn versioned_delete_removes_every_version() {
     const EMAIL: &str = "versions@example.com";
-    let (session, _dir) = session(ServerKind::Moto, |_| {}).await;
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = &session.store;
-    store
-        .client()
-        .put_bucket_versioning()
-        .bucket(store.bucket())
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let d = docs(EMAIL, "v", 2);
+    enable_versioning(store).await;
+    let d = conversations(EMAIL, "v", 2);
     // Written twice: two versions of v-0000, plus an old delete marker.
     for _ in 0..2 {
         seed(store, |s| {
@@ -231,7 +179,7 @@ async fn versioned_delete_removes_every_version() {
 #[tokio::test]
 async fn cold_object_thaws_then_opens() {
     const EMAIL: &str = "cold@example.com";
-    let (session, _dir) = session(ServerKind::Moto, |_| {}).await;
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = &session.store;
     let d = fixtures::conversation("frozen-1", EMAIL, "Frozen", 3);
     seed(store, |s| {
@@ -284,7 +232,7 @@ async fn cold_object_thaws_then_opens() {
 #[tokio::test]
 async fn intelligent_tiering_is_warm_outside_archive_tiers_and_invalid_object_state_is_cold() {
     const EMAIL: &str = "tiering@example.com";
-    let (session, _dir) = session(ServerKind::Moto, |_| {}).await;
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = &session.store;
     let d = fixtures::conversation("it-1", EMAIL, "Tiered", 2);
     seed(store, |s| s.user(EMAIL, IndexState::Present, &[&d])).await;
@@ -352,11 +300,11 @@ async fn integrity_finds_and_repairs_drift() {
     const DRIFT: &str = "drift@example.com";
     const NO_INDEX: &str = "lost.index@example.com";
     const BROKEN: &str = "broken@example.com";
-    let (session, _dir) = session(ServerKind::Moto, |_| {}).await;
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = &session.store;
-    let d = docs(DRIFT, "d", 4);
-    let n = docs(NO_INDEX, "n", 2);
-    let b = docs(BROKEN, "b", 1);
+    let d = conversations(DRIFT, "d", 4);
+    let n = conversations(NO_INDEX, "n", 2);
+    let b = conversations(BROKEN, "b", 1);
     seed(store, |s| {
         // d-0000 dangling (no object), d-0003 unindexed, d-0001 listed twice.
         s.user(DRIFT, IndexState::Present, &[&d[0], &d[1], &d[1], &d[2]]);
@@ -446,9 +394,9 @@ async fn integrity_finds_and_repairs_drift() {
 #[tokio::test]
 async fn audit_records_every_action_and_no_content_or_secret() {
     const EMAIL: &str = "audited@example.com";
-    let (session, dir) = session(ServerKind::Moto, |_| {}).await;
+    let (session, dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = &session.store;
-    let d = docs(EMAIL, "a", 2);
+    let d = conversations(EMAIL, "a", 2);
     seed(store, |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
@@ -496,8 +444,8 @@ async fn audit_records_every_action_and_no_content_or_secret() {
 #[tokio::test]
 async fn read_only_session_refuses_every_write() {
     const EMAIL: &str = "ro@example.com";
-    let (mut session, _dir) = session(ServerKind::Moto, |_| {}).await;
-    let d = docs(EMAIL, "r", 1);
+    let (mut session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
+    let d = conversations(EMAIL, "r", 1);
     seed(&session.store, |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
@@ -528,8 +476,8 @@ async fn read_only_session_refuses_every_write() {
 #[tokio::test]
 async fn store_ignoring_if_match_refuses_index_writes_before_deleting() {
     const EMAIL: &str = "unsafe@example.com";
-    let (session, _dir) = session(ServerKind::Rclone, |_| {}).await;
-    let d = docs(EMAIL, "u", 2);
+    let (session, _dir) = fresh_session(ServerKind::Rclone, |_| {}).await;
+    let d = conversations(EMAIL, "u", 2);
     seed(&session.store, |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
@@ -562,7 +510,5 @@ async fn session_on(other: &Session, allow_unsafe: bool) -> (Session, tempfile::
     let server = servers::shared(ServerKind::Rclone);
     let mut config = server.store_config(other.store.bucket());
     config.allow_unsafe_index_writes = allow_unsafe;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(config).await.unwrap();
-    (Session::new(store, AuditLog::at(dir.path().join("audit.jsonl"))), dir)
+    session_for(config).await
 }

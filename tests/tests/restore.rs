@@ -7,7 +7,7 @@ use archive_desk_core::restore::{self, RestoreOptions, Tables, Target};
 use archive_desk_core::{
     AuditFilter, AuditLog, CancellationToken, ConversationDocument, ConversationId, Secret, Session, UserFolder,
 };
-use archive_desk_harness::supabase::SupabaseStack;
+use archive_desk_harness::supabase::{postgres_target, rest_target, SupabaseStack};
 use archive_desk_harness::{fixtures, seeded, ServerKind};
 use serde_json::{json, Value};
 
@@ -17,26 +17,20 @@ fn never() -> CancellationToken {
 }
 
 fn rest(stack: &SupabaseStack, key: &str, rpc: Option<&str>) -> Target {
-    Target::from_settings(
-        RestoreMode::Rest,
-        Some(&stack.url),
-        Some(Secret::new(key)),
-        Tables::default(),
-        rpc.map(str::to_owned),
-    )
-    .unwrap()
+    rest_target(&stack.url, key, rpc)
 }
 
-fn postgres(stack: &SupabaseStack) -> Target {
-    let url = format!("{}?sslmode=disable", stack.postgres_url);
-    Target::from_settings(
-        RestoreMode::Postgres,
-        None,
-        Some(Secret::new(url)),
-        Tables::default(),
-        None,
-    )
-    .unwrap()
+/// Each way to restore, named as its report names it: plain REST, the RPC
+/// function, Postgres.
+fn every_target(stack: &SupabaseStack) -> [(&'static str, Target); 3] {
+    [
+        ("rest", rest(stack, &stack.service_key, None)),
+        (
+            "rest-rpc",
+            rest(stack, &stack.secret_key, Some("restore_archived_conversation")),
+        ),
+        ("postgres", stack.postgres_target()),
+    ]
 }
 
 async fn fixture(id: &str) -> ConversationDocument {
@@ -101,17 +95,25 @@ fn count(stack: &SupabaseStack, id: &str) -> (u64, u64) {
     (c.parse().unwrap(), m.parse().unwrap())
 }
 
+/// The archive copy of `id` is still there: its object opens and its
+/// index entry stays.
+async fn assert_still_archived(session: &Session, folder: &UserFolder, id: &str) {
+    session
+        .store
+        .get_conversation(folder, &ConversationId::parse(id).unwrap())
+        .await
+        .unwrap();
+    let index = session.store.read_index(folder).await.unwrap().index;
+    assert!(
+        index.entries().any(|e| e.conversation_id() == id),
+        "{id} left the index"
+    );
+}
+
 #[tokio::test]
 async fn every_target_restores_every_field_and_a_second_restore_writes_nothing() {
     let stack = SupabaseStack::start();
-    let targets = [
-        ("rest", rest(&stack, &stack.service_key, None)),
-        (
-            "rest-rpc",
-            rest(&stack, &stack.secret_key, Some("restore_archived_conversation")),
-        ),
-        ("postgres", postgres(&stack)),
-    ];
+    let targets = every_target(&stack);
     for ((name, target), id) in targets.iter().zip(["a-plain", "a-gz-suffix", "u-rtl"]) {
         let doc = fixture(id).await;
         let first = restore::restore(target, &doc, &RestoreOptions::default(), &never())
@@ -144,7 +146,7 @@ async fn every_target_restores_every_field_and_a_second_restore_writes_nothing()
 
     // Integer message ids and missing optional fields.
     let doc = fixture("a-minimal").await;
-    restore::restore(&postgres(&stack), &doc, &RestoreOptions::default(), &never())
+    restore::restore(&stack.postgres_target(), &doc, &RestoreOptions::default(), &never())
         .await
         .unwrap();
     assert_rows_match(&stack, &doc);
@@ -154,7 +156,7 @@ async fn every_target_restores_every_field_and_a_second_restore_writes_nothing()
 async fn fields_the_tables_lack_are_refused_unless_allowed() {
     let stack = SupabaseStack::start();
     let doc = fixture("a-extra-fields").await;
-    for target in [rest(&stack, &stack.service_key, None), postgres(&stack)] {
+    for target in [rest(&stack, &stack.service_key, None), stack.postgres_target()] {
         let err = restore::restore(&target, &doc, &RestoreOptions::default(), &never())
             .await
             .unwrap_err();
@@ -185,7 +187,7 @@ async fn an_interrupted_restore_leaves_nothing_and_a_retry_completes() {
         fault_after_conversation: true,
         ..Default::default()
     };
-    for target in [rest(&stack, &stack.service_key, None), postgres(&stack)] {
+    for target in [rest(&stack, &stack.service_key, None), stack.postgres_target()] {
         let err = restore::restore(&target, &doc, &fault, &never()).await.unwrap_err();
         assert!(err.to_string().contains("injected fault"), "{err}");
         assert_eq!(
@@ -233,7 +235,7 @@ async fn an_interrupted_restore_leaves_nothing_and_a_retry_completes() {
 async fn ten_thousand_messages_restore_in_chunks() {
     let stack = SupabaseStack::start();
     let doc = fixture(fixtures::BIG_ID).await;
-    for target in [rest(&stack, &stack.service_key, None), postgres(&stack)] {
+    for target in [rest(&stack, &stack.service_key, None), stack.postgres_target()] {
         let report = restore::restore(&target, &doc, &RestoreOptions::default(), &never())
             .await
             .unwrap();
@@ -269,14 +271,7 @@ async fn failures_are_in_plain_language_and_never_show_the_key() {
             "wrongwrongwrong".into(),
         ),
         (
-            Target::from_settings(
-                RestoreMode::Rest,
-                Some("http://127.0.0.1:9"),
-                Some(Secret::new(stack.service_key.clone())),
-                Tables::default(),
-                None,
-            )
-            .unwrap(),
+            rest_target("http://127.0.0.1:9", &stack.service_key, None),
             "target_unavailable",
             stack.service_key.clone(),
         ),
@@ -299,14 +294,7 @@ async fn failures_are_in_plain_language_and_never_show_the_key() {
         assert!(!err.to_string().contains(&secret), "the key leaked: {err}");
     }
     let bad_pw = stack.postgres_url.replacen("://postgres:", "://postgres:x", 1);
-    let pg = Target::from_settings(
-        RestoreMode::Postgres,
-        None,
-        Some(Secret::new(format!("{bad_pw}?sslmode=disable"))),
-        Tables::default(),
-        None,
-    )
-    .unwrap();
+    let pg = postgres_target(format!("{bad_pw}?sslmode=disable"));
     let err = restore::restore(&pg, &doc, &opts, &never()).await.unwrap_err();
     assert_eq!(err.code(), "target_auth", "{err}");
     assert_eq!(count(&stack, doc.id()), (0, 0));
@@ -393,11 +381,7 @@ async fn a_row_with_the_archives_id_but_other_content_is_not_verified_and_the_ar
     let ids = ["x-rest", "x-rpc", "x-pg"];
     let session = archive_with(EMAIL, &ids, dir.path()).await;
     let folder = UserFolder::from_email(EMAIL).unwrap();
-    let targets = [
-        rest(&stack, &stack.service_key, None),
-        rest(&stack, &stack.secret_key, Some("restore_archived_conversation")),
-        postgres(&stack),
-    ];
+    let targets = every_target(&stack).map(|(_, target)| target);
     let opts = RestoreOptions::default();
     for (id, target) in ids.iter().zip(&targets) {
         // Another conversation's message holds the archive's message id.
@@ -498,14 +482,7 @@ async fn a_row_with_the_archives_id_but_other_content_is_not_verified_and_the_ar
 #[tokio::test]
 async fn the_real_schemas_formats_verify_and_unrelated_rows_do_not_matter() {
     let stack = SupabaseStack::start();
-    let targets = [
-        ("rest", rest(&stack, &stack.service_key, None)),
-        (
-            "rpc",
-            rest(&stack, &stack.secret_key, Some("restore_archived_conversation")),
-        ),
-        ("pg", postgres(&stack)),
-    ];
+    let targets = every_target(&stack);
     for (name, target) in &targets {
         let id = format!("fmt-{name}");
         // What PostgREST and to_jsonb give back differs in form, not in value:
@@ -571,7 +548,7 @@ async fn fields_left_out_keep_the_archive_copy_when_removal_is_asked() {
         allow_missing_columns: true,
         ..Default::default()
     };
-    for target in [rest(&stack, &stack.service_key, None), postgres(&stack)] {
+    for target in [rest(&stack, &stack.service_key, None), stack.postgres_target()] {
         let err = session
             .restore(EMAIL, ID, &target, &allow, true, &never())
             .await
@@ -582,16 +559,7 @@ async fn fields_left_out_keep_the_archive_copy_when_removal_is_asked() {
         assert!(msg.contains("stays there"), "{msg}");
         // The rows are written; the archive object and its index entry stay.
         assert_eq!(count(&stack, ID), (1, 4));
-        session
-            .store
-            .get_conversation(&folder, &ConversationId::parse(ID).unwrap())
-            .await
-            .unwrap();
-        let index = session.store.read_index(&folder).await.unwrap().index;
-        assert!(
-            index.entries().any(|e| e.conversation_id() == ID),
-            "{ID} left the index"
-        );
+        assert_still_archived(&session, &folder, ID).await;
     }
     let log = session.audit.read(&AuditFilter::default()).unwrap();
     assert!(
@@ -614,14 +582,7 @@ async fn a_removal_refused_by_object_lock_says_the_conversation_was_restored() {
     let stack = SupabaseStack::start();
     let config = servers::shared(ServerKind::Moto).store_config(&format!("l-{}", servers::token()));
     let store = archive_desk_core::Store::connect(config).await.unwrap();
-    store
-        .client()
-        .create_bucket()
-        .bucket(store.bucket())
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .unwrap();
+    archive_desk_harness::create_locked_bucket(&store).await;
     let doc = fixtures::conversation(ID, EMAIL, "Held", 3);
     let mut seeder = fixtures::Seeder::new(Default::default(), true);
     seeder.user(EMAIL, fixtures::IndexState::Present, &[&doc]);
@@ -663,13 +624,7 @@ async fn a_removal_refused_by_object_lock_says_the_conversation_was_restored() {
     );
     assert!(msg.contains("legal hold ON"), "{msg}");
     assert_eq!(count(&stack, ID), (1, 3));
-    session
-        .store
-        .get_conversation(&folder, &ConversationId::parse(ID).unwrap())
-        .await
-        .unwrap();
-    let index = session.store.read_index(&folder).await.unwrap().index;
-    assert!(index.entries().any(|e| e.conversation_id() == ID));
+    assert_still_archived(&session, &folder, ID).await;
     let log = session.audit.read(&AuditFilter::default()).unwrap();
     assert_eq!(log.last().unwrap().error_code.as_deref(), Some("object_locked"));
 }

@@ -10,11 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use archive_desk_core::profile::RestoreMode;
-use archive_desk_core::restore::{self, RestoreOptions, RestoreReport, Tables, Target, Timeouts};
-use archive_desk_core::{CancellationToken, ConversationDocument, Error, Secret};
+use archive_desk_core::restore::{self, RestoreOptions, RestoreReport, Target, Timeouts};
+use archive_desk_core::{CancellationToken, ConversationDocument, Error};
 use archive_desk_harness::fixtures;
-use archive_desk_harness::supabase::SupabaseStack;
+use archive_desk_harness::supabase::{postgres_target, rest_target, SupabaseStack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Far longer than any restore here needs: only a hang reaches it.
@@ -30,29 +29,7 @@ fn rest_statement_timeout(value: &str) -> String {
 }
 
 fn rest(stack: &SupabaseStack) -> Target {
-    Target::from_settings(
-        RestoreMode::Rest,
-        Some(&stack.url),
-        Some(Secret::new(stack.service_key.clone())),
-        Tables::default(),
-        None,
-    )
-    .unwrap()
-}
-
-fn postgres_url(url: String) -> Target {
-    Target::from_settings(
-        RestoreMode::Postgres,
-        None,
-        Some(Secret::new(url)),
-        Tables::default(),
-        None,
-    )
-    .unwrap()
-}
-
-fn postgres(stack: &SupabaseStack) -> Target {
-    postgres_url(format!("{}?sslmode=disable", stack.postgres_url))
+    rest_target(&stack.url, &stack.service_key, None)
 }
 
 fn doc(id: &str, messages: usize) -> ConversationDocument {
@@ -124,22 +101,15 @@ async fn a_target_that_accepts_and_never_answers_ends_as_unavailable() {
         request: Duration::from_secs(2),
         ..Default::default()
     };
-    let rest_silent = Target::from_settings(
-        RestoreMode::Rest,
-        Some(&format!("http://127.0.0.1:{port}")),
-        Some(Secret::new("sb_secret_silent")),
-        Tables::default(),
-        None,
-    )
-    .unwrap();
+    let rest_silent = rest_target(&format!("http://127.0.0.1:{port}"), "sb_secret_silent", None);
     let targets = [
         (
             "postgres without TLS",
-            postgres_url(format!("postgres://postgres:pw@127.0.0.1:{port}/db?sslmode=disable")),
+            postgres_target(format!("postgres://postgres:pw@127.0.0.1:{port}/db?sslmode=disable")),
         ),
         (
             "postgres with TLS",
-            postgres_url(format!("postgres://postgres:pw@127.0.0.1:{port}/db?sslmode=require")),
+            postgres_target(format!("postgres://postgres:pw@127.0.0.1:{port}/db?sslmode=require")),
         ),
         ("supabase rest", rest_silent),
     ];
@@ -159,7 +129,8 @@ async fn a_lock_held_by_another_session_ends_as_busy_with_nothing_written() {
     // Postgres: the conversation row goes in, the messages wait for the
     // table, lock_timeout ends the wait, the transaction rolls back.
     let holder = hold(&stack, "lock table public.messages in exclusive mode").await;
-    let target = postgres(&stack)
+    let target = stack
+        .postgres_target()
         .with_timeouts(Timeouts {
             lock: Duration::from_secs(1),
             ..Default::default()
@@ -202,7 +173,7 @@ async fn a_cancel_during_a_restore_held_by_a_lock_writes_nothing() {
     // Postgres: the transaction is rolled back and the server's statement
     // stopped, so the lock holder is not even needed to end it.
     let holder = hold(&stack, "lock table public.messages in exclusive mode").await;
-    let target = postgres(&stack).with_timeouts(patient).unwrap();
+    let target = stack.postgres_target().with_timeouts(patient).unwrap();
     let cancel = CancellationToken::new();
     let running = {
         let cancel = cancel.clone();
@@ -313,19 +284,12 @@ async fn a_message_insert_whose_answer_is_lost_is_found_and_taken_back() {
     let stack = SupabaseStack::start_with(NO_CASCADE);
     let upstream: u16 = stack.url.rsplit(':').next().unwrap().parse().unwrap();
     let (proxy, eaten) = answer_eating_proxy(upstream).await;
-    let target = Target::from_settings(
-        RestoreMode::Rest,
-        Some(&format!("http://127.0.0.1:{proxy}")),
-        Some(Secret::new(stack.service_key.clone())),
-        Tables::default(),
-        None,
-    )
-    .unwrap()
-    .with_timeouts(Timeouts {
-        request: Duration::from_secs(3),
-        ..Default::default()
-    })
-    .unwrap();
+    let target = rest_target(&format!("http://127.0.0.1:{proxy}"), &stack.service_key, None)
+        .with_timeouts(Timeouts {
+            request: Duration::from_secs(3),
+            ..Default::default()
+        })
+        .unwrap();
     let err = guarded(&target, &doc("lost-answer", 3), &CancellationToken::new())
         .await
         .unwrap_err();

@@ -6,22 +6,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use archive_desk_core::profile::RestoreMode;
-use archive_desk_core::restore::{self, RestoreOptions, Tables, Target};
-use archive_desk_core::{CancellationToken, ConversationDocument, Error, Secret};
-use archive_desk_harness::supabase::{tls_postgres, SupabaseStack};
+use archive_desk_core::restore::{self, RestoreOptions, Target};
+use archive_desk_core::{CancellationToken, ConversationDocument, Error};
+use archive_desk_harness::supabase::{postgres_target, tls_postgres, SupabaseStack};
 use serde_json::json;
 
 fn target(url: String, ca_file: Option<PathBuf>) -> Target {
-    Target::from_settings(
-        RestoreMode::Postgres,
-        None,
-        Some(Secret::new(url)),
-        Tables::default(),
-        None,
-    )
-    .unwrap()
-    .with_postgres_ca_file(ca_file)
+    postgres_target(url).with_postgres_ca_file(ca_file)
 }
 
 /// Connect and read the columns: the whole handshake, nothing written.

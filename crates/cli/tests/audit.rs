@@ -2,26 +2,18 @@
 //! by concurrent processes, a tampered log caught, damaged lines counted.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use archive_desk_core::{AuditLog, AuditRecord};
 use archive_desk_harness::{seeded, ServerKind};
 use serde_json::Value;
 
+mod common;
+use common::run_cli;
+
 /// The CLI on the fixture archive (moto), its audit log in `data`.
 fn run(data: &Path, args: &[&str]) -> Output {
-    let archive = seeded(ServerKind::Moto);
-    let server = archive.server;
-    let out = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", data)
-        .env("ARCHIVE_DESK_DATA_DIR", data)
-        .envs(server.aws_env())
-        .args(["--endpoint", &server.endpoint, "--bucket", &archive.bucket])
-        .args(args)
-        .output()
-        .expect("the CLI runs");
+    let out = run_cli(seeded(ServerKind::Moto), data, &["ARCHIVE_DESK_DATA_DIR"], args);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     out
 }

@@ -2,26 +2,18 @@
 //! fixture archive on a real S3 server (rclone: it checks signatures).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use archive_desk_harness::fixtures;
 use archive_desk_harness::{seeded, ServerKind};
 use serde_json::Value;
 
+mod common;
+use common::run_cli;
+
 fn run(cache: &Path, args: &[&str]) -> Output {
-    let archive = seeded(ServerKind::Rclone);
-    let server = archive.server;
-    let out = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cache)
-        .env("ARCHIVE_DESK_DATA_DIR", cache)
-        .env("ARCHIVE_DESK_CACHE_DIR", cache)
-        .envs(server.aws_env())
-        .args(["--endpoint", &server.endpoint, "--bucket", &archive.bucket])
-        .args(args)
-        .output()
-        .expect("the CLI runs");
+    let dirs = ["ARCHIVE_DESK_DATA_DIR", "ARCHIVE_DESK_CACHE_DIR"];
+    let out = run_cli(seeded(ServerKind::Rclone), cache, &dirs, args);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     out
 }

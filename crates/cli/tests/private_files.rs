@@ -5,9 +5,23 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use archive_desk_harness::{seeded, ServerKind};
+use archive_desk_harness::{seeded, SeededArchive, ServerKind};
+
+mod common;
+use common::run_cli;
+
+/// The CLI with `HOME` (and `dirs`) at `home`; it must succeed.
+fn run_ok(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Output {
+    let out = run_cli(archive, home, dirs, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p)
@@ -21,23 +35,7 @@ fn mode(p: &Path) -> u32 {
 fn profiles_audit_catalog_and_exports_are_owner_only() {
     let archive = seeded(ServerKind::Rclone);
     let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", home.path())
-            .envs(archive.server.aws_env())
-            .args(["--endpoint", &archive.server.endpoint, "--bucket", &archive.bucket])
-            .args(args)
-            .output()
-            .expect("the CLI runs");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    };
+    let run = |args: &[&str]| run_ok(archive, home.path(), &[], args);
     // A cache dir made by an older version, with the usual 0755: tightened.
     let cache = home.path().join(".cache/archive-desk");
     std::fs::create_dir_all(&cache).unwrap();
@@ -88,24 +86,13 @@ fn directories_named_by_the_environment_keep_their_mode() {
     let home = tempfile::tempdir().unwrap();
     std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let exports = tempfile::tempdir().unwrap();
+    let dirs = [
+        "ARCHIVE_DESK_CONFIG_DIR",
+        "ARCHIVE_DESK_DATA_DIR",
+        "ARCHIVE_DESK_CACHE_DIR",
+    ];
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", home.path())
-            .env("ARCHIVE_DESK_CONFIG_DIR", home.path())
-            .env("ARCHIVE_DESK_DATA_DIR", home.path())
-            .env("ARCHIVE_DESK_CACHE_DIR", home.path())
-            .envs(archive.server.aws_env())
-            .args(["--endpoint", &archive.server.endpoint, "--bucket", &archive.bucket])
-            .args(args)
-            .output()
-            .expect("the CLI runs");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(archive, home.path(), &dirs, args);
     };
     run(&["profile", "add", "private", "--bucket", "b"]);
     run(&["sync"]);

@@ -1,0 +1,25 @@
+//! Shared by the CLI's integration tests (each file is its own crate, so
+//! each says `mod common;`).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use archive_desk_harness::SeededArchive;
+
+/// The CLI binary on `archive`'s bucket with a clean environment: only
+/// `PATH`, the server's credentials, `HOME` = `home` and each variable in
+/// `dirs` (`ARCHIVE_DESK_DATA_DIR`…) pointing at `home` too.
+pub fn run_cli(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home);
+    for var in dirs {
+        cmd.env(var, home);
+    }
+    cmd.envs(archive.server.aws_env())
+        .args(["--endpoint", &archive.server.endpoint, "--bucket", &archive.bucket])
+        .args(args)
+        .output()
+        .expect("the CLI runs")
+}
