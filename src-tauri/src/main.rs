@@ -120,6 +120,55 @@ mod tests {
         );
     }
 
+    /// The string literals that follow each of `prefixes` in `text`.
+    fn literals_after(text: &str, prefixes: &[&str]) -> BTreeSet<String> {
+        prefixes
+            .iter()
+            .flat_map(|prefix| {
+                text.match_indices(prefix)
+                    .map(move |(at, _)| &text[at + prefix.len()..])
+            })
+            .filter_map(|rest| rest.split_once('"').map(|(literal, _)| literal.to_owned()))
+            .collect()
+    }
+
+    /// The core writes audit actions as string literals (`self.record("thaw", ...)`),
+    /// so the UI's filter list is checked against its sources.
+    #[test]
+    fn the_audit_filter_offers_every_action_the_core_records() {
+        let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/core/src");
+        let mut sources = String::new();
+        for entry in std::fs::read_dir(&core).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                sources += &std::fs::read_to_string(&path).unwrap();
+            }
+        }
+        let recorded = literals_after(
+            &sources,
+            &[
+                ".record(\"",
+                ".record_intent(\"",
+                ".refusal(\"",
+                ".record_outcome(&operation, \"",
+            ],
+        );
+        assert!(
+            recorded.contains("export_user") && recorded.contains("delete"),
+            "{recorded:?}"
+        );
+        let audit_ts = read("../ui/src/views/audit.ts");
+        let (_, list) = audit_ts
+            .split_once("export const AUDIT_ACTIONS = [")
+            .expect("AUDIT_ACTIONS in ui/src/views/audit.ts");
+        let (list, _) = list.split_once(']').unwrap();
+        let offered: BTreeSet<String> = list.split(',').map(|a| a.trim().trim_matches('"').to_owned()).collect();
+        assert_eq!(
+            offered, recorded,
+            "AUDIT_ACTIONS in ui/src/views/audit.ts and the core's actions differ"
+        );
+    }
+
     #[test]
     fn invoked_names_are_read_from_typed_and_untyped_calls() {
         let ts = r#"import { Channel, invoke } from "x";
