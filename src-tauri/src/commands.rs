@@ -23,7 +23,7 @@ use archive_desk_core::session::ExportReport;
 use archive_desk_core::{
     AuditFilter, AuditLog, AuditRead, AuditVerification, Audited, CancellationToken, Catalog, ColdStatus,
     ConversationId, DeleteReport, Encoding, Error, ErrorReport, Profiles, SearchPage, Secret, SecretKind, Session,
-    SyncOptions, SyncProgress, SyncReport, UserFolder,
+    SyncOptions, SyncProgress, SyncReport, ThawTier, UserFolder,
 };
 
 use crate::files::{self, ChosenFile, ChosenFiles, FilePurpose};
@@ -174,8 +174,7 @@ pub async fn save_profile(state: State<'_, AppState>, name: String, profile: Pro
 
 /// Store a secret typed into the UI; it is never read back into the page.
 #[tauri::command]
-pub async fn set_secret(state: State<'_, AppState>, name: String, kind: String, value: String) -> CmdResult<()> {
-    let kind: SecretKind = kind.parse().map_err(report)?;
+pub async fn set_secret(state: State<'_, AppState>, name: String, kind: SecretKind, value: String) -> CmdResult<()> {
     let value = value.trim();
     if value.is_empty() || value.len() > 16 * 1024 {
         return Err(report(Error::Config("the secret is empty or too long".into())));
@@ -381,13 +380,12 @@ pub async fn thaw_conversation(
     user: String,
     id: String,
     days: i32,
-    tier: String,
+    tier: ThawTier,
 ) -> CmdResult<ColdStatus> {
     if !(1..=365).contains(&days) {
         return Err(report(Error::Config("days must be between 1 and 365".into())));
     }
     let (_, session) = state.session().await?;
-    let tier = tier.parse().map_err(report)?;
     session.thaw(&user, &id, days, tier).await.map_err(report)
 }
 

@@ -1,5 +1,7 @@
 // The typed IPC surface: one function per allow-listed command. Payload
-// types are generated from Rust (ui/src/bindings, `cargo test`).
+// types are generated from Rust (ui/src/bindings, `cargo test`). The command
+// names must be those of src-tauri/src/command_names.rs, each invoked here
+// as a literal: a test in the shell (`cargo test -p archive-desk`) checks.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { AuditQuery } from "./bindings/AuditQuery";
 import type { AuditRead } from "./bindings/AuditRead";
@@ -24,8 +26,10 @@ import type { RepairReport } from "./bindings/RepairReport";
 import type { RestoreReport } from "./bindings/RestoreReport";
 import type { SaveReport } from "./bindings/SaveReport";
 import type { SearchPage } from "./bindings/SearchPage";
+import type { SecretKind } from "./bindings/SecretKind";
 import type { SyncProgress } from "./bindings/SyncProgress";
 import type { SyncReport } from "./bindings/SyncReport";
+import type { ThawTier } from "./bindings/ThawTier";
 import type { UserBatch } from "./bindings/UserBatch";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { Verification } from "./bindings/Verification";
@@ -60,7 +64,7 @@ function channel<T>(onMessage: (message: T) => void): Channel<T> {
 export const ipc = {
   listProfiles: () => invoke<ProfileView[]>("list_profiles"),
   saveProfile: (name: string, profile: Profile) => invoke<SaveReport>("save_profile", { name, profile }),
-  setSecret: (name: string, kind: string, value: string) => invoke<void>("set_secret", { name, kind, value }),
+  setSecret: (name: string, kind: SecretKind, value: string) => invoke<void>("set_secret", { name, kind, value }),
   /** The native dialog, opened by the backend; the page only ever holds a token for the chosen file. */
   chooseFile: (purpose: FilePurpose, suggestedName: string) =>
     invoke<ChosenFile | null>("choose_file", { purpose, suggestedName }),
@@ -78,7 +82,7 @@ export const ipc = {
   exportConversation: (user: string, id: string, file: string, gzip: boolean) =>
     invoke<ExportReport>("export_conversation", { user, id, file, gzip }),
   deleteConversations: (user: string, ids: string[]) => invoke<Audited<DeleteReport>>("delete_conversations", { user, ids }),
-  thaw: (user: string, id: string, days: number, tier: string) =>
+  thaw: (user: string, id: string, days: number, tier: ThawTier) =>
     invoke<ColdStatus>("thaw_conversation", { user, id, days, tier }),
   coldStatus: (user: string, id: string) => invoke<ColdStatus>("cold_status", { user, id }),
   verifyUser: (user: string) => invoke<Verification>("verify_user", { user }),

@@ -4,6 +4,7 @@ import type { ConversationView } from "./bindings/ConversationView";
 import type { ExportFormat } from "./bindings/ExportFormat";
 import type { OpenedProfile } from "./bindings/OpenedProfile";
 import type { SearchHit } from "./bindings/SearchHit";
+import type { ThawTier } from "./bindings/ThawTier";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
 import { clear, day, h, kids, when } from "./dom";
@@ -24,7 +25,7 @@ import {
   userLabel,
   type SortKey,
 } from "./logic";
-import { auditDamagedText, auditVerificationLines, auditVerified } from "./views/audit";
+import { AUDIT_ACTIONS, auditDamagedText, auditVerificationLines, auditVerified } from "./views/audit";
 import { confirmDanger, modal } from "./views/dialog";
 import { manageProfiles } from "./views/profiles";
 import { SearchResults } from "./views/search";
@@ -402,10 +403,14 @@ function renderConversationsSelection(): void {
   convPane.querySelectorAll("tbody tr").forEach((tr, i) => tr.classList.toggle("selected", i === state.rowIndex));
 }
 
+/** A label for every thaw tier (the type makes a new tier need one), in menu order. */
+const THAW_TIER_LABELS: Record<ThawTier, string> = { standard: "Standard", bulk: "Bulk", expedited: "Expedited" };
+const THAW_TIERS = Object.keys(THAW_TIER_LABELS) as ThawTier[];
+
 function renderCold(r: ConversationRow): void {
   const user = state.user!;
   const days = h("input", { type: "number", min: "1", max: "365", value: "7", "aria-label": "Days" });
-  const tier = h("select", { "aria-label": "Tier" }, ...["Standard", "Bulk", "Expedited"].map((t) => h("option", { value: t.toLowerCase(), text: t })));
+  const tier = h("select", { "aria-label": "Tier" }, ...THAW_TIERS.map((t) => h("option", { value: t, text: THAW_TIER_LABELS[t] })));
   const result = h("p", { role: "status" });
   const show = (s: Awaited<ReturnType<typeof ipc.coldStatus>>) => {
     result.textContent =
@@ -419,7 +424,7 @@ function renderCold(r: ConversationRow): void {
       h("h2", { text: `In ${r.storage_class}${isCold(r) ? "" : " (archive tier)"}` }),
       h("p", { text: "This conversation was moved to cold storage by a lifecycle rule. Request a restore, then open it when it is available." }),
       state.profile?.read_only ? null : h("div", { class: "row" }, h("label", {}, "Days ", days), h("label", {}, "Tier ", tier),
-        h("button", { text: "Request restore", onclick: async () => { try { show(await ipc.thaw(user.folder, r.conversation_id, Number(days.value), tier.value)); } catch (e) { result.textContent = errorText(e); } } })),
+        h("button", { text: "Request restore", onclick: async () => { try { show(await ipc.thaw(user.folder, r.conversation_id, Number(days.value), tier.value as ThawTier)); } catch (e) { result.textContent = errorText(e); } } })),
       h("button", { text: "Check status", onclick: async () => { try { const s = await ipc.coldStatus(user.folder, r.conversation_id); show(s); if (s.state === "available" || s.state === "warm") await openWarm(r); } catch (e) { result.textContent = errorText(e); } } }),
       result,
     ),
@@ -606,7 +611,7 @@ async function repair(user: string): Promise<void> {
 
 async function showAudit(): Promise<void> {
   const user = h("input", { type: "text", placeholder: "user email", "aria-label": "User" });
-  const action = h("select", { "aria-label": "Action" }, ...["", "restore", "delete", "export", "repair", "thaw"].map((a) => h("option", { value: a, text: a || "any action" })));
+  const action = h("select", { "aria-label": "Action" }, h("option", { value: "", text: "any action" }), ...AUDIT_ACTIONS.map((a) => h("option", { value: a, text: a })));
   const table = h("tbody");
   const damaged = h("p", { class: "error", id: "audit-damaged" });
   const verdict = h("div", { class: "report", id: "audit-verify" });

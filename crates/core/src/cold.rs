@@ -5,14 +5,14 @@
 //! HEAD on that one object.
 
 use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::store::{is_archived_tier, is_cold_class, s3_error, Store};
 
 /// Retrieval speed (and price) of a restore.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ThawTier {
     Expedited,
@@ -157,6 +157,19 @@ pub(crate) async fn request(store: &Store, key: &str, days: i32, tier: ThawTier)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ipc_names_of_thaw_tiers_are_the_cli_names() {
+        for (name, tier) in [
+            ("expedited", ThawTier::Expedited),
+            ("standard", ThawTier::Standard),
+            ("bulk", ThawTier::Bulk),
+        ] {
+            assert_eq!(serde_json::to_string(&tier).unwrap(), format!("{name:?}"));
+            assert_eq!(serde_json::from_str::<ThawTier>(&format!("{name:?}")).unwrap(), tier);
+            assert_eq!(name.parse::<ThawTier>().unwrap(), tier);
+        }
+    }
 
     #[test]
     fn restore_header() {

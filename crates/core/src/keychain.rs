@@ -10,7 +10,8 @@ pub const SERVICE: &str = "archive-desk";
 
 /// The kinds of secret a profile can hold.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+// The serde names are `as_str`'s, so the UI sends what the CLI accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretKind {
     AwsSecretAccessKey,
@@ -200,6 +201,16 @@ pub(crate) mod memory_store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ipc_names_of_secret_kinds_are_the_cli_names() {
+        for kind in SecretKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("{:?}", kind.as_str()));
+            assert_eq!(serde_json::from_str::<SecretKind>(&json).unwrap(), kind);
+            assert_eq!(kind.as_str().parse::<SecretKind>().unwrap(), kind);
+        }
+    }
 
     #[test]
     fn memory_store_round_trip() {

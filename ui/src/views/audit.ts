@@ -2,6 +2,13 @@
 import type { AuditVerification } from "../bindings/AuditVerification";
 import type { ChainStatus } from "../bindings/ChainStatus";
 
+/**
+ * Every action the core writes to the audit log, for the audit view's
+ * filter. The core records them as strings, so a test in the shell
+ * (`cargo test -p archive-desk`) checks this list against its sources.
+ */
+export const AUDIT_ACTIONS = ["restore", "delete", "export", "export_user", "repair", "thaw"] as const;
+
 function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }

@@ -1,14 +1,17 @@
 import type { Profile } from "../bindings/Profile";
 import type { ProfileView } from "../bindings/ProfileView";
+import type { SecretKind } from "../bindings/SecretKind";
 import { h, kids } from "../dom";
 import { errorText, ipc } from "../ipc";
 import { modal } from "./dialog";
 
-const SECRET_KINDS: [string, string][] = [
-  ["aws-secret-access-key", "AWS secret access key"],
-  ["supabase-key", "Supabase service-role key"],
-  ["postgres-url", "Postgres connection string"],
-];
+/** A label for every kind of secret (the type makes a new kind need one), in form order. */
+const SECRET_LABELS: Record<SecretKind, string> = {
+  "aws-secret-access-key": "AWS secret access key",
+  "supabase-key": "Supabase service-role key",
+  "postgres-url": "Postgres connection string",
+};
+const SECRET_KINDS = Object.keys(SECRET_LABELS) as SecretKind[];
 
 function field(label: string, input: HTMLElement): HTMLElement {
   return h("label", { class: "field" }, h("span", { text: label }), input);
@@ -34,7 +37,8 @@ async function editProfile(existing?: ProfileView): Promise<void> {
   const rpc = text("rpc_function", p?.rpc_function, "restore_archived_conversation (optional)");
   const readOnly = h("input", { type: "checkbox", name: "read_only" });
   readOnly.checked = p?.read_only ?? false;
-  const secrets = SECRET_KINDS.map(([kind, label]) => {
+  const secrets = SECRET_KINDS.map((kind) => {
+    const label = SECRET_LABELS[kind];
     const input = h("input", { type: "password", name: kind, autocomplete: "new-password", placeholder: p?.secrets_set[kind] ? "set (type to replace)" : "not set" });
     return { kind, label, input };
   });
