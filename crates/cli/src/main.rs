@@ -11,11 +11,11 @@ use std::process::ExitCode;
 
 use archive_desk_core::browse::{self, UserSummary};
 use archive_desk_core::codec::{self, Encoding};
-use archive_desk_core::profile::{Profile, RestoreMode};
-use archive_desk_core::restore::{RestoreOptions, Tables, Target};
+use archive_desk_core::profile::{RestoreMode, RestoreOverrides};
+use archive_desk_core::restore::{RestoreOptions, Target};
 use archive_desk_core::{
     AuditFilter, AuditLog, ChainStatus, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Profiles,
-    Secret, SecretKind, Session, Store, StoreConfig, UserFolder,
+    Session, Store, StoreConfig, UserFolder,
 };
 use clap::{Parser, Subcommand};
 use futures::{StreamExt, TryStreamExt};
@@ -288,50 +288,15 @@ fn restore_target(cli: &Cli) -> Result<Target, Error> {
     else {
         return Err(Error::Config("not a restore".into()));
     };
-    let profiles = Profiles::default_location()?;
-    let mut profile = match &cli.profile {
-        Some(name) => profiles.get(name)?,
-        None => Profile::new(""),
+    let overrides = RestoreOverrides {
+        mode: target.as_deref().map(str::parse::<RestoreMode>).transpose()?,
+        supabase_url: supabase_url.clone(),
+        rpc_function: rpc_function.clone(),
+        conversations_table: conversations_table.clone(),
+        messages_table: messages_table.clone(),
+        conflict_key: conflict_key.clone(),
     };
-    if let Some(mode) = target {
-        profile.restore_mode = mode.parse::<RestoreMode>()?;
-    }
-    if supabase_url.is_some() {
-        profile.supabase_url = supabase_url.clone();
-    }
-    if rpc_function.is_some() {
-        profile.rpc_function = rpc_function.clone();
-    }
-    for (field, value) in [
-        (&mut profile.conversations_table, conversations_table),
-        (&mut profile.messages_table, messages_table),
-        (&mut profile.conflict_key, conflict_key),
-    ] {
-        if let Some(v) = value {
-            *field = v.clone();
-        }
-    }
-    let (env_var, kind) = match profile.restore_mode {
-        RestoreMode::Rest => ("SUPABASE_SERVICE_ROLE_KEY", SecretKind::SupabaseKey),
-        RestoreMode::Postgres => ("ARCHIVE_DESK_POSTGRES_URL", SecretKind::PostgresUrl),
-    };
-    let secret = match (std::env::var(env_var), &cli.profile) {
-        (Ok(v), _) if !v.is_empty() => Some(Secret::new(v)),
-        (_, Some(name)) => profiles.secret(name, kind)?,
-        _ => None,
-    };
-    Ok(Target::from_settings(
-        profile.restore_mode,
-        profile.supabase_url.as_deref(),
-        secret,
-        Tables::new(
-            &profile.conversations_table,
-            &profile.messages_table,
-            &profile.conflict_key,
-        )?,
-        profile.rpc_function.clone(),
-    )?
-    .with_postgres_ca_file(profile.postgres_ca_file.as_ref().map(std::path::PathBuf::from)))
+    Profiles::default_location()?.restore_target_with(cli.profile.as_deref(), &overrides)
 }
 
 /// An irreversible action was done but its audit outcome is missing: say

@@ -52,10 +52,7 @@ pub async fn test_profile(profiles: &Profiles, name: &str) -> Result<Vec<Check>>
         missing.push(SecretKind::AwsSecretAccessKey);
     }
     if profile.supabase_url.is_some() {
-        missing.push(match profile.restore_mode {
-            RestoreMode::Rest => SecretKind::SupabaseKey,
-            RestoreMode::Postgres => SecretKind::PostgresUrl,
-        });
+        missing.push(profile.restore_mode.secret_kind());
     }
     let mut absent = Vec::new();
     for kind in missing {

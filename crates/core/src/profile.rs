@@ -31,6 +31,36 @@ pub enum RestoreMode {
     Postgres,
 }
 
+impl RestoreMode {
+    /// The secret this mode needs: the one mapping from mode to secret.
+    pub fn secret_kind(self) -> SecretKind {
+        match self {
+            RestoreMode::Rest => SecretKind::SupabaseKey,
+            RestoreMode::Postgres => SecretKind::PostgresUrl,
+        }
+    }
+
+    /// The environment variable that may hold that secret instead of the
+    /// keychain (the archiver's own name for the Supabase key).
+    pub fn secret_env_var(self) -> &'static str {
+        match self {
+            RestoreMode::Rest => "SUPABASE_SERVICE_ROLE_KEY",
+            RestoreMode::Postgres => "ARCHIVE_DESK_POSTGRES_URL",
+        }
+    }
+}
+
+/// Settings put over a profile's for one restore (the CLI's flags).
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOverrides {
+    pub mode: Option<RestoreMode>,
+    pub supabase_url: Option<String>,
+    pub rpc_function: Option<String>,
+    pub conversations_table: Option<String>,
+    pub messages_table: Option<String>,
+    pub conflict_key: Option<String>,
+}
+
 impl std::str::FromStr for RestoreMode {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -371,22 +401,48 @@ impl Profiles {
 
     /// The restore target of a profile, its secret read from the keychain.
     pub fn restore_target(&self, name: &str, profile: &Profile) -> Result<crate::restore::Target> {
-        let kind = match profile.restore_mode {
-            RestoreMode::Rest => SecretKind::SupabaseKey,
-            RestoreMode::Postgres => SecretKind::PostgresUrl,
+        target_of(profile, self.keychain.get(name, profile.restore_mode.secret_kind())?)
+    }
+
+    /// The restore target of profile `name` (or of no profile), with
+    /// `overrides` on top; its secret from the mode's environment variable
+    /// when that is set, else from the profile's keychain entry.
+    pub fn restore_target_with(
+        &self,
+        name: Option<&str>,
+        overrides: &RestoreOverrides,
+    ) -> Result<crate::restore::Target> {
+        let mut profile = match name {
+            Some(name) => self.get(name)?,
+            None => Profile::new(""),
         };
-        Ok(crate::restore::Target::from_settings(
-            profile.restore_mode,
-            profile.supabase_url.as_deref(),
-            self.keychain.get(name, kind)?,
-            crate::restore::Tables::new(
-                &profile.conversations_table,
-                &profile.messages_table,
-                &profile.conflict_key,
-            )?,
-            profile.rpc_function.clone(),
-        )?
-        .with_postgres_ca_file(profile.postgres_ca_file.as_ref().map(PathBuf::from)))
+        if let Some(mode) = overrides.mode {
+            profile.restore_mode = mode;
+        }
+        for (field, value) in [
+            (&mut profile.supabase_url, &overrides.supabase_url),
+            (&mut profile.rpc_function, &overrides.rpc_function),
+        ] {
+            if value.is_some() {
+                field.clone_from(value);
+            }
+        }
+        for (field, value) in [
+            (&mut profile.conversations_table, &overrides.conversations_table),
+            (&mut profile.messages_table, &overrides.messages_table),
+            (&mut profile.conflict_key, &overrides.conflict_key),
+        ] {
+            if let Some(v) = value {
+                field.clone_from(v);
+            }
+        }
+        let mode = profile.restore_mode;
+        let secret = match (std::env::var(mode.secret_env_var()), name) {
+            (Ok(v), _) if !v.is_empty() => Some(Secret::new(v)),
+            (_, Some(name)) => self.keychain.get(name, mode.secret_kind())?,
+            _ => None,
+        };
+        target_of(&profile, secret)
     }
 
     /// Open a profile: its store, its read-only flag, the audit log.
@@ -508,6 +564,22 @@ fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The restore target a profile's settings describe, with its secret.
+fn target_of(profile: &Profile, secret: Option<Secret>) -> Result<crate::restore::Target> {
+    Ok(crate::restore::Target::from_settings(
+        profile.restore_mode,
+        profile.supabase_url.as_deref(),
+        secret,
+        crate::restore::Tables::new(
+            &profile.conversations_table,
+            &profile.messages_table,
+            &profile.conflict_key,
+        )?,
+        profile.rpc_function.clone(),
+    )?
+    .with_postgres_ca_file(profile.postgres_ca_file.as_ref().map(PathBuf::from)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,6 +601,40 @@ mod tests {
 
     fn service(d: &tempfile::TempDir) -> String {
         format!("archive-desk-unit-{}", d.path().file_name().unwrap().to_string_lossy())
+    }
+
+    /// The CLI's flags go over the profile's settings through the same
+    /// rules (validated table names, the mode's own secret).
+    #[test]
+    fn overrides_go_over_the_profile_and_the_mode_picks_its_secret() {
+        let (p, _d) = profiles();
+        let mut prof = Profile::new("b");
+        prof.supabase_url = Some("http://127.0.0.1:9".into());
+        p.put("site", prof).unwrap();
+        p.set_secret("site", SecretKind::SupabaseKey, &Secret::new("k"))
+            .unwrap();
+        let target = |name: Option<&str>, o: RestoreOverrides| p.restore_target_with(name, &o).err();
+        assert!(target(Some("site"), RestoreOverrides::default()).is_none());
+        let bad_table = RestoreOverrides {
+            messages_table: Some("a;drop".into()),
+            ..Default::default()
+        };
+        assert_eq!(target(Some("site"), bad_table).unwrap().code(), "invalid_name");
+        let postgres = RestoreOverrides {
+            mode: Some(RestoreMode::Postgres),
+            ..Default::default()
+        };
+        let e = target(Some("site"), postgres).unwrap();
+        assert!(e.to_string().contains("Postgres connection string"), "{e}");
+        let other_url = RestoreOverrides {
+            supabase_url: Some("http://example.com".into()),
+            ..Default::default()
+        };
+        assert!(
+            target(Some("site"), other_url).is_some(),
+            "plain http beyond loopback is refused"
+        );
+        assert_eq!(target(None, RestoreOverrides::default()).unwrap().code(), "config");
     }
 
     /// The old project's key is deleted before the new URL is written; when
