@@ -6,9 +6,11 @@
 set -euo pipefail
 
 # --- Debian packages -------------------------------------------------------
-# webkit2gtk: the Tauri shell; xvfb & co: running it headless (tests, screenshots).
+# webkit2gtk: the Tauri shell; xvfb & co: running it headless (tests, screenshots);
+# openssl: the CA and certificates of the TLS PostgreSQL tests; util-linux: prlimit
+# (the CLI test whose audit write hits a file size limit).
 APT_PACKAGES=(pkg-config libdbus-1-dev dbus gnome-keyring libsecret-tools libwebkit2gtk-4.1-dev
-  xvfb xauth webkit2gtk-driver imagemagick x11-utils)
+  xvfb xauth webkit2gtk-driver imagemagick x11-utils openssl util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
