@@ -67,10 +67,7 @@ impl AppState {
     }
 
     async fn open_profile(&self) -> CmdResult<OpenProfile> {
-        self.open.read().await.clone().ok_or_else(|| ErrorReport {
-            code: "no_profile",
-            message: "open a profile first".into(),
-        })
+        self.open.read().await.clone().ok_or_else(|| report(Error::NoProfile))
     }
 
     async fn session(&self) -> CmdResult<(String, Session)> {
@@ -91,14 +88,14 @@ impl AppState {
     /// Register a cancellable task under the id the UI chose for it.
     fn start_task(&self, id: &str) -> CmdResult<TaskGuard<'_>> {
         if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(report(Error::Config(
+            return Err(report(Error::InvalidInput(
                 "a task id is 1-64 letters, digits or dashes".into(),
             )));
         }
         let token = CancellationToken::new();
         let mut tasks = self.tasks.lock().expect("tasks lock");
         if tasks.contains_key(id) {
-            return Err(report(Error::Config(format!("task {id} is already running"))));
+            return Err(report(Error::InvalidInput(format!("task {id} is already running"))));
         }
         tasks.insert(id.to_owned(), token.clone());
         Ok(TaskGuard {
@@ -126,7 +123,7 @@ impl Drop for TaskGuard<'_> {
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> CmdResult<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| report(Error::Config(format!("background task failed: {e}"))))?
+        .map_err(|e| report(Error::Internal(format!("background task failed: {e}"))))?
         .map_err(report)
 }
 
@@ -177,7 +174,7 @@ pub async fn save_profile(state: State<'_, AppState>, name: String, profile: Pro
 pub async fn set_secret(state: State<'_, AppState>, name: String, kind: SecretKind, value: String) -> CmdResult<()> {
     let value = value.trim();
     if value.is_empty() || value.len() > 16 * 1024 {
-        return Err(report(Error::Config("the secret is empty or too long".into())));
+        return Err(report(Error::InvalidInput("the secret is empty or too long".into())));
     }
     state
         .profiles
@@ -383,7 +380,7 @@ pub async fn thaw_conversation(
     tier: ThawTier,
 ) -> CmdResult<ColdStatus> {
     if !(1..=365).contains(&days) {
-        return Err(report(Error::Config("days must be between 1 and 365".into())));
+        return Err(report(Error::InvalidInput("days must be between 1 and 365".into())));
     }
     let (_, session) = state.session().await?;
     session.thaw(&user, &id, days, tier).await.map_err(report)
@@ -473,7 +470,7 @@ pub async fn search_catalog(
     limit: usize,
 ) -> CmdResult<SearchPage> {
     if query.chars().count() > 200 || !(1..=200).contains(&limit) || offset > 1_000_000 {
-        return Err(report(Error::Config(
+        return Err(report(Error::InvalidInput(
             "a search is at most 200 characters, 1-200 hits a page".into(),
         )));
     }

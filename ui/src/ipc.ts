@@ -12,6 +12,7 @@ import type { Check } from "./bindings/Check";
 import type { ColdStatus } from "./bindings/ColdStatus";
 import type { ConversationView } from "./bindings/ConversationView";
 import type { DeleteReport } from "./bindings/DeleteReport";
+import type { ErrorCode } from "./bindings/ErrorCode";
 import type { ErrorReport } from "./bindings/ErrorReport";
 import type { ExportFormat } from "./bindings/ExportFormat";
 import type { ExportProgress } from "./bindings/ExportProgress";
@@ -49,9 +50,14 @@ export function errorText(e: unknown): string {
   return isErrorReport(e) ? e.message : String(e);
 }
 
+/** True when `e` is the core's error with `code` (a code the core has: a typo does not type-check). */
+export function hasCode(e: unknown, code: ErrorCode): boolean {
+  return isErrorReport(e) && e.code === code;
+}
+
 /** True when a long task ended because the person cancelled it. */
 export function isCancelled(e: unknown): boolean {
-  return isErrorReport(e) && e.code === "cancelled";
+  return hasCode(e, "cancelled");
 }
 
 /** A channel the backend streams into (batches, progress). */

@@ -14,7 +14,7 @@ use archive_desk_core::codec::{self, Encoding};
 use archive_desk_core::profile::{RestoreMode, RestoreOverrides};
 use archive_desk_core::restore::{RestoreOptions, Target};
 use archive_desk_core::{
-    AuditFilter, AuditLog, ChainStatus, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Profiles,
+    AuditFilter, AuditLog, ConversationId, CredentialSource, Error, ErrorCode, ErrorReport, Layout, Limits, Profiles,
     Session, Store, StoreConfig, UserFolder,
 };
 use clap::{Parser, Subcommand};
@@ -196,7 +196,7 @@ async fn main() -> ExitCode {
                 Failure::Core(e) => ErrorReport::from(e),
                 Failure::Reported(r) => r.clone(),
                 Failure::Io(e) => ErrorReport {
-                    code: "io",
+                    code: ErrorCode::Io,
                     message: format!("writing output: {e}"),
                 },
             };
@@ -286,7 +286,7 @@ fn restore_target(cli: &Cli) -> Result<Target, Error> {
         ..
     } = &cli.command
     else {
-        return Err(Error::Config("not a restore".into()));
+        return Err(Error::Internal("restore target asked for outside `restore`".into()));
     };
     let overrides = RestoreOverrides {
         mode: target.as_deref().map(str::parse::<RestoreMode>).transpose()?,
@@ -333,23 +333,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 write!(out, "{}", text::audit_verification(&v))?;
             }
             out.flush()?;
-            let path = log.path().display();
-            return match (&v.first_broken, v.status) {
-                (Some(b), _) => Err(Failure::Reported(ErrorReport {
-                    code: "audit_chain_broken",
-                    message: format!("{path}: line {}: {}", b.line, b.message),
-                })),
-                // Nothing found, but nothing could be checked (or not all of it).
-                (None, ChainStatus::NotChained) => Err(Failure::Reported(ErrorReport {
-                    code: "audit_chain_unverified",
-                    message: format!("{path}: no record carries a link; nothing can be checked"),
-                })),
-                (None, ChainStatus::TailNotAnchored) => Err(Failure::Reported(ErrorReport {
-                    code: "audit_chain_unverified",
-                    message: format!("{path}: its head file is missing, so records cut from the end would not show"),
-                })),
-                (None, _) => Ok(()),
-            };
+            return v.problem().map_or(Ok(()), |e| Err(e.into()));
         }
         let filter = AuditFilter {
             user: user.clone(),
@@ -505,7 +489,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             yes,
         } => {
             if !*yes {
-                return Err(Error::Config(format!(
+                return Err(Error::InvalidInput(format!(
                     "refusing to delete {} conversation(s) of {user} permanently without --yes",
                     conversation_ids.len()
                 ))
@@ -528,7 +512,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     pages.into_iter().flat_map(|p| p.users).map(|f| f.to_string()).collect()
                 }
             };
-            let mut problems = false;
+            let mut problems = Vec::new();
             for u in &users {
                 let (verification, repaired, audit_warning) = if *repair {
                     let done = session.repair(u).await?;
@@ -539,7 +523,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 } else {
                     (session.verify(u).await?, None, None)
                 };
-                problems |= !verification.is_clean() && repaired.is_none();
+                if !verification.is_clean() && repaired.is_none() {
+                    problems.push(u.clone());
+                }
                 if cli.json {
                     let mut report = serde_json::json!({"verification": verification, "repair": repaired});
                     if let Some(w) = audit_warning {
@@ -551,11 +537,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
             out.flush()?;
-            if problems {
-                return Err(Failure::Reported(ErrorReport {
-                    code: "integrity",
-                    message: "problems found; run again with --repair to fix the index".into(),
-                }));
+            if !problems.is_empty() {
+                return Err(Error::Integrity { users: problems }.into());
             }
         }
         Command::Thaw {

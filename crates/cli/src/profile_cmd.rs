@@ -145,7 +145,7 @@ fn read_secret_from_stdin() -> Result<Secret, Failure> {
     std::io::stdin().read_to_string(&mut text)?;
     let value = text.lines().next().unwrap_or("").trim();
     if value.is_empty() {
-        return Err(Error::Config("no secret on stdin".into()).into());
+        return Err(Error::InvalidInput("no secret on stdin".into()).into());
     }
     Ok(Secret::new(value))
 }
@@ -182,7 +182,7 @@ pub async fn run(command: &ProfileCommand, json: bool) -> Result<(), Failure> {
             let adding = matches!(command, ProfileCommand::Add { .. });
             let mut profile = match (adding, profiles.get(name)) {
                 (true, Ok(_)) => {
-                    return Err(Error::Config(format!("profile {name:?} exists; use `profile edit`")).into())
+                    return Err(Error::InvalidInput(format!("profile {name:?} exists; use `profile edit`")).into())
                 }
                 (true, Err(_)) => Profile::new(""),
                 (false, existing) => existing?,
@@ -245,12 +245,9 @@ pub async fn run(command: &ProfileCommand, json: bool) -> Result<(), Failure> {
                     writeln!(out, "{:<8} {:<20} {}", c.status, c.name, c.message)?;
                 }
             }
-            if let Some(failed) = checks.iter().find(|c| c.status == "failed") {
+            if let Some(failed) = connection::first_failure(&checks) {
                 out.flush()?;
-                return Err(Failure::Reported(archive_desk_core::ErrorReport {
-                    code: "connection_test",
-                    message: format!("{}: {}", failed.name, failed.message),
-                }));
+                return Err(failed.into());
             }
         }
     }

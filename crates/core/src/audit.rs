@@ -53,6 +53,8 @@ pub struct AuditRecord {
     pub conversation_ids: Vec<String>,
     /// `intent` (written before an irreversible step), `ok` or `error`.
     pub outcome: String,
+    /// The failure's `ErrorCode` as its string; a string, not the enum, so
+    /// a line written by any version (with a code this one lacks) still reads.
     pub error_code: Option<String>,
     /// Counts and names (keys, file paths) describing what was done.
     #[serde(default)]
@@ -144,6 +146,28 @@ impl AuditVerification {
     /// Chained, whole, and ending where the head file says.
     pub fn is_intact(&self) -> bool {
         self.status == ChainStatus::Intact
+    }
+
+    /// What a log that cannot be called intact fails with: the first break
+    /// (`audit_chain_broken`), or why it could not be fully checked
+    /// (`audit_chain_unverified`). `None` for an intact or empty log.
+    pub fn problem(&self) -> Option<Error> {
+        let unverified = |reason| Error::AuditChainUnverified {
+            path: self.path.clone(),
+            reason,
+        };
+        match (&self.first_broken, self.status) {
+            (Some(b), _) => Some(Error::AuditChainBroken {
+                path: self.path.clone(),
+                line: b.line,
+                reason: b.message.clone(),
+            }),
+            (None, ChainStatus::NotChained) => Some(unverified("no record carries a link; nothing can be checked")),
+            (None, ChainStatus::TailNotAnchored) => Some(unverified(
+                "its head file is missing, so records cut from the end would not show",
+            )),
+            (None, ChainStatus::Empty | ChainStatus::Intact | ChainStatus::Broken) => None,
+        }
     }
 }
 

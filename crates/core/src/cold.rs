@@ -27,7 +27,7 @@ impl std::str::FromStr for ThawTier {
             "expedited" => Ok(ThawTier::Expedited),
             "standard" => Ok(ThawTier::Standard),
             "bulk" => Ok(ThawTier::Bulk),
-            _ => Err(Error::Config(format!(
+            _ => Err(Error::InvalidInput(format!(
                 "unknown restore tier {s:?}: use expedited, standard or bulk"
             ))),
         }
@@ -124,7 +124,7 @@ fn restore_request(days: i32, tier: ThawTier, archived_tier: bool) -> Result<Res
     let params = GlacierJobParameters::builder()
         .tier(tier)
         .build()
-        .map_err(|e| Error::Config(e.to_string()))?;
+        .map_err(|e| Error::Internal(format!("thaw request: {e}")))?;
     let request = RestoreRequest::builder().glacier_job_parameters(params);
     Ok(if archived_tier {
         request.build()

@@ -41,6 +41,18 @@ impl Check {
     }
 }
 
+/// The error of a connection test with a failed check (the first one), for
+/// a front end that ends with an error when the test fails.
+pub fn first_failure(checks: &[Check]) -> Option<Error> {
+    checks
+        .iter()
+        .find(|c| c.status == "failed")
+        .map(|c| Error::ConnectionTest {
+            check: c.name.to_owned(),
+            message: c.message.clone(),
+        })
+}
+
 /// Run every check of profile `name`. Only a missing profile is an error;
 /// everything else is reported in the checks.
 pub async fn test_profile(profiles: &Profiles, name: &str) -> Result<Vec<Check>> {

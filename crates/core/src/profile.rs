@@ -67,7 +67,7 @@ impl std::str::FromStr for RestoreMode {
         match s {
             "rest" => Ok(RestoreMode::Rest),
             "postgres" => Ok(RestoreMode::Postgres),
-            _ => Err(Error::Config(format!(
+            _ => Err(Error::InvalidInput(format!(
                 "unknown restore mode {s:?}: use rest or postgres"
             ))),
         }
@@ -297,7 +297,7 @@ impl Profiles {
     }
 
     fn save(&self, file: &ProfileFile) -> Result<()> {
-        let text = toml::to_string_pretty(file).map_err(|e| Error::Config(e.to_string()))?;
+        let text = toml::to_string_pretty(file).map_err(|e| Error::Internal(format!("profiles file: {e}")))?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             owner_only::create_private_dir(dir)?;
         }
@@ -460,7 +460,7 @@ impl Profiles {
     pub fn import_env(&self, name: &str, env_file: &Path, replace: bool) -> Result<ImportReport> {
         check_profile_name(name)?;
         if !replace && self.load()?.profiles.contains_key(name) {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidInput(format!(
                 "profile {name:?} exists; pass --replace to overwrite it"
             )));
         }

@@ -16,7 +16,7 @@ use crate::audit::{self, AuditLog, AuditRecord};
 use crate::codec::{self, Encoding};
 use crate::cold::{self, ColdStatus, ThawTier};
 use crate::delete::{self, DeleteReport};
-use crate::error::{Error, Result};
+use crate::error::{Error, RestoreFailure, Result};
 use crate::integrity::{self, RepairReport, Verification};
 use crate::layout::{ConversationId, ObjectKind, UserFolder};
 use crate::restore::{self, RestoreOptions, RestoreReport, Target};
@@ -153,7 +153,7 @@ impl Session {
             }
             Err(e) => {
                 record.outcome = "error".into();
-                record.error_code = Some(e.code().to_owned());
+                record.error_code = Some(e.code().as_str().to_owned());
             }
         }
         record
@@ -267,7 +267,7 @@ impl Session {
             let folder = subject.folder(user)?;
             let ids = subject.ids()?;
             if ids.is_empty() {
-                return Err(Error::Config("no conversation ids given".into()));
+                return Err(Error::InvalidInput("no conversation ids given".into()));
             }
             Ok((folder, ids))
         })();
@@ -468,7 +468,7 @@ fn why_it_stays(report: &RestoreReport, cancel: &CancellationToken) -> Option<Er
     .collect();
     if !dropped.is_empty() {
         return Some(Error::Restore {
-            code: "not_verified",
+            failure: RestoreFailure::NotVerified,
             message: format!(
                 "conversation {}: restored without {} (the tables lack them); those fields exist only in the \
                  archive, so it stays there",
@@ -494,7 +494,7 @@ fn not_verified(report: &RestoreReport) -> Error {
         .collect();
     let more = report.differences_count.saturating_sub(shown.len() as u64);
     Error::Restore {
-        code: "not_verified",
+        failure: RestoreFailure::NotVerified,
         message: format!(
             "conversation {}: the tables do not hold what the archive holds ({} difference{}: {}{}); it stays in \
              the archive",

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, RestoreFailure, Result};
 use crate::model::ConversationDocument;
 use crate::secret::Secret;
 use crate::CancellationToken;
@@ -295,7 +295,7 @@ pub async fn restore(
             .collect();
         fields.extend(plan.dropped.messages.iter().map(|f| format!("messages.{f}")));
         return Err(Error::Restore {
-            code: "missing_columns",
+            failure: RestoreFailure::MissingColumns,
             message: format!(
                 "conversation {id}: the target tables lack these archive fields: {}; nothing was written \
                  (add the columns, or restore without them)",
@@ -339,7 +339,7 @@ pub async fn restore(
 
 fn injected_fault() -> Error {
     Error::Restore {
-        code: "restore_failed",
+        failure: RestoreFailure::RestoreFailed,
         message: "injected fault after the conversation row (test hook)".into(),
     }
 }
