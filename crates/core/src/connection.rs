@@ -180,3 +180,26 @@ fn plain_s3_failure(e: &Error) -> String {
     };
     format!("{hint} ({text})")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn a_test_with_a_failed_check_fails_with_the_first_one() {
+        let passing = [Check::ok("keychain", "found"), Check::skipped("supabase", "no URL")];
+        assert!(first_failure(&passing).is_none());
+        let failing = [
+            Check::ok("s3", "listed"),
+            Check::failed("conditional_writes", "this store ignores If-Match"),
+            Check::failed("supabase", "unreachable"),
+        ];
+        let e = first_failure(&failing).unwrap();
+        assert_eq!(e.code(), ErrorCode::ConnectionTest);
+        assert_eq!(
+            e.to_string(),
+            "connection test failed: conditional_writes: this store ignores If-Match"
+        );
+    }
+}
