@@ -90,7 +90,11 @@ fn cold_state(storage_class: &str, archive_status: Option<&str>, restore: Option
 
 pub async fn status(store: &Store, key: &str) -> Result<ColdStatus> {
     let head = store.head_state(key).await?;
-    let state = cold_state(&head.storage_class, head.archive_status.as_deref(), head.restore.as_deref());
+    let state = cold_state(
+        &head.storage_class,
+        head.archive_status.as_deref(),
+        head.restore.as_deref(),
+    );
     Ok(ColdStatus {
         key: key.to_owned(),
         storage_class: head.storage_class,

@@ -105,10 +105,7 @@ pub(crate) async fn delete_conversations(
                 (_, Err(state)) => {
                     return Err(refuse(
                         "s3:ListBucketVersions (and s3:GetBucketVersioning)",
-                        format!(
-                            "{}; the versioning state could not be read either: {state}",
-                            cause
-                        ),
+                        format!("{}; the versioning state could not be read either: {state}", cause),
                     ));
                 }
             }

@@ -191,7 +191,6 @@ pub struct Store {
     endpoint: Option<String>,
 }
 
-
 impl Store {
     pub async fn connect(config: StoreConfig) -> Result<Self> {
         if config.bucket.is_empty() {

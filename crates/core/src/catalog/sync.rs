@@ -95,7 +95,6 @@ struct FolderListing {
     signature: i64,
 }
 
-
 /// Sync the catalog with the bucket (cold when empty, warm otherwise; an
 /// interrupted sync resumes). `progress` gets updates as it goes; cancelling
 /// `cancel` stops it after writing what was fetched, with `Error::Cancelled`.
@@ -133,12 +132,7 @@ pub async fn sync(
     let store = &store.with_adaptive_retries(SYNC_ATTEMPTS);
     let counts = Arc::new(Mutex::new(ListingCounts::default()));
     let (listing_tx, listing_rx) = mpsc::channel::<FolderListing>(4096);
-    let lister = tokio::spawn(list_folders(
-        store.clone(),
-        layout.clone(),
-        listing_tx,
-        counts.clone(),
-    ));
+    let lister = tokio::spawn(list_folders(store.clone(), layout.clone(), listing_tx, counts.clone()));
 
     let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<Outcome>>(4);
     let writer = {
@@ -316,11 +310,7 @@ async fn list_folders(
             c.objects += page.len() as u64;
         });
         for object in page {
-            let Some((name, rest)) = object
-                .key
-                .strip_prefix(prefix.as_str())
-                .and_then(|r| r.split_once('/'))
-            else {
+            let Some((name, rest)) = object.key.strip_prefix(prefix.as_str()).and_then(|r| r.split_once('/')) else {
                 continue; // not inside a user folder
             };
             if current.as_ref().is_none_or(|(f, _)| f != name) {
