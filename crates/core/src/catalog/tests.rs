@@ -3,7 +3,6 @@
 use rusqlite::Connection;
 
 use super::*;
-use super::*;
 
 fn user(folder: &str, email: &str, titles: &[&str]) -> UserRecord {
     UserRecord {
