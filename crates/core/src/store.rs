@@ -354,4 +354,43 @@ mod tests {
         assert!(!is_archived_tier("INTELLIGENT_TIERING", None));
         assert!(!is_archived_tier("STANDARD", Some("ARCHIVE_ACCESS")));
     }
+
+    /// The core's sources outside `store.rs` and `store/`, as (path, text).
+    fn sources_outside_the_store() -> Vec<(String, String)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).expect("src dir") {
+                let path = entry.expect("dir entry").path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("source file");
+                    out.push((path.display().to_string(), text));
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut all = Vec::new();
+        walk(&src, &mut all);
+        assert!(all.len() > 20, "the walk found the sources");
+        all.into_iter()
+            .filter(|(path, _)| {
+                let rel = std::path::Path::new(path).strip_prefix(&src).expect("under src");
+                rel != std::path::Path::new("store.rs") && !rel.starts_with("store")
+            })
+            .collect()
+    }
+
+    /// Every S3 request of the core is a `Store` method: no other module
+    /// names the SDK (so none can build a client of its own, nor a GET
+    /// that skips `decode_response`).
+    #[test]
+    fn only_the_store_talks_to_s3() {
+        let outside = sources_outside_the_store();
+        assert!(outside.iter().any(|(p, _)| p.ends_with("catalog/sync.rs")));
+        for (path, text) in outside {
+            for sdk in ["aws_sdk_s3", "aws_config"] {
+                assert!(!text.contains(sdk), "{path} uses {sdk}: S3 requests belong in store/");
+            }
+        }
+    }
 }
