@@ -193,12 +193,22 @@ impl FaultProxy {
     /// `seed` drives every probability and jitter decision: the same rules
     /// and the same requests in the same order give the same faults.
     pub fn start_seeded(upstream: &S3Server, seed: u64) -> FaultProxy {
+        FaultProxy::start_to(&upstream.endpoint, upstream.store_config(""), seed)
+    }
+
+    /// A proxy in front of any HTTP/1.1 server at `url` (`http://HOST:PORT`),
+    /// e.g. the Supabase stand-in's gateway; `store_config` is meaningless
+    /// for it.
+    pub fn start_http(url: &str, seed: u64) -> FaultProxy {
+        FaultProxy::start_to(url, StoreConfig::new(""), seed)
+    }
+
+    fn start_to(upstream: &str, mut config: StoreConfig, seed: u64) -> FaultProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port for the proxy");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let port = listener.local_addr().expect("proxy address").port();
         let shared = Arc::new(Shared {
             upstream: upstream
-                .endpoint
                 .trim_start_matches("http://")
                 .trim_end_matches('/')
                 .to_owned(),
@@ -209,7 +219,6 @@ impl FaultProxy {
                 rng: fastrand::Rng::with_seed(seed),
             }),
         });
-        let mut config = upstream.store_config("");
         config.endpoint = Some(format!("http://127.0.0.1:{port}"));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let accepting = shared.clone();
