@@ -208,10 +208,7 @@ impl FaultProxy {
         listener.set_nonblocking(true).expect("non-blocking listener");
         let port = listener.local_addr().expect("proxy address").port();
         let shared = Arc::new(Shared {
-            upstream: upstream
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_owned(),
+            upstream: upstream.trim_start_matches("http://").trim_end_matches('/').to_owned(),
             seed,
             state: Mutex::new(State {
                 rules: Vec::new(),

@@ -33,7 +33,9 @@ pub fn command_line(cmd: &Command) -> String {
         let name = name.to_string_lossy();
         let shown = match value {
             None => continue, // removed from the environment
-            Some(_) if SECRET_NAME_PARTS.iter().any(|p| name.to_ascii_uppercase().contains(p)) => "<redacted>".to_owned(),
+            Some(_) if SECRET_NAME_PARTS.iter().any(|p| name.to_ascii_uppercase().contains(p)) => {
+                "<redacted>".to_owned()
+            }
             Some(v) => quote(v),
         };
         parts.push(format!("{name}={shown}"));
@@ -49,10 +51,7 @@ pub fn command_line(cmd: &Command) -> String {
 
 fn quote(s: &OsStr) -> String {
     let s = s.to_string_lossy();
-    let plain = !s.is_empty()
-        && s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
     if plain {
         s.into_owned()
     } else {
@@ -182,15 +181,14 @@ impl Guarded {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(
-                // The server runs in a subshell that records its exit
-                // status (`PIDFILE.status`) for the startup report; the
-                // guard keeps the server's pid itself (the pid file may be
-                // in a directory another guard removes first).
+                // The server runs under a subshell that records its exit
+                // status (`PIDFILE.status`, for the startup report). Its pid
+                // comes back through the command substitution (the subshell
+                // closes that pipe at once), not from the pid file, which
+                // may be in a directory another guard removes first.
                 r#"log="$1"; pidfile="$2"; sig="$3"; dir="$4"; shift 4
-( "$@" </dev/null >>"$log" 2>&1 & pid=$!; echo "$pid" >"$pidfile"; wait $pid; echo $? >"$pidfile.status" ) & sub=$!
-while [ ! -s "$pidfile" ] && kill -0 $sub 2>/dev/null; do sleep 0.01; done
-pid=$(cat "$pidfile" 2>/dev/null)
-trap '[ -z "$pid" ] || kill -s "$sig" $pid 2>/dev/null; wait $sub; [ -z "$dir" ] || [ -e "$pidfile.keep" ] || rm -rf "$dir"' EXIT
+pid=$( ( "$@" </dev/null >>"$log" 2>&1 & p=$!; echo "$p"; exec >/dev/null; echo "$p" >"$pidfile"; wait $p; echo $? >"$pidfile.status" ) & )
+trap 'kill -s "$sig" $pid 2>/dev/null; while kill -0 $pid 2>/dev/null; do sleep 0.05; done; [ -z "$dir" ] || [ -e "$pidfile.keep" ] || rm -rf "$dir"' EXIT
 cat >/dev/null"#,
             )
             .arg("sh")
@@ -220,7 +218,10 @@ cat >/dev/null"#,
         Guarded {
             child: Some(child),
             pid_file,
-            logs: std::iter::once(server.log).chain(server.own_log).map(Path::to_owned).collect(),
+            logs: std::iter::once(server.log)
+                .chain(server.own_log)
+                .map(Path::to_owned)
+                .collect(),
             command,
         }
     }
@@ -373,10 +374,50 @@ mod tests {
         })
         .expect_err("a server that never comes up panics");
         let message = panic.downcast_ref::<String>().expect("a formatted message");
-        assert!(message.contains("a failing server exited during startup (2 attempts)"), "{message}");
-        assert!(message.contains("command: sh -c 'echo cannot bind port >&2; exit 7'"), "{message}");
+        assert!(
+            message.contains("a failing server exited during startup (2 attempts)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("command: sh -c 'echo cannot bind port >&2; exit 7'"),
+            "{message}"
+        );
         assert!(message.contains("exit status: 7"), "{message}");
         // Both attempts appended to the one log.
         assert!(message.contains("cannot bind port\ncannot bind port"), "{message}");
+    }
+
+    #[test]
+    fn a_server_whose_directory_went_first_is_still_stopped() {
+        // PostgREST logs into its project's directory, which the gateway's
+        // guard removes before PostgREST's guard stops it.
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("sleeper.log");
+        let mut guard = Guarded::spawn(&ServerCommand {
+            name: "sleeper",
+            program: Path::new("sleep"),
+            args: &["300"],
+            envs: &[],
+            log: &log,
+            own_log: None,
+            signal: "TERM",
+            cleanup: None,
+            as_db_user: false,
+        });
+        let pid_file = dir.path().join("sleeper.pid");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file).ok().filter(|p| p.ends_with('\n')) {
+                break pid.trim().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the guard never wrote the pid file");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        guard.stop();
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "the server (pid {pid}) outlived its guard"
+        );
     }
 }

@@ -118,7 +118,13 @@ pub fn token() -> String {
 /// the guard removes `dir` once the server has stopped. Ready when its port
 /// accepts a connection; if it exits first (the port was taken), it starts
 /// again on another.
-fn start_guarded(kind: ServerKind, program: &Path, args: impl Fn(u16) -> Vec<String>, dir: &Path, envs: &[(&str, String)]) -> (Guarded, u16) {
+fn start_guarded(
+    kind: ServerKind,
+    program: &Path,
+    args: impl Fn(u16) -> Vec<String>,
+    dir: &Path,
+    envs: &[(&str, String)],
+) -> (Guarded, u16) {
     let log = dir.join("server.log");
     launch(kind.name(), 3, Duration::from_secs(60), |attempt| {
         let port = free_port();
@@ -171,9 +177,17 @@ pub fn start(kind: ServerKind) -> S3Server {
                 kind,
                 &tool("rclone"),
                 |port| {
-                    ["serve", "s3", "--auth-key", &auth, "--addr", &format!("127.0.0.1:{port}"), &data_arg]
-                        .map(str::to_owned)
-                        .to_vec()
+                    [
+                        "serve",
+                        "s3",
+                        "--auth-key",
+                        &auth,
+                        "--addr",
+                        &format!("127.0.0.1:{port}"),
+                        &data_arg,
+                    ]
+                    .map(str::to_owned)
+                    .to_vec()
                 },
                 &tmp,
                 &[("RCLONE_CONFIG", "/dev/null".to_owned())],

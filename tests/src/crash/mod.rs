@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::process;
-use crate::FaultProxy;
 
 /// How many runs and which seed; from the environment.
 #[derive(Debug, Clone)]
@@ -91,7 +90,8 @@ impl Cli {
     /// A fresh cache directory (the catalog) from now on.
     pub fn use_cache_dir(&mut self, dir: &Path) {
         self.env.retain(|(k, _)| k != "ARCHIVE_DESK_CACHE_DIR");
-        self.env.push(("ARCHIVE_DESK_CACHE_DIR".into(), dir.display().to_string()));
+        self.env
+            .push(("ARCHIVE_DESK_CACHE_DIR".into(), dir.display().to_string()));
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -149,15 +149,15 @@ impl Cli {
                     std::thread::sleep(Duration::from_millis(2).min(*delay));
                 }
             }
-            KillAt::Stalled { proxy, rule } => {
+            KillAt::Once { reached, what } => {
                 let deadline = started + Duration::from_secs(60);
-                while proxy.hits(rule) == 0 {
+                while !reached() {
                     if child.try_wait().expect("child status").is_some() {
                         break;
                     }
                     assert!(
                         Instant::now() < deadline,
-                        "`{}` never reached the stalled request {rule}",
+                        "`{}` never reached {what}",
                         process::command_line(&cmd)
                     );
                     std::thread::sleep(Duration::from_millis(2));
@@ -186,11 +186,12 @@ impl Cli {
     /// find no broken link. Returns the chain status.
     pub fn check_audit(&self, tally: &mut Tally, run: usize) -> String {
         let listed = self.output(&["audit", "--json"]);
-        tally.check(
-            run,
-            listed.status.success(),
-            || format!("the audit log does not parse: {}", String::from_utf8_lossy(&listed.stderr)),
-        );
+        tally.check(run, listed.status.success(), || {
+            format!(
+                "the audit log does not parse: {}",
+                String::from_utf8_lossy(&listed.stderr)
+            )
+        });
         let verified = self.output(&["audit", "verify", "--json"]);
         let v: Value = serde_json::from_slice(&verified.stdout).unwrap_or(Value::Null);
         tally.check(run, v["first_broken"].is_null() && !v.is_null(), || {
@@ -208,8 +209,12 @@ impl Cli {
 pub enum KillAt<'a> {
     /// After this long.
     After(Duration),
-    /// As soon as the proxy has stalled a request of the rule named `rule`.
-    Stalled { proxy: &'a FaultProxy, rule: &'a str },
+    /// As soon as `reached` says so (e.g. the fault proxy has stalled a
+    /// chosen request); `what` names the moment in a failure.
+    Once {
+        reached: &'a dyn Fn() -> bool,
+        what: &'a str,
+    },
 }
 
 /// How a run under [`Cli::run_and_kill`] ended.
@@ -230,9 +235,12 @@ pub struct Tally {
     pub runs: usize,
     /// Runs where the kill landed while the CLI ran.
     pub killed: usize,
-    /// Kills that landed at a chosen request (the rest at random delays).
+    /// Kills that landed at a chosen point (a stalled request, a lock
+    /// wait); the rest at random delays.
     pub killed_at_request: usize,
     pub violations: Vec<String>,
+    /// What was seen that no invariant forbids, with how often.
+    pub notes: std::collections::BTreeMap<String, usize>,
     started: Instant,
 }
 
@@ -245,6 +253,7 @@ impl Tally {
             killed: 0,
             killed_at_request: 0,
             violations: Vec::new(),
+            notes: Default::default(),
             started: Instant::now(),
         }
     }
@@ -259,6 +268,34 @@ impl Tally {
         } else if let Some((ok, text)) = &killed.exit {
             self.check(run, *ok, || format!("finished before the kill, but failed: {text}"));
         }
+        self.save(false);
+    }
+
+    /// Write the tally so far for `scripts/reliability.sh`, when asked
+    /// (`ARCHIVE_DESK_CRASH_REPORT`): after every run, so a long pass that
+    /// is stopped still shows how far it got.
+    fn save(&self, finished: bool) {
+        let Ok(dir) = std::env::var("ARCHIVE_DESK_CRASH_REPORT") else {
+            return;
+        };
+        let row = serde_json::json!({
+            "operation": self.operation,
+            "seed": self.seed,
+            "runs": self.runs,
+            "killed": self.killed,
+            "killed_at_request": self.killed_at_request,
+            "violations": self.violations,
+            "notes": self.notes,
+            "seconds": self.started.elapsed().as_secs(),
+            "finished": finished,
+        });
+        let path = Path::new(&dir).join(format!("{}.json", self.operation));
+        std::fs::write(&path, row.to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    /// Count an observation (the table lists each with its count).
+    pub fn note(&mut self, what: &str) {
+        *self.notes.entry(what.to_owned()).or_default() += 1;
     }
 
     pub fn check(&mut self, run: usize, ok: bool, violation: impl FnOnce() -> String) {
@@ -274,7 +311,7 @@ impl Tally {
     pub fn finish(self) {
         let elapsed = self.started.elapsed();
         eprintln!(
-            "crash {}: {} runs, {} killed mid-run ({} at a chosen request), {} violations, {:.1} s (seed {})",
+            "crash {}: {} runs, {} killed mid-run ({} at a chosen point), {} violations, {:.1} s (seed {})",
             self.operation,
             self.runs,
             self.killed,
@@ -283,19 +320,7 @@ impl Tally {
             elapsed.as_secs_f64(),
             self.seed
         );
-        if let Ok(dir) = std::env::var("ARCHIVE_DESK_CRASH_REPORT") {
-            let row = serde_json::json!({
-                "operation": self.operation,
-                "seed": self.seed,
-                "runs": self.runs,
-                "killed": self.killed,
-                "killed_at_request": self.killed_at_request,
-                "violations": self.violations,
-                "seconds": elapsed.as_secs(),
-            });
-            let path = Path::new(&dir).join(format!("{}.json", self.operation));
-            std::fs::write(&path, row.to_string()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        }
+        self.save(true);
         assert!(
             self.violations.is_empty(),
             "crash {}: {} invariant violations (replay: ARCHIVE_DESK_CRASH_SEED={}):\n{}",
@@ -307,11 +332,11 @@ impl Tally {
     }
 }
 
-/// Kill moments for `runs`: every `stalls.len() + 1`-th run at a random
-/// delay up to `clean` × 1.2, the others at each stalled request in turn.
-/// Returns, per run, `Some(stall index)` or the random delay.
+/// Kill moments for `runs`: every `stalls + 1`-th run at a random delay up
+/// to the time a clean run took, the others at each chosen point in turn.
+/// Returns, per run, `Ok(point index)` or the random delay.
 pub fn moments(rng: &mut fastrand::Rng, runs: usize, stalls: usize, clean: Duration) -> Vec<Result<usize, Duration>> {
-    let max_ms = (clean.as_millis() as u64 * 6 / 5).max(1);
+    let max_ms = (clean.as_millis() as u64).max(1);
     (0..runs)
         .map(|run| match run % (stalls + 1) {
             0 => Err(Duration::from_millis(rng.u64(0..=max_ms))),

@@ -250,7 +250,7 @@ fn start_cluster(tls: bool) -> Cluster {
 }
 
 impl Cluster {
-    fn psql_command(&self, database: &str) -> Command {
+    pub(super) fn psql_command(&self, database: &str) -> Command {
         let mut cmd = Command::new(pg_bin("psql"));
         cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])

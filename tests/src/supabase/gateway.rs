@@ -111,7 +111,6 @@ pub(super) fn postgrest_bin() -> PathBuf {
     path
 }
 
-
 /// A minimal HTTP/1.0 GET on loopback for readiness checks (no client
 /// crate needed): the status code and body, or None if nothing answers.
 pub(super) fn http_get(port: u16, path: &str, headers: &[(&str, String)]) -> Option<(u16, String)> {

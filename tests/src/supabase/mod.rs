@@ -273,6 +273,12 @@ impl SupabaseStack {
         cluster().psql(&self.database, sql)
     }
 
+    /// psql on this project's database as the superuser, SQL from stdin,
+    /// for a session the test keeps open (e.g. one that holds a lock).
+    pub fn psql_command(&self) -> std::process::Command {
+        cluster().psql_command(&self.database)
+    }
+
     /// Like [`Self::psql`], but returns psql's error output instead of
     /// panicking.
     pub fn try_psql(&self, sql: &str) -> Result<String, String> {
@@ -394,7 +400,6 @@ pub fn shared() -> &'static SupabaseStack {
     })
 }
 
-
 // ---------------------------------------------------------------------------
 // JWT
 
@@ -423,4 +428,3 @@ pub(super) fn is_root() -> bool {
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
     })
 }
-
