@@ -291,7 +291,6 @@ pub fn export_user(binary: &Path, plan: &Plan) {
     };
     let clean_args = args_for(&path_for(usize::MAX));
     let clean = clean_run(&cli, &clean_args.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut left_before = 0;
     for (run, moment) in moments(&mut rng, plan.runs, stalls.len(), clean).iter().enumerate() {
         let path = path_for(run);
         let args = args_for(&path);
@@ -306,20 +305,23 @@ pub fn export_user(binary: &Path, plan: &Plan) {
                 format!("{} is there but incomplete: {done:?}", path.display())
             });
         }
-        let leftovers = std::fs::read_dir(out_dir.path())
-            .expect("the export dir lists")
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
-            .count();
-        if leftovers > left_before {
-            tally.note("a partial temporary file (owner-only) left beside the export");
+        if !partials(&path).is_empty() {
+            tally.note("a partial temporary file (owner-only) left beside the export by the kill");
         }
-        left_before = leftovers;
+        // Where the kill landed half-way, the temporary file is there.
+        tally.check(run, landed.is_none() || !partials(&path).is_empty(), || {
+            "killed half-way, yet no temporary file".to_owned()
+        });
         cli.check_audit(&mut tally, run);
         cli.json(&args);
         let done = complete(&path);
         tally.check(run, done.is_ok(), || {
             format!("the export run again is incomplete: {done:?}")
+        });
+        // The rerun removed what the killed export left behind.
+        let left = partials(&path);
+        tally.check(run, left.is_empty(), || {
+            format!("a partial copy of the export is still there after the rerun: {left:?}")
         });
     }
     tally.finish();
@@ -409,4 +411,16 @@ fn sorted_hits(mut page: Value) -> Value {
         hits.sort_by_key(|h| (h["folder"].to_string(), h["conversation_id"].to_string()));
     }
     page
+}
+
+/// The temporary files of an export to `path` (`.NAME.PID.RANDOM.partial`).
+fn partials(path: &Path) -> Vec<String> {
+    let name = path.file_name().expect("a file name").to_string_lossy();
+    let dir = path.parent().expect("a directory");
+    std::fs::read_dir(dir)
+        .expect("the export dir lists")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with(&format!(".{name}.")) && f.ends_with(".partial"))
+        .collect()
 }

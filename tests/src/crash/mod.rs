@@ -201,7 +201,12 @@ impl Cli {
                 String::from_utf8_lossy(&verified.stderr)
             )
         });
-        v["status"].as_str().unwrap_or("unknown").to_owned()
+        let status = v["status"].as_str().unwrap_or("unknown").to_owned();
+        tally.note(&format!("audit verify after the kill: {status}"));
+        if v["unfinished_intents"].as_array().is_some_and(|u| !u.is_empty()) {
+            tally.note("audit: an intent without its outcome (listed as unfinished)");
+        }
+        status
     }
 }
 
