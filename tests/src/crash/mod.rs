@@ -25,6 +25,7 @@ mod restore;
 pub use archive::{delete, export_user, repair, sync};
 pub use restore::{restore_postgres, restore_rest, restore_rpc};
 
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -81,10 +82,6 @@ impl Cli {
             env,
             global_args: vec!["--endpoint".into(), endpoint.into(), "--bucket".into(), bucket.into()],
         }
-    }
-
-    pub fn home(&self) -> &Path {
-        self.home.path()
     }
 
     /// A fresh cache directory (the catalog) from now on.
@@ -164,12 +161,12 @@ impl Cli {
                 }
             }
         }
-        let finished = child.try_wait().expect("child status");
-        let killed = finished.is_none();
-        if killed {
+        if child.try_wait().expect("child status").is_none() {
             child.kill().expect("SIGKILL the CLI");
         }
         let out = child.wait_with_output().expect("the CLI's end");
+        // Killed only if the signal ended it: it may have exited in between.
+        let killed = out.status.signal() == Some(9);
         Killed {
             killed,
             exit: (!killed).then(|| {
@@ -178,7 +175,6 @@ impl Cli {
                     format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr)),
                 )
             }),
-            after: started.elapsed(),
         }
     }
 
@@ -229,7 +225,6 @@ pub struct Killed {
     pub killed: bool,
     /// When it finished first: success, and its status and stderr.
     pub exit: Option<(bool, String)>,
-    pub after: Duration,
 }
 
 /// One operation's results.
