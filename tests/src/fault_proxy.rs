@@ -193,7 +193,10 @@ impl FaultProxy {
     /// `seed` drives every probability and jitter decision: the same rules
     /// and the same requests in the same order give the same faults.
     pub fn start_seeded(upstream: &S3Server, seed: u64) -> FaultProxy {
-        FaultProxy::start_to(&upstream.endpoint, upstream.store_config(""), seed)
+        let proxy = FaultProxy::start_to(&upstream.endpoint, upstream.store_config(""), seed);
+        // Tests reach the store through the proxy with a client of their own.
+        crate::raw_s3::register(&proxy.config);
+        proxy
     }
 
     /// A proxy in front of any HTTP/1.1 server at `url` (`http://HOST:PORT`),
