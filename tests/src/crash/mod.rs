@@ -179,7 +179,8 @@ impl Cli {
     }
 
     /// `audit` must list the log (every record parses); `audit verify` must
-    /// find no broken link. Returns the chain status.
+    /// find no broken link and be able to check the whole log. Returns the
+    /// chain status.
     pub fn check_audit(&self, tally: &mut Tally, run: usize) -> String {
         let listed = self.output(&["audit", "--json"]);
         tally.check(run, listed.status.success(), || {
@@ -198,6 +199,13 @@ impl Cli {
             )
         });
         let status = v["status"].as_str().unwrap_or("unknown").to_owned();
+        // A kill must not leave a log that cannot be fully checked (a first
+        // line without its head once made it `tail_not_anchored`).
+        tally.check(
+            run,
+            !matches!(status.as_str(), "tail_not_anchored" | "not_chained"),
+            || format!("audit verify after the kill: {status}, the log cannot be fully checked"),
+        );
         tally.note(&format!("audit verify after the kill: {status}"));
         if v["unfinished_intents"].as_array().is_some_and(|u| !u.is_empty()) {
             tally.note("audit: an intent without its outcome (listed as unfinished)");
