@@ -171,6 +171,13 @@ pub struct CatalogStats {
     pub sync_interrupted: bool,
 }
 
+impl CatalogStats {
+    /// Never synced and holding nothing: nothing to search yet.
+    pub fn is_empty(&self) -> bool {
+        self.last_synced_at.is_none() && self.users == 0
+    }
+}
+
 /// How a search hit matched, best first; hits come in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -214,6 +221,12 @@ fn fold(s: &str) -> String {
 /// The exclusive upper bound of the keys starting with `prefix`.
 fn prefix_end(prefix: &str) -> String {
     format!("{prefix}{}", char::MAX)
+}
+
+/// Which catalog a profile or bare bucket has: the profile's name, else the
+/// bucket's (the name both front ends open it by).
+pub fn catalog_name<'a>(profile: Option<&'a str>, bucket: &'a str) -> &'a str {
+    profile.unwrap_or(bucket)
 }
 
 /// `catalog-<name>.sqlite` in `$ARCHIVE_DESK_CACHE_DIR`, else in the OS cache
@@ -1422,6 +1435,26 @@ mod tests {
         drop(c);
         let catalog = Catalog::open(&path).unwrap();
         assert_eq!(catalog.stats().unwrap().users, 0);
+    }
+
+    #[test]
+    fn the_catalog_is_the_profiles_else_the_buckets() {
+        assert_eq!(catalog_name(Some("prod"), "bucket"), "prod");
+        assert_eq!(catalog_name(None, "bucket"), "bucket");
+    }
+
+    #[test]
+    fn a_catalog_is_empty_until_synced_or_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        assert!(catalog.stats().unwrap().is_empty());
+        catalog.import(&[user("a_at_b_c", "a@b.c", &["t"])]).unwrap();
+        assert!(!catalog.stats().unwrap().is_empty());
+        let synced_but_no_users = CatalogStats {
+            last_synced_at: Some("2026-01-01T00:00:00Z".into()),
+            ..Default::default()
+        };
+        assert!(!synced_but_no_users.is_empty());
     }
 
     #[test]
