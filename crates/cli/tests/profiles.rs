@@ -234,3 +234,89 @@ fn without_a_secret_service_the_error_says_what_to_do() {
     assert!(!all_files_text(env.config.path()).contains("value-that-must-not-land-anywhere"));
     ok(&env.run(&["profile", "remove", &name], None));
 }
+
+/// Each `profile` subcommand with `--json`: a report where there is one,
+/// nothing on stdout where the exit code says it all, `{code, message}` on
+/// stderr when it fails (`profile test` prints its checks first).
+#[test]
+fn every_profile_command_answers_in_json() {
+    let archive = seeded(ServerKind::Rclone);
+    let server = archive.server;
+    let env = Env::new();
+    let name = format!("json-{}", servers::token());
+    let json = |out: &Output| -> Value { serde_json::from_str(&ok(out)).unwrap() };
+    let error = |out: &Output| -> Value {
+        assert_eq!(out.status.code(), Some(1));
+        serde_json::from_slice(&out.stderr).unwrap()
+    };
+
+    assert_eq!(
+        json(&env.run(&["profile", "list", "--json"], None)),
+        serde_json::json!([])
+    );
+    let saved = json(&env.run(&["profile", "add", "--json", &name, "--bucket", &archive.bucket], None));
+    assert_eq!(saved, serde_json::json!({"supabase_key_cleared": false}));
+    let again = env.run(&["profile", "add", "--json", &name, "--bucket", "other"], None);
+    assert!(again.stdout.is_empty());
+    assert_eq!(error(&again)["code"], "config");
+    assert_eq!(
+        json(&env.run(&["profile", "list", "--json"], None)),
+        serde_json::json!([name])
+    );
+
+    let edit = |url: &str| json(&env.run(&["profile", "edit", "--json", &name, "--supabase-url", url], None));
+    assert_eq!(edit("https://one.supabase.co")["supabase_key_cleared"], false);
+    let stored = env.run(
+        &["profile", "set-secret", "--json", &name, "supabase-key"],
+        Some("sb_secret_json_test\n"),
+    );
+    assert_eq!(ok(&stored), "", "nothing but the exit code");
+    assert_eq!(edit("https://two.supabase.co")["supabase_key_cleared"], true);
+
+    let dotenv = env.config.path().join("archiver.env");
+    std::fs::write(
+        &dotenv,
+        format!(
+            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nS3_BUCKET_NAME={}\nUNRELATED=1\n",
+            server.access_key_id, server.secret_access_key, archive.bucket
+        ),
+    )
+    .unwrap();
+    let imported = json(&env.run(
+        &[
+            "profile",
+            "import-env",
+            "--json",
+            &name,
+            dotenv.to_str().unwrap(),
+            "--replace",
+        ],
+        None,
+    ));
+    assert_eq!(imported["profile"], name.as_str());
+    assert_eq!(imported["secrets"], serde_json::json!(["AWS_SECRET_ACCESS_KEY"]));
+    assert_eq!(imported["ignored"], serde_json::json!(["UNRELATED"]), "{imported}");
+    ok(&env.run(&["profile", "edit", &name, "--endpoint", &server.endpoint], None));
+
+    // rclone ignores If-Match: every check on stdout, then the failed one.
+    let tested = env.run(&["profile", "test", "--json", &name], None);
+    let checks: Value = serde_json::from_slice(&tested.stdout).unwrap();
+    let failed: Vec<&str> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "failed")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["conditional_writes"], "{checks}");
+    let err = error(&tested);
+    assert_eq!(err["code"], "connection_test");
+    assert!(
+        err["message"].as_str().unwrap().starts_with("conditional_writes: "),
+        "{err}"
+    );
+
+    assert_eq!(ok(&env.run(&["profile", "remove", "--json", &name], None)), "");
+    let gone = env.run(&["profile", "remove", "--json", &name], None);
+    assert_eq!(error(&gone)["code"], "config");
+}

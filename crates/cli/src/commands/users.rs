@@ -60,13 +60,9 @@ struct Header {
 impl Render for Header {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         if self.details {
-            writeln!(
-                out,
-                "{:<40} {:<40} {:>6}  {}",
-                "EMAIL", "FOLDER", "CONVS", "LAST ARCHIVED"
-            )
+            writeln!(out, "{:<40} {:<40} {:>6}  LAST ARCHIVED", "EMAIL", "FOLDER", "CONVS")
         } else {
-            writeln!(out, "{:<40} {}", "FOLDER", "EMAIL (GUESSED FROM FOLDER)")
+            writeln!(out, "{:<40} EMAIL (GUESSED FROM FOLDER)", "FOLDER")
         }
     }
     fn json(&self, _: &mut dyn Write) -> io::Result<()> {
