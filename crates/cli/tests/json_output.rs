@@ -96,7 +96,7 @@ fn export_user_reports_on_stdout_in_json_and_skips_on_stderr() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["path"], path.to_str().unwrap());
-    assert_eq!(report["conversations"], 1, "{report}");
+    assert_eq!(report["conversations"], 2, "{report}");
     assert_eq!(report["skipped"][0]["conversation_id"], "d-gone", "{report}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("skipped d-gone") && err.contains("[not_found]"), "{err}");
@@ -108,7 +108,7 @@ fn export_user_reports_on_stdout_in_json_and_skips_on_stderr() {
         &["export-user", fixtures::DRIFT, "-o", path.to_str().unwrap()],
     );
     assert!(out.status.success() && out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exported 1 conversations"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exported 2 conversations"));
 }
 
 #[test]
