@@ -2,10 +2,10 @@
 //! command runs under scripts/with-keyring.sh), against rclone, which checks
 //! request signatures, so the keychain secret is really what signs them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use archive_desk_harness::{seeded, servers, ServerKind};
+use archive_desk_harness::{seeded, servers, SeededArchive, ServerKind};
 use serde_json::Value;
 
 struct Env {
@@ -49,6 +49,21 @@ impl Env {
     }
 }
 
+impl Env {
+    /// An archiver `.env` for `archive`'s bucket and server credentials,
+    /// then `more` lines, in the config dir.
+    fn archiver_env(&self, archive: &SeededArchive, more: &str) -> PathBuf {
+        let path = self.config.path().join("archiver.env");
+        let server = archive.server;
+        let text = format!(
+            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nS3_BUCKET_NAME={}\n{more}",
+            server.access_key_id, server.secret_access_key, archive.bucket
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
 fn ok(out: &Output) -> String {
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).unwrap()
@@ -74,15 +89,12 @@ fn a_full_session_never_shows_a_secret() {
     let env = Env::new();
     let name = format!("leak-{}", servers::token());
     let supabase_secret = format!("sb_secret_CANARY{}", servers::token());
-    let dotenv = env.config.path().join("archiver.env");
-    std::fs::write(
-        &dotenv,
-        format!(
-            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nAWS_REGION=us-east-1\nS3_BUCKET_NAME={}\nSUPABASE_URL=http://127.0.0.1:9\nSUPABASE_SERVICE_ROLE_KEY={supabase_secret}\n",
-            server.access_key_id, server.secret_access_key, archive.bucket
+    let dotenv = env.archiver_env(
+        archive,
+        &format!(
+            "AWS_REGION=us-east-1\nSUPABASE_URL=http://127.0.0.1:9\nSUPABASE_SERVICE_ROLE_KEY={supabase_secret}\n"
         ),
-    )
-    .unwrap();
+    );
     let secrets = [server.secret_access_key.as_str(), supabase_secret.as_str()];
 
     let mut outputs = Vec::new();
@@ -273,15 +285,7 @@ fn every_profile_command_answers_in_json() {
     assert_eq!(ok(&stored), "", "nothing but the exit code");
     assert_eq!(edit("https://two.supabase.co")["supabase_key_cleared"], true);
 
-    let dotenv = env.config.path().join("archiver.env");
-    std::fs::write(
-        &dotenv,
-        format!(
-            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nS3_BUCKET_NAME={}\nUNRELATED=1\n",
-            server.access_key_id, server.secret_access_key, archive.bucket
-        ),
-    )
-    .unwrap();
+    let dotenv = env.archiver_env(archive, "UNRELATED=1\n");
     let imported = json(&env.run(
         &[
             "profile",
