@@ -9,7 +9,7 @@ use std::process::{Output, Stdio};
 
 use archive_desk_core::{Encoding, Layout};
 use archive_desk_harness::fixtures::{self, IndexState};
-use archive_desk_harness::{fresh_store, seeded, servers, ServerKind};
+use archive_desk_harness::{fresh_store, process, seeded, servers, ServerKind};
 use serde_json::Value;
 
 mod common;
@@ -65,10 +65,7 @@ fn shown_then_failed_exits_1_with_both_in_json() {
 fn errors_before_any_output_are_one_json_line() {
     let home = tempfile::tempdir().unwrap();
     let archive = seeded(ServerKind::Rclone);
-    let out = command(archive.server, "", home.path(), &DIRS)
-        .args(["users", "--json"])
-        .output()
-        .unwrap();
+    let out = process::output(command(archive.server, "", home.path(), &DIRS).args(["users", "--json"]));
     assert!(out.stdout.is_empty());
     let err = error_of(&out);
     assert!(err["code"].is_string(), "{err}");
@@ -135,10 +132,9 @@ fn a_thaw_request_answers_with_the_new_state_in_json() {
     });
     let home = tempfile::tempdir().unwrap();
     let server = servers::shared(ServerKind::Moto);
-    let out = command(server, store.bucket(), home.path(), &DIRS)
-        .args(["thaw", "--json", EMAIL, "t-0", "--days", "1", "--tier", "bulk"])
-        .output()
-        .unwrap();
+    let mut thaw = command(server, store.bucket(), home.path(), &DIRS);
+    thaw.args(["thaw", "--json", EMAIL, "t-0", "--days", "1", "--tier", "bulk"]);
+    let out = process::output(&mut thaw);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["key"], fixtures::object_key(EMAIL, "t-0.json"));

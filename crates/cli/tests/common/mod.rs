@@ -4,20 +4,27 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use archive_desk_harness::process;
 use archive_desk_harness::{S3Server, SeededArchive};
 
 /// The CLI binary on `archive`'s bucket with a clean environment: only
 /// `PATH`, the server's credentials, `HOME` = `home` and each variable in
 /// `dirs` (`ARCHIVE_DESK_DATA_DIR`…) pointing at `home` too.
-pub fn run_cli(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Output {
-    command(archive.server, &archive.bucket, home, dirs)
-        .args(args)
-        .output()
-        .expect("the CLI runs")
+pub fn cli_command(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Command {
+    let mut cmd = command(archive.server, &archive.bucket, home, dirs);
+    cmd.args(args);
+    cmd
 }
 
-/// The command `run_cli` runs, on any bucket of `server`, before its
-/// arguments: for a bucket a test wrote, or to hold the process's pipes.
+/// [`cli_command`] run to completion, whatever its exit status (a failure
+/// to start names the full command line).
+#[allow(dead_code, reason = "private_files.rs runs cli_command through process::run instead")]
+pub fn run_cli(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Output {
+    process::output(&mut cli_command(archive, home, dirs, args))
+}
+
+/// [`cli_command`] on any bucket of `server`, before its arguments: for a
+/// bucket a test wrote, or to hold the process's pipes.
 pub fn command(server: &S3Server, bucket: &str, home: &Path, dirs: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
     cmd.env_clear()
