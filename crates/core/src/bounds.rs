@@ -1,12 +1,12 @@
 //! Input bounds as types: a value a person (or a page) hands the core is
 //! checked once, when it becomes one of these, and the core's functions take
 //! the type, so no front end can skip the check or set a bound of its own.
-//! Each deserializes through its constructor (`serde(try_from)`), so the
-//! desktop shell takes IPC arguments straight into them; the CLI parses its
+//! Each deserializes through its constructor, so the desktop shell takes
+//! IPC arguments straight into them; the CLI parses its
 //! flags into the same types (`FromStr`). In TypeScript they stay plain
 //! numbers and strings.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -14,8 +14,7 @@ use crate::secret::Secret;
 /// How many days a thawed (restored) copy of a cold object stays readable:
 /// 1 to 365.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, type = "number"))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "u32", into = "u32")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThawDays(u32);
 
 impl ThawDays {
@@ -39,8 +38,7 @@ impl ThawDays {
 
 /// The text of a catalog search: at most 200 characters.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, type = "string"))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchText(String);
 
 impl SearchText {
@@ -66,8 +64,7 @@ impl SearchText {
 
 /// Hits on one page of search results: 1 to 200.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, type = "number"))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "usize", into = "usize")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SearchLimit(usize);
 
 impl SearchLimit {
@@ -91,8 +88,7 @@ impl SearchLimit {
 
 /// Search hits skipped before a page starts: at most 1,000,000.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, type = "number"))]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "usize", into = "usize")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SearchOffset(usize);
 
 impl SearchOffset {
@@ -119,8 +115,7 @@ impl SearchOffset {
 /// Its error never shows the value; `Debug` prints `<redacted>`; it
 /// deserializes (a secret goes in) but never serializes.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, type = "string"))]
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretInput(Secret);
 
 impl SecretInput {
@@ -157,6 +152,34 @@ impl std::fmt::Debug for SecretInput {
 }
 
 // The conversions serde and clap go through: every one calls `new`.
+
+/// Serialize as the plain value; deserialize the plain value through `new`
+/// (as `serde(try_from)` would; spelled out because ts-rs does not read
+/// that attribute).
+macro_rules! plain_serde {
+    ($($bound:ty => $plain:ty),* $(,)?) => {$(
+        impl Serialize for $bound {
+            fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+                self.0.serialize(serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $bound {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+                <$bound>::try_from(<$plain>::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+plain_serde!(ThawDays => u32, SearchText => String, SearchLimit => usize, SearchOffset => usize);
+
+/// Deserialized only: a secret goes in, never out.
+impl<'de> Deserialize<'de> for SecretInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        SecretInput::try_from(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
 
 impl TryFrom<u32> for ThawDays {
     type Error = Error;
