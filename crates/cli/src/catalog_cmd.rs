@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use archive_desk_core::catalog::{self, Catalog, SyncOptions, SyncProgress};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions};
-use archive_desk_core::{CancellationToken, Error, Session};
+use archive_desk_core::{CancellationToken, Error, SearchLimit, SearchOffset, SearchText, Session};
 use clap::Args;
 use tokio::sync::watch;
 
@@ -30,14 +30,14 @@ pub struct SyncArgs {
 
 #[derive(Args)]
 pub struct SearchArgs {
-    /// Part of an email or a title (case-insensitive).
-    pub text: String,
-    /// Hits per page.
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
+    /// Part of an email or a title (case-insensitive; at most 200 characters).
+    pub text: SearchText,
+    /// Hits per page (1-200).
+    #[arg(long, default_value = "20")]
+    pub limit: SearchLimit,
     /// Skip this many hits (the `next_offset` of the previous page).
-    #[arg(long, default_value_t = 0)]
-    pub offset: usize,
+    #[arg(long, default_value = "0")]
+    pub offset: SearchOffset,
 }
 
 #[derive(Args)]
@@ -115,7 +115,7 @@ pub async fn sync(args: &SyncArgs, session: &Session, json: bool) -> Result<(), 
             p.indexes_fetched
         )
     });
-    let result = catalog::sync(&session.store, &catalog, &options, &progress, &cancel_on_ctrl_c()).await;
+    let result = catalog::sync(session.store(), &catalog, &options, &progress, &cancel_on_ctrl_c()).await;
     drop(progress);
     printer.abort();
     let report = result?;
@@ -155,7 +155,7 @@ pub fn search(args: &SearchArgs, catalog_name: &str, json: bool) -> Result<(), F
         ))
         .into());
     }
-    let page = catalog.search(&args.text, args.offset, args.limit.max(1))?;
+    let page = catalog.search(args.text.as_str(), args.offset.get(), args.limit.get())?;
     let mut out = std::io::stdout().lock();
     if json {
         print_json(&mut out, &page)?;

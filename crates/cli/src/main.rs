@@ -9,16 +9,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use archive_desk_core::browse::{self, UserSummary};
+use archive_desk_core::browse;
 use archive_desk_core::codec::{self, Encoding};
 use archive_desk_core::profile::{RestoreMode, RestoreOverrides};
 use archive_desk_core::restore::{RestoreOptions, Target};
 use archive_desk_core::{
-    AuditFilter, AuditLog, ChainStatus, ConversationId, CredentialSource, Error, ErrorReport, Layout, Limits, Profiles,
-    Session, Store, StoreConfig, UserFolder,
+    AuditFilter, AuditLog, CancellationToken, ChainStatus, ConversationId, Error, ErrorReport, Limits, Profiles,
+    Session, SessionOverrides, Store, ThawDays, UserFolder,
 };
 use clap::{Parser, Subcommand};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -74,7 +74,7 @@ enum Command {
         #[arg(long)]
         details: bool,
         /// Indexes read at once with --details.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = browse::SUMMARY_CONCURRENCY)]
         concurrency: usize,
     },
     /// A user's conversations: the index joined with the stored objects.
@@ -145,8 +145,9 @@ enum Command {
     Thaw {
         user: String,
         conversation_id: String,
-        #[arg(long, default_value_t = 7)]
-        days: i32,
+        /// Days the restored copy stays readable (1-365).
+        #[arg(long, default_value = "7")]
+        days: ThawDays,
         /// expedited, standard or bulk.
         #[arg(long, default_value = "standard")]
         tier: String,
@@ -234,43 +235,23 @@ impl From<std::io::Error> for Failure {
 
 /// The session the flags (and the profile, if one is named) describe.
 async fn connect(cli: &Cli) -> Result<Session, Error> {
-    let profiles = Profiles::default_location()?;
-    let profile = cli.profile.as_deref().map(|name| profiles.get(name)).transpose()?;
-    let mut config = match (&cli.profile, &profile) {
-        (Some(name), Some(p)) => profiles.store_config(name, p)?,
-        _ => StoreConfig::new(""),
-    };
-    if let Some(bucket) = &cli.bucket {
-        config.bucket = bucket.clone();
-    }
-    if config.bucket.is_empty() {
-        return Err(Error::Config(
-            "no bucket: pass --bucket or --profile, or set S3_BUCKET_NAME".into(),
-        ));
-    }
-    if cli.region.is_some() {
-        config.region = cli.region.clone();
-    }
-    if cli.endpoint.is_some() {
-        config.endpoint = cli.endpoint.clone();
-        config.force_path_style = true;
-    }
-    if let Some(prefix) = &cli.prefix {
-        config.layout = Layout::new(prefix)?;
-    }
-    if let Some(aws_profile) = &cli.aws_profile {
-        config.credentials = CredentialSource::NamedProfile(aws_profile.clone());
-    }
     let max = cli.max_object_mib.saturating_mul(1 << 20);
-    config.limits = Limits {
-        max_object_bytes: max,
-        max_json_bytes: max,
+    let overrides = SessionOverrides {
+        bucket: cli.bucket.clone(),
+        region: cli.region.clone(),
+        endpoint: cli.endpoint.clone(),
+        prefix: cli.prefix.clone(),
+        aws_profile: cli.aws_profile.clone(),
+        limits: Some(Limits {
+            max_object_bytes: max,
+            max_json_bytes: max,
+        }),
+        read_only: cli.read_only,
+        allow_unsafe_index_writes: cli.allow_unsafe_index_writes,
     };
-    config.allow_unsafe_index_writes |= cli.allow_unsafe_index_writes;
-    let mut session = Session::new(Store::connect(config).await?, AuditLog::default_location()?);
-    session.read_only = cli.read_only || profile.as_ref().is_some_and(|p| p.read_only);
-    session.profile = cli.profile.clone();
-    Ok(session)
+    Profiles::default_location()?
+        .open_with(cli.profile.as_deref(), &overrides, AuditLog::default_location()?)
+        .await
 }
 
 /// The restore target: the profile's settings and keychain secret, each
@@ -379,35 +360,38 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         return catalog_cmd::search(args, &name, cli.json);
     }
     let session = connect(&cli).await?;
-    let store = &session.store;
+    let store = session.store();
     let mut out = std::io::stdout().lock();
     match &cli.command {
         Command::Users { details, concurrency } => {
-            let mut pages = std::pin::pin!(store.list_users());
             if !cli.json {
                 writeln!(out, "{}", text::user_header(*details))?;
             }
-            while let Some(page) = pages.try_next().await? {
-                for name in &page.unusable {
-                    eprintln!(
-                        "archive-desk-cli: skipped folder {:?}: not a safe name",
-                        text::printable(name)
-                    );
-                }
-                if *details {
-                    let summaries: Vec<UserSummary> = futures::stream::iter(page.users)
-                        .map(|f| async move { browse::user_summary(store, &f).await })
-                        .buffered((*concurrency).max(1))
-                        .collect()
-                        .await;
-                    for s in &summaries {
+            let skipped = |name: &String| {
+                eprintln!(
+                    "archive-desk-cli: skipped folder {:?}: not a safe name",
+                    text::printable(name)
+                );
+            };
+            if *details {
+                // Ctrl-C ends the process; nothing to cancel cleanly.
+                let never = CancellationToken::new();
+                let mut batches = std::pin::pin!(browse::user_batches(store, *concurrency, &never));
+                while let Some(batch) = batches.try_next().await? {
+                    batch.unusable.iter().for_each(skipped);
+                    for s in &batch.users {
                         if cli.json {
                             print_json(&mut out, s)?;
                         } else {
                             writeln!(out, "{}", text::user_summary_line(s))?;
                         }
                     }
-                } else {
+                    out.flush()?;
+                }
+            } else {
+                let mut pages = std::pin::pin!(store.list_users());
+                while let Some(page) = pages.try_next().await? {
+                    page.unusable.iter().for_each(skipped);
                     for f in &page.users {
                         if cli.json {
                             print_json(
@@ -418,8 +402,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                             writeln!(out, "{}", text::user_line(f))?;
                         }
                     }
+                    out.flush()?;
                 }
-                out.flush()?;
             }
         }
         Command::Index { user } => {

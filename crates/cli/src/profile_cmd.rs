@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use archive_desk_core::connection;
 use archive_desk_core::profile::{AwsAuth, Profile, RestoreMode};
-use archive_desk_core::{Error, Profiles, Secret, SecretKind};
+use archive_desk_core::{Error, Profiles, Secret, SecretInput, SecretKind};
 use clap::{Args, Subcommand};
 
 use crate::{print_json, Failure};
@@ -140,14 +140,11 @@ impl Settings {
     }
 }
 
+/// The first line of stdin, within the core's bounds for a secret.
 fn read_secret_from_stdin() -> Result<Secret, Failure> {
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text)?;
-    let value = text.lines().next().unwrap_or("").trim();
-    if value.is_empty() {
-        return Err(Error::Config("no secret on stdin".into()).into());
-    }
-    Ok(Secret::new(value))
+    Ok(SecretInput::new(text.lines().next().unwrap_or(""))?.into_secret())
 }
 
 pub async fn run(command: &ProfileCommand, json: bool) -> Result<(), Failure> {
