@@ -38,7 +38,7 @@ pub struct ExportArgs {
 
 pub async fn index(session: &Session, args: &IndexArgs) -> Result<UserConversations, Error> {
     let folder = UserFolder::from_user_arg(&args.user)?;
-    browse::user_conversations(&session.store, &folder).await
+    browse::user_conversations(session.store(), &folder).await
 }
 
 pub async fn show(session: &Session, args: &ShowArgs) -> Result<Transcript, Error> {
@@ -65,7 +65,7 @@ pub async fn export(session: &Session, args: &ExportArgs) -> Result<Exported, Er
 async fn open(session: &Session, user: &str, id: &str) -> Result<OpenedConversation, Error> {
     let folder = UserFolder::from_user_arg(user)?;
     let id = ConversationId::parse(id)?;
-    session.store.get_conversation(&folder, &id).await
+    session.store().get_conversation(&folder, &id).await
 }
 
 /// A user's listing; what could be listed is shown even when the index is

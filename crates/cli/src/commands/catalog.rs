@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use archive_desk_core::catalog::{self, Catalog, SyncOptions, SyncProgress};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
-use archive_desk_core::{Error, SearchPage, Session, SyncReport};
+use archive_desk_core::{Error, SearchLimit, SearchOffset, SearchPage, SearchText, Session, SyncReport};
 use clap::Args;
 use tokio::sync::watch;
 
@@ -30,14 +30,14 @@ pub struct SyncArgs {
 
 #[derive(Args)]
 pub struct SearchArgs {
-    /// Part of an email or a title (case-insensitive).
-    pub text: String,
-    /// Hits per page.
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
+    /// Part of an email or a title (case-insensitive; at most 200 characters).
+    pub text: SearchText,
+    /// Hits per page (1-200).
+    #[arg(long, default_value = "20")]
+    pub limit: SearchLimit,
     /// Skip this many hits (the `next_offset` of the previous page).
-    #[arg(long, default_value_t = 0)]
-    pub offset: usize,
+    #[arg(long, default_value = "0")]
+    pub offset: SearchOffset,
 }
 
 #[derive(Args)]
@@ -75,7 +75,7 @@ pub async fn sync(session: &Session, args: &SyncArgs) -> Result<Synced, Error> {
             p.indexes_fetched
         )
     });
-    let result = catalog::sync(&session.store, &catalog, &options, &progress, &cancel_on_ctrl_c()).await;
+    let result = catalog::sync(session.store(), &catalog, &options, &progress, &cancel_on_ctrl_c()).await;
     drop(progress);
     printer.abort();
     Ok(Synced {
@@ -101,7 +101,7 @@ pub fn search(profile: Option<&str>, bucket: Option<&str>, args: &SearchArgs) ->
             stats.path
         )));
     }
-    catalog.search(&args.text, args.offset, args.limit.max(1))
+    catalog.search(args.text.as_str(), args.offset.get(), args.limit.get())
 }
 
 pub async fn export_user(session: &Session, args: &ExportUserArgs) -> Result<ExportUserReport, Error> {

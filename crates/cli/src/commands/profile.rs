@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use archive_desk_core::connection::{self, Check};
 use archive_desk_core::profile::{AwsAuth, ImportReport, Profile, ProfileFile, ProfileView, RestoreMode, SaveReport};
-use archive_desk_core::{Error, ErrorReport, Profiles, Secret, SecretKind};
+use archive_desk_core::{Error, ErrorReport, Profiles, Secret, SecretInput, SecretKind};
 use clap::{Args, Subcommand};
 
 use crate::render::{json_line, Failure, Render};
@@ -186,14 +186,11 @@ fn save(profiles: &Profiles, name: &str, settings: &Settings, adding: bool) -> R
     })
 }
 
+/// The first line of stdin, within the core's bounds for a secret.
 fn read_secret_from_stdin() -> Result<Secret, Failure> {
     let mut text = String::new();
     io::stdin().read_to_string(&mut text)?;
-    let value = text.lines().next().unwrap_or("").trim();
-    if value.is_empty() {
-        return Err(Error::Config("no secret on stdin".into()).into());
-    }
-    Ok(Secret::new(value))
+    Ok(SecretInput::new(text.lines().next().unwrap_or(""))?.into_secret())
 }
 
 /// In JSON the names; in text a line a profile.

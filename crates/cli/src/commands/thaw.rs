@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use archive_desk_core::{ColdState, ColdStatus, Error, Session};
+use archive_desk_core::{ColdState, ColdStatus, Error, Session, ThawDays};
 use clap::Args;
 
 use crate::render::{json_line, Render};
@@ -13,8 +13,9 @@ use crate::text::{inline, or_dash};
 pub struct ThawArgs {
     user: String,
     conversation_id: String,
-    #[arg(long, default_value_t = 7)]
-    days: i32,
+    /// Days the restored copy stays readable (1-365).
+    #[arg(long, default_value = "7")]
+    days: ThawDays,
     /// expedited, standard or bulk.
     #[arg(long, default_value = "standard")]
     tier: String,

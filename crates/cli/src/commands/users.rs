@@ -1,13 +1,12 @@
 //! `users`: the users in the archive, streamed a page at a time (with
-//! `--details`, each with its index summary).
+//! `--details`, each with its index summary: the core's `user_batches`).
 
 use std::io::{self, Write};
 
 use archive_desk_core::browse::{self, UserSummary};
-use archive_desk_core::store::UserPage;
-use archive_desk_core::{Session, Store, UserFolder};
+use archive_desk_core::{CancellationToken, Session, UserFolder};
 use clap::Args;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 
 use crate::render::{json_line, Failure, Output, Render};
 use crate::text::{email_label, inline, or_dash, printable};
@@ -18,38 +17,39 @@ pub struct UsersArgs {
     #[arg(long)]
     details: bool,
     /// Indexes read at once with --details.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = browse::SUMMARY_CONCURRENCY)]
     concurrency: usize,
 }
 
-/// Prints each page as it arrives, so the first rows show at once.
+/// Prints each page (with `--details`, each batch) as it arrives, so the
+/// first rows show at once.
 pub async fn users(session: &Session, args: &UsersArgs, out: &mut Output) -> Result<(), Failure> {
     out.emit(&Header { details: args.details })?;
-    let mut pages = std::pin::pin!(session.store.list_users());
-    while let Some(page) = pages.try_next().await? {
-        for name in &page.unusable {
-            eprintln!(
-                "archive-desk-cli: skipped folder {:?}: not a safe name",
-                printable(name)
-            );
+    if args.details {
+        // Ctrl-C ends the process; nothing to cancel cleanly.
+        let never = CancellationToken::new();
+        let mut batches = std::pin::pin!(browse::user_batches(session.store(), args.concurrency, &never));
+        while let Some(batch) = batches.try_next().await? {
+            skipped(&batch.unusable);
+            out.emit(&Summaries(batch.users))?;
         }
-        if args.details {
-            out.emit(&summaries(&session.store, page, args.concurrency).await)?;
-        } else {
+    } else {
+        let mut pages = std::pin::pin!(session.store().list_users());
+        while let Some(page) = pages.try_next().await? {
+            skipped(&page.unusable);
             out.emit(&Folders(page.users))?;
         }
     }
     Ok(())
 }
 
-/// The summaries of a page's users, `concurrency` indexes read at once.
-async fn summaries(store: &Store, page: UserPage, concurrency: usize) -> Summaries {
-    let summaries = futures::stream::iter(page.users)
-        .map(|f| async move { browse::user_summary(store, &f).await })
-        .buffered(concurrency.max(1))
-        .collect()
-        .await;
-    Summaries(summaries)
+fn skipped(unusable: &[String]) {
+    for name in unusable {
+        eprintln!(
+            "archive-desk-cli: skipped folder {:?}: not a safe name",
+            printable(name)
+        );
+    }
 }
 
 /// The column titles (text only).

@@ -28,7 +28,7 @@ pub async fn verify(session: &Session, args: &VerifyArgs, out: &mut Output) -> R
     let users: Vec<String> = match &args.user {
         Some(u) => vec![u.clone()],
         None => {
-            let pages: Vec<_> = session.store.list_users().try_collect().await?;
+            let pages: Vec<_> = session.store().list_users().try_collect().await?;
             pages.into_iter().flat_map(|p| p.users).map(|f| f.to_string()).collect()
         }
     };
