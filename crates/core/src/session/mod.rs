@@ -169,7 +169,7 @@ impl Session {
     /// The search catalog this session keeps right: the profile's, else the
     /// bucket's (the name both front ends open it by).
     pub fn catalog_name(&self) -> &str {
-        self.profile.as_deref().unwrap_or(self.store.bucket())
+        crate::catalog::catalog_name(self.profile.as_deref(), self.store.bucket())
     }
 
     /// Deleted conversations leave the search catalog at once, whichever
