@@ -125,7 +125,7 @@ fn a_full_session_never_shows_a_secret() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("archive-desk-cli: error: connection test failed: ") && err.ends_with("[connection_test]\n"),
+        err.starts_with("archive-desk-cli: error: supabase: ") && err.ends_with("[connection_test]\n"),
         "{err}"
     );
 

@@ -188,9 +188,6 @@ mod tests {
         ];
         let e = first_failure(&failing).unwrap();
         assert_eq!(e.code(), ErrorCode::ConnectionTest);
-        assert_eq!(
-            e.to_string(),
-            "connection test failed: conditional_writes: this store ignores If-Match"
-        );
+        assert_eq!(e.to_string(), "conditional_writes: this store ignores If-Match");
     }
 }

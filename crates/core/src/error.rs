@@ -348,7 +348,7 @@ pub enum Error {
     },
 
     /// A check of a profile's connection test failed.
-    #[error("connection test failed: {check}: {message}")]
+    #[error("{check}: {message}")]
     ConnectionTest { check: String, message: String },
 
     /// The audit log's hash chain is broken at `line`.
