@@ -1,4 +1,5 @@
-//! Payloads that exist only at the IPC boundary. Everything else crosses as
+//! Payloads that exist only at the IPC boundary, and the form of a
+//! command's result (`CmdResult`). Everything else crosses as
 //! the core's own types (their TypeScript is generated from the core with
 //! the `ts` feature). `cargo test` writes all of it to `ui/src/bindings/`.
 
@@ -6,7 +7,14 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use archive_desk_core::browse::UserSummary;
-use archive_desk_core::{Encoding, OpenedConversation};
+use archive_desk_core::{Encoding, Error, ErrorReport, OpenedConversation};
+
+/// What every command returns: its result, or the error as `{code, message}`.
+pub type CmdResult<T> = Result<T, ErrorReport>;
+
+pub fn report(e: Error) -> ErrorReport {
+    ErrorReport::from(&e)
+}
 
 /// The profile the window works on.
 #[derive(Debug, Clone, Serialize, TS)]
