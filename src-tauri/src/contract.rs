@@ -61,6 +61,7 @@ mod typescript {
     use ts_rs::{Config, Dependency, ExportError, TypeVisitor, TS};
 
     use super::*;
+    use archive_desk_core::browse::EmailSource;
     use archive_desk_core::profile::RestoreMode;
 
     type Export = fn(&Config) -> Result<(), ExportError>;
@@ -219,6 +220,11 @@ mod typescript {
                 &all_values!(FilePurpose: ExportConversation, ExportUser, ImportEnv),
             ),
             enum_object(imports, "RestoreModes", &all_values!(RestoreMode: Rest, Postgres)),
+            enum_object(
+                imports,
+                "EmailSources",
+                &all_values!(EmailSource: Index, Guessed, Unknown),
+            ),
         ];
         let mut out = String::from(GENERATED);
         out += &import_lines(imports);
