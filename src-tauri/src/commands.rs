@@ -254,7 +254,7 @@ pub async fn repair_user(state: &AppState, user: String) -> CmdResult<Audited<Re
 pub async fn read_audit(state: &AppState, query: AuditQuery) -> CmdResult<AuditRead> {
     let filter = AuditFilter {
         user: query.user.filter(|s| !s.is_empty()),
-        action: query.action.filter(|s| !s.is_empty()),
+        action: query.action.map(|a| a.as_str().to_owned()),
         since: query.since.filter(|s| !s.is_empty()),
     };
     let log = state.audit.clone();

@@ -64,6 +64,8 @@ mod typescript {
     use archive_desk_core::browse::EmailSource;
     use archive_desk_core::profile::RestoreMode;
 
+    use crate::ipc::AuditAction;
+
     type Export = fn(&Config) -> Result<(), ExportError>;
 
     /// The types a schema names, to import, by TypeScript name: their
@@ -220,6 +222,7 @@ mod typescript {
                 &all_values!(FilePurpose: ExportConversation, ExportUser, ImportEnv),
             ),
             enum_object(imports, "RestoreModes", &all_values!(RestoreMode: Rest, Postgres)),
+            enum_object(imports, "AuditActions", &AuditAction::ALL),
             enum_object(
                 imports,
                 "EmailSources",

@@ -101,6 +101,58 @@ impl From<&OpenedConversation> for ConversationView {
 #[ts(export)]
 pub struct AuditQuery {
     pub user: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     pub since: Option<String>,
+}
+
+/// The actions the audit log records, which the audit view filters by.
+/// The core writes them as strings (`AuditRecord.action`), so a test in
+/// `main.rs` checks `ALL` against the literals it records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum AuditAction {
+    Restore,
+    Delete,
+    Export,
+    ExportUser,
+    Repair,
+    Thaw,
+}
+
+impl AuditAction {
+    /// Every action (the tests and the generated `AuditActions` use it).
+    #[cfg(test)]
+    pub const ALL: [AuditAction; 6] = [
+        AuditAction::Restore,
+        AuditAction::Delete,
+        AuditAction::Export,
+        AuditAction::ExportUser,
+        AuditAction::Repair,
+        AuditAction::Thaw,
+    ];
+
+    /// The name the core records (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Restore => "restore",
+            AuditAction::Delete => "delete",
+            AuditAction::Export => "export",
+            AuditAction::ExportUser => "export_user",
+            AuditAction::Repair => "repair",
+            AuditAction::Thaw => "thaw",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditAction;
+
+    #[test]
+    fn an_audit_action_is_recorded_under_its_serde_name() {
+        for action in AuditAction::ALL {
+            assert_eq!(serde_json::to_value(action).unwrap(), action.as_str());
+        }
+    }
 }

@@ -44,6 +44,7 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::command_list::COMMANDS;
+    use super::ipc::AuditAction;
     use std::collections::BTreeSet;
     use std::path::Path;
 
@@ -146,17 +147,25 @@ mod tests {
     }
 
     /// The core writes audit actions as string literals (`self.record("thaw", ...)`),
-    /// so the UI's filter list is checked against its sources.
+    /// so the audit view's filter (`AuditAction`, generated into the UI's
+    /// `AuditActions`) is checked against its sources.
     #[test]
     fn the_audit_filter_offers_every_action_the_core_records() {
-        let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/core/src");
-        let mut sources = String::new();
-        for entry in std::fs::read_dir(&core).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "rs") {
-                sources += &std::fs::read_to_string(&path).unwrap();
+        fn read_rust(dir: &Path, sources: &mut String) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    read_rust(&path, sources);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    *sources += &std::fs::read_to_string(&path).unwrap();
+                }
             }
         }
+        let mut sources = String::new();
+        read_rust(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/core/src"),
+            &mut sources,
+        );
         let recorded = literals_after(
             &sources,
             &[
@@ -170,15 +179,10 @@ mod tests {
             recorded.contains("export_user") && recorded.contains("delete"),
             "{recorded:?}"
         );
-        let audit_ts = read("../ui/src/views/audit.ts");
-        let (_, list) = audit_ts
-            .split_once("export const AUDIT_ACTIONS = [")
-            .expect("AUDIT_ACTIONS in ui/src/views/audit.ts");
-        let (list, _) = list.split_once(']').unwrap();
-        let offered: BTreeSet<String> = list.split(',').map(|a| a.trim().trim_matches('"').to_owned()).collect();
+        let offered: BTreeSet<String> = AuditAction::ALL.iter().map(|a| a.as_str().to_owned()).collect();
         assert_eq!(
             offered, recorded,
-            "AUDIT_ACTIONS in ui/src/views/audit.ts and the core's actions differ"
+            "AuditAction::ALL (src-tauri/src/ipc.rs) and the core's actions differ"
         );
     }
 

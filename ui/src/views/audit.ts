@@ -1,17 +1,12 @@
 // The audit view: the log's records (filtered by user and action), its
 // damaged lines and the result of "Verify log".
+import type { AuditAction } from "../bindings/AuditAction";
 import type { AuditVerification } from "../bindings/AuditVerification";
 import type { ChainStatus } from "../bindings/ChainStatus";
+import { AuditActions } from "../bindings/enums";
 import { clear, h, when } from "../dom";
 import { call, errorText } from "../ipc";
 import { modal } from "./dialog";
-
-/**
- * Every action the core writes to the audit log, for the audit view's
- * filter. The core records them as strings, so a test in the shell
- * (`cargo test -p archive-desk`) checks this list against its sources.
- */
-export const AUDIT_ACTIONS = ["restore", "delete", "export", "export_user", "repair", "thaw"] as const;
 
 function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
@@ -47,7 +42,7 @@ export function auditVerificationLines(v: AuditVerification): string[] {
 /** The audit log dialog. */
 export async function showAudit(): Promise<void> {
   const user = h("input", { type: "text", placeholder: "user email", "aria-label": "User" });
-  const action = h("select", { "aria-label": "Action" }, h("option", { value: "", text: "any action" }), ...AUDIT_ACTIONS.map((a) => h("option", { value: a, text: a })));
+  const action = h("select", { "aria-label": "Action" }, h("option", { value: "", text: "any action" }), ...Object.values(AuditActions).map((a) => h("option", { value: a, text: a })));
   const table = h("tbody");
   const damaged = h("p", { class: "error", id: "audit-damaged" });
   const verdict = h("div", { class: "report", id: "audit-verify" });
@@ -55,7 +50,7 @@ export async function showAudit(): Promise<void> {
     clear(table);
     damaged.textContent = "";
     try {
-      const read = await call("read_audit", { query: { user: user.value || null, action: action.value || null, since: null } });
+      const read = await call("read_audit", { query: { user: user.value || null, action: (action.value || null) as AuditAction | null, since: null } });
       if (read.damaged_lines > 0) damaged.textContent = auditDamagedText(read.damaged_lines);
       if (read.records.length === 0) table.append(h("tr", {}, h("td", { colspan: "5", text: "Nothing recorded yet." })));
       for (const r of read.records) {
