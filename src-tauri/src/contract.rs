@@ -1,8 +1,9 @@
 //! The IPC contract, expanded from the one table in `command_list.rs`: a
 //! `#[tauri::command]` per entry, taking the declared arguments (and
 //! channel) and calling the function of the same name in `commands.rs`
-//! with them, so a command that differs from its declaration does not
-//! compile; and (under `cargo test`) the TypeScript schema of the same
+//! with them, so a command whose types differ from its declaration does
+//! not compile (and a test checks its parameter names, which the
+//! compiler cannot); and (under `cargo test`) the TypeScript schema of the same
 //! table, `ui/src/bindings/commands.ts`, with the enums the UI offers as
 //! choices, `ui/src/bindings/enums.ts`.
 
@@ -294,6 +295,66 @@ mod typescript {
             enums.contains("  AwsSecretAccessKey: \"aws-secret-access-key\",\n"),
             "{enums}"
         );
+    }
+
+    macro_rules! declared_parameters {
+        ($(
+            $name:ident ( $($arg:ident : $type:ty),* $(,)? )
+            $(channel ( $channel:ident : $message:ty ))?
+            -> $result:ty;
+        )*) => {
+            /// Every command with the names of its parameters, as declared.
+            fn declared_parameters() -> Vec<(&'static str, Vec<&'static str>)> {
+                vec![$(
+                    (stringify!($name), vec!["state", $(stringify!($arg),)* $(stringify!($channel),)?]),
+                )*]
+            }
+        };
+    }
+
+    for_each_command!(declared_parameters);
+
+    /// The parameter names of `pub async fn name(...)` in `source`.
+    fn parameters_in(source: &str, name: &str) -> Vec<String> {
+        let (_, rest) = source
+            .split_once(&format!("pub async fn {name}("))
+            .unwrap_or_else(|| panic!("no `pub async fn {name}(` in commands.rs"));
+        // Split the list at the commas outside `<...>`, up to its `)`.
+        let (mut depth, mut start, mut names) = (0, 0, Vec::new());
+        for (at, c) in rest.char_indices() {
+            match c {
+                '<' | '(' => depth += 1,
+                '>' => depth -= 1,
+                ')' if depth > 0 => depth -= 1,
+                ',' | ')' if depth == 0 => {
+                    if let Some((parameter, _)) = rest[start..at].split_once(':') {
+                        names.push(parameter.trim().to_owned());
+                    }
+                    if c == ')' {
+                        return names;
+                    }
+                    start = at + 1;
+                }
+                _ => {}
+            }
+        }
+        panic!("the parameters of {name} do not end");
+    }
+
+    /// The generated commands pass the arguments by position; the names
+    /// must match too, or two `String`s in the wrong order would compile.
+    #[test]
+    fn commands_rs_takes_the_declared_parameters_in_order() {
+        let source = include_str!("commands.rs");
+        for (name, declared) in declared_parameters() {
+            assert_eq!(
+                parameters_in(source, name),
+                declared,
+                "the parameters of commands::{name}"
+            );
+        }
+        let swapped = "pub async fn open_conversation(state: &AppState, id: String, user: String) -> R {";
+        assert_eq!(parameters_in(swapped, "open_conversation"), ["state", "id", "user"]);
     }
 
     #[test]
