@@ -169,12 +169,6 @@ mod typescript {
             writeln!(out, "  {name}: {{ args: {args}, result: {result} }},").unwrap();
         }
         out += "};\n\nexport type CommandName = keyof Commands;\n";
-        out += "\n/** Every command, in the order of the table (the allow-list has a permission for each). */\n";
-        out += "export const COMMAND_NAMES: readonly CommandName[] = [\n";
-        for (name, _, _) in &entries {
-            writeln!(out, "  \"{name}\",").unwrap();
-        }
-        out += "];\n";
         out
     }
 

@@ -65,32 +65,3 @@ export type Commands = {
 };
 
 export type CommandName = keyof Commands;
-
-/** Every command, in the order of the table (the allow-list has a permission for each). */
-export const COMMAND_NAMES: readonly CommandName[] = [
-  "list_profiles",
-  "save_profile",
-  "set_secret",
-  "import_env",
-  "choose_file",
-  "remove_profile",
-  "test_profile",
-  "open_profile",
-  "list_users",
-  "user_conversations",
-  "open_conversation",
-  "restore_conversation",
-  "export_conversation",
-  "delete_conversations",
-  "thaw_conversation",
-  "cold_status",
-  "verify_user",
-  "repair_user",
-  "read_audit",
-  "verify_audit",
-  "cancel_task",
-  "catalog_status",
-  "sync_catalog",
-  "search_catalog",
-  "export_user",
-];
