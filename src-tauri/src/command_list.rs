@@ -19,7 +19,7 @@ macro_rules! for_each_command {
         $then! {
             list_profiles() -> Vec<ProfileView>;
             save_profile(name: String, profile: Profile) -> SaveReport;
-            set_secret(name: String, kind: SecretKind, value: String) -> ();
+            set_secret(name: String, kind: SecretKind, value: SecretInput) -> ();
             import_env(name: String, file: String, replace: bool) -> ImportReport;
             choose_file(purpose: FilePurpose, suggested_name: String) -> Option<ChosenFile>;
             remove_profile(name: String) -> ();
@@ -37,7 +37,7 @@ macro_rules! for_each_command {
             ) -> Audited<RestoreReport>;
             export_conversation(user: String, id: String, file: String, gzip: bool) -> ExportReport;
             delete_conversations(user: String, ids: Vec<String>) -> Audited<DeleteReport>;
-            thaw_conversation(user: String, id: String, days: i32, tier: ThawTier) -> ColdStatus;
+            thaw_conversation(user: String, id: String, days: ThawDays, tier: ThawTier) -> ColdStatus;
             cold_status(user: String, id: String) -> ColdStatus;
             verify_user(user: String) -> Verification;
             repair_user(user: String) -> Audited<RepairReport>;
@@ -46,7 +46,7 @@ macro_rules! for_each_command {
             cancel_task(task: String) -> bool;
             catalog_status() -> CatalogStats;
             sync_catalog(task: String) channel(on_progress: SyncProgress) -> SyncReport;
-            search_catalog(query: String, offset: usize, limit: usize) -> SearchPage;
+            search_catalog(query: SearchText, offset: SearchOffset, limit: SearchLimit) -> SearchPage;
             export_user(user: String, file: String, format: ExportFormat, gzip: bool, task: String)
                 channel(on_progress: ExportProgress) -> ExportUserReport;
         }

@@ -10,7 +10,7 @@
 use tauri::ipc::Channel;
 use tauri::State;
 
-use archive_desk_core::browse::UserConversations;
+use archive_desk_core::browse::{UserBatch, UserConversations};
 use archive_desk_core::catalog::CatalogStats;
 use archive_desk_core::connection::Check;
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserReport};
@@ -19,12 +19,12 @@ use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport}
 use archive_desk_core::restore::RestoreReport;
 use archive_desk_core::session::ExportReport;
 use archive_desk_core::{
-    AuditRead, AuditVerification, Audited, ColdStatus, DeleteReport, SearchPage, SecretKind, SyncProgress, SyncReport,
-    ThawTier,
+    AuditRead, AuditVerification, Audited, ColdStatus, DeleteReport, SearchLimit, SearchOffset, SearchPage, SearchText,
+    SecretInput, SecretKind, SyncProgress, SyncReport, ThawDays, ThawTier,
 };
 
 use crate::files::{ChosenFile, FilePurpose};
-use crate::ipc::{AuditQuery, CmdResult, ConversationView, OpenedProfile, UserBatch};
+use crate::ipc::{AuditQuery, CmdResult, ConversationView, OpenedProfile};
 use crate::state::AppState;
 
 macro_rules! tauri_commands {
@@ -269,7 +269,7 @@ mod typescript {
             "  list_users: { args: { task: string, onBatch: Channel<UserBatch> }, result: number },",
             "  choose_file: { args: { purpose: FilePurpose, suggestedName: string }, result: ChosenFile | null },",
             "  delete_conversations: { args: { user: string, ids: Array<string> }, result: Audited<DeleteReport> },",
-            "  set_secret: { args: { name: string, kind: SecretKind, value: string }, result: null },",
+            "  set_secret: { args: { name: string, kind: SecretKind, value: SecretInput }, result: null },",
         ] {
             assert!(commands.lines().any(|l| l == line), "missing {line:?} in:\n{commands}");
         }

@@ -6,7 +6,6 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use archive_desk_core::browse::UserSummary;
 use archive_desk_core::{Encoding, Error, ErrorReport, OpenedConversation};
 
 /// What every command returns: its result, or the error as `{code, message}`.
@@ -26,15 +25,6 @@ pub struct OpenedProfile {
     pub read_only: bool,
     /// Restore is configured (Supabase URL or Postgres mode).
     pub can_restore: bool,
-}
-
-/// One streamed batch of the users list.
-#[derive(Debug, Clone, Serialize, TS)]
-#[ts(export)]
-pub struct UserBatch {
-    pub users: Vec<UserSummary>,
-    /// Folder names that are not safe to open.
-    pub unusable: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

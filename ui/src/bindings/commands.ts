@@ -22,10 +22,15 @@ import type { ProfileView } from "./ProfileView";
 import type { RepairReport } from "./RepairReport";
 import type { RestoreReport } from "./RestoreReport";
 import type { SaveReport } from "./SaveReport";
+import type { SearchLimit } from "./SearchLimit";
+import type { SearchOffset } from "./SearchOffset";
 import type { SearchPage } from "./SearchPage";
+import type { SearchText } from "./SearchText";
+import type { SecretInput } from "./SecretInput";
 import type { SecretKind } from "./SecretKind";
 import type { SyncProgress } from "./SyncProgress";
 import type { SyncReport } from "./SyncReport";
+import type { ThawDays } from "./ThawDays";
 import type { ThawTier } from "./ThawTier";
 import type { UserBatch } from "./UserBatch";
 import type { UserConversations } from "./UserConversations";
@@ -39,7 +44,7 @@ import type { Verification } from "./Verification";
 export type Commands = {
   list_profiles: { args: Record<string, never>, result: Array<ProfileView> },
   save_profile: { args: { name: string, profile: Profile }, result: SaveReport },
-  set_secret: { args: { name: string, kind: SecretKind, value: string }, result: null },
+  set_secret: { args: { name: string, kind: SecretKind, value: SecretInput }, result: null },
   import_env: { args: { name: string, file: string, replace: boolean }, result: ImportReport },
   choose_file: { args: { purpose: FilePurpose, suggestedName: string }, result: ChosenFile | null },
   remove_profile: { args: { name: string }, result: null },
@@ -51,7 +56,7 @@ export type Commands = {
   restore_conversation: { args: { user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean, task: string }, result: Audited<RestoreReport> },
   export_conversation: { args: { user: string, id: string, file: string, gzip: boolean }, result: ExportReport },
   delete_conversations: { args: { user: string, ids: Array<string> }, result: Audited<DeleteReport> },
-  thaw_conversation: { args: { user: string, id: string, days: number, tier: ThawTier }, result: ColdStatus },
+  thaw_conversation: { args: { user: string, id: string, days: ThawDays, tier: ThawTier }, result: ColdStatus },
   cold_status: { args: { user: string, id: string }, result: ColdStatus },
   verify_user: { args: { user: string }, result: Verification },
   repair_user: { args: { user: string }, result: Audited<RepairReport> },
@@ -60,7 +65,7 @@ export type Commands = {
   cancel_task: { args: { task: string }, result: boolean },
   catalog_status: { args: Record<string, never>, result: CatalogStats },
   sync_catalog: { args: { task: string, onProgress: Channel<SyncProgress> }, result: SyncReport },
-  search_catalog: { args: { query: string, offset: number, limit: number }, result: SearchPage },
+  search_catalog: { args: { query: SearchText, offset: SearchOffset, limit: SearchLimit }, result: SearchPage },
   export_user: { args: { user: string, file: string, format: ExportFormat, gzip: boolean, task: string, onProgress: Channel<ExportProgress> }, result: ExportUserReport },
 };
 
