@@ -7,8 +7,9 @@
 //! table, `ui/src/bindings/commands.ts`, with the enums the UI offers as
 //! choices, `ui/src/bindings/enums.ts`.
 
-use tauri::ipc::Channel;
-use tauri::State;
+use serde::de::DeserializeOwned;
+use tauri::ipc::{Channel, CommandArg, CommandItem, InvokeError};
+use tauri::{Runtime, State};
 
 use archive_desk_core::browse::{UserBatch, UserConversations};
 use archive_desk_core::catalog::CatalogStats;
@@ -27,6 +28,22 @@ use crate::files::{ChosenFile, FilePurpose};
 use crate::ipc::{AuditQuery, CmdResult, ConversationView, OpenedProfile};
 use crate::state::AppState;
 
+/// A command argument as the page sent it. One that does not deserialize —
+/// a number outside its core bound (`ThawDays`, `SearchLimit`…), an unknown
+/// enum value — is answered like every other error, as the core's
+/// `{code: "invalid_input", message}`, instead of Tauri's bare string.
+pub struct Arg<T>(T);
+
+impl<'de, R: Runtime, T: DeserializeOwned> CommandArg<'de, R> for Arg<T> {
+    fn from_command(command: CommandItem<'de, R>) -> Result<Self, InvokeError> {
+        let (name, key) = (command.name, command.key);
+        T::deserialize(command).map(Arg).map_err(|e| {
+            let error = archive_desk_core::Error::InvalidInput(format!("{name}: argument {key}: {e}"));
+            InvokeError::from(crate::ipc::report(error))
+        })
+    }
+}
+
 macro_rules! tauri_commands {
     ($(
         $name:ident ( $($arg:ident : $type:ty),* $(,)? )
@@ -38,10 +55,10 @@ macro_rules! tauri_commands {
             #[allow(clippy::too_many_arguments)]
             pub async fn $name(
                 state: State<'_, AppState>,
-                $($arg: $type,)*
+                $($arg: Arg<$type>,)*
                 $($channel: Channel<$message>,)?
             ) -> CmdResult<$result> {
-                crate::commands::$name(&state, $($arg,)* $($channel,)?).await
+                crate::commands::$name(&state, $($arg.0,)* $($channel,)?).await
             }
         )*
     };
