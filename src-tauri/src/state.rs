@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tauri::AppHandle;
 use tokio::sync::{OnceCell, RwLock};
 
-use archive_desk_core::{AuditLog, Catalog, Error, ErrorReport, Profiles, Session};
+use archive_desk_core::{AuditLog, Catalog, Error, Profiles, Session};
 
 use crate::files::ChosenFiles;
 use crate::ipc::{report, CmdResult};
