@@ -42,7 +42,9 @@ fuzz_target!(|data: &[u8]| {
             let e = result.expect_err("dotenvy refused the file, the import took it");
             assert_eq!(e.code(), "config");
             let msg = e.to_string();
-            let rest = msg.strip_prefix(&format!("{}: ", env_file.display())).expect("names the file");
+            let rest = msg
+                .strip_prefix(&format!("configuration: {}: ", env_file.display()))
+                .unwrap_or_else(|| panic!("does not name the file: {msg:?}"));
             let ok = rest == "cannot be read as a .env file"
                 || rest
                     .strip_prefix("entry ")

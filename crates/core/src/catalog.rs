@@ -468,12 +468,13 @@ impl Catalog {
         if q.is_empty() || limit == 0 {
             return Ok(SearchPage::default());
         }
-        let need = offset.saturating_add(limit).saturating_add(1);
-        let hits = self.with_reader(|c| collect_hits(c, &q, need))?;
-        let more = hits.len() > offset + limit;
+        // Offsets and limits come from people (CLI flags, the app): saturate.
+        let end = offset.saturating_add(limit);
+        let hits = self.with_reader(|c| collect_hits(c, &q, end.saturating_add(1)))?;
+        let more = hits.len() > end;
         Ok(SearchPage {
             hits: hits.into_iter().skip(offset).take(limit).collect(),
-            next_offset: more.then_some(offset + limit),
+            next_offset: more.then_some(end),
         })
     }
 }
@@ -1404,6 +1405,20 @@ mod tests {
             .unwrap()
             .hits
             .is_empty());
+    }
+
+    /// Found by fuzzing (fuzz/seeds/search_query/huge-numbers): an offset
+    /// near `usize::MAX` overflowed `offset + limit`.
+    #[test]
+    fn an_offset_at_the_end_of_the_range_is_an_empty_last_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        catalog.import(&[user("a_at_b_c", "a@b.c", &["alpha", "alps"])]).unwrap();
+        for (offset, limit) in [(usize::MAX, 1), (usize::MAX - 1, 5), (1, usize::MAX)] {
+            let page = catalog.search("a", offset, limit).unwrap();
+            assert_eq!(page.next_offset, None, "{offset} {limit}");
+            assert_eq!(page.hits.len(), usize::from(offset == 1), "{offset} {limit}");
+        }
     }
 
     #[test]
