@@ -167,6 +167,9 @@ def layout_seeds():
         "metadata-like": "p\nmetadata.json\nmetadata.json.gz",
         "dot-domain": "p\na@b._c\nx.json",
         "empty": "",
+        # Found by fuzzing: a 253-byte email whose folder is 256 bytes.
+        "long-email-folder": "p\n" + "a" * 250 + "@x.io\nx.json",
+        "many-at-signs": b'\x01\xfb\n@@@@\xb6\xd1\x96\xbf\xbf@\xbf\x8a@@@`@@@@`@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\xbf\x8a@@@`@u_',
     }
     for name, text in cases.items():
         write("layout", name, text)
@@ -219,6 +222,8 @@ def search_seeds():
         "limit-zero": "conversation\n0 0",
         "huge-numbers": "a\n340282366920938463463374607431768211455 1",
         "blank": "   ",
+        # Found by fuzzing: FTS5 stops reading a query at a NUL.
+        "nul-in-query": b"\xff\xffp\x00",
     }
     for name, text in cases.items():
         write("search_query", name, text)

@@ -547,12 +547,15 @@ fn collect_hits(c: &Connection, q: &str, need: usize) -> rusqlite::Result<Vec<Se
 
     // Substrings through the trigram indexes, which need 3 characters.
     let words: Vec<&str> = q.split_whitespace().collect();
-    let long: Vec<&str> = words.iter().copied().filter(|w| w.chars().count() >= 3).collect();
+    // FTS5 reads a query only up to a NUL ("unterminated string"): words
+    // holding one are checked on the rows, like words too short for it.
+    let indexed = |w: &str| w.chars().count() >= 3 && !w.contains('\0');
+    let long: Vec<&str> = words.iter().copied().filter(|w| indexed(w)).collect();
     if long.is_empty() {
         return Ok(hits);
     }
     let phrase = |w: &str| format!("\"{}\"", w.replace('"', "\"\""));
-    if words.len() == 1 {
+    if words.len() == 1 && indexed(q) {
         let mut users = c.prepare_cached("SELECT rowid FROM users_fts WHERE users_fts MATCH ?1 ORDER BY rowid")?;
         let mut rows = users.query([phrase(q)])?;
         while let Some(row) = rows.next()? {
@@ -567,7 +570,7 @@ fn collect_hits(c: &Connection, q: &str, need: usize) -> rusqlite::Result<Vec<Se
     }
     // Every word in the title; newest catalog rows first. Words too short
     // for the index are checked on the rows it returns.
-    let short: Vec<&str> = words.iter().copied().filter(|w| w.chars().count() < 3).collect();
+    let short: Vec<&str> = words.iter().copied().filter(|w| !indexed(w)).collect();
     let expr = long.iter().map(|w| phrase(w)).collect::<Vec<_>>().join(" AND ");
     let mut titles = c.prepare_cached(
         "SELECT c.id, u.email, u.folder, c.conversation_id, c.title, c.created_at, c.archived_at,
@@ -1405,6 +1408,26 @@ mod tests {
             .unwrap()
             .hits
             .is_empty());
+    }
+
+    /// Found by fuzzing (fuzz/seeds/search_query/nul-in-query): a NUL in the
+    /// query ended FTS5's parse of the quoted phrase, and the search failed
+    /// with an `io` error naming the catalog file.
+    #[test]
+    fn a_nul_in_the_query_is_matched_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        catalog
+            .import(&[user("a_at_b_c", "a@b.c", &["refund\0please", "refund later"])])
+            .unwrap();
+        for q in ["\u{fffd}\u{fffd}p\0", "\0", "abc\0", "refund \0"] {
+            assert!(catalog.search(q, 0, 10).is_ok(), "{q:?}");
+        }
+        // A word with a NUL is still a condition on the title.
+        assert_eq!(
+            ids(&catalog.search("refund d\0p", 0, 10).unwrap()),
+            [("a_at_b_c-0", MatchKind::TitleContains)]
+        );
     }
 
     /// Found by fuzzing (fuzz/seeds/search_query/huge-numbers): an offset

@@ -58,7 +58,17 @@ impl UserFolder {
             });
         }
         check_name("email", email)?;
-        Ok(UserFolder(email.replace('@', "_at_").replace('.', "_")))
+        // `@` -> `_at_` grows the name: the folder must pass the same check,
+        // or the listing would refuse the folder this email was mapped to.
+        let folder = email.replace('@', "_at_").replace('.', "_");
+        if folder.len() > MAX_NAME_BYTES {
+            return Err(Error::InvalidName {
+                what: "email",
+                value: email.to_owned(),
+                reason: "its folder name would be longer than 255 bytes",
+            });
+        }
+        Ok(UserFolder(folder))
     }
 
     /// A folder name as found in the bucket or typed by a person.
@@ -256,6 +266,23 @@ mod tests {
         assert!(UserFolder::from_email("a/b@c.d").is_err());
         assert!(UserFolder::from_email("no-at-sign").is_err());
         assert!(ConversationId::parse(&"x".repeat(256)).is_err());
+    }
+
+    /// Found by fuzzing (fuzz/seeds/layout/long-email-folder): a 253-byte
+    /// email passed the check, but its folder (`@` -> `_at_`) was 256 bytes,
+    /// a folder `parse` and so the users listing refuse.
+    #[test]
+    fn an_email_whose_folder_is_too_long_is_refused() {
+        let fits = format!("{}@x.io", "a".repeat(249));
+        let folder = UserFolder::from_email(&fits).unwrap();
+        assert_eq!(folder.as_str().len(), 255);
+        assert_eq!(UserFolder::parse(folder.as_str()).unwrap(), folder);
+        let long = format!("{}@x.io", "a".repeat(250));
+        assert!(long.len() <= MAX_NAME_BYTES);
+        let e = UserFolder::from_email(&long).unwrap_err();
+        assert_eq!(e.code(), "invalid_name");
+        assert!(e.to_string().contains("folder name would be longer"), "{e}");
+        assert!(UserFolder::from_user_arg(&long).is_err());
     }
 
     #[test]
