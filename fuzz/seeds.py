@@ -168,7 +168,7 @@ def layout_seeds():
         "dot-domain": "p\na@b._c\nx.json",
         "empty": "",
         # Found by fuzzing: a 253-byte email whose folder is 256 bytes.
-        "long-email-folder": "p\n" + "a" * 250 + "@x.io\nx.json",
+        "long-email-folder": "p\n" + "a" * 248 + "@x.io\nx.json",
         "many-at-signs": b'\x01\xfb\n@@@@\xb6\xd1\x96\xbf\xbf@\xbf\x8a@@@`@@@@`@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\xbf\x8a@@@`@u_',
     }
     for name, text in cases.items():

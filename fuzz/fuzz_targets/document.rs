@@ -15,8 +15,15 @@ use serde_json::Value;
 const KEY: &str = "archived_conversations/u_at_x_io/c.json";
 
 fn check_error(e: &Error) {
-    assert!(matches!(e.code(), "decode" | "shape" | "too_large"), "code {}: {e}", e.code());
-    assert!(e.to_string().starts_with(&format!("{KEY}: ")), "error does not name the key: {e}");
+    assert!(
+        matches!(e.code(), "decode" | "shape" | "too_large"),
+        "code {}: {e}",
+        e.code()
+    );
+    assert!(
+        e.to_string().starts_with(&format!("{KEY}: ")),
+        "error does not name the key: {e}"
+    );
 }
 
 fn limits(object: u64, json: u64) -> Limits {
@@ -72,7 +79,10 @@ fuzz_target!(|data: &[u8]| {
     for gz in [false, true] {
         assert_eq!(
             layout.classify(&folder, &layout.conversation_key(&folder, &id, gz)),
-            ObjectKind::Conversation { id: id.clone(), gz_suffix: gz }
+            ObjectKind::Conversation {
+                id: id.clone(),
+                gz_suffix: gz
+            }
         );
     }
 
@@ -82,9 +92,14 @@ fuzz_target!(|data: &[u8]| {
     let (index, _) = decode_index("i", encode(&index, Encoding::Plain), &Limits::default()).expect("entry is valid");
     let entry = index.entries().next().expect("one entry");
     assert_eq!(entry.conversation_id(), doc.id());
-    assert_eq!(entry.message_count(), Some(
-        doc.archive_metadata().and_then(|m| m.u64("message_count")).unwrap_or(doc.messages().len() as u64)
-    ));
+    assert_eq!(
+        entry.message_count(),
+        Some(
+            doc.archive_metadata()
+                .and_then(|m| m.u64("message_count"))
+                .unwrap_or(doc.messages().len() as u64)
+        )
+    );
 });
 
 fn encode_bytes_gzip(data: &[u8]) -> Vec<u8> {

@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
     ENV.call_once(|| {
         // Never reach a real keychain, and fail at once instead of waiting
         // for one.
-        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/archive-desk-fuzz-bus");
+        std::env::set_var(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/archive-desk-fuzz-bus",
+        );
     });
     let base = if std::path::Path::new("/dev/shm").is_dir() {
         tempfile::tempdir_in("/dev/shm")
@@ -70,7 +73,10 @@ fuzz_target!(|data: &[u8]| {
             for (name, value) in vars.iter().filter(|(n, _)| SECRETS.contains(&n.as_str())) {
                 // A value short or also in a public place may appear by chance.
                 if value.len() >= 8 && !public.iter().any(|p| p.contains(value.as_str())) {
-                    assert!(!msg.contains(value.as_str()), "{name}'s value is in the message: {msg:?}");
+                    assert!(
+                        !msg.contains(value.as_str()),
+                        "{name}'s value is in the message: {msg:?}"
+                    );
                 }
             }
         }

@@ -43,8 +43,15 @@ fuzz_target!(|data: &[u8]| {
             index
         }
         Err(e) => {
-            assert!(matches!(e.code(), "decode" | "shape" | "too_large"), "code {}: {e}", e.code());
-            assert!(e.to_string().starts_with(&format!("{KEY}: ")), "error does not name the key: {e}");
+            assert!(
+                matches!(e.code(), "decode" | "shape" | "too_large"),
+                "code {}: {e}",
+                e.code()
+            );
+            assert!(
+                e.to_string().starts_with(&format!("{KEY}: ")),
+                "error does not name the key: {e}"
+            );
             return;
         }
     };
@@ -61,7 +68,11 @@ fuzz_target!(|data: &[u8]| {
     let before = ids(&index);
     let removed = index.remove_duplicate_entries();
     let mut seen = HashSet::new();
-    let firsts: Vec<String> = before.iter().filter(|id| seen.insert(id.to_string())).cloned().collect();
+    let firsts: Vec<String> = before
+        .iter()
+        .filter(|id| seen.insert(id.to_string()))
+        .cloned()
+        .collect();
     assert_eq!(ids(&index), firsts);
     assert_eq!(removed, before.len() - firsts.len());
     assert_eq!(index.remove_duplicate_entries(), 0);
@@ -84,7 +95,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let fresh = format!("fuzz-new-{}", left.len());
     if !left.contains(&fresh) {
-        assert!(index.add_entry(json!({"conversation_id": fresh, "title": null}).as_object().unwrap().clone()));
+        assert!(index.add_entry(
+            json!({"conversation_id": fresh, "title": null})
+                .as_object()
+                .unwrap()
+                .clone()
+        ));
         assert_eq!(ids(&index).last(), Some(&fresh));
     }
 

@@ -67,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(safe_part(name), "unsafe folder accepted: {name:?}");
             assert_eq!(folder.as_str(), name);
             let user_prefix = layout.user_prefix(&folder);
-            assert_eq!(layout.folder_of_common_prefix(&user_prefix).ok().as_ref(), Some(&folder));
+            assert_eq!(
+                layout.folder_of_common_prefix(&user_prefix).ok().as_ref(),
+                Some(&folder)
+            );
             assert_eq!(layout.classify(&folder, &layout.index_key(&folder)), ObjectKind::Index);
 
             // The key line, as listed inside this folder and as given.
@@ -97,7 +100,10 @@ fuzz_target!(|data: &[u8]| {
                 let k = layout.conversation_key(&folder, &id, gz);
                 assert_eq!(
                     layout.classify(&folder, &k),
-                    ObjectKind::Conversation { id: id.clone(), gz_suffix: gz },
+                    ObjectKind::Conversation {
+                        id: id.clone(),
+                        gz_suffix: gz
+                    },
                     "{k:?}"
                 );
             }

@@ -32,9 +32,17 @@ const USERS: &[(&str, Option<&str>, &[&str])] = &[
         Some("zoë.ünïcode@bücher.de"),
         &["返品について — 質問", "שאלה לגבי חשבון 🙂 é", "Café crème"],
     ),
-    ("drift_at_example_com", Some("drift@example.com"), &["Deleted object", "Indexed and present"]),
+    (
+        "drift_at_example_com",
+        Some("drift@example.com"),
+        &["Deleted object", "Indexed and present"],
+    ),
     ("legacy-user", None, &["Refund request", "\"quoted\" AND title OR NOT"]),
-    ("cold_at_example_com", Some("cold@example.com"), &["In Glacier", "In Deep Archive", ""]),
+    (
+        "cold_at_example_com",
+        Some("cold@example.com"),
+        &["In Glacier", "In Deep Archive", ""],
+    ),
 ];
 
 fn catalog() -> &'static Catalog {
@@ -96,7 +104,9 @@ fn id(e: &CatalogEntry) -> (String, String) {
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let (query, paging) = text.split_once('\n').unwrap_or((&text, ""));
-    let mut numbers = paging.split_whitespace().map(|n| n.parse::<u128>().map_or(0, |n| n.min(usize::MAX as u128) as usize));
+    let mut numbers = paging
+        .split_whitespace()
+        .map(|n| n.parse::<u128>().map_or(0, |n| n.min(usize::MAX as u128) as usize));
     let (offset, limit) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(20));
 
     let catalog = catalog();
@@ -128,7 +138,10 @@ fuzz_target!(|data: &[u8]| {
             MatchKind::TitlePrefix => assert!(title.to_lowercase().starts_with(&q), "{title:?}"),
             MatchKind::EmailContains => assert!(plain(&email_key(e)).contains(&plain(&q)), "{e:?}"),
             MatchKind::TitleContains => {
-                assert!(words.iter().all(|w| plain(title).contains(&plain(w))), "{q:?} in {title:?}")
+                assert!(
+                    words.iter().all(|w| plain(title).contains(&plain(w))),
+                    "{q:?} in {title:?}"
+                )
             }
         }
     }
@@ -145,11 +158,18 @@ fuzz_target!(|data: &[u8]| {
                     || title.starts_with(&q)
                     || (long && words.len() == 1 && email.is_some() && plain(&key).contains(&q))
                     || (long
-                        && words
-                            .iter()
-                            .all(|w| if w.len() >= 3 { plain(&title).contains(w) } else { title.contains(w) }));
+                        && words.iter().all(|w| {
+                            if w.len() >= 3 {
+                                plain(&title).contains(w)
+                            } else {
+                                title.contains(w)
+                            }
+                        }));
                 if should {
-                    assert!(found.contains(&(folder.to_string(), format!("c-{i}"))), "{q:?} misses {folder}/{title:?}");
+                    assert!(
+                        found.contains(&(folder.to_string(), format!("c-{i}"))),
+                        "{q:?} misses {folder}/{title:?}"
+                    );
                 }
             }
         }

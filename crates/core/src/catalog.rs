@@ -1436,7 +1436,9 @@ mod tests {
     fn an_offset_at_the_end_of_the_range_is_an_empty_last_page() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
-        catalog.import(&[user("a_at_b_c", "a@b.c", &["alpha", "alps"])]).unwrap();
+        catalog
+            .import(&[user("a_at_b_c", "a@b.c", &["alpha", "alps"])])
+            .unwrap();
         for (offset, limit) in [(usize::MAX, 1), (usize::MAX - 1, 5), (1, usize::MAX)] {
             let page = catalog.search("a", offset, limit).unwrap();
             assert_eq!(page.next_offset, None, "{offset} {limit}");
