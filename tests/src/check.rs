@@ -1,6 +1,7 @@
 //! What the tests read back to check a write: objects, versions and index
 //! entries as they are on the server.
 
+use crate::raw_s3::RawS3;
 use archive_desk_core::{Store, UserFolder};
 
 /// Whether `key` is there: a HEAD asked of S3 directly, so the check does

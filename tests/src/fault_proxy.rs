@@ -211,6 +211,7 @@ impl FaultProxy {
         });
         let mut config = upstream.store_config("");
         config.endpoint = Some(format!("http://127.0.0.1:{port}"));
+        crate::raw_s3::register(&config);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let accepting = shared.clone();
         // A runtime of its own, so the proxy outlives each test's runtime.

@@ -6,6 +6,7 @@ use aws_sdk_s3::types::StorageClass;
 use aws_sdk_s3::Client;
 use serde_json::{json, Value};
 
+use crate::raw_s3::RawS3;
 use archive_desk_core::codec::{encode, Encoding};
 use archive_desk_core::{Layout, Store, UserFolder};
 
@@ -102,7 +103,7 @@ pub fn object_key(email: &str, name: &str) -> String {
 pub async fn seed(store: &Store, build: impl FnOnce(&mut Seeder)) {
     let mut seeder = Seeder::new(Layout::default(), true);
     build(&mut seeder);
-    seeder.write(store.client(), store.bucket()).await;
+    seeder.write(&store.client(), store.bucket()).await;
 }
 
 /// Build a realistic conversation document with `n` messages.

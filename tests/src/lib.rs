@@ -4,6 +4,7 @@
 pub mod check;
 pub mod fault_proxy;
 pub mod fixtures;
+pub mod raw_s3;
 pub mod servers;
 pub mod supabase;
 
@@ -14,6 +15,7 @@ use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
 pub use fault_proxy::{Fault, FaultProxy, Match, Rule};
 pub use fixtures::{Expect, Manifest};
+pub use raw_s3::RawS3;
 pub use servers::{S3Server, ServerKind};
 
 /// Create `bucket` on the store's server.
@@ -120,7 +122,7 @@ pub fn seeded(kind: ServerKind) -> &'static SeededArchive {
             tokio::runtime::Runtime::new().expect("runtime").block_on(async move {
                 let store = fresh_store(kind, Layout::default()).await;
                 let seeder = fixtures::standard(Layout::default(), kind.keeps_storage_class());
-                let manifest = seeder.write(store.client(), store.bucket()).await;
+                let manifest = seeder.write(&store.client(), store.bucket()).await;
                 SeededArchive {
                     server: servers::shared(kind),
                     bucket: store.bucket().to_owned(),

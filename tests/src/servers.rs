@@ -67,6 +67,7 @@ impl S3Server {
             access_key_id: self.access_key_id.clone(),
             secret_access_key: Secret::new(self.secret_access_key.clone()),
         };
+        crate::raw_s3::register(&config);
         config
     }
 

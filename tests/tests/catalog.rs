@@ -14,6 +14,7 @@ use archive_desk_core::{
     UserFolder,
 };
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
+use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, seeded, ServerKind};
 use futures::TryStreamExt;
 use serde_json::{json, Value};
@@ -200,7 +201,7 @@ async fn small_archive(kind: ServerKind, n: usize) -> Store {
             seeder.good(&email, &docs[0], ".json", Encoding::Plain);
         }
     }
-    seeder.write(store.client(), store.bucket()).await;
+    seeder.write(&store.client(), store.bucket()).await;
     store
 }
 

@@ -8,6 +8,7 @@ use archive_desk_core::{Encoding, Error, Limits, Session, Store, UserFolder};
 use archive_desk_harness::check::{exists, index_ids, version_ids};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{conversations, object_key, seed, IndexState};
+use archive_desk_harness::RawS3;
 use archive_desk_harness::{
     create_bucket, create_locked_bucket, enable_versioning, fresh_session, servers, session_for, ServerKind,
 };

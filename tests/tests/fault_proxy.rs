@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use archive_desk_core::codec::Encoding;
 use archive_desk_core::{ConversationId, Layout, Store, UserFolder};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
+use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, seeded, servers, Fault, FaultProxy, Match, Rule, ServerKind};
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
@@ -52,7 +53,7 @@ impl OneUser {
         let mut seeder = Seeder::new(Layout::default(), false);
         seeder.user(EMAIL, IndexState::Present, &[&doc]);
         seeder.good(EMAIL, &doc, ".json", Encoding::Plain);
-        let manifest = seeder.write(store.client(), store.bucket()).await;
+        let manifest = seeder.write(&store.client(), store.bucket()).await;
         OneUser {
             proxy: FaultProxy::start(servers::shared(kind)),
             bucket: store.bucket().to_owned(),

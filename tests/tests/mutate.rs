@@ -13,6 +13,7 @@ use archive_desk_core::{AuditFilter, ColdState, Encoding, Session, Store, ThawTi
 use archive_desk_harness::check::{exists, index_ids};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, conversations, seed, IndexState};
+use archive_desk_harness::RawS3;
 use archive_desk_harness::{enable_versioning, fresh_session, servers, session_for, ServerKind};
 use aws_sdk_s3::types::StorageClass;
 use serde_json::json;

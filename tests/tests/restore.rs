@@ -8,6 +8,7 @@ use archive_desk_core::{
     AuditFilter, AuditLog, CancellationToken, ConversationDocument, ConversationId, Secret, Session, UserFolder,
 };
 use archive_desk_harness::supabase::{postgres_target, rest_target, SupabaseStack};
+use archive_desk_harness::RawS3;
 use archive_desk_harness::{fixtures, seeded, ServerKind};
 use serde_json::{json, Value};
 
@@ -309,7 +310,7 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
     let mut seeder = fixtures::Seeder::new(Default::default(), true);
     seeder.user(EMAIL, fixtures::IndexState::Present, &[&doc]);
     seeder.good(EMAIL, &doc, ".json.gz", archive_desk_core::Encoding::Gzip);
-    seeder.write(store.client(), store.bucket()).await;
+    seeder.write(&store.client(), store.bucket()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut session = Session::new(store, AuditLog::at(dir.path().join("audit.jsonl")));
     let target = rest(&stack, &stack.service_key, None);
@@ -368,7 +369,7 @@ async fn archive_with(email: &str, ids: &[&str], dir: &std::path::Path) -> Sessi
     for doc in &docs {
         seeder.good(email, doc, ".json", archive_desk_core::Encoding::Plain);
     }
-    seeder.write(store.client(), store.bucket()).await;
+    seeder.write(&store.client(), store.bucket()).await;
     Session::new(store, AuditLog::at(dir.join("audit.jsonl")))
 }
 
@@ -586,7 +587,7 @@ async fn a_removal_refused_by_object_lock_says_the_conversation_was_restored() {
     let doc = fixtures::conversation(ID, EMAIL, "Held", 3);
     let mut seeder = fixtures::Seeder::new(Default::default(), true);
     seeder.user(EMAIL, fixtures::IndexState::Present, &[&doc]);
-    seeder.write(store.client(), store.bucket()).await;
+    seeder.write(&store.client(), store.bucket()).await;
     let folder = UserFolder::from_email(EMAIL).unwrap();
     let key = format!("archived_conversations/{folder}/{ID}.json");
     store

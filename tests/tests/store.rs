@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use archive_desk_core::browse::{self, EmailSource};
 use archive_desk_core::{ConversationId, Layout, Store, UserFolder};
 use archive_desk_harness::fixtures::{self, IndexState};
+use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, seeded, ServerKind};
 use futures::TryStreamExt;
 
@@ -223,7 +224,7 @@ async fn custom_prefix_and_root_layout(kind: ServerKind) {
         let doc = fixtures::conversation("p-1", "p@x.io", "Prefixed", 2);
         seeder.user("p@x.io", IndexState::Present, &[&doc]);
         seeder.good("p@x.io", &doc, ".json", archive_desk_core::Encoding::Plain);
-        seeder.write(store.client(), store.bucket()).await;
+        seeder.write(&store.client(), store.bucket()).await;
 
         let users: Vec<_> = store.list_users().try_collect().await.unwrap();
         let folders: Vec<String> = users

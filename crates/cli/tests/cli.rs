@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use archive_desk_harness::fixtures::{self, IndexState};
+use archive_desk_harness::RawS3;
 use archive_desk_harness::{seeded, S3Server, SeededArchive, ServerKind};
 use serde_json::Value;
 
@@ -355,7 +356,7 @@ fn writable_archive(kind: ServerKind, build: impl FnOnce(&mut fixtures::Seeder))
         archive_desk_harness::create_bucket(&store).await;
         let mut seeder = fixtures::Seeder::new(archive_desk_core::Layout::default(), kind.keeps_storage_class());
         build(&mut seeder);
-        seeder.write(store.client(), store.bucket()).await;
+        seeder.write(&store.client(), store.bucket()).await;
     });
     (server, bucket)
 }

@@ -4,11 +4,10 @@
 //! comes from the `x-amz-restore` and `x-amz-archive-status` headers of a
 //! HEAD on that one object.
 
-use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::store::{is_archived_tier, is_cold_class, s3_error, Store};
+use crate::store::{is_archived_tier, is_cold_class, Store};
 
 /// Retrieval speed (and price) of a restore.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -90,47 +89,36 @@ fn cold_state(storage_class: &str, archive_status: Option<&str>, restore: Option
 }
 
 pub async fn status(store: &Store, key: &str) -> Result<ColdStatus> {
-    let head = store
-        .client()
-        .head_object()
-        .bucket(store.bucket())
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| s3_error("HeadObject", key, e))?;
-    let storage_class = head
-        .storage_class()
-        .map(|c| c.as_str().to_owned())
-        .unwrap_or_else(|| "STANDARD".into());
-    let archive_status = head.archive_status().map(|s| s.as_str().to_owned());
-    let state = cold_state(&storage_class, archive_status.as_deref(), head.restore());
+    let head = store.head_state(key).await?;
+    let state = cold_state(
+        &head.storage_class,
+        head.archive_status.as_deref(),
+        head.restore.as_deref(),
+    );
     Ok(ColdStatus {
         key: key.to_owned(),
-        storage_class,
-        archive_status,
+        storage_class: head.storage_class,
+        archive_status: head.archive_status,
         state,
     })
 }
 
-/// The RestoreObject request: days for GLACIER / DEEP_ARCHIVE copies; none
-/// for an INTELLIGENT_TIERING archive tier, where S3 rejects Days (the
+impl ThawTier {
+    /// The tier's name in a RestoreObject request.
+    fn s3_name(self) -> &'static str {
+        match self {
+            ThawTier::Expedited => "Expedited",
+            ThawTier::Standard => "Standard",
+            ThawTier::Bulk => "Bulk",
+        }
+    }
+}
+
+/// The days of a RestoreObject request: for GLACIER / DEEP_ARCHIVE copies;
+/// none for an INTELLIGENT_TIERING archive tier, where S3 rejects Days (the
 /// object moves back to the frequent tier instead of getting a copy).
-fn restore_request(days: i32, tier: ThawTier, archived_tier: bool) -> Result<RestoreRequest> {
-    let tier = match tier {
-        ThawTier::Expedited => Tier::Expedited,
-        ThawTier::Standard => Tier::Standard,
-        ThawTier::Bulk => Tier::Bulk,
-    };
-    let params = GlacierJobParameters::builder()
-        .tier(tier)
-        .build()
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let request = RestoreRequest::builder().glacier_job_parameters(params);
-    Ok(if archived_tier {
-        request.build()
-    } else {
-        request.days(days).build()
-    })
+fn restore_days(days: i32, archived_tier: bool) -> Option<i32> {
+    (!archived_tier).then_some(days)
 }
 
 /// Ask S3 to restore a cold object for `days`. Asking again while a restore
@@ -139,19 +127,9 @@ pub(crate) async fn request(store: &Store, key: &str, days: i32, tier: ThawTier)
     // Which kind of cold decides the request's shape: one HEAD.
     let current = status(store, key).await?;
     let archived_tier = is_archived_tier(&current.storage_class, current.archive_status.as_deref());
-    let result = store
-        .client()
-        .restore_object()
-        .bucket(store.bucket())
-        .key(key)
-        .restore_request(restore_request(days, tier, archived_tier)?)
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(409) => Ok(()),
-        Err(e) => Err(s3_error("RestoreObject", key, e)),
-    }
+    store
+        .restore_object(key, restore_days(days, archived_tier), tier.s3_name())
+        .await
 }
 
 #[cfg(test)]
@@ -203,10 +181,10 @@ mod tests {
 
     #[test]
     fn restore_of_an_archive_tier_takes_no_days() {
-        let it = restore_request(7, ThawTier::Bulk, true).unwrap();
-        assert_eq!(it.days(), None);
-        assert_eq!(it.glacier_job_parameters().map(|p| p.tier().as_str()), Some("Bulk"));
-        let glacier = restore_request(7, ThawTier::Standard, false).unwrap();
-        assert_eq!(glacier.days(), Some(7));
+        // The request itself: store/thaw.rs (`a_restore_request_has_days_only_when_given`).
+        assert_eq!(restore_days(7, true), None);
+        assert_eq!(ThawTier::Bulk.s3_name(), "Bulk");
+        assert_eq!(restore_days(7, false), Some(7));
+        assert_eq!(ThawTier::Standard.s3_name(), "Standard");
     }
 }

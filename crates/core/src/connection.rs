@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::keychain::SecretKind;
 use crate::profile::{AwsAuth, Profiles, RestoreMode};
-use crate::store::{s3_error, Store};
+use crate::store::Store;
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
@@ -84,16 +84,7 @@ pub async fn test_profile(profiles: &Profiles, name: &str) -> Result<Vec<Check>>
             return Ok(checks);
         }
     };
-    let listed = store
-        .client()
-        .list_objects_v2()
-        .bucket(store.bucket())
-        .prefix(store.layout().prefix())
-        .delimiter("/")
-        .max_keys(1)
-        .send()
-        .await
-        .map_err(|e| s3_error("ListObjectsV2", store.bucket(), e));
+    let listed = store.check_listing().await;
     match listed {
         Ok(_) => checks.push(Check::ok(
             "s3",

@@ -11,13 +11,12 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::index_write::update_index;
 use crate::layout::{ConversationId, ObjectKind, UserFolder};
-use crate::store::{error_status_code, is_not_implemented, look_up_holds, s3_error, HoldSource, Store};
+use crate::store::{look_up_holds, HoldSource, ObjectVersion as Target, Store, Versioning};
 
 /// DeleteObjects takes at most 1,000 keys a request.
 const DELETE_BATCH: usize = 1000;
@@ -40,23 +39,6 @@ pub struct DeleteReport {
     pub warnings: Vec<String>,
 }
 
-/// One object version to delete (`version_id` None: the current object).
-struct Target {
-    key: String,
-    version_id: Option<String>,
-    /// Delete markers hold no data and cannot be locked.
-    delete_marker: bool,
-}
-
-/// A bucket's versioning state as GetBucketVersioning gives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Versioning {
-    /// No status: versioning was never turned on, so no old versions exist.
-    Never,
-    /// Enabled or Suspended: old versions may exist.
-    Versioned,
-}
-
 pub(crate) async fn delete_conversations(
     store: &Store,
     folder: &UserFolder,
@@ -70,7 +52,8 @@ pub(crate) async fn delete_conversations(
     let matches = |key: &str| matches!(store.classify(folder, key), ObjectKind::Conversation { id, .. } if wanted.contains(id.as_str()));
 
     let mut listing_note = None;
-    let (targets, versioned): (Vec<Target>, bool) = match list_versions(store, folder).await {
+    let prefix = store.layout().user_prefix(folder);
+    let (targets, versioned): (Vec<Target>, bool) = match store.list_versions(&prefix).await {
         Ok(all) => {
             let versioned = all.iter().any(|t| t.version_id.as_deref().is_some_and(|v| v != "null"));
             // Each version by its id, "null" included: on a bucket whose
@@ -88,30 +71,32 @@ pub(crate) async fn delete_conversations(
             // `serve s3`: 501 NotImplemented), the versioning state decides:
             // never versioned → plain delete with a warning; versioned or
             // unreadable → refused.
-            let prefix = store.layout().user_prefix(folder);
+            // The refusal names the prefix already.
+            let cause = listing.error.to_string();
+            let cause = cause.strip_prefix(&format!("{prefix}: ")).unwrap_or(&cause).to_owned();
             let refuse = |permission: &'static str, cause: String| Error::VersionsUnavailable {
                 bucket: store.bucket().to_owned(),
                 prefix: prefix.clone(),
                 permission,
                 cause,
             };
-            match (listing.not_implemented, bucket_versioning(store).await) {
+            match (listing.not_implemented, store.bucket_versioning().await) {
                 (_, Ok(Versioning::Versioned)) => {
-                    return Err(refuse("s3:ListBucketVersions", listing.cause));
+                    return Err(refuse("s3:ListBucketVersions", cause));
                 }
                 // Shown with the report, i.e. once the objects are gone.
                 (true, Ok(Versioning::Never)) => {
                     listing_note = Some(format!(
                         "this store does not list object versions ({}); it reports versioning off, so the current \
                      objects were deleted and no older versions should exist",
-                        listing.cause
+                        cause
                     ))
                 }
                 (false, Ok(Versioning::Never)) => {
                     listing_note = Some(format!(
                         "object versions could not be listed ({}); the bucket was never versioned, so the current \
                      objects were deleted and no older versions exist",
-                        listing.cause
+                        cause
                     ))
                 }
                 // A 501 may come from a proxy or gateway in front of a
@@ -120,10 +105,7 @@ pub(crate) async fn delete_conversations(
                 (_, Err(state)) => {
                     return Err(refuse(
                         "s3:ListBucketVersions (and s3:GetBucketVersioning)",
-                        format!(
-                            "{}; the versioning state could not be read either: {state}",
-                            listing.cause
-                        ),
+                        format!("{}; the versioning state could not be read either: {state}", cause),
                     ));
                 }
             }
@@ -150,7 +132,7 @@ pub(crate) async fn delete_conversations(
     }
 
     for batch in targets.chunks(DELETE_BATCH) {
-        delete_batch(store, batch).await?;
+        store.delete_versions(batch).await?;
     }
     let warnings: Vec<String> = listing_note.into_iter().collect();
 
@@ -200,67 +182,6 @@ async fn check_index(store: &Store, folder: &UserFolder) -> Result<()> {
     }
 }
 
-/// Why ListObjectVersions failed.
-struct ListingFailure {
-    cause: String,
-    /// The store does not implement it at all.
-    not_implemented: bool,
-}
-
-async fn bucket_versioning(store: &Store) -> Result<Versioning> {
-    match store
-        .client()
-        .get_bucket_versioning()
-        .bucket(store.bucket())
-        .send()
-        .await
-    {
-        // Enabled or Suspended: versions made while it was on are still there.
-        Ok(out) if out.status().is_some() => Ok(Versioning::Versioned),
-        Ok(_) => Ok(Versioning::Never),
-        Err(e) if is_not_implemented_error(&e) => Ok(Versioning::Never),
-        Err(e) => {
-            // An answer the SDK will not parse: moto wraps it in
-            // `<GetBucketVersioningResponse>` instead of
-            // `<VersioningConfiguration>`. The Status element is what counts.
-            let answered = e
-                .raw_response()
-                .filter(|r| r.status().is_success())
-                .and_then(|r| r.body().bytes())
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .and_then(versioning_in_body);
-            match answered {
-                Some(state) => Ok(state),
-                None => Err(s3_error("GetBucketVersioning", store.bucket(), e)),
-            }
-        }
-    }
-}
-
-/// The versioning state in a GetBucketVersioning body whatever its root
-/// element: no `<Status>` means never versioned; any status (Enabled,
-/// Suspended, or one we do not know) means old versions may exist. `None`
-/// when the body is not XML.
-fn versioning_in_body(body: &str) -> Option<Versioning> {
-    if !body.trim_start().starts_with('<') {
-        return None;
-    }
-    Some(if body.contains("<Status>") {
-        Versioning::Versioned
-    } else {
-        Versioning::Never
-    })
-}
-
-fn is_not_implemented_error<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-    R: crate::store::HttpStatus,
-{
-    let (status, code) = error_status_code(e);
-    is_not_implemented(status, code.as_deref())
-}
-
 /// Refuse if any version to delete is under a legal hold or an unexpired
 /// retention, or if its lock state cannot be read (then it may be held).
 /// GetObjectLegalHold and GetObjectRetention, not HEAD: a HEAD leaves out
@@ -287,115 +208,4 @@ async fn check_holds(store: &Store, targets: &[Target]) -> Result<()> {
     }
     holds.sort();
     Err(Error::ObjectLocked { holds })
-}
-
-async fn list_versions(store: &Store, folder: &UserFolder) -> std::result::Result<Vec<Target>, ListingFailure> {
-    let prefix = store.layout().user_prefix(folder);
-    let mut out = Vec::new();
-    let (mut key_marker, mut version_marker) = (None, None);
-    loop {
-        let page = store
-            .client()
-            .list_object_versions()
-            .bucket(store.bucket())
-            .prefix(&prefix)
-            .set_key_marker(key_marker)
-            .set_version_id_marker(version_marker)
-            .send()
-            .await
-            .map_err(|e| {
-                let not_implemented = is_not_implemented_error(&e);
-                let cause = s3_error("ListObjectVersions", &prefix, e).to_string();
-                ListingFailure {
-                    not_implemented,
-                    // The refusal names the prefix already.
-                    cause: cause.strip_prefix(&format!("{prefix}: ")).unwrap_or(&cause).to_owned(),
-                }
-            })?;
-        for v in page.versions() {
-            if let Some(key) = v.key() {
-                out.push(Target {
-                    key: key.to_owned(),
-                    version_id: v.version_id().map(str::to_owned),
-                    delete_marker: false,
-                });
-            }
-        }
-        for m in page.delete_markers() {
-            if let Some(key) = m.key() {
-                out.push(Target {
-                    key: key.to_owned(),
-                    version_id: m.version_id().map(str::to_owned),
-                    delete_marker: true,
-                });
-            }
-        }
-        if page.is_truncated() != Some(true) {
-            return Ok(out);
-        }
-        key_marker = page.next_key_marker().map(str::to_owned);
-        version_marker = page.next_version_id_marker().map(str::to_owned);
-    }
-}
-
-async fn delete_batch(store: &Store, batch: &[Target]) -> Result<()> {
-    let first = batch.first().map_or("", |t| t.key.as_str());
-    let objects = batch
-        .iter()
-        .map(|t| {
-            ObjectIdentifier::builder()
-                .key(&t.key)
-                .set_version_id(t.version_id.clone())
-                .build()
-                .map_err(|e| Error::Config(e.to_string()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let delete = Delete::builder()
-        .set_objects(Some(objects))
-        .quiet(true)
-        .build()
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let out = store
-        .client()
-        .delete_objects()
-        .bucket(store.bucket())
-        .delete(delete)
-        .send()
-        .await
-        .map_err(|e| s3_error("DeleteObjects", first, e))?;
-    if let Some(e) = out.errors().first() {
-        return Err(Error::S3 {
-            operation: "DeleteObjects",
-            key: e.key().unwrap_or(first).to_owned(),
-            message: format!(
-                "{}: {}",
-                e.code().unwrap_or("error"),
-                e.message().unwrap_or("not deleted")
-            ),
-        });
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versioning_status_is_read_whatever_the_root_element() {
-        let ns = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
-        assert_eq!(
-            versioning_in_body(&format!("<?xml version=\"1.0\"?>\n<GetBucketVersioningResponse {ns}/>")),
-            Some(Versioning::Never)
-        );
-        for status in ["Enabled", "Suspended"] {
-            assert_eq!(
-                versioning_in_body(&format!(
-                    "<GetBucketVersioningResponse {ns}><Status>{status}</Status></GetBucketVersioningResponse>"
-                )),
-                Some(Versioning::Versioned)
-            );
-        }
-        assert_eq!(versioning_in_body("Service Unavailable"), None);
-    }
 }

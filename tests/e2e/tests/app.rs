@@ -14,6 +14,7 @@ use archive_desk_core::profile::{AwsAuth, Profile};
 use archive_desk_core::{Encoding, Keychain, Layout, Profiles, Secret, SecretKind, UserFolder};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::supabase::SupabaseStack;
+use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, servers, ServerKind};
 use fantoccini::{Client, ClientBuilder, Locator};
 
@@ -122,7 +123,7 @@ async fn open_restore_export_delete_in_the_real_app() {
     seeder.good(EMAIL, &plain, ".json", Encoding::Plain);
     seeder.good(EMAIL, &gz, ".json.gz", Encoding::Gzip);
     seeder.good(EMAIL, &hostile, ".json", Encoding::Plain);
-    seeder.write(store.client(), store.bucket()).await;
+    seeder.write(&store.client(), store.bucket()).await;
     let stack = SupabaseStack::start();
     let server = servers::shared(ServerKind::Moto);
 

@@ -51,9 +51,10 @@ async fn main() -> Result<(), String> {
         access_key_id: env("AWS_ACCESS_KEY_ID")?,
         secret_access_key: Secret::new(env("AWS_SECRET_ACCESS_KEY")?),
     };
+    let client = archive_desk_harness::raw_s3::client_for(&config);
     let store = Store::connect(config).await.map_err(|e| e.to_string())?;
     // Exists already when the demo is run again: fine.
-    let _ = store.client().create_bucket().bucket(store.bucket()).send().await;
+    let _ = client.create_bucket().bucket(store.bucket()).send().await;
 
     let layout = Layout::default();
     let mut seeder = fixtures::standard(layout.clone(), true);
@@ -81,7 +82,7 @@ async fn main() -> Result<(), String> {
             seeder.good(&email, doc, suffix, encoding);
         }
     }
-    let manifest = seeder.write(store.client(), store.bucket()).await;
+    let manifest = seeder.write(&client, store.bucket()).await;
     println!(
         "seeded {} users, {} conversations into bucket {}",
         manifest.users.len(),

@@ -16,12 +16,9 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::CancellationToken;
 
-/// Keys per read-back or delete request, and the longest `in.(...)` list:
-/// keeps URLs short (percent-encoded they grow by half; the stand-in's
-/// gateway answered 502 to 4,000-character lists) and rows per answer
-/// under Supabase's default 1,000-row limit.
-const KEYS_PER_REQUEST: usize = 100;
-const MAX_LIST_CHARS: usize = 1500;
+mod query;
+
+use query::{in_lists, select_name};
 
 /// A Supabase project URL: `https://`, or `http://` only to this machine
 /// (the key travels in every request).
@@ -496,39 +493,6 @@ fn undo_failed(error: &Error, undo_err: &Error) -> Error {
     }
 }
 
-/// A column in PostgREST's `select=`: plain names as they are, others
-/// double-quoted.
-fn select_name(column: &str) -> String {
-    if column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        column.to_owned()
-    } else {
-        format!("\"{}\"", column.replace('"', "\"\""))
-    }
-}
-
-/// Keys as PostgREST `in.(...)` lists (each value double-quoted, `"` and
-/// `\` escaped), cut so that no list is too long for a URL.
-fn in_lists(keys: &[Value]) -> Vec<String> {
-    let mut lists = Vec::new();
-    let mut current: Vec<String> = Vec::new();
-    let mut chars = 0;
-    for k in keys {
-        let text = verify::key_text(k);
-        let quoted = format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
-        if !current.is_empty() && (current.len() >= KEYS_PER_REQUEST || chars + quoted.len() > MAX_LIST_CHARS) {
-            lists.push(current.join(","));
-            current.clear();
-            chars = 0;
-        }
-        chars += quoted.len() + 1;
-        current.push(quoted);
-    }
-    if !current.is_empty() {
-        lists.push(current.join(","));
-    }
-    lists
-}
-
 /// A PostgREST / gateway error in plain words (never the key).
 pub(super) fn rest_error(what: &str, status: u16, body: &Value) -> Error {
     let code = body["code"].as_str().unwrap_or("");
@@ -619,18 +583,5 @@ mod tests {
             .unwrap();
         assert!(e.to_string().contains("unencrypted"), "{e}");
         assert!(RestTarget::new("http://127.0.0.1:9/", Secret::new("k"), Tables::default(), None).is_ok());
-    }
-
-    #[test]
-    fn key_lists_are_quoted_and_cut_short() {
-        let keys: Vec<Value> = (0..250).map(|i| json!(format!("m{i}"))).collect();
-        let lists = in_lists(&keys);
-        assert_eq!(lists.len(), 3);
-        assert!(lists[0].starts_with("\"m0\",\"m1\""));
-        assert_eq!(in_lists(&[json!("a\"b\\c"), json!(7)]), ["\"a\\\"b\\\\c\",\"7\""]);
-        let long: Vec<Value> = (0..50).map(|i| json!(format!("{i}-{}", "x".repeat(200)))).collect();
-        assert!(in_lists(&long).iter().all(|l| l.len() <= MAX_LIST_CHARS + 210));
-        assert_eq!(select_name("created_at"), "created_at");
-        assert_eq!(select_name("odd name"), "\"odd name\"");
     }
 }

@@ -1,0 +1,452 @@
+//! The sync engine: the catalog brought in line with the bucket. One
+//! listing of the whole prefix without a delimiter (each index's ETag and
+//! each conversation's storage class come with it), grouped by user folder;
+//! only changed indexes are fetched, with bounded concurrency, through the
+//! store's budgeted read; outcomes are written in batches by one writer
+//! thread. Resumable, cancellable, progress on a `watch` channel, adaptive
+//! retries and a shared back-off on 503 SlowDown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::storage::Outcome;
+use super::{Catalog, EntryRecord, UserRecord};
+use crate::error::{Error, Result};
+use crate::layout::{Layout, ObjectKind, UserFolder, INDEX_FILE};
+use crate::store::{Store, Throttle};
+
+/// Attempts of the sync's client (adaptive retries) per request.
+const SYNC_ATTEMPTS: u32 = 8;
+
+// ---------------------------------------------------------------------------
+// Sync
+
+/// How a sync runs.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Indexes fetched at once.
+    pub concurrency: usize,
+    /// Users written per transaction.
+    pub batch_users: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            concurrency: 64,
+            batch_users: 500,
+        }
+    }
+}
+
+/// Where a sync is; sent on a `watch` channel as it goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct SyncProgress {
+    /// User folders seen in the listing so far.
+    pub users_listed: u64,
+    /// Users handled (fetched, or found unchanged).
+    pub users_done: u64,
+    /// Best estimate of the number of users: exact once the listing is complete.
+    pub estimated_total: u64,
+    pub listing_complete: bool,
+    pub indexes_fetched: u64,
+    /// This sync continues one that was interrupted.
+    pub resumed: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct SyncReport {
+    pub resumed: bool,
+    /// The catalog was built for another bucket or prefix and was emptied first.
+    pub reset: bool,
+    pub list_requests: u64,
+    pub objects_listed: u64,
+    pub users_listed: u64,
+    pub indexes_fetched: u64,
+    pub users_unchanged: u64,
+    /// Users whose storage classes changed without their index changing.
+    pub storage_class_updates: u64,
+    pub users_dropped: u64,
+    /// Indexes that could not be read (corrupt): kept as users with an error.
+    pub index_errors: u64,
+    /// Folders whose names are not safe key parts; skipped.
+    pub unusable_folders: Vec<String>,
+    pub users: u64,
+    pub conversations: u64,
+    pub elapsed_ms: u64,
+}
+
+/// One folder as the listing shows it.
+#[derive(Debug)]
+struct FolderListing {
+    folder: UserFolder,
+    index_etag: Option<String>,
+    index_listed: bool,
+    /// Conversation id -> storage class, from the listing.
+    classes: HashMap<String, String>,
+    signature: i64,
+}
+
+/// Sync the catalog with the bucket (cold when empty, warm otherwise; an
+/// interrupted sync resumes). `progress` gets updates as it goes; cancelling
+/// `cancel` stops it after writing what was fetched, with `Error::Cancelled`.
+pub async fn sync(
+    store: &Store,
+    catalog: &Catalog,
+    options: &SyncOptions,
+    progress: &watch::Sender<SyncProgress>,
+    cancel: &CancellationToken,
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    let layout = store.layout().clone();
+    let start = {
+        let catalog = catalog.clone();
+        let (bucket, prefix) = (store.bucket().to_owned(), layout.prefix().to_owned());
+        tokio::task::spawn_blocking(move || catalog.begin_sync(&bucket, &prefix))
+            .await
+            .expect("catalog task")?
+    };
+    let mut report = SyncReport {
+        resumed: start.resumed,
+        reset: start.reset,
+        ..Default::default()
+    };
+    progress.send_modify(|p| {
+        *p = SyncProgress {
+            estimated_total: start.known.len() as u64,
+            resumed: start.resumed,
+            ..Default::default()
+        }
+    });
+
+    // Adaptive retries: besides backing off, the client slows its own
+    // request rate when the store answers 503 SlowDown.
+    let store = &store.with_adaptive_retries(SYNC_ATTEMPTS);
+    let counts = Arc::new(Mutex::new(ListingCounts::default()));
+    let (listing_tx, listing_rx) = mpsc::channel::<FolderListing>(4096);
+    let lister = tokio::spawn(list_folders(store.clone(), layout.clone(), listing_tx, counts.clone()));
+
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<Outcome>>(4);
+    let writer = {
+        let catalog = catalog.clone();
+        let sync_id = start.sync_id;
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            while let Some(batch) = batch_rx.blocking_recv() {
+                catalog.write_batch(sync_id, &batch)?;
+            }
+            Ok(())
+        })
+    };
+
+    let known = Arc::new(start.known);
+    let throttle = Arc::new(Throttle::default());
+    let outcomes = folders_of(listing_rx)
+        .map(|folder| {
+            let (store, known, throttle) = (store.clone(), known.clone(), throttle.clone());
+            async move { handle_folder(&store, &known, &throttle, folder).await }
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    let mut outcomes = std::pin::pin!(outcomes);
+
+    let mut batch = Vec::with_capacity(options.batch_users);
+    let mut last_flush = Instant::now();
+    let mut failure = None;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                failure = Some(Error::Cancelled { what: "catalog sync".into() });
+                break;
+            }
+            next = outcomes.next() => next,
+        };
+        let Some(outcome) = next else { break };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        match &outcome {
+            Outcome::Unchanged { .. } => report.users_unchanged += 1,
+            Outcome::Classes { .. } => report.storage_class_updates += 1,
+            Outcome::Index(u) => {
+                report.indexes_fetched += 1;
+                report.index_errors += u64::from(u.index_error.is_some());
+            }
+            Outcome::NoIndex => {}
+        }
+        let listed = counts.lock().expect("counts").folders;
+        progress.send_modify(|p| {
+            p.users_done += 1;
+            p.users_listed = listed;
+            p.indexes_fetched = report.indexes_fetched;
+            p.estimated_total = p.estimated_total.max(listed);
+        });
+        if !matches!(outcome, Outcome::NoIndex) {
+            batch.push(outcome);
+        }
+        // Bounded batches, and no long wait for a slow trickle either.
+        if batch.len() >= options.batch_users || last_flush.elapsed() > Duration::from_secs(2) {
+            if batch_tx.send(std::mem::take(&mut batch)).await.is_err() {
+                break; // the writer failed; its error is collected below
+            }
+            last_flush = Instant::now();
+        }
+    }
+    lister.abort();
+    // Write what was fetched, even when stopping early: a resumed sync does
+    // not fetch it again.
+    if !batch.is_empty() {
+        let _ = batch_tx.send(batch).await;
+    }
+    drop(batch_tx);
+    writer.await.expect("catalog writer")?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let counts = std::mem::take(&mut *counts.lock().expect("counts"));
+    if let Some(e) = counts.error {
+        return Err(e);
+    }
+    if !counts.complete {
+        // The writer stopped early; its error was returned above.
+        return Err(Error::Config("catalog sync: the listing stopped early".into()));
+    }
+    report.list_requests = counts.requests;
+    report.objects_listed = counts.objects;
+    report.users_listed = counts.folders;
+    report.unusable_folders = counts.unusable;
+
+    let finish = {
+        let catalog = catalog.clone();
+        let sync_id = start.sync_id;
+        tokio::task::spawn_blocking(move || catalog.finish_sync(sync_id))
+            .await
+            .expect("catalog task")?
+    };
+    report.users_dropped = finish.dropped;
+    report.users = finish.users;
+    report.conversations = finish.conversations;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    progress.send_modify(|p| {
+        p.listing_complete = true;
+        p.users_listed = counts.folders;
+        p.estimated_total = counts.folders;
+    });
+    Ok(report)
+}
+
+#[derive(Debug, Default)]
+struct ListingCounts {
+    requests: u64,
+    objects: u64,
+    folders: u64,
+    unusable: Vec<String>,
+    /// The listing reached its end.
+    complete: bool,
+    /// The listing failed; the sync reports it after writing what it has.
+    error: Option<Error>,
+}
+
+/// The folders the lister sends, as a stream.
+fn folders_of(rx: mpsc::Receiver<FolderListing>) -> impl futures::Stream<Item = FolderListing> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) })
+}
+
+/// FNV-1a: a hash that stays the same across builds (it is stored).
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(hash, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The listing, grouped by user folder: keys of one folder are contiguous in
+/// a ListObjectsV2 listing, so each folder is sent once its last key is seen.
+async fn list_folders(
+    store: Store,
+    layout: Layout,
+    tx: mpsc::Sender<FolderListing>,
+    counts: Arc<Mutex<ListingCounts>>,
+) {
+    let prefix = layout.prefix().to_owned();
+    let mut current: Option<(String, Vec<ListedObject>)> = None;
+    let count = |f: &dyn Fn(&mut ListingCounts)| f(&mut counts.lock().expect("counts"));
+    // Send a finished folder; false when the receiver is gone (cancelled).
+    let emit = |name: String, objects: Vec<ListedObject>| {
+        let tx = tx.clone();
+        let listing = folder_listing(&layout, &name, objects);
+        match &listing {
+            Some(_) => count(&|c| c.folders += 1),
+            None => count(&|c| c.unusable.push(format!("{prefix}{name}/"))),
+        }
+        async move {
+            match listing {
+                Some(l) => tx.send(l).await.is_ok(),
+                None => true,
+            }
+        }
+    };
+    let mut pages = std::pin::pin!(store.list_all());
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                counts.lock().expect("counts").error = Some(e);
+                return;
+            }
+        };
+        count(&|c| {
+            c.requests += 1;
+            c.objects += page.len() as u64;
+        });
+        for object in page {
+            let Some((name, rest)) = object.key.strip_prefix(prefix.as_str()).and_then(|r| r.split_once('/')) else {
+                continue; // not inside a user folder
+            };
+            if current.as_ref().is_none_or(|(f, _)| f != name) {
+                if let Some((f, objects)) = current.take() {
+                    if !emit(f, objects).await {
+                        return;
+                    }
+                }
+                current = Some((name.to_owned(), Vec::new()));
+            }
+            current.as_mut().expect("set above").1.push(ListedObject {
+                name: rest.to_owned(),
+                etag: object.etag,
+                storage_class: object.storage_class,
+            });
+        }
+    }
+    if let Some((f, objects)) = current.take() {
+        if !emit(f, objects).await {
+            return;
+        }
+    }
+    count(&|c| c.complete = true);
+}
+
+/// One listed key of a folder, relative to it.
+#[derive(Debug)]
+struct ListedObject {
+    name: String,
+    etag: Option<String>,
+    storage_class: String,
+}
+
+/// A folder's listed keys as what the sync needs: the index's ETag, the
+/// conversations' storage classes and a signature of them. `None` for a
+/// folder name that is not a safe key part.
+fn folder_listing(layout: &Layout, name: &str, objects: Vec<ListedObject>) -> Option<FolderListing> {
+    let folder = UserFolder::parse(name).ok()?;
+    let user_prefix = layout.user_prefix(&folder);
+    let mut listing = FolderListing {
+        folder,
+        index_etag: None,
+        index_listed: false,
+        classes: HashMap::new(),
+        signature: 0,
+    };
+    let mut signature = 0xcbf2_9ce4_8422_2325u64;
+    for o in objects {
+        if o.name == INDEX_FILE {
+            listing.index_listed = true;
+            listing.index_etag = o.etag;
+            continue;
+        }
+        let key = format!("{user_prefix}{}", o.name);
+        if let ObjectKind::Conversation { id, gz_suffix } = layout.classify(&listing.folder, &key) {
+            signature = fnv1a(signature, o.name.as_bytes());
+            signature = fnv1a(signature, o.storage_class.as_bytes());
+            // `<id>.json` wins over `<id>.json.gz`, as when opening.
+            if !gz_suffix || !listing.classes.contains_key(id.as_str()) {
+                listing.classes.insert(id.as_str().to_owned(), o.storage_class);
+            }
+        }
+    }
+    listing.signature = signature as i64;
+    Some(listing)
+}
+
+/// Decide what a listed folder needs, fetching its index if it changed.
+async fn handle_folder(
+    store: &Store,
+    known: &HashMap<String, (Option<String>, i64)>,
+    throttle: &Throttle,
+    listing: FolderListing,
+) -> Result<Outcome> {
+    if !listing.index_listed {
+        return Ok(Outcome::NoIndex);
+    }
+    let folder = listing.folder.to_string();
+    if let Some((etag, signature)) = known.get(&folder) {
+        if etag.is_some() && *etag == listing.index_etag {
+            return Ok(if *signature == listing.signature {
+                Outcome::Unchanged { folder }
+            } else {
+                Outcome::Classes {
+                    folder,
+                    signature: listing.signature,
+                    classes: listing.classes,
+                }
+            });
+        }
+    }
+    let key = store.layout().index_key(&listing.folder);
+    let (index, etag) = match store.read_index_throttled(&key, throttle).await {
+        Ok(fetched) => fetched,
+        // Deleted between the listing and now: as if it was never listed.
+        Err(Error::NotFound { .. }) => return Ok(Outcome::NoIndex),
+        Err(e @ (Error::Decode { .. } | Error::Shape { .. } | Error::TooLarge { .. })) => {
+            return Ok(Outcome::Index(UserRecord {
+                email: listing.folder.guessed_email(),
+                email_from_index: false,
+                index_etag: listing.index_etag,
+                index_error: Some(e.to_string()),
+                objects_signature: listing.signature,
+                entries: Vec::new(),
+                folder,
+            }));
+        }
+        Err(e) => return Err(e),
+    };
+    let (email, email_from_index) = match index.user_email() {
+        Some(e) => (Some(e.to_owned()), true),
+        None => (listing.folder.guessed_email(), false),
+    };
+    let entries = index
+        .entries()
+        .map(|e| {
+            let conversation_id = e.conversation_id();
+            EntryRecord {
+                title: e.title().map(str::to_owned),
+                created_at: e.created_at().map(str::to_owned),
+                archived_at: e.archived_at().map(str::to_owned),
+                message_count: e.message_count(),
+                storage_class: listing.classes.get(&conversation_id).cloned(),
+                conversation_id,
+            }
+        })
+        .collect();
+    Ok(Outcome::Index(UserRecord {
+        folder,
+        email,
+        email_from_index,
+        // The listing's ETag, compared with the next listing's (some stores
+        // give a GET another ETag form than a listing).
+        index_etag: listing.index_etag.or(etag),
+        index_error: None,
+        objects_signature: listing.signature,
+        entries,
+    }))
+}

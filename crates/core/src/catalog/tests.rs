@@ -1,0 +1,165 @@
+//! The catalog's own tests: search ranking, rebuilt files, paths.
+
+use rusqlite::Connection;
+
+use super::*;
+
+fn user(folder: &str, email: &str, titles: &[&str]) -> UserRecord {
+    UserRecord {
+        folder: folder.into(),
+        email: Some(email.into()),
+        email_from_index: true,
+        index_etag: Some(format!("\"{folder}\"")),
+        index_error: None,
+        objects_signature: 0,
+        entries: titles
+            .iter()
+            .enumerate()
+            .map(|(i, t)| EntryRecord {
+                conversation_id: format!("{folder}-{i}"),
+                title: Some((*t).into()),
+                created_at: None,
+                archived_at: Some(format!("2025-01-0{}T00:00:00Z", i + 1)),
+                message_count: Some(i as u64),
+                storage_class: Some("STANDARD".into()),
+            })
+            .collect(),
+    }
+}
+
+fn ids(page: &SearchPage) -> Vec<(&str, MatchKind)> {
+    page.hits
+        .iter()
+        .map(|h| (h.entry.conversation_id.as_str(), h.matched))
+        .collect()
+}
+
+#[test]
+fn search_ranks_email_then_title_prefix_then_substrings() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    catalog
+        .import(&[
+            user("ann_at_x_io", "Ann@x.io", &["Refund please", "Login broken"]),
+            user("annabel_at_x_io", "annabel@x.io", &["Hello"]),
+            user("bob_at_ann_org", "bob@ann.org", &["Anniversary refund"]),
+            user(
+                "zoe_at_b_de",
+                "zoë@bücher.de",
+                &["返品について — 質問", "Ünïcode Straße"],
+            ),
+        ])
+        .unwrap();
+    let page = catalog.search("ann@x.io", 0, 10).unwrap();
+    assert_eq!(
+        ids(&page),
+        [("ann_at_x_io-1", MatchKind::Email), ("ann_at_x_io-0", MatchKind::Email)]
+    );
+    let page = catalog.search("ANN", 0, 10).unwrap();
+    assert_eq!(
+        ids(&page),
+        [
+            ("ann_at_x_io-1", MatchKind::EmailPrefix),
+            ("ann_at_x_io-0", MatchKind::EmailPrefix),
+            ("annabel_at_x_io-0", MatchKind::EmailPrefix),
+            ("bob_at_ann_org-0", MatchKind::TitlePrefix),
+            ("bob_at_ann_org-0", MatchKind::EmailContains),
+        ][..4]
+    );
+    // Paging walks the same ranked list.
+    let first = catalog.search("refund", 0, 1).unwrap();
+    assert_eq!(ids(&first), [("ann_at_x_io-0", MatchKind::TitlePrefix)]);
+    assert_eq!(first.next_offset, Some(1));
+    let second = catalog.search("refund", 1, 1).unwrap();
+    assert_eq!(ids(&second), [("bob_at_ann_org-0", MatchKind::TitleContains)]);
+    assert_eq!(second.next_offset, None);
+    // Unicode: CJK substrings, case folding, diacritics ignored in substrings.
+    assert_eq!(
+        ids(&catalog.search("について", 0, 5).unwrap()),
+        [("zoe_at_b_de-0", MatchKind::TitleContains)]
+    );
+    assert_eq!(
+        ids(&catalog.search("ünï", 0, 5).unwrap()),
+        [("zoe_at_b_de-1", MatchKind::TitlePrefix)]
+    );
+    assert_eq!(ids(&catalog.search("STRASSE", 0, 5).unwrap()), []);
+    assert_eq!(
+        ids(&catalog.search("straße", 0, 5).unwrap()),
+        [("zoe_at_b_de-1", MatchKind::TitleContains)]
+    );
+    let page = catalog.search("bucher", 0, 5).unwrap();
+    assert_eq!(page.hits.len(), 2);
+    assert!(page.hits.iter().all(|h| h.matched == MatchKind::EmailContains));
+    // Words in any order; short words are checked too.
+    assert_eq!(
+        ids(&catalog.search("broken lo", 0, 5).unwrap()),
+        [("ann_at_x_io-1", MatchKind::TitleContains)]
+    );
+    assert_eq!(ids(&catalog.search("broken xy", 0, 5).unwrap()), []);
+    assert!(catalog.search("  ", 0, 5).unwrap().hits.is_empty());
+    assert!(catalog
+        .search("\"; DROP TABLE users; --", 0, 5)
+        .unwrap()
+        .hits
+        .is_empty());
+}
+
+/// Found by fuzzing (fuzz/seeds/search_query/nul-in-query): a NUL in the
+/// query ended FTS5's parse of the quoted phrase, and the search failed
+/// with an `io` error naming the catalog file.
+#[test]
+fn a_nul_in_the_query_is_matched_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    catalog
+        .import(&[user("a_at_b_c", "a@b.c", &["refund\0please", "refund later"])])
+        .unwrap();
+    for q in ["\u{fffd}\u{fffd}p\0", "\0", "abc\0", "refund \0"] {
+        assert!(catalog.search(q, 0, 10).is_ok(), "{q:?}");
+    }
+    // A word with a NUL is still a condition on the title.
+    assert_eq!(
+        ids(&catalog.search("refund d\0p", 0, 10).unwrap()),
+        [("a_at_b_c-0", MatchKind::TitleContains)]
+    );
+}
+
+/// Found by fuzzing (fuzz/seeds/search_query/huge-numbers): an offset
+/// near `usize::MAX` overflowed `offset + limit`.
+#[test]
+fn an_offset_at_the_end_of_the_range_is_an_empty_last_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    catalog
+        .import(&[user("a_at_b_c", "a@b.c", &["alpha", "alps"])])
+        .unwrap();
+    for (offset, limit) in [(usize::MAX, 1), (usize::MAX - 1, 5), (1, usize::MAX)] {
+        let page = catalog.search("a", offset, limit).unwrap();
+        assert_eq!(page.next_offset, None, "{offset} {limit}");
+        assert_eq!(page.hits.len(), usize::from(offset == 1), "{offset} {limit}");
+    }
+}
+
+#[test]
+fn a_foreign_or_outdated_file_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/c.sqlite");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"not a database at all, just text").unwrap();
+    let catalog = Catalog::open(&path).unwrap();
+    catalog.import(&[user("a_at_b_c", "a@b.c", &["t"])]).unwrap();
+    assert_eq!(catalog.stats().unwrap().conversations, 1);
+    drop(catalog);
+    let c = Connection::open(&path).unwrap();
+    c.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'", [])
+        .unwrap();
+    drop(c);
+    let catalog = Catalog::open(&path).unwrap();
+    assert_eq!(catalog.stats().unwrap().users, 0);
+}
+
+#[test]
+fn catalog_path_is_per_profile_in_the_cache_dir() {
+    let p = default_path("prod/eu west").unwrap();
+    assert!(p.ends_with("catalog-prod_eu_west.sqlite"), "{}", p.display());
+}

@@ -1,0 +1,66 @@
+//! PostgREST's query syntax as the REST target writes it: column names in
+//! `select=`, and keys as `in.(...)` lists cut short enough for a URL.
+
+use serde_json::Value;
+
+use crate::restore::verify;
+
+/// Keys per read-back or delete request, and the longest `in.(...)` list:
+/// keeps URLs short (percent-encoded they grow by half; the stand-in's
+/// gateway answered 502 to 4,000-character lists) and rows per answer
+/// under Supabase's default 1,000-row limit.
+const KEYS_PER_REQUEST: usize = 100;
+const MAX_LIST_CHARS: usize = 1500;
+
+/// A column in PostgREST's `select=`: plain names as they are, others
+/// double-quoted.
+pub(super) fn select_name(column: &str) -> String {
+    if column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        column.to_owned()
+    } else {
+        format!("\"{}\"", column.replace('"', "\"\""))
+    }
+}
+
+/// Keys as PostgREST `in.(...)` lists (each value double-quoted, `"` and
+/// `\` escaped), cut so that no list is too long for a URL.
+pub(super) fn in_lists(keys: &[Value]) -> Vec<String> {
+    let mut lists = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut chars = 0;
+    for k in keys {
+        let text = verify::key_text(k);
+        let quoted = format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
+        if !current.is_empty() && (current.len() >= KEYS_PER_REQUEST || chars + quoted.len() > MAX_LIST_CHARS) {
+            lists.push(current.join(","));
+            current.clear();
+            chars = 0;
+        }
+        chars += quoted.len() + 1;
+        current.push(quoted);
+    }
+    if !current.is_empty() {
+        lists.push(current.join(","));
+    }
+    lists
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn key_lists_are_quoted_and_cut_short() {
+        let keys: Vec<Value> = (0..250).map(|i| json!(format!("m{i}"))).collect();
+        let lists = in_lists(&keys);
+        assert_eq!(lists.len(), 3);
+        assert!(lists[0].starts_with("\"m0\",\"m1\""));
+        assert_eq!(in_lists(&[json!("a\"b\\c"), json!(7)]), ["\"a\\\"b\\\\c\",\"7\""]);
+        let long: Vec<Value> = (0..50).map(|i| json!(format!("{i}-{}", "x".repeat(200)))).collect();
+        assert!(in_lists(&long).iter().all(|l| l.len() <= MAX_LIST_CHARS + 210));
+        assert_eq!(select_name("created_at"), "created_at");
+        assert_eq!(select_name("odd name"), "\"odd name\"");
+    }
+}

@@ -1,0 +1,131 @@
+//! Listings: ListObjectsV2 pages, streamed or collected; one request per
+//! 1,000 keys, never a request per object.
+
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use aws_sdk_s3::types::Object;
+use aws_smithy_types::date_time::Format;
+use futures::Stream;
+
+use super::{s3_error, ObjectInfo, Store, UserPage};
+use crate::error::Result;
+use crate::layout::UserFolder;
+
+/// One listed object as `ObjectInfo`; `None` for an entry without a key.
+fn object_info(o: &Object) -> Option<ObjectInfo> {
+    Some(ObjectInfo {
+        key: o.key()?.to_owned(),
+        size: o.size().unwrap_or(0).max(0) as u64,
+        etag: o.e_tag().map(str::to_owned),
+        last_modified: o.last_modified().and_then(|t| t.fmt(Format::DateTime).ok()),
+        storage_class: o
+            .storage_class()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_else(|| "STANDARD".to_owned()),
+    })
+}
+
+/// The continuation token of a page that says more follow.
+fn next_token(out: &ListObjectsV2Output) -> Option<String> {
+    match out.next_continuation_token() {
+        Some(t) if out.is_truncated() == Some(true) => Some(t.to_owned()),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// One ListObjectsV2 request under `prefix`; errors name the prefix.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        max_keys: Option<i32>,
+        token: Option<String>,
+    ) -> Result<ListObjectsV2Output> {
+        self.client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_delimiter(delimiter.map(str::to_owned))
+            .set_max_keys(max_keys)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| s3_error("ListObjectsV2", prefix, e))
+    }
+
+    /// The user folders under the prefix, one ListObjectsV2 page (up to 1,000
+    /// users) at a time.
+    pub fn list_users(&self) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
+        self.list_users_paged(1000)
+    }
+
+    /// As `list_users`, with at most `page_size` users a page.
+    pub fn list_users_paged(&self, page_size: i32) -> impl Stream<Item = Result<UserPage>> + Send + 'static {
+        let store = self.clone();
+        futures::stream::try_unfold(Some(None::<String>), move |token| {
+            let store = store.clone();
+            async move {
+                let Some(token) = token else { return Ok(None) };
+                let prefix = store.layout.prefix().to_owned();
+                let out = store.list_page(&prefix, Some("/"), Some(page_size), token).await?;
+                let mut page = UserPage::default();
+                for cp in out.common_prefixes() {
+                    let Some(p) = cp.prefix() else { continue };
+                    match store.layout.folder_of_common_prefix(p) {
+                        Ok(folder) => page.users.push(folder),
+                        Err(_) => page.unusable.push(p.to_owned()),
+                    }
+                }
+                Ok(Some((page, next_token(&out).map(Some))))
+            }
+        })
+    }
+
+    /// Every object in a user's folder (paginated, one request per 1,000).
+    pub async fn list_objects(&self, folder: &UserFolder) -> Result<Vec<ObjectInfo>> {
+        let prefix = self.layout.user_prefix(folder);
+        let mut objects = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self.list_page(&prefix, None, None, token).await?;
+            objects.extend(out.contents().iter().filter_map(object_info));
+            match next_token(&out) {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Every object under the prefix, without a delimiter (so each key comes
+    /// with its ETag and storage class), one page of up to 1,000 at a time,
+    /// in key order: the catalog sync's one listing.
+    pub(crate) fn list_all(&self) -> impl Stream<Item = Result<Vec<ObjectInfo>>> + Send + 'static {
+        let store = self.clone();
+        futures::stream::try_unfold(Some(None::<String>), move |token| {
+            let store = store.clone();
+            async move {
+                let Some(token) = token else { return Ok(None) };
+                let prefix = store.layout.prefix().to_owned();
+                let out = store.list_page(&prefix, None, None, token).await?;
+                let page = out.contents().iter().filter_map(object_info).collect();
+                Ok(Some((page, next_token(&out).map(Some))))
+            }
+        })
+    }
+
+    /// One ListObjectsV2 of at most one user folder: is the bucket reachable
+    /// and listing allowed? (The connection test.) Errors name the bucket.
+    pub async fn check_listing(&self) -> Result<()> {
+        self.client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.layout.prefix())
+            .delimiter("/")
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| s3_error("ListObjectsV2", &self.bucket, e))?;
+        Ok(())
+    }
+}
