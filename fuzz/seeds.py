@@ -123,6 +123,8 @@ def document_seeds():
     write("document", "metadata-wrong.json", b'{"conversation":{"id":"c"},"messages":[],"archive_metadata":{"message_count":-1}}')
     write("document", "metadata-float.json", b'{"conversation":{"id":"c"},"messages":[],"archive_metadata":{"message_count":2.0,"archived_at":null}}')
     write("document", "trailing.json", dumps(good["minimal"]) + b" \n x")
+    # The index's stem as an id (refused: its key would be metadata.json).
+    write("document", "id-metadata.json", b'{"conversation":{"id":"metadata"},"messages":[]}')
 
 
 def index_seeds():
@@ -169,6 +171,8 @@ def layout_seeds():
         "empty": "",
         # Found by fuzzing: a 253-byte email whose folder is 256 bytes.
         "long-email-folder": "p\n" + "a" * 248 + "@x.io\nx.json",
+        # The index's stem as a conversation id: its key is metadata.json.
+        "index-stem-as-id": "p\nmetadata\nmetadata.json",
         "many-at-signs": b'\x01\xfb\n@@@@\xb6\xd1\x96\xbf\xbf@\xbf\x8a@@@`@@@@`@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\xbf\x8a@@@`@u_',
     }
     for name, text in cases.items():

@@ -116,6 +116,14 @@ pub struct ConversationId(String);
 impl ConversationId {
     pub fn parse(id: &str) -> Result<Self> {
         check_name("conversation id", id)?;
+        // `metadata` + `.json` is the folder's index: no conversation lives there.
+        if INDEX_FILE.strip_suffix(".json") == Some(id) {
+            return Err(Error::InvalidName {
+                what: "conversation id",
+                value: id.to_owned(),
+                reason: "names the user's index (metadata.json), not a conversation",
+            });
+        }
         Ok(ConversationId(id.to_owned()))
     }
 
@@ -283,6 +291,34 @@ mod tests {
         assert_eq!(e.code(), "invalid_name");
         assert!(e.to_string().contains("folder name would be longer"), "{e}");
         assert!(UserFolder::from_user_arg(&long).is_err());
+    }
+
+    /// Found by the `layout` fuzz target's property (keys built from a
+    /// valid id classify back to it): the id `metadata` made the key of the
+    /// index, so `show`/`export`/`thaw` of it reached `metadata.json`.
+    #[test]
+    fn the_index_name_is_not_a_conversation_id() {
+        let e = ConversationId::parse("metadata").unwrap_err();
+        assert_eq!(e.code(), "invalid_name");
+        let l = Layout::default();
+        let f = UserFolder::parse("u_at_x_io").unwrap();
+        let p = l.user_prefix(&f);
+        assert_eq!(l.classify(&f, &format!("{p}metadata.json")), ObjectKind::Index);
+        assert_eq!(l.classify(&f, &format!("{p}metadata.json.gz")), ObjectKind::Other);
+        // Only the exact name: ids that merely contain it stay valid.
+        for id in ["metadata2", "Metadata", "metadata.json", "x-metadata"] {
+            let id = ConversationId::parse(id).unwrap();
+            for gz in [false, true] {
+                let key = l.conversation_key(&f, &id, gz);
+                assert_eq!(
+                    l.classify(&f, &key),
+                    ObjectKind::Conversation {
+                        id: id.clone(),
+                        gz_suffix: gz
+                    }
+                );
+            }
+        }
     }
 
     #[test]
