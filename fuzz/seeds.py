@@ -123,6 +123,8 @@ def document_seeds():
     write("document", "metadata-wrong.json", b'{"conversation":{"id":"c"},"messages":[],"archive_metadata":{"message_count":-1}}')
     write("document", "metadata-float.json", b'{"conversation":{"id":"c"},"messages":[],"archive_metadata":{"message_count":2.0,"archived_at":null}}')
     write("document", "trailing.json", dumps(good["minimal"]) + b" \n x")
+    # Found by fuzzing: numbers serde_json's default parser read one ulp off.
+    write("document", "float-roundtrip.json", b'{"conversation":{"id":"n"},"messages":[],"x":[0e308,-0.0,0.1,1.5678901215252,-4e-25]}')
     # The index's stem as an id (refused: its key would be metadata.json).
     write("document", "id-metadata.json", b'{"conversation":{"id":"metadata"},"messages":[]}')
 
@@ -144,6 +146,8 @@ def index_seeds():
     write("index", "count-negative.json", b'{"archived_conversations":[{"conversation_id":"a","message_count":-3}]}')
     write("index", "unicode.json", dumps({"user_email": UNICODE, "archived_conversations": [
         index_entry(good["unicode-cjk"]), index_entry(good["unicode-rtl"])]}))
+    # Found by fuzzing: a float read one ulp off.
+    write("index", "float-roundtrip.json", b'{"user_e4tsra44444444444":4.444e+26,"archived_conversations":[]}')
     write("index", "new-id-clash.json", b'{"archived_conversations":[{"conversation_id":"fuzz-new-1"}]}')
 
 
