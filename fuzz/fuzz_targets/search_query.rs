@@ -128,6 +128,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let words: Vec<&str> = q.split_whitespace().collect();
+    // SQLite folds more diacritics than `plain` knows (ê, ā, combining
+    // marks...): "contains" hits are checked only for queries without them.
+    let unknown_fold =
+        |c: char| matches!(c, '\u{c0}'..='\u{36f}' | '\u{1e00}'..='\u{1eff}') && plain(&c.to_string()) == c.to_string();
+    let folds_known = !q.chars().any(unknown_fold);
     // Every hit matches as it says.
     for h in &all {
         let e = &h.entry;
@@ -136,13 +141,16 @@ fuzz_target!(|data: &[u8]| {
             MatchKind::Email => assert_eq!(email_key(e), q),
             MatchKind::EmailPrefix => assert!(email_key(e).starts_with(&q)),
             MatchKind::TitlePrefix => assert!(title.to_lowercase().starts_with(&q), "{title:?}"),
-            MatchKind::EmailContains => assert!(plain(&email_key(e)).contains(&plain(&q)), "{e:?}"),
-            MatchKind::TitleContains => {
+            MatchKind::EmailContains if folds_known => {
+                assert!(plain(&email_key(e)).contains(&plain(&q)), "{e:?}")
+            }
+            MatchKind::TitleContains if folds_known => {
                 assert!(
                     words.iter().all(|w| plain(title).contains(&plain(w))),
                     "{q:?} in {title:?}"
                 )
             }
+            MatchKind::EmailContains | MatchKind::TitleContains => {}
         }
     }
 
