@@ -193,15 +193,25 @@ impl FaultProxy {
     /// `seed` drives every probability and jitter decision: the same rules
     /// and the same requests in the same order give the same faults.
     pub fn start_seeded(upstream: &S3Server, seed: u64) -> FaultProxy {
+        let proxy = FaultProxy::start_to(&upstream.endpoint, upstream.store_config(""), seed);
+        // Tests reach the store through the proxy with a client of their own.
+        crate::raw_s3::register(&proxy.config);
+        proxy
+    }
+
+    /// A proxy in front of any HTTP/1.1 server at `url` (`http://HOST:PORT`),
+    /// e.g. the Supabase stand-in's gateway; `store_config` is meaningless
+    /// for it.
+    pub fn start_http(url: &str, seed: u64) -> FaultProxy {
+        FaultProxy::start_to(url, StoreConfig::new(""), seed)
+    }
+
+    fn start_to(upstream: &str, mut config: StoreConfig, seed: u64) -> FaultProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port for the proxy");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let port = listener.local_addr().expect("proxy address").port();
         let shared = Arc::new(Shared {
-            upstream: upstream
-                .endpoint
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_owned(),
+            upstream: upstream.trim_start_matches("http://").trim_end_matches('/').to_owned(),
             seed,
             state: Mutex::new(State {
                 rules: Vec::new(),
@@ -209,9 +219,7 @@ impl FaultProxy {
                 rng: fastrand::Rng::with_seed(seed),
             }),
         });
-        let mut config = upstream.store_config("");
         config.endpoint = Some(format!("http://127.0.0.1:{port}"));
-        crate::raw_s3::register(&config);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let accepting = shared.clone();
         // A runtime of its own, so the proxy outlives each test's runtime.

@@ -2,8 +2,10 @@
 //! Used by the integration tests here, the CLI's tests and `seed-demo`.
 
 pub mod check;
+pub mod crash;
 pub mod fault_proxy;
 pub mod fixtures;
+pub mod process;
 pub mod raw_s3;
 pub mod servers;
 pub mod supabase;

@@ -2,16 +2,18 @@
 //! conditional writes, versions, Glacier) and rclone `serve s3` (checks SigV4
 //! signatures, keeps data on disk). Installed by `scripts/install-tools.sh`.
 //!
-//! Each server runs under a small `sh` guard that reads our stdin: when this
-//! process exits, for any reason, the pipe closes and the guard kills the
-//! server, so no test run leaves servers behind.
+//! Each server runs under [`Guarded`] (it stops the server when this
+//! process exits, for any reason, so no test run leaves servers behind) and
+//! starts through [`launch`]: a server that does not come up is reported
+//! with its command line, exit status and log.
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use crate::process::{launch, Guarded, Ready, ServerCommand};
 
 use archive_desk_core::{CredentialSource, Secret, StoreConfig};
 
@@ -45,15 +47,8 @@ pub struct S3Server {
     pub secret_access_key: String,
     /// rclone's data directory (buckets are folders in it).
     pub data_dir: Option<PathBuf>,
-    guard: Child,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        // Closing the guard's stdin makes it kill the server.
-        drop(self.guard.stdin.take());
-        let _ = self.guard.wait();
-    }
+    /// Stops the server when dropped.
+    _guard: Guarded,
 }
 
 impl S3Server {
@@ -104,7 +99,7 @@ fn tool(name: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
@@ -120,38 +115,36 @@ pub fn token() -> String {
     format!("{:016x}", h.finish())
 }
 
-/// Start `program args...` under the stdin guard, logging to `dir/server.log`;
-/// the guard removes `dir` once the server has stopped.
-fn spawn_guarded(program: &Path, args: &[&str], dir: &Path, envs: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(r#"dir="$1"; shift; "$@" </dev/null >"$dir/server.log" 2>&1 & pid=$!; trap 'kill $pid 2>/dev/null; wait $pid; rm -rf "$dir"' EXIT; cat >/dev/null"#)
-        .arg("sh")
-        .arg(dir)
-        .arg(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("sh starts")
-}
-
-fn wait_ready(port: u16, log: &Path, kind: ServerKind) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!(
-        "{} did not start on port {port} within 60 s; its log:\n{log}",
-        kind.name()
-    );
+/// Start `program args...` under the guard, logging to `dir/server.log`;
+/// the guard removes `dir` once the server has stopped. Ready when its port
+/// accepts a connection; if it exits first (the port was taken), it starts
+/// again on another.
+fn start_guarded(
+    kind: ServerKind,
+    program: &Path,
+    args: impl Fn(u16) -> Vec<String>,
+    dir: &Path,
+    envs: &[(&str, String)],
+) -> (Guarded, u16) {
+    let log = dir.join("server.log");
+    launch(kind.name(), 3, Duration::from_secs(60), |attempt| {
+        let port = free_port();
+        let args = args(port);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let guard = Guarded::spawn(&ServerCommand {
+            name: &format!("{}-{attempt}", kind.name()),
+            program,
+            args: &args,
+            envs,
+            log: &log,
+            own_log: None,
+            signal: "TERM",
+            cleanup: Some(dir),
+            as_db_user: false,
+        });
+        let ready = move || TcpStream::connect(("127.0.0.1", port)).is_ok();
+        (guard, port, Box::new(ready) as Ready)
+    })
 }
 
 pub fn start(kind: ServerKind) -> S3Server {
@@ -161,46 +154,55 @@ pub fn start(kind: ServerKind) -> S3Server {
         .expect("temp dir")
         // The guard removes it when the server stops (statics are never dropped).
         .keep();
-    let port = free_port();
-    let log = tmp.join("server.log");
-    let (guard, access_key_id, secret_access_key, data_dir) = match kind {
+    let ((guard, port), access_key_id, secret_access_key, data_dir) = match kind {
         ServerKind::Moto => {
             // moto's own server, made atomic for conditional writes (see the script).
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/servers/moto_atomic.py");
-            let guard = spawn_guarded(&tool("python"), &[script, "127.0.0.1", &port.to_string()], &tmp, &[]);
+            let started = start_guarded(
+                kind,
+                &tool("python"),
+                |port| vec![script.to_owned(), "127.0.0.1".to_owned(), port.to_string()],
+                &tmp,
+                &[],
+            );
             // moto accepts any credentials.
-            (guard, "moto-test-key".to_owned(), format!("moto-{}", token()), None)
+            (started, "moto-test-key".to_owned(), format!("moto-{}", token()), None)
         }
         ServerKind::Rclone => {
             let data = tmp.join("data");
             std::fs::create_dir_all(&data).expect("rclone data dir");
             let (id, secret) = (format!("AKID{}", token()), format!("s{}{}", token(), token()));
             let auth = format!("{id},{secret}");
-            let guard = spawn_guarded(
+            let data_arg = data.to_str().expect("utf-8 temp path").to_owned();
+            let started = start_guarded(
+                kind,
                 &tool("rclone"),
-                &[
-                    "serve",
-                    "s3",
-                    "--auth-key",
-                    &auth,
-                    "--addr",
-                    &format!("127.0.0.1:{port}"),
-                    data.to_str().expect("utf-8 temp path"),
-                ],
+                |port| {
+                    [
+                        "serve",
+                        "s3",
+                        "--auth-key",
+                        &auth,
+                        "--addr",
+                        &format!("127.0.0.1:{port}"),
+                        &data_arg,
+                    ]
+                    .map(str::to_owned)
+                    .to_vec()
+                },
                 &tmp,
-                &[("RCLONE_CONFIG", "/dev/null")],
+                &[("RCLONE_CONFIG", "/dev/null".to_owned())],
             );
-            (guard, id, secret, Some(data))
+            (started, id, secret, Some(data))
         }
     };
-    wait_ready(port, &log, kind);
     S3Server {
         kind,
         endpoint: format!("http://127.0.0.1:{port}"),
         access_key_id,
         secret_access_key,
         data_dir,
-        guard,
+        _guard: guard,
     }
 }
 

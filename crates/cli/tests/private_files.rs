@@ -7,20 +7,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
+use archive_desk_harness::process;
 use archive_desk_harness::{seeded, SeededArchive, ServerKind};
 
 mod common;
-use common::run_cli;
+use common::cli_command;
 
-/// The CLI with `HOME` (and `dirs`) at `home`; it must succeed.
+/// The CLI with `HOME` (and `dirs`) at `home`; it must succeed (else the
+/// panic shows the command line, status and output tails).
 fn run_ok(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Output {
-    let out = run_cli(archive, home, dirs, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    process::run(&mut cli_command(archive, home, dirs, args))
 }
 
 fn mode(p: &Path) -> u32 {

@@ -210,7 +210,7 @@ impl Session {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let tmp = crate::owner_only::temp_file_in(dir).map_err(|e| Error::io(dir, e))?;
+        let tmp = crate::owner_only::partial_file_for(path).map_err(|e| Error::io(dir, e))?;
         let io = |e| Error::io(path, e);
         let file = tmp.reopen().map_err(io)?;
         let buffered = BufWriter::with_capacity(256 << 10, file);

@@ -64,6 +64,58 @@ pub(crate) fn temp_file_in(dir: &Path) -> std::io::Result<tempfile::NamedTempFil
     builder.tempfile_in(dir)
 }
 
+/// The temp file a long export writes before renaming it to `path`:
+/// `.NAME.PID.RANDOM.partial` beside it, 0600 on Unix. A process killed
+/// mid-export (kill -9, a power cut) cannot remove its own, so first the
+/// ones left by processes that are gone are removed: a partial copy of a
+/// user's conversations does not stay behind once the export is run again.
+pub(crate) fn partial_file_for(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    remove_abandoned_partials(dir, &name);
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    builder
+        .prefix(&format!(".{name}.{}.", std::process::id()))
+        .suffix(".partial")
+        .tempfile_in(dir)
+}
+
+/// Remove `dir`'s `.NAME.PID.RANDOM.partial` files whose process is gone.
+/// Only where that can be told (Linux: `/proc/PID`); best effort, as a
+/// file that cannot be removed does no harm to this export.
+fn remove_abandoned_partials(dir: &Path, name: &str) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(stem) = file.to_str().and_then(|f| f.strip_suffix(".partial")) else {
+            continue;
+        };
+        // Split from the end: the random part has no dot, the name may.
+        let mut parts = stem.rsplitn(3, '.');
+        let (Some(_random), Some(pid), Some(target)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let ours = target.strip_prefix('.') == Some(name);
+        if ours && pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Make an open file 0600 if it is wider (created by an older version, or
 /// by a library that does not take a mode, like SQLite). A file owned by
 /// someone else is left as it is (chmod is refused).
@@ -101,6 +153,33 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_partial_export_left_by_a_dead_process_is_removed_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("user.v2.json");
+        // Above Linux's largest pid (2^22): a process that cannot exist.
+        let dead = dir.path().join(".user.v2.json.4194305.AbC123.partial");
+        let running = dir
+            .path()
+            .join(format!(".user.v2.json.{}.XyZ789.partial", std::process::id()));
+        let other_target = dir.path().join(".user.json.4194305.AbC123.partial");
+        let unrelated = dir.path().join(".user.v2.json.notes");
+        for f in [&dead, &running, &other_target, &unrelated] {
+            std::fs::write(f, b"{\"conversations\":[").unwrap();
+        }
+        let tmp = partial_file_for(&target).unwrap();
+        assert_eq!(mode(tmp.path()), 0o600);
+        let tmp_name = tmp.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            tmp_name.starts_with(&format!(".user.v2.json.{}.", std::process::id())) && tmp_name.ends_with(".partial"),
+            "{tmp_name}"
+        );
+        assert!(!dead.exists(), "the dead process's partial file is removed");
+        assert!(running.exists(), "a running export's file is kept");
+        assert!(other_target.exists() && unrelated.exists(), "other files are kept");
     }
 
     #[test]

@@ -4,12 +4,13 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use archive_desk_harness::process;
 use archive_desk_harness::SeededArchive;
 
 /// The CLI binary on `archive`'s bucket with a clean environment: only
 /// `PATH`, the server's credentials, `HOME` = `home` and each variable in
 /// `dirs` (`ARCHIVE_DESK_DATA_DIR`…) pointing at `home` too.
-pub fn run_cli(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Output {
+pub fn cli_command(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -19,7 +20,13 @@ pub fn run_cli(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str
     }
     cmd.envs(archive.server.aws_env())
         .args(["--endpoint", &archive.server.endpoint, "--bucket", &archive.bucket])
-        .args(args)
-        .output()
-        .expect("the CLI runs")
+        .args(args);
+    cmd
+}
+
+/// [`cli_command`] run to completion, whatever its exit status (a failure
+/// to start names the full command line).
+#[allow(dead_code, reason = "private_files.rs runs cli_command through process::run instead")]
+pub fn run_cli(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Output {
+    process::output(&mut cli_command(archive, home, dirs, args))
 }

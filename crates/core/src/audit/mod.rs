@@ -209,7 +209,20 @@ impl AuditLog {
         let mut record = record.clone();
         let seq = tail.last_seq.max(head_seq).map_or(1, |s| s + 1);
         record.seq = Some(seq);
-        record.prev = Some(sha256_hex(&tail.last_line));
+        let prev = sha256_hex(&tail.last_line);
+        if head_seq.is_none() && tail.last_seq.is_none() {
+            // A new chain is anchored before its first line (seq 0, the
+            // hash that line links to): a process killed between that line
+            // and its head leaves a log one record ahead of its head, which
+            // verifies, instead of one whose tail cannot be checked.
+            let genesis = serde_json::to_vec(&Head {
+                seq: 0,
+                hash: prev.clone(),
+            })
+            .expect("a head serializes");
+            crate::codec::write_bytes_atomic(&self.head_path(), &genesis)?;
+        }
+        record.prev = Some(prev);
         let mut line = Vec::with_capacity(512);
         if !tail.ends_with_newline {
             line.push(b'\n');

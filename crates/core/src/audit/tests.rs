@@ -328,6 +328,31 @@ fn a_head_one_record_behind_is_a_crash_not_a_break() {
 }
 
 #[test]
+fn a_first_record_whose_head_was_never_written_is_a_crash_not_unanchored() {
+    // A process killed after the first line, before its head: the head is
+    // still the anchor the first append wrote before the line.
+    let (_dir, log) = log_with(1);
+    let genesis = serde_json::json!({"seq": 0, "hash": sha256_hex(b"")});
+    std::fs::write(log.head_path(), genesis.to_string()).unwrap();
+    let v = log.verify().unwrap();
+    assert_eq!((v.status, &v.first_broken), (ChainStatus::Intact, &None));
+    // Killed before the first line: anchored, nothing recorded.
+    std::fs::write(log.path(), b"").unwrap();
+    let v = log.verify().unwrap();
+    assert_eq!((v.status, &v.first_broken), (ChainStatus::Empty, &None));
+    // The next append continues from the anchor.
+    log.append(&record("export", "a@x.io", "2026-01-01T00:00:00Z")).unwrap();
+    assert_eq!(log.verify().unwrap().status, ChainStatus::Intact);
+}
+
+#[test]
+fn the_first_append_links_its_line_to_the_anchor() {
+    let (_dir, log) = log_with(1);
+    let first: AuditRecord = serde_json::from_str(&lines(&log)[0]).unwrap();
+    assert_eq!((first.seq, first.prev), (Some(1), Some(sha256_hex(b""))));
+}
+
+#[test]
 fn unfinished_intents_are_listed() {
     let (_dir, log) = log_with(1);
     let mut intent = record("delete", "a@x.io", "2026-01-01T00:00:00Z");

@@ -195,6 +195,10 @@ struct LastChained {
 /// the head's line, is whole: a crash between writing the line and the head.
 fn check_tail(head: &Head, last: Option<&LastChained>, lines: u64) -> Option<BrokenLink> {
     let Some(last) = last else {
+        if head.seq == 0 {
+            // Anchored, nothing chained yet: a crash before the first line.
+            return None;
+        }
         return Some(BrokenLink {
             line: lines + 1,
             kind: BreakKind::Removed,

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The long crash runs of docs/RELIABILITY.md: the real archive-desk-cli killed
+# with SIGKILL during delete, repair, export-user, sync and the three restore
+# modes, ARCHIVE_DESK_CRASH_RUNS times each (default 50; ARCHIVE_DESK_CRASH_SEED
+# replays a run), then writes the crash table into docs/RELIABILITY.md.
+# Not part of the test suite (scripts/test.sh runs the short pass); about
+# 15-20 minutes on 2 cores. Run it niced on a shared machine:
+#   nice -n 10 scripts/reliability.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/archive-desk/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export ARCHIVE_DESK_CRASH_RUNS="${ARCHIVE_DESK_CRASH_RUNS:-50}"
+
+scripts/install-tools.sh
+scripts/install-supabase-stack.sh
+
+report="$(mktemp -d)"
+trap 'rm -rf "$report"' EXIT
+started="$(date -u +%Y-%m-%dT%H:%MZ)"
+status=0
+ARCHIVE_DESK_CRASH_REPORT="$report" cargo test --locked -p archive-desk-cli --test crash -- \
+  --test-threads 2 --nocapture 2>&1 | tee "$report/log.txt" || status=$?
+
+machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")"
+python3 - "$report" "$machine" "$started" "$ARCHIVE_DESK_CRASH_RUNS" "$status" <<'PY'
+import json, pathlib, sys
+report, machine, started, runs, status = sys.argv[1:]
+ops = ["delete", "repair", "export-user", "sync", "restore-rest", "restore-rpc", "restore-postgres"]
+rows, total = [], 0
+for op in ops:
+    p = pathlib.Path(report, op + ".json")
+    if not p.exists():
+        rows.append(f"| {op} | 0 of {runs} | — | — | did not run to its first kill |")
+        continue
+    t = json.loads(p.read_text())
+    total += len(t["violations"])
+    done = "" if t["finished"] else " (stopped early)"
+    notes = "".join(f"; {what}: {n} runs" for what, n in t["notes"].items())
+    rows.append(
+        f"| {op} | {t['runs']} of {runs}{done} | {t['killed']} ({t['killed_at_request']} at a chosen point) "
+        f"| {len(t['violations'])} | seed {t['seed']}, {t['seconds']} s{notes} |"
+    )
+    for v in t["violations"]:
+        rows.append(f"| | | | | {v} |")
+table = "\n".join([
+    f"Run on {started} on {machine}, with `nice -n 10 scripts/reliability.sh` "
+    f"(ARCHIVE_DESK_CRASH_RUNS={runs}); cargo test exited with status {status}.",
+    "",
+    "| operation | runs | killed while running | invariant violations | notes |",
+    "|---|---|---|---|---|",
+    *rows,
+    "",
+    f"Invariant violations in all: {total} (goal: 0).",
+])
+doc = pathlib.Path("docs/RELIABILITY.md")
+text = doc.read_text()
+start, end = "<!-- crash-table:start -->", "<!-- crash-table:end -->"
+head, rest = text.split(start)
+_, tail = rest.split(end)
+doc.write_text(f"{head}{start}\n{table}\n{end}{tail}")
+print(table)
+PY
+exit "$status"
