@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of fuzz/ for SECONDS each (default 10: the short
+# Runs every fuzz target of fuzz/ for SECONDS each (default 8: the short
 # pass of scripts/test.sh; the long runs of docs/RELIABILITY.md use 720 and
 # more). Needs nightly and cargo-fuzz (scripts/install-tools.sh installs both).
 # The build and the work corpus live in the fuzz target dir, outside the
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECONDS_PER_TARGET="${1:-10}"
+SECONDS_PER_TARGET="${1:-8}"
 shift || true
 TOOLS="${ARCHIVE_DESK_TOOLS:-$HOME/.cache/archive-desk/tools}"
 export PATH="$TOOLS/cargo/bin:$PATH"

@@ -46,7 +46,7 @@ if [[ -n "$(git status --porcelain -- ui/src/bindings)" ]]; then
   echo "ui/src/bindings drifted from the Rust types: run cargo test and commit them" >&2
   exit 1
 fi
-echo "== fuzz: each target of fuzz/ for 10 s (nightly; its own target dir)"
-scripts/fuzz.sh 10
+echo "== fuzz: each target of fuzz/ for 8 s (nightly; its own target dir)"
+scripts/fuzz.sh 8
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
