@@ -24,6 +24,10 @@ targets=("$@")
 if ((${#targets[@]} == 0)); then
   mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir fuzz)
 fi
+if ((${#targets[@]} == 0)); then
+  echo "fuzz.sh: no fuzz targets found (are nightly and cargo-fuzz installed? scripts/install-tools.sh)" >&2
+  exit 1
+fi
 
 cargo +nightly fuzz build --fuzz-dir fuzz "${BUILD[@]}"
 for t in "${targets[@]}"; do
