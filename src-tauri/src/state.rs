@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tauri::AppHandle;
 use tokio::sync::{OnceCell, RwLock};
 
-use archive_desk_core::{AuditLog, Catalog, Error, ErrorReport, Profiles, Session};
+use archive_desk_core::{AuditLog, Catalog, Error, Profiles, Session};
 
 use crate::files::ChosenFiles;
 use crate::ipc::{report, CmdResult};
@@ -46,10 +46,7 @@ impl AppState {
     }
 
     async fn open_profile(&self) -> CmdResult<OpenProfile> {
-        self.open.read().await.clone().ok_or_else(|| ErrorReport {
-            code: "no_profile",
-            message: "open a profile first".into(),
-        })
+        self.open.read().await.clone().ok_or_else(|| report(Error::NoProfile))
     }
 
     /// Make `session` (of profile `name`) the one the window works on.

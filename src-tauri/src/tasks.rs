@@ -25,14 +25,14 @@ impl TaskTable {
     /// already running); it stays registered while the guard lives.
     pub fn start(&self, id: &str) -> CmdResult<TaskGuard<'_>> {
         if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(report(Error::Config(
+            return Err(report(Error::InvalidInput(
                 "a task id is 1-64 letters, digits or dashes".into(),
             )));
         }
         let token = CancellationToken::new();
         let mut tasks = self.tasks.lock().expect("tasks lock");
         if tasks.contains_key(id) {
-            return Err(report(Error::Config(format!("task {id} is already running"))));
+            return Err(report(Error::InvalidInput(format!("task {id} is already running"))));
         }
         tasks.insert(id.to_owned(), token.clone());
         Ok(TaskGuard {
@@ -67,7 +67,7 @@ impl Drop for TaskGuard<'_> {
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> CmdResult<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| report(Error::Config(format!("background task failed: {e}"))))?
+        .map_err(|e| report(Error::Internal(format!("background task failed: {e}"))))?
         .map_err(report)
 }
 

@@ -100,7 +100,7 @@ async fn a_delete_that_fails_leaves_its_intent_and_an_error_outcome() {
     let log = records(session.audit());
     assert_eq!(log.len(), 2);
     assert_pair(&log[0], &log[1], "delete", "error");
-    assert_eq!(log[1].error_code.as_deref(), Some(err.code()));
+    assert_eq!(log[1].error_code.as_deref(), Some(err.code().as_str()));
 }
 
 /// Each way the log can be unwritable refuses the delete before any request:

@@ -487,7 +487,10 @@ async fn export_user_streams_every_conversation(kind: ServerKind) {
     assert_eq!(ids, ["d-kept", "d-unindexed"]);
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(
-        (report.skipped[0].conversation_id.as_str(), report.skipped[0].error.code),
+        (
+            report.skipped[0].conversation_id.as_str(),
+            report.skipped[0].error.code.as_str()
+        ),
         ("d-gone", "not_found")
     );
     let malformed = session

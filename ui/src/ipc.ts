@@ -6,6 +6,7 @@
 // and that nothing else calls `invoke`.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { CommandName, Commands } from "./bindings/commands";
+import type { ErrorCode } from "./bindings/ErrorCode";
 import type { ErrorReport } from "./bindings/ErrorReport";
 
 /** The arguments of command `K`, keys as the command reads them. */
@@ -33,7 +34,12 @@ export function errorText(e: unknown): string {
   return isErrorReport(e) ? e.message : String(e);
 }
 
+/** True when `e` is the core's error with `code` (a code the core has: a typo does not type-check). */
+export function hasCode(e: unknown, code: ErrorCode): boolean {
+  return isErrorReport(e) && e.code === code;
+}
+
 /** True when a long task ended because the person cancelled it. */
 export function isCancelled(e: unknown): boolean {
-  return isErrorReport(e) && e.code === "cancelled";
+  return hasCode(e, "cancelled");
 }

@@ -6,7 +6,7 @@
 use std::io::{self, StdoutLock, Write};
 use std::process::ExitCode;
 
-use archive_desk_core::{Audited, Error, ErrorReport};
+use archive_desk_core::{Audited, Error, ErrorCode, ErrorReport};
 use serde::Serialize;
 
 use crate::text;
@@ -108,7 +108,7 @@ impl Output {
             Err(Failure::Core(e)) => ErrorReport::from(&e),
             Err(Failure::Reported(r)) => r,
             Err(Failure::Io(e)) => ErrorReport {
-                code: "io",
+                code: ErrorCode::Io,
                 message: format!("writing output: {e}"),
             },
         };

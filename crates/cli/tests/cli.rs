@@ -435,6 +435,7 @@ fn delete_verify_thaw_and_audit_end_to_end() {
     let out = run(&["delete", EMAIL, "w-1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("without --yes"));
+    assert!(stderr(&out).contains("[invalid_input]"), "{}", stderr(&out));
     let out = run(&["--read-only", "delete", EMAIL, "w-1", "--yes"]);
     assert!(stderr(&out).contains("[read_only]"), "{}", stderr(&out));
     // A synced catalog finds w-1; the delete itself drops it (the core keeps
@@ -463,6 +464,11 @@ fn delete_verify_thaw_and_audit_end_to_end() {
     // Verify finds the duplicate, exits 1; repair fixes it; verify is then clean.
     let out = run(&["verify", EMAIL]);
     assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("index problems found for {EMAIL}")) && err.ends_with("[integrity]\n"),
+        "{err}"
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         text.contains("duplicate index entry: w-2") && text.contains("in cold storage (not read)"),

@@ -123,6 +123,11 @@ fn a_full_session_never_shows_a_secret() {
         "{report}"
     );
     assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("archive-desk-cli: error: supabase: ") && err.ends_with("[connection_test]\n"),
+        "{err}"
+    );
 
     let users = ok(&step(&["--profile", &name, "users", "--json"], None));
     assert_eq!(users.lines().count(), archive.manifest.users.len());

@@ -26,7 +26,7 @@ impl std::str::FromStr for ThawTier {
             "expedited" => Ok(ThawTier::Expedited),
             "standard" => Ok(ThawTier::Standard),
             "bulk" => Ok(ThawTier::Bulk),
-            _ => Err(Error::Config(format!(
+            _ => Err(Error::InvalidInput(format!(
                 "unknown restore tier {s:?}: use expedited, standard or bulk"
             ))),
         }

@@ -41,6 +41,18 @@ impl Check {
     }
 }
 
+/// The error of a connection test with a failed check (the first one), for
+/// a front end that ends with an error when the test fails.
+pub fn first_failure(checks: &[Check]) -> Option<Error> {
+    checks
+        .iter()
+        .find(|c| c.status == "failed")
+        .map(|c| Error::ConnectionTest {
+            check: c.name.to_owned(),
+            message: c.message.clone(),
+        })
+}
+
 /// Run every check of profile `name`. Only a missing profile is an error;
 /// everything else is reported in the checks.
 pub async fn test_profile(profiles: &Profiles, name: &str) -> Result<Vec<Check>> {
@@ -158,4 +170,24 @@ fn plain_s3_failure(e: &Error) -> String {
         "the store refused the request"
     };
     format!("{hint} ({text})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn a_test_with_a_failed_check_fails_with_the_first_one() {
+        let passing = [Check::ok("keychain", "found"), Check::skipped("supabase", "no URL")];
+        assert!(first_failure(&passing).is_none());
+        let failing = [
+            Check::ok("s3", "listed"),
+            Check::failed("conditional_writes", "this store ignores If-Match"),
+            Check::failed("supabase", "unreachable"),
+        ];
+        let e = first_failure(&failing).unwrap();
+        assert_eq!(e.code(), ErrorCode::ConnectionTest);
+        assert_eq!(e.to_string(), "conditional_writes: this store ignores If-Match");
+    }
 }

@@ -1,10 +1,164 @@
-//! The one error type of the core. Every variant has a stable `code()` that
-//! crosses process and IPC boundaries as `{code, message}`; messages name the
-//! object involved and never carry a secret.
+//! The one error type of the core. Every variant has a stable `code()`, an
+//! [`ErrorCode`], that crosses process and IPC boundaries as
+//! `{code, message}`; messages name the object involved and never carry a
+//! secret.
 
 use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Declares `ErrorCode` once: each code's variant, its wire string and its
+/// meaning; `ALL` and `as_str` come from the same list.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])+ $variant:ident = $code:literal,)+) => {
+        /// The stable, machine-readable code of an error: snake_case on the
+        /// wire (CLI `--json`, IPC, the audit log's `error_code`) and a string
+        /// union in TypeScript. The strings are spelled out rather than
+        /// derived from the names, so renaming a variant cannot change what
+        /// old audit logs and scripts read. Listed, one line each, in
+        /// docs/ARCHITECTURE.md ("Error codes"), which a test checks.
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])+ #[serde(rename = $code)] $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The code as it is written on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// An id, email, folder, prefix or table name that cannot be used as a key part or identifier.
+    InvalidName = "invalid_name",
+    /// A request or argument that cannot be carried out as given.
+    InvalidInput = "invalid_input",
+    /// The object (conversation, index, version) does not exist.
+    NotFound = "not_found",
+    /// The object is in an archive storage class or tier: thaw it before opening it.
+    ColdStorage = "cold_storage",
+    /// The bytes are not JSON: truncated or corrupt gzip, invalid UTF-8, not JSON at all.
+    Decode = "decode",
+    /// Valid JSON, but not the shape the archive format has.
+    Shape = "shape",
+    /// The object is over a size limit (stored or decompressed).
+    TooLarge = "too_large",
+    /// A request to the object store failed after the retries.
+    S3 = "s3",
+    /// A local file or directory could not be read or written.
+    Io = "io",
+    /// Bad or missing configuration: a profile or its settings, the profiles or `.env` file, a keychain secret, a directory.
+    Config = "config",
+    /// A failure that is not the user's: a task that panicked, a channel closed, a request that could not be built.
+    Internal = "internal",
+    /// The profile is read-only: the core refuses every write.
+    ReadOnly = "read_only",
+    /// `metadata.json` kept changing during an update: nothing was lost, but the change was not applied.
+    IndexConflict = "index_conflict",
+    /// The store ignores conditional writes (If-Match), so index writes are refused.
+    ConditionalWritesUnsupported = "conditional_writes_unsupported",
+    /// The OS keychain is missing, locked or refused.
+    KeychainUnavailable = "keychain_unavailable",
+    /// Restore: the target rejected the key, user or password.
+    TargetAuth = "target_auth",
+    /// Restore: the key or user may not write the target tables.
+    TargetPermission = "target_permission",
+    /// Restore: a target table (or the RPC function) does not exist or cannot be seen.
+    MissingTable = "missing_table",
+    /// Restore: the target tables lack archive fields (refused unless missing columns are allowed).
+    MissingColumns = "missing_columns",
+    /// Restore: a conflicting row exists in the target.
+    TargetConflict = "target_conflict",
+    /// Restore: the target cannot be reached, did not answer in time or had a server error.
+    TargetUnavailable = "target_unavailable",
+    /// Restore: a lock or statement timeout on the target; nothing was written.
+    TargetBusy = "target_busy",
+    /// Restore: no TLS, or a certificate that is not trusted or not for that host.
+    TargetTls = "target_tls",
+    /// Restore: failed otherwise; the message says whether anything may be left to complete.
+    RestoreFailed = "restore_failed",
+    /// Restore: the rows read back differ from the archive (or lack fields); the archive copy stays.
+    NotVerified = "not_verified",
+    /// The person cancelled; what is left behind is consistent.
+    Cancelled = "cancelled",
+    /// An irreversible step was refused because the audit log cannot be written; nothing was done.
+    AuditUnwritable = "audit_unwritable",
+    /// Delete refused: the object versions of a (possibly) versioned bucket cannot be listed.
+    VersionsUnavailable = "versions_unavailable",
+    /// Delete refused: a version is under S3 Object Lock (legal hold or retention).
+    ObjectLocked = "object_locked",
+    /// Delete refused: the S3 Object Lock state of a version cannot be read.
+    HoldsUnreadable = "holds_unreadable",
+    /// Delete refused: the user's `metadata.json` cannot be read, so its entries could not be removed.
+    IndexUnreadable = "index_unreadable",
+    /// The app has no open profile to carry out the request with.
+    NoProfile = "no_profile",
+    /// Verify found index problems that were not repaired.
+    Integrity = "integrity",
+    /// A profile's connection test has a failed check.
+    ConnectionTest = "connection_test",
+    /// Audit verify found an edited, removed or inserted line.
+    AuditChainBroken = "audit_chain_broken",
+    /// Audit verify could not check the whole log: not chained, or its tail not anchored.
+    AuditChainUnverified = "audit_chain_unverified",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A code equals its wire string (how tests and scripts spell it).
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Why a restore target refused or failed: the restore codes of
+/// [`ErrorCode`], and only those, so `Error::Restore` cannot carry another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreFailure {
+    TargetAuth,
+    TargetPermission,
+    MissingTable,
+    MissingColumns,
+    TargetConflict,
+    TargetUnavailable,
+    /// A lock or statement timeout.
+    TargetBusy,
+    /// No TLS, or a certificate not trusted or not for that host.
+    TargetTls,
+    RestoreFailed,
+    NotVerified,
+}
+
+impl RestoreFailure {
+    pub const fn code(self) -> ErrorCode {
+        match self {
+            RestoreFailure::TargetAuth => ErrorCode::TargetAuth,
+            RestoreFailure::TargetPermission => ErrorCode::TargetPermission,
+            RestoreFailure::MissingTable => ErrorCode::MissingTable,
+            RestoreFailure::MissingColumns => ErrorCode::MissingColumns,
+            RestoreFailure::TargetConflict => ErrorCode::TargetConflict,
+            RestoreFailure::TargetUnavailable => ErrorCode::TargetUnavailable,
+            RestoreFailure::TargetBusy => ErrorCode::TargetBusy,
+            RestoreFailure::TargetTls => ErrorCode::TargetTls,
+            RestoreFailure::RestoreFailed => ErrorCode::RestoreFailed,
+            RestoreFailure::NotVerified => ErrorCode::NotVerified,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -54,13 +208,21 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Bad or missing configuration: a profile or its settings, the
+    /// profiles or `.env` file, a keychain secret, a directory.
     #[error("configuration: {0}")]
     Config(String),
 
-    /// A request from a front end that cannot be carried out as given (an
-    /// unknown file token, a name that is not a plain file name).
+    /// A request or argument that cannot be carried out as given (an
+    /// unknown file token, a name that is not a plain file name, an
+    /// out-of-range number).
     #[error("{0}")]
     InvalidInput(String),
+
+    /// A failure that is not the user's (a task that panicked, a channel
+    /// closed, a request the SDK could not build).
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// The profile is read-only; the core refuses every write.
     #[error("read-only profile: {action} is not allowed")]
@@ -80,14 +242,10 @@ pub enum Error {
     )]
     ConditionalWritesUnsupported { bucket: String },
 
-    /// A restore target (Supabase REST, Postgres) refused or failed; `code`
-    /// says which way (`target_auth`, `target_permission`, `missing_table`,
-    /// `missing_columns`, `target_conflict`, `target_unavailable`,
-    /// `target_busy` (a lock or statement timeout), `target_tls` (no TLS, or
-    /// a certificate not trusted or not for that host), `restore_failed`,
-    /// `not_verified`).
+    /// A restore target (Supabase REST, Postgres) refused or failed;
+    /// `failure` says which way.
     #[error("{message}")]
-    Restore { code: &'static str, message: String },
+    Restore { failure: RestoreFailure, message: String },
 
     /// The OS keychain is missing, locked or refused; never falls back to a file.
     #[error("{message}")]
@@ -173,34 +331,78 @@ pub enum Error {
          delete again"
     )]
     IndexUnreadable { key: String, cause: String },
+
+    /// The app was asked to act on the archive before a profile was opened.
+    #[error("no profile is open: open a profile first")]
+    NoProfile,
+
+    /// Verify found index problems (dangling entries, unindexed or
+    /// unreadable objects, duplicates) that were not repaired.
+    #[error(
+        "index problems found for {}; repair fixes the index (verify --repair)",
+        name_list(users)
+    )]
+    Integrity {
+        /// The user folders with problems.
+        users: Vec<String>,
+    },
+
+    /// A check of a profile's connection test failed.
+    #[error("{check}: {message}")]
+    ConnectionTest { check: String, message: String },
+
+    /// The audit log's hash chain is broken at `line`.
+    #[error("{path}: line {line}: {reason}")]
+    AuditChainBroken { path: String, line: u64, reason: String },
+
+    /// The audit log could not be fully checked (not chained, or no head
+    /// file), so it is not called intact.
+    #[error("{path}: {reason}")]
+    AuditChainUnverified { path: String, reason: &'static str },
+}
+
+/// At most five names, then how many more.
+fn name_list(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
 }
 
 impl Error {
     /// Stable, machine-readable code (documented in docs/ARCHITECTURE.md).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::InvalidName { .. } => "invalid_name",
-            Error::NotFound { .. } => "not_found",
-            Error::ColdStorage { .. } => "cold_storage",
-            Error::Decode { .. } => "decode",
-            Error::Shape { .. } => "shape",
-            Error::TooLarge { .. } => "too_large",
-            Error::S3 { .. } => "s3",
-            Error::Io { .. } => "io",
-            Error::Config(_) => "config",
-            Error::InvalidInput(_) => "invalid_input",
-            Error::ReadOnly { .. } => "read_only",
-            Error::IndexConflict { .. } => "index_conflict",
-            Error::ConditionalWritesUnsupported { .. } => "conditional_writes_unsupported",
-            Error::Keychain { .. } => "keychain_unavailable",
-            Error::Restore { code, .. } => code,
-            Error::Cancelled { .. } => "cancelled",
-            Error::AuditUnwritable { .. } => "audit_unwritable",
+            Error::InvalidName { .. } => ErrorCode::InvalidName,
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::ColdStorage { .. } => ErrorCode::ColdStorage,
+            Error::Decode { .. } => ErrorCode::Decode,
+            Error::Shape { .. } => ErrorCode::Shape,
+            Error::TooLarge { .. } => ErrorCode::TooLarge,
+            Error::S3 { .. } => ErrorCode::S3,
+            Error::Io { .. } => ErrorCode::Io,
+            Error::Config(_) => ErrorCode::Config,
+            Error::InvalidInput(_) => ErrorCode::InvalidInput,
+            Error::Internal(_) => ErrorCode::Internal,
+            Error::ReadOnly { .. } => ErrorCode::ReadOnly,
+            Error::IndexConflict { .. } => ErrorCode::IndexConflict,
+            Error::ConditionalWritesUnsupported { .. } => ErrorCode::ConditionalWritesUnsupported,
+            Error::Keychain { .. } => ErrorCode::KeychainUnavailable,
+            Error::Restore { failure, .. } => failure.code(),
+            Error::Cancelled { .. } => ErrorCode::Cancelled,
+            Error::AuditUnwritable { .. } => ErrorCode::AuditUnwritable,
             Error::Unaudited { error, .. } | Error::KeptInArchive { error, .. } => error.code(),
-            Error::VersionsUnavailable { .. } => "versions_unavailable",
-            Error::ObjectLocked { .. } => "object_locked",
-            Error::HoldsUnreadable { .. } => "holds_unreadable",
-            Error::IndexUnreadable { .. } => "index_unreadable",
+            Error::VersionsUnavailable { .. } => ErrorCode::VersionsUnavailable,
+            Error::ObjectLocked { .. } => ErrorCode::ObjectLocked,
+            Error::HoldsUnreadable { .. } => ErrorCode::HoldsUnreadable,
+            Error::IndexUnreadable { .. } => ErrorCode::IndexUnreadable,
+            Error::NoProfile => ErrorCode::NoProfile,
+            Error::Integrity { .. } => ErrorCode::Integrity,
+            Error::ConnectionTest { .. } => ErrorCode::ConnectionTest,
+            Error::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
+            Error::AuditChainUnverified { .. } => ErrorCode::AuditChainUnverified,
         }
     }
 
@@ -233,7 +435,7 @@ impl Error {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ErrorReport {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -243,5 +445,167 @@ impl From<&Error> for ErrorReport {
             code: e.code(),
             message: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_code_is_written_as_its_snake_case_string() {
+        let strings: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(strings.len(), ErrorCode::ALL.len(), "two codes share a string");
+        for &code in ErrorCode::ALL {
+            let wire = serde_json::to_value(code).unwrap();
+            assert_eq!(wire, serde_json::json!(code.as_str()));
+            assert_eq!(serde_json::from_value::<ErrorCode>(wire).unwrap(), code);
+            assert!(
+                code.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{code}"
+            );
+        }
+    }
+
+    /// Audit logs and scripts hold the codes as strings: every one written
+    /// before `ErrorCode` existed still reads as the same code.
+    #[test]
+    fn the_codes_written_before_the_enum_still_read() {
+        for old in [
+            "invalid_name",
+            "invalid_input",
+            "not_found",
+            "cold_storage",
+            "decode",
+            "shape",
+            "too_large",
+            "s3",
+            "io",
+            "config",
+            "read_only",
+            "index_conflict",
+            "conditional_writes_unsupported",
+            "keychain_unavailable",
+            "target_auth",
+            "target_permission",
+            "missing_table",
+            "missing_columns",
+            "target_conflict",
+            "target_unavailable",
+            "target_busy",
+            "target_tls",
+            "restore_failed",
+            "not_verified",
+            "cancelled",
+            "audit_unwritable",
+            "versions_unavailable",
+            "object_locked",
+            "holds_unreadable",
+            "index_unreadable",
+            "no_profile",
+            "integrity",
+            "connection_test",
+            "audit_chain_broken",
+            "audit_chain_unverified",
+        ] {
+            let code: ErrorCode =
+                serde_json::from_value(serde_json::json!(old)).unwrap_or_else(|e| panic!("{old}: {e}"));
+            assert_eq!(code.as_str(), old);
+        }
+    }
+
+    #[test]
+    fn a_report_is_the_code_string_and_the_message() {
+        let e = Error::Restore {
+            failure: RestoreFailure::NotVerified,
+            message: "conversation c1: differs".into(),
+        };
+        assert_eq!(e.code(), ErrorCode::NotVerified);
+        assert_eq!(
+            serde_json::to_string(&ErrorReport::from(&e)).unwrap(),
+            r#"{"code":"not_verified","message":"conversation c1: differs"}"#
+        );
+        // Wrapping keeps the inner code.
+        let kept = Error::KeptInArchive {
+            conversation_id: "c1".into(),
+            error: Box::new(Error::ObjectLocked { holds: vec![] }),
+        };
+        assert_eq!(
+            kept.unaudited(&Error::Internal("x".into())).code(),
+            ErrorCode::ObjectLocked
+        );
+    }
+
+    #[test]
+    fn restore_failures_are_distinct_restore_codes() {
+        let all = [
+            RestoreFailure::TargetAuth,
+            RestoreFailure::TargetPermission,
+            RestoreFailure::MissingTable,
+            RestoreFailure::MissingColumns,
+            RestoreFailure::TargetConflict,
+            RestoreFailure::TargetUnavailable,
+            RestoreFailure::TargetBusy,
+            RestoreFailure::TargetTls,
+            RestoreFailure::RestoreFailed,
+            RestoreFailure::NotVerified,
+        ];
+        let codes: BTreeSet<&str> = all.iter().map(|f| f.code().as_str()).collect();
+        assert_eq!(codes.len(), all.len());
+        assert!(codes.contains("target_tls") && codes.contains("not_verified"));
+    }
+
+    /// The `- `code`: meaning` lines after "Error codes" in `doc`, in order.
+    fn documented_codes(doc: &str) -> Vec<(&str, &str)> {
+        let list = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("Error codes"))
+            .skip(1)
+            .skip_while(|l| !l.starts_with("- `"))
+            .take_while(|l| l.starts_with("- `"));
+        list.map(|l| {
+            let rest = &l["- `".len()..];
+            let (code, meaning) = rest.split_once('`').unwrap_or((rest, ""));
+            (code, meaning.trim_start_matches(':').trim())
+        })
+        .collect()
+    }
+
+    #[test]
+    fn the_documented_code_list_is_the_enum() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ARCHITECTURE.md");
+        let doc = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let documented = documented_codes(&doc);
+        let undescribed: Vec<&str> = documented
+            .iter()
+            .filter(|(_, m)| m.is_empty())
+            .map(|(c, _)| *c)
+            .collect();
+        assert!(
+            undescribed.is_empty(),
+            "{path}: codes without a meaning: {undescribed:?}"
+        );
+        let listed: Vec<&str> = documented.iter().map(|(c, _)| *c).collect();
+        let enum_codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let missing: Vec<&&str> = enum_codes.iter().filter(|c| !listed.contains(c)).collect();
+        let extra: Vec<&&str> = listed.iter().filter(|c| !enum_codes.contains(c)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty() && listed.len() == enum_codes.len(),
+            "{path}, \"Error codes\": missing {missing:?}, not codes {extra:?}, listed {} times for {} codes",
+            listed.len(),
+            enum_codes.len()
+        );
+    }
+
+    #[test]
+    fn the_doc_list_reader_sees_a_missing_or_extra_code() {
+        let doc = "x\nError codes (see error.rs):\n\n- `not_found`: gone\n- `made_up`: no such code\n- `io`:\n\nLater text\n- `decode`: not in the list\n";
+        assert_eq!(
+            documented_codes(doc),
+            [("not_found", "gone"), ("made_up", "no such code"), ("io", "")]
+        );
     }
 }

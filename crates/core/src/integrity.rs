@@ -202,7 +202,7 @@ pub struct RepairReport {
 /// saw dangling are removed, so entries the archiver adds meanwhile stay.
 pub(crate) async fn repair(store: &Store, folder: &UserFolder, v: &Verification) -> Result<RepairReport> {
     if v.index_state == "corrupt" {
-        return Err(Error::Config(format!(
+        return Err(Error::InvalidInput(format!(
             "{}: metadata.json is unreadable; repair will not overwrite it (fix or remove it by hand, then verify again)",
             store.layout().index_key(folder)
         )));

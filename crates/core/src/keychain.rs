@@ -39,7 +39,7 @@ impl std::str::FromStr for SecretKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         SecretKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            Error::Config(format!(
+            Error::InvalidInput(format!(
                 "unknown secret kind {s:?}: use aws-secret-access-key, supabase-key or postgres-url"
             ))
         })

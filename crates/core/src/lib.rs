@@ -35,7 +35,7 @@ pub use catalog::{
 pub use codec::{Encoding, Limits};
 pub use cold::{ColdState, ColdStatus, ThawTier};
 pub use delete::DeleteReport;
-pub use error::{Error, ErrorReport, Result};
+pub use error::{Error, ErrorCode, ErrorReport, RestoreFailure, Result};
 pub use keychain::{Keychain, SecretKind};
 pub use layout::{ConversationId, Layout, ObjectKind, UserFolder};
 pub use model::{ConversationDocument, Fields, IndexEntry, UserIndex};

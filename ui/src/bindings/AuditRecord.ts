@@ -22,7 +22,12 @@ time: string, os_user: string, profile: string | null, bucket: string, action: s
 /**
  * `intent` (written before an irreversible step), `ok` or `error`.
  */
-outcome: string, error_code: string | null, 
+outcome: string, 
+/**
+ * The failure's `ErrorCode` as its string; a string, not the enum, so
+ * a line written by any version (with a code this one lacks) still reads.
+ */
+error_code: string | null, 
 /**
  * Counts and names (keys, file paths) describing what was done.
  */

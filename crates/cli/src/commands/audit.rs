@@ -38,7 +38,6 @@ pub fn audit(args: &AuditArgs) -> Result<Box<dyn Render>, Error> {
     if let Some(AuditCommand::Verify) = args.command {
         return Ok(Box::new(Verified {
             verification: log.verify()?,
-            path,
         }));
     }
     let filter = AuditFilter {
@@ -101,7 +100,6 @@ impl Render for Records {
 /// The chain's check; exit 1 unless it is intact (or the log is empty).
 struct Verified {
     verification: AuditVerification,
-    path: PathBuf,
 }
 
 impl Render for Verified {
@@ -161,22 +159,6 @@ impl Render for Verified {
         json_line(out, &self.verification)
     }
     fn failure(&self) -> Option<ErrorReport> {
-        let path = self.path.display();
-        match (&self.verification.first_broken, self.verification.status) {
-            (Some(b), _) => Some(ErrorReport {
-                code: "audit_chain_broken",
-                message: format!("{path}: line {}: {}", b.line, b.message),
-            }),
-            // Nothing found, but nothing could be checked (or not all of it).
-            (None, ChainStatus::NotChained) => Some(ErrorReport {
-                code: "audit_chain_unverified",
-                message: format!("{path}: no record carries a link; nothing can be checked"),
-            }),
-            (None, ChainStatus::TailNotAnchored) => Some(ErrorReport {
-                code: "audit_chain_unverified",
-                message: format!("{path}: its head file is missing, so records cut from the end would not show"),
-            }),
-            (None, _) => None,
-        }
+        self.verification.problem().map(|e| ErrorReport::from(&e))
     }
 }

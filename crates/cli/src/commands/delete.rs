@@ -21,7 +21,7 @@ pub struct DeleteArgs {
 
 pub async fn delete(session: &Session, args: &DeleteArgs) -> Result<Audited<DeleteReport>, Error> {
     if !args.yes {
-        return Err(Error::Config(format!(
+        return Err(Error::InvalidInput(format!(
             "refusing to delete {} conversation(s) of {} permanently without --yes",
             args.conversation_ids.len(),
             args.user

@@ -174,7 +174,11 @@ pub async fn profile(command: &ProfileCommand) -> Result<Box<dyn Render>, Failur
 /// `add` refuses a name in use; `edit` wants one.
 fn save(profiles: &Profiles, name: &str, settings: &Settings, adding: bool) -> Result<Saved, Error> {
     let mut profile = match (adding, profiles.get(name)) {
-        (true, Ok(_)) => return Err(Error::Config(format!("profile {name:?} exists; use `profile edit`"))),
+        (true, Ok(_)) => {
+            return Err(Error::InvalidInput(format!(
+                "profile {name:?} exists; use `profile edit`"
+            )))
+        }
         (true, Err(_)) => Profile::new(""),
         (false, existing) => existing?,
     };
@@ -305,10 +309,6 @@ impl Render for Tested {
         json_line(out, &self.0)
     }
     fn failure(&self) -> Option<ErrorReport> {
-        let failed = self.0.iter().find(|c| c.status == "failed")?;
-        Some(ErrorReport {
-            code: "connection_test",
-            message: format!("{}: {}", failed.name, failed.message),
-        })
+        connection::first_failure(&self.0).map(|e| ErrorReport::from(&e))
     }
 }

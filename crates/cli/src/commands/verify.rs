@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use archive_desk_core::integrity::{RepairReport, Verification};
-use archive_desk_core::{ErrorReport, Session};
+use archive_desk_core::{Error, ErrorReport, Session};
 use clap::Args;
 use futures::TryStreamExt;
 
@@ -32,7 +32,7 @@ pub async fn verify(session: &Session, args: &VerifyArgs, out: &mut Output) -> R
             pages.into_iter().flat_map(|p| p.users).map(|f| f.to_string()).collect()
         }
     };
-    let mut problems = false;
+    let mut problems = Vec::new();
     for user in &users {
         let checked = if args.repair {
             let done = session.repair(user).await?;
@@ -50,7 +50,9 @@ pub async fn verify(session: &Session, args: &VerifyArgs, out: &mut Output) -> R
                 audit_warning: None,
             }
         };
-        problems |= !checked.verification.is_clean() && checked.repaired.is_none();
+        if !checked.verification.is_clean() && checked.repaired.is_none() {
+            problems.push(user.clone());
+        }
         out.emit(&checked)?;
     }
     out.emit(&Outcome { problems })
@@ -121,7 +123,8 @@ impl Render for Checked {
 
 /// After every user: nothing more to print; the exit code.
 struct Outcome {
-    problems: bool,
+    /// The users with problems left.
+    problems: Vec<String>,
 }
 
 impl Render for Outcome {
@@ -132,9 +135,7 @@ impl Render for Outcome {
         Ok(())
     }
     fn failure(&self) -> Option<ErrorReport> {
-        self.problems.then(|| ErrorReport {
-            code: "integrity",
-            message: "problems found; run again with --repair to fix the index".into(),
-        })
+        let users = self.problems.clone();
+        (!users.is_empty()).then(|| ErrorReport::from(&Error::Integrity { users }))
     }
 }

@@ -59,6 +59,8 @@ pub struct AuditRecord {
     pub conversation_ids: Vec<String>,
     /// `intent` (written before an irreversible step), `ok` or `error`.
     pub outcome: String,
+    /// The failure's `ErrorCode` as its string; a string, not the enum, so
+    /// a line written by any version (with a code this one lacks) still reads.
     pub error_code: Option<String>,
     /// Counts and names (keys, file paths) describing what was done.
     #[serde(default)]

@@ -461,3 +461,32 @@ fn the_log_and_its_dir_are_owner_only() {
     log.append(&record("export", "a@x.io", "2026-01-01T00:00:00Z")).unwrap();
     assert_eq!(mode(log.path()), 0o600);
 }
+
+/// A log that cannot be called intact is an error with the audit codes;
+/// an intact or empty one is not.
+#[test]
+fn a_verification_that_is_not_intact_is_an_audit_chain_error() {
+    use crate::error::ErrorCode;
+    let v = |status, first_broken| AuditVerification {
+        path: "/logs/audit.jsonl".into(),
+        status,
+        first_broken,
+        ..AuditVerification::default()
+    };
+    let broken = BrokenLink {
+        line: 7,
+        kind: BreakKind::Edited,
+        message: "the line was edited".into(),
+    };
+    let e = v(ChainStatus::Broken, Some(broken)).problem().unwrap();
+    assert_eq!(e.code(), ErrorCode::AuditChainBroken);
+    assert_eq!(e.to_string(), "/logs/audit.jsonl: line 7: the line was edited");
+    for status in [ChainStatus::NotChained, ChainStatus::TailNotAnchored] {
+        let e = v(status, None).problem().unwrap();
+        assert_eq!(e.code(), ErrorCode::AuditChainUnverified, "{status:?}");
+        assert!(e.to_string().starts_with("/logs/audit.jsonl: "), "{e}");
+    }
+    for status in [ChainStatus::Intact, ChainStatus::Empty] {
+        assert!(v(status, None).problem().is_none(), "{status:?}");
+    }
+}

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::{sha256_hex, AuditLog, AuditRecord, Head};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Why the chain breaks at a line.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -76,6 +76,28 @@ impl AuditVerification {
     /// Chained, whole, and ending where the head file says.
     pub fn is_intact(&self) -> bool {
         self.status == ChainStatus::Intact
+    }
+
+    /// What a log that cannot be called intact fails with: the first break
+    /// (`audit_chain_broken`), or why it could not be fully checked
+    /// (`audit_chain_unverified`). `None` for an intact or empty log.
+    pub fn problem(&self) -> Option<Error> {
+        let unverified = |reason| Error::AuditChainUnverified {
+            path: self.path.clone(),
+            reason,
+        };
+        match (&self.first_broken, self.status) {
+            (Some(b), _) => Some(Error::AuditChainBroken {
+                path: self.path.clone(),
+                line: b.line,
+                reason: b.message.clone(),
+            }),
+            (None, ChainStatus::NotChained) => Some(unverified("no record carries a link; nothing can be checked")),
+            (None, ChainStatus::TailNotAnchored) => Some(unverified(
+                "its head file is missing, so records cut from the end would not show",
+            )),
+            (None, ChainStatus::Empty | ChainStatus::Intact | ChainStatus::Broken) => None,
+        }
     }
 }
 

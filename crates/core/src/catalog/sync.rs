@@ -220,7 +220,7 @@ pub async fn sync(
     }
     if !counts.complete {
         // The writer stopped early; its error was returned above.
-        return Err(Error::Config("catalog sync: the listing stopped early".into()));
+        return Err(Error::Internal("catalog sync: the listing stopped early".into()));
     }
     report.list_requests = counts.requests;
     report.objects_listed = counts.objects;

@@ -30,7 +30,7 @@ impl Profiles {
     pub fn import_env(&self, name: &str, env_file: &Path, replace: bool) -> Result<ImportReport> {
         check_profile_name(name)?;
         if !replace && self.load()?.profiles.contains_key(name) {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidInput(format!(
                 "profile {name:?} exists; pass --replace to overwrite it"
             )));
         }

@@ -235,7 +235,7 @@ impl Profiles {
     }
 
     fn save(&self, file: &ProfileFile) -> Result<()> {
-        let text = toml::to_string_pretty(file).map_err(|e| Error::Config(e.to_string()))?;
+        let text = toml::to_string_pretty(file).map_err(|e| Error::Internal(format!("profiles file: {e}")))?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             owner_only::create_private_dir(dir)?;
         }

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, RestoreFailure, Result};
 use crate::keychain::SecretKind;
 use crate::model::ConversationDocument;
 use crate::secret::Secret;
@@ -223,7 +223,7 @@ impl std::str::FromStr for RestoreMode {
         match s {
             "rest" => Ok(RestoreMode::Rest),
             "postgres" => Ok(RestoreMode::Postgres),
-            _ => Err(Error::Config(format!(
+            _ => Err(Error::InvalidInput(format!(
                 "unknown restore mode {s:?}: use rest or postgres"
             ))),
         }
@@ -356,7 +356,7 @@ pub async fn restore(
             .collect();
         fields.extend(plan.dropped.messages.iter().map(|f| format!("messages.{f}")));
         return Err(Error::Restore {
-            code: "missing_columns",
+            failure: RestoreFailure::MissingColumns,
             message: format!(
                 "conversation {id}: the target tables lack these archive fields: {}; nothing was written \
                  (add the columns, or restore without them)",
@@ -400,7 +400,7 @@ pub async fn restore(
 
 fn injected_fault() -> Error {
     Error::Restore {
-        code: "restore_failed",
+        failure: RestoreFailure::RestoreFailed,
         message: "injected fault after the conversation row (test hook)".into(),
     }
 }

@@ -16,7 +16,7 @@ use super::plan::Plan;
 use super::tls::{self, Connection, Connector};
 use super::verify::Differences;
 use super::{cancelled_error, injected_fault, Readback, RestoreOptions, Tables, Timeouts, Written, CHUNK};
-use crate::error::{Error, Result};
+use crate::error::{Error, RestoreFailure, Result};
 use crate::secret::Secret;
 use crate::CancellationToken;
 
@@ -80,7 +80,7 @@ impl PostgresTarget {
         let client = match tokio::time::timeout(limit, connect).await {
             Err(_) => {
                 return Err(Error::Restore {
-                    code: "target_unavailable",
+                    failure: RestoreFailure::TargetUnavailable,
                     message: format!(
                         "Postgres at {host} did not answer within {} s (connect timeout)",
                         limit.as_secs_f32()
@@ -130,7 +130,7 @@ impl PgSession<'_> {
                 .await?;
             if rows.is_empty() {
                 return Err(Error::Restore {
-                    code: "missing_table",
+                    failure: RestoreFailure::MissingTable,
                     message: format!("table {table} does not exist in Postgres (or this user cannot see it)"),
                 });
             }
@@ -261,7 +261,7 @@ impl PgSession<'_> {
                 tokio::time::timeout(limit, tx.commit())
                     .await
                     .map_err(|_| Error::Restore {
-                        code: "target_unavailable",
+                        failure: RestoreFailure::TargetUnavailable,
                         message: "Postgres did not confirm the commit in time: run the restore again to see \
                                   whether it was written (it is idempotent)"
                             .into(),
@@ -320,7 +320,7 @@ impl PgSession<'_> {
         rows.iter()
             .map(|r| {
                 serde_json::from_str(r.get::<_, &str>(0)).map_err(|e| Error::Restore {
-                    code: "restore_failed",
+                    failure: RestoreFailure::RestoreFailed,
                     message: format!("a row of {table} read back is not JSON: {e}"),
                 })
             })
@@ -341,7 +341,7 @@ impl PgSession<'_> {
 /// A server that stopped answering (our own bound, not the server's).
 fn silent(limit: Duration) -> Error {
     Error::Restore {
-        code: "target_unavailable",
+        failure: RestoreFailure::TargetUnavailable,
         message: format!("Postgres did not answer within {} s", limit.as_secs()),
     }
 }
@@ -358,42 +358,51 @@ fn schema_and_table(name: &str) -> (&str, &str) {
 }
 
 pub(super) fn pg_error(e: tokio_postgres::Error) -> Error {
-    let (code, plain) = match e.code() {
-        Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
-            ("target_auth", "Postgres rejected the user or password".to_owned())
-        }
+    let (failure, plain) = match e.code() {
+        Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => (
+            RestoreFailure::TargetAuth,
+            "Postgres rejected the user or password".to_owned(),
+        ),
         Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => (
-            "target_permission",
+            RestoreFailure::TargetPermission,
             "permission denied for this Postgres user".to_owned(),
         ),
-        Some(c) if *c == SqlState::UNDEFINED_TABLE => ("missing_table", "a table does not exist".to_owned()),
+        Some(c) if *c == SqlState::UNDEFINED_TABLE => {
+            (RestoreFailure::MissingTable, "a table does not exist".to_owned())
+        }
         Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => (
-            "target_busy",
+            RestoreFailure::TargetBusy,
             "another session holds a lock on the rows or tables the restore writes (lock_timeout reached); \
              nothing was written: try again when it is released"
                 .to_owned(),
         ),
         Some(c) if *c == SqlState::QUERY_CANCELED => (
-            "target_busy",
+            RestoreFailure::TargetBusy,
             "Postgres stopped a statement that ran longer than statement_timeout; nothing was written: try again \
              later"
                 .to_owned(),
         ),
         Some(c) => (
-            "restore_failed",
+            RestoreFailure::RestoreFailed,
             format!(
                 "Postgres error {}: {}",
                 c.code(),
                 e.as_db_error().map_or("", |d| d.message())
             ),
         ),
-        None if e.is_closed() => ("target_unavailable", "the Postgres connection closed".to_owned()),
+        None if e.is_closed() => (
+            RestoreFailure::TargetUnavailable,
+            "the Postgres connection closed".to_owned(),
+        ),
         None => (
-            "target_unavailable",
+            RestoreFailure::TargetUnavailable,
             "Postgres cannot be reached (check host, port and TLS)".to_owned(),
         ),
     };
-    Error::Restore { code, message: plain }
+    Error::Restore {
+        failure,
+        message: plain,
+    }
 }
 
 /// `insert ... select ... from jsonb_populate_recordset ... on conflict do nothing`

@@ -12,7 +12,7 @@ use super::verify::{self, Differences};
 use super::{
     cancelled_error, check_identifier, injected_fault, Readback, RestoreOptions, Tables, Timeouts, Written, CHUNK,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, RestoreFailure, Result};
 use crate::secret::Secret;
 use crate::CancellationToken;
 
@@ -54,7 +54,7 @@ fn http_client(timeouts: &Timeouts) -> Result<reqwest::Client> {
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.request)
         .build()
-        .map_err(|e| Error::Config(format!("HTTP client: {e}")))
+        .map_err(|e| Error::Internal(format!("HTTP client: {e}")))
 }
 
 impl RestTarget {
@@ -106,7 +106,7 @@ impl RestTarget {
             "request failed"
         };
         Error::Restore {
-            code: "target_unavailable",
+            failure: RestoreFailure::TargetUnavailable,
             message: format!("{what}: Supabase at {} {why}", self.base),
         }
     }
@@ -124,7 +124,7 @@ impl RestTarget {
     /// The body of a successful answer as JSON.
     async fn json(&self, what: &str, resp: reqwest::Response) -> Result<Value> {
         resp.json().await.map_err(|e| Error::Restore {
-            code: "target_unavailable",
+            failure: RestoreFailure::TargetUnavailable,
             message: format!("{what}: Supabase's answer could not be read ({e})"),
         })
     }
@@ -144,7 +144,7 @@ impl RestTarget {
                 .as_object()
                 .map(|p| p.keys().cloned().collect())
                 .ok_or_else(|| Error::Restore {
-                    code: "missing_table",
+                    failure: RestoreFailure::MissingTable,
                     message: format!("table {table} does not exist in Supabase (or the key cannot see it)"),
                 })
         };
@@ -189,7 +189,7 @@ impl RestTarget {
             .and_then(|v| v.rsplit('/').next())
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| Error::Restore {
-                code: "restore_failed",
+                failure: RestoreFailure::RestoreFailed,
                 message: "Supabase did not return a message count".into(),
             })
     }
@@ -298,7 +298,7 @@ impl RestTarget {
                 Value::Array(found) => rows.extend(found),
                 _ => {
                     return Err(Error::Restore {
-                        code: "restore_failed",
+                        failure: RestoreFailure::RestoreFailed,
                         message: format!("{what}: Supabase did not answer with rows"),
                     })
                 }
@@ -476,7 +476,7 @@ struct InsertError {
 
 fn state_unknown(id: &str, error: &Error) -> Error {
     Error::Restore {
-        code: "restore_failed",
+        failure: RestoreFailure::RestoreFailed,
         message: format!(
             "{error}; whether Supabase wrote that part cannot be told, so conversation {id} may be partly restored: \
              run the restore again to complete it (rows already there are kept, nothing is doubled)"
@@ -486,7 +486,7 @@ fn state_unknown(id: &str, error: &Error) -> Error {
 
 fn undo_failed(error: &Error, undo_err: &Error) -> Error {
     Error::Restore {
-        code: "restore_failed",
+        failure: RestoreFailure::RestoreFailed,
         message: format!(
             "{error}; undoing the partial write also failed ({undo_err}): run the restore again to complete it"
         ),
@@ -497,31 +497,31 @@ fn undo_failed(error: &Error, undo_err: &Error) -> Error {
 pub(super) fn rest_error(what: &str, status: u16, body: &Value) -> Error {
     let code = body["code"].as_str().unwrap_or("");
     let detail = body["message"].as_str().unwrap_or("");
-    let (code, plain) = match (status, code) {
+    let (failure, plain) = match (status, code) {
         (_, "55P03" | "57014") => (
-            "target_busy",
+            RestoreFailure::TargetBusy,
             format!(
                 "Supabase stopped the statement ({detail}): the rows are locked by another session or the write \
                  took longer than the database's statement timeout; try again later"
             ),
         ),
         (403, _) | (_, "42501") => (
-            "target_permission",
+            RestoreFailure::TargetPermission,
             "permission denied: this key cannot write these tables (an anon or authenticated key is blocked by row-level security; use the service-role key)".to_owned(),
         ),
         (401, _) | (_, "PGRST301" | "PGRST302") => (
-            "target_auth",
+            RestoreFailure::TargetAuth,
             "Supabase rejected the key: check the service-role (or sb_secret_) key of this project".to_owned(),
         ),
         (404, _) | (_, "PGRST205" | "42P01" | "PGRST202") => {
-            ("missing_table", format!("the table or function does not exist ({detail})"))
+            (RestoreFailure::MissingTable, format!("the table or function does not exist ({detail})"))
         }
-        (409, _) => ("target_conflict", format!("a conflicting row exists ({detail})")),
-        (s, _) if s >= 500 => ("target_unavailable", format!("Supabase had a server error (HTTP {s}): {detail}")),
-        (s, _) => ("restore_failed", format!("Supabase refused the request (HTTP {s} {code}): {detail}")),
+        (409, _) => (RestoreFailure::TargetConflict, format!("a conflicting row exists ({detail})")),
+        (s, _) if s >= 500 => (RestoreFailure::TargetUnavailable, format!("Supabase had a server error (HTTP {s}): {detail}")),
+        (s, _) => (RestoreFailure::RestoreFailed, format!("Supabase refused the request (HTTP {s} {code}): {detail}")),
     };
     Error::Restore {
-        code,
+        failure,
         message: format!("{what}: {plain}"),
     }
 }

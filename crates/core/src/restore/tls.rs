@@ -35,7 +35,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres::config::{Host, SslMode as WireSslMode};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, RestoreFailure, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
@@ -180,7 +180,7 @@ impl Connection {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Config(format!("TLS setup: {e}")))?;
+            .map_err(|e| Error::Internal(format!("TLS setup: {e}")))?;
         let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, &self.ca_file) {
             (SslMode::Require, None) => Arc::new(EncryptOnly(provider)),
             (SslMode::Require | SslMode::VerifyCa, ca) => Arc::new(ChainOnly(self.webpki(ca.as_deref(), &provider)?)),
@@ -204,7 +204,7 @@ impl Connection {
         };
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
-            .map_err(|e| Error::Config(format!("TLS setup: {e}")))
+            .map_err(|e| Error::Internal(format!("TLS setup: {e}")))
     }
 }
 
@@ -404,7 +404,7 @@ pub fn tls_failure(e: &tokio_postgres::Error, host: &str, mode: SslMode) -> Opti
         None => return None,
     };
     Some(Error::Restore {
-        code: "target_tls",
+        failure: RestoreFailure::TargetTls,
         message: plain,
     })
 }

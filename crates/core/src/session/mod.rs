@@ -19,7 +19,7 @@ use crate::bounds::ThawDays;
 use crate::codec::{self, Encoding};
 use crate::cold::{self, ColdStatus, ThawTier};
 use crate::delete::{self, DeleteReport};
-use crate::error::{Error, Result};
+use crate::error::{Error, RestoreFailure, Result};
 use crate::integrity::{self, RepairReport, Verification};
 use crate::layout::{ConversationId, ObjectKind, UserFolder};
 use crate::restore::{self, RestoreOptions, RestoreReport, Target};
@@ -149,7 +149,7 @@ impl Session {
             let folder = subject.folder(user)?;
             let ids = subject.ids()?;
             if ids.is_empty() {
-                return Err(Error::Config("no conversation ids given".into()));
+                return Err(Error::InvalidInput("no conversation ids given".into()));
             }
             Ok((folder, ids))
         })();
@@ -349,7 +349,7 @@ fn why_it_stays(report: &RestoreReport, cancel: &CancellationToken) -> Option<Er
     .collect();
     if !dropped.is_empty() {
         return Some(Error::Restore {
-            code: "not_verified",
+            failure: RestoreFailure::NotVerified,
             message: format!(
                 "conversation {}: restored without {} (the tables lack them); those fields exist only in the \
                  archive, so it stays there",
@@ -375,7 +375,7 @@ fn not_verified(report: &RestoreReport) -> Error {
         .collect();
     let more = report.differences_count.saturating_sub(shown.len() as u64);
     Error::Restore {
-        code: "not_verified",
+        failure: RestoreFailure::NotVerified,
         message: format!(
             "conversation {}: the tables do not hold what the archive holds ({} difference{}: {}{}); it stays in \
              the archive",

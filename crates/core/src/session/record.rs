@@ -109,7 +109,7 @@ impl Session {
             }
             Err(e) => {
                 record.outcome = "error".into();
-                record.error_code = Some(e.code().to_owned());
+                record.error_code = Some(e.code().as_str().to_owned());
             }
         }
         record

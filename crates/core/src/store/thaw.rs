@@ -22,7 +22,7 @@ fn restore_request(days: Option<i32>, tier: &str) -> Result<RestoreRequest> {
     let params = GlacierJobParameters::builder()
         .tier(Tier::from(tier))
         .build()
-        .map_err(|e| Error::Config(e.to_string()))?;
+        .map_err(|e| Error::Internal(format!("thaw request: {e}")))?;
     Ok(RestoreRequest::builder()
         .glacier_job_parameters(params)
         .set_days(days)

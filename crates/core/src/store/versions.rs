@@ -145,14 +145,14 @@ impl Store {
                     .key(&t.key)
                     .set_version_id(t.version_id.clone())
                     .build()
-                    .map_err(|e| Error::Config(e.to_string()))
+                    .map_err(|e| Error::Internal(format!("{}: delete request: {e}", t.key)))
             })
             .collect::<Result<Vec<_>>>()?;
         let delete = Delete::builder()
             .set_objects(Some(objects))
             .quiet(true)
             .build()
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .map_err(|e| Error::Internal(format!("{first}: delete request: {e}")))?;
         let out = self
             .client
             .delete_objects()
