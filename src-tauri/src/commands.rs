@@ -15,7 +15,7 @@ use archive_desk_core::catalog::{self, CatalogStats};
 use archive_desk_core::connection::{self, Check};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
-use archive_desk_core::profile::{ImportReport, Profile, ProfileView, RestoreMode, SaveReport};
+use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
 use archive_desk_core::restore::{RestoreOptions, RestoreReport};
 use archive_desk_core::session::ExportReport;
 use archive_desk_core::{
@@ -83,7 +83,7 @@ pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedPro
         bucket: profile.bucket,
         endpoint: profile.endpoint,
         read_only: profile.read_only,
-        can_restore: profile.supabase_url.is_some() || profile.restore_mode == RestoreMode::Postgres,
+        can_restore: profile.has_restore_target(),
     })
 }
 

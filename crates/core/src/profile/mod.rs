@@ -98,6 +98,12 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Whether the profile names a restore target at all: a Supabase project
+    /// for the REST modes, or the direct-Postgres mode (its URL is a secret).
+    pub fn has_restore_target(&self) -> bool {
+        self.supabase_url.is_some() || self.restore_mode == RestoreMode::Postgres
+    }
+
     pub fn new(bucket: impl Into<String>) -> Self {
         Profile {
             bucket: bucket.into(),
@@ -336,6 +342,20 @@ fn normalised_url(url: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_can_restore_with_a_supabase_url_or_in_postgres_mode() {
+        let mut profile = Profile::new("b");
+        assert!(!profile.has_restore_target());
+        profile.restore_mode = RestoreMode::Postgres;
+        assert!(
+            profile.has_restore_target(),
+            "the Postgres URL is a secret, not in the profile"
+        );
+        profile.restore_mode = RestoreMode::default();
+        profile.supabase_url = Some("https://x.supabase.co".into());
+        assert!(profile.has_restore_target());
+    }
 
     /// Profiles in a temp dir, their secrets in the in-memory keychain under
     /// a service of their own.
