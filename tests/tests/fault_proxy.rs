@@ -28,6 +28,7 @@ on_both_servers!(
     slow_down_twice_is_retried_and_succeeds,
     a_denied_upload_gets_the_error_answer,
     latency_delays_by_at_least_the_fixed_time,
+    latency_adds_to_the_fault_after_it,
     a_reset_once_is_retried_and_succeeds,
     a_truncated_body_is_an_error_naming_the_key,
     a_stalled_request_times_out_while_others_pass,
@@ -339,6 +340,35 @@ async fn latency_delays_by_at_least_the_fixed_time(kind: ServerKind) {
         started.elapsed()
     );
     assert_eq!(one.proxy.hits("slow"), 1);
+}
+
+/// A latency rule does not end the matching: the SlowDown after it still
+/// fires (after the wait), then the retry waits and goes through. This is
+/// how a chaos mix combines latency with errors, resets and cut bodies.
+async fn latency_adds_to_the_fault_after_it(kind: ServerKind) {
+    let one = OneUser::seed(kind).await;
+    let store = one.store().await;
+    let on = Match::any().method("GET").key_suffix(&one.key);
+    one.proxy.set_rules(vec![
+        Rule::new(
+            "slow",
+            on.clone(),
+            Fault::Latency {
+                fixed_ms: 300,
+                jitter_ms: 0,
+            },
+        ),
+        Rule::new("slow-down", on, Fault::slow_down()).limit(1),
+    ]);
+    let started = Instant::now();
+    one.opens(&store).await;
+    assert_eq!((one.proxy.hits("slow"), one.proxy.hits("slow-down")), (2, 1));
+    // Both attempts waited.
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 async fn a_reset_once_is_retried_and_succeeds(kind: ServerKind) {
