@@ -268,10 +268,16 @@ impl FaultProxy {
     /// …) is a list of rules. Also
     /// resets the hit counts and reseeds, so the same rules replay the same faults.
     pub fn set_rules(&self, rules: Vec<Rule>) {
+        self.set_rules_seeded(rules, self.shared.seed);
+    }
+
+    /// As [`FaultProxy::set_rules`], drawing from `seed` (a chaos pass
+    /// gives each run a seed of its own, so runs see different faults).
+    pub fn set_rules_seeded(&self, rules: Vec<Rule>, seed: u64) {
         let mut state = self.shared.state.lock().expect("proxy state");
         state.rules = rules;
         state.hits.clear();
-        state.rng = fastrand::Rng::with_seed(self.shared.seed);
+        state.rng = fastrand::Rng::with_seed(seed);
     }
 
     pub fn clear(&self) {

@@ -12,7 +12,7 @@ use archive_desk_core::store::{Condition, PutOutcome};
 use archive_desk_core::{AuditFilter, ColdState, Encoding, Session, Store, ThawTier, UserFolder};
 use archive_desk_harness::check::{exists, index_ids};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
-use archive_desk_harness::fixtures::{self, conversations, seed, IndexState};
+use archive_desk_harness::fixtures::{self, archiver_append, conversations, seed, IndexState};
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{enable_versioning, fresh_session, servers, session_for, ServerKind};
 use aws_sdk_s3::types::StorageClass;
@@ -29,27 +29,6 @@ async fn probe_tells_which_store_honours_if_match() {
         let listed = s.client().list_objects_v2().bucket(s.bucket()).send().await.unwrap();
         assert_eq!(listed.contents().len(), 0);
     }
-}
-
-/// The live archiver, as a separate program would do it: append an entry to
-/// metadata.json with a conditional PUT, retrying on 412.
-async fn archiver_append(store: &Store, folder: &UserFolder, entry: serde_json::Map<String, serde_json::Value>) -> u32 {
-    let key = store.layout().index_key(folder);
-    for attempt in 1..=200 {
-        let read = store.read_index(folder).await.unwrap();
-        let mut index = read.index.clone();
-        index.add_entry(entry.clone());
-        let condition = match read.etag {
-            Some(etag) => Condition::IfMatch(etag),
-            None => Condition::IfNoneMatch,
-        };
-        let body = archive_desk_core::codec::encode(&index, Encoding::Plain);
-        if let PutOutcome::Written { .. } = store.put(&key, body, Encoding::Plain, Some(condition)).await.unwrap() {
-            return attempt;
-        }
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=20))).await;
-    }
-    panic!("archiver could not append after 200 attempts");
 }
 
 static ATTEMPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
