@@ -165,14 +165,7 @@ impl Pass {
     /// output itself reports a clean per-row failure, e.g. a summary whose
     /// index could not be read, which also calls for the retry); a failure
     /// must be clean (see [`clean_failure`]) and name one of `names`.
-    fn attempt(
-        &mut self,
-        cli: &Cli,
-        run: usize,
-        args: &[&str],
-        names: &[&str],
-        right: &dyn Fn(&Output) -> Judged,
-    ) {
+    fn attempt(&mut self, cli: &Cli, run: usize, args: &[&str], names: &[&str], right: &dyn Fn(&Output) -> Judged) {
         self.proxy.set_rules_seeded(mix(), self.rng.u64(..));
         let out = cli.output(args);
         for rule in ["slow-down", "reset", "truncate"] {
@@ -193,10 +186,7 @@ impl Pass {
                 *self.tally.codes.entry(code).or_default() += 1;
             }
             Err(why) => self.tally.check(run, false, || {
-                format!(
-                    "under faults: {why}; stderr: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
+                format!("under faults: {why}; stderr: {}", String::from_utf8_lossy(&out.stderr))
             }),
         }
         if !completed {
@@ -232,7 +222,10 @@ pub fn clean_failure(out: &Output, names: &[&str]) -> Result<String, String> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap_or_default();
     let report: Value = serde_json::from_str(last).map_err(|_| format!("failed without a JSON error: {stderr}"))?;
-    let (code, message) = (report["code"].as_str().unwrap_or(""), report["message"].as_str().unwrap_or(""));
+    let (code, message) = (
+        report["code"].as_str().unwrap_or(""),
+        report["message"].as_str().unwrap_or(""),
+    );
     if out.status.code() != Some(1) || code.is_empty() || code == "internal" {
         return Err(format!("failed with {} and code {code:?}: {message}", out.status));
     }
@@ -274,41 +267,50 @@ fn seed_users(users: &[String], per_user: usize) -> (String, Vec<Vec<Value>>) {
 }
 
 fn folder_of(email: &str) -> String {
-    UserFolder::from_email(email).expect("a fixture email").as_str().to_owned()
+    UserFolder::from_email(email)
+        .expect("a fixture email")
+        .as_str()
+        .to_owned()
 }
 
 /// The reads: `users` (plain and `--details`), `index`, `show`, `export`
 /// (to a file) and `export-user`, on 6 users of 5 conversations. Every
 /// result is compared with the same command's output without faults.
 pub fn reads(plan: &Plan) {
-    let mut pass = Pass::new("reads", plan);
+    let ops = ["users", "users-details", "index", "show", "export", "export-user"];
+    let mut passes: Vec<Pass> = ops.iter().map(|op| Pass::new(op, plan)).collect();
     let users: Vec<String> = (0..6).map(|u| format!("chaos{u}@example.com")).collect();
     let (bucket, docs) = seed_users(&users, 5);
-    let cli = pass.cli(&bucket);
+    let clis: Vec<Cli> = passes.iter().map(|p| p.cli(&bucket)).collect();
+    let cli = &clis[0];
     let out_dir = tempfile::tempdir().expect("an export dir");
     let clean_users = cli.output(&["users", "--json"]).stdout;
     let clean_details = cli.output(&["users", "--details", "--json"]).stdout;
-    for run in 0..plan.runs {
-        let u = run % users.len();
+    for step in 0..plan.runs * ops.len() {
+        let (run, op) = (step / ops.len(), step % ops.len());
+        let (pass, cli) = (&mut passes[op], &clis[op]);
+        let u = step % users.len();
         let (email, folder) = (users[u].as_str(), folder_of(&users[u]));
-        let doc = &docs[u][run % docs[u].len()];
+        let doc = &docs[u][step % docs[u].len()];
         let id = id_of(doc);
         let names = [folder.as_str(), email, id.as_str(), bucket.as_str()];
-        match run % 6 {
+        match op {
             0 => {
-                pass.attempt(&cli, run, &["users", "--json"], &names, &|out| {
-                    (out.stdout == clean_users).then_some(None).ok_or("another listing".into())
+                pass.attempt(cli, run, &["users", "--json"], &names, &|out| {
+                    (out.stdout == clean_users)
+                        .then_some(None)
+                        .ok_or("another listing".into())
                 });
             }
             1 => {
                 // A summary whose index could not be read says so in its row.
-                pass.attempt(&cli, run, &["users", "--details", "--json"], &names, &|out| {
+                pass.attempt(cli, run, &["users", "--details", "--json"], &names, &|out| {
                     summaries_judged(&out.stdout, &clean_details)
                 });
             }
             2 => {
                 let want: Vec<String> = docs[u].iter().map(id_of).collect();
-                pass.attempt(&cli, run, &["index", email, "--json"], &names, &|out| {
+                pass.attempt(cli, run, &["index", email, "--json"], &names, &|out| {
                     let listed = stdout_json(out)?;
                     let ids: Vec<String> = listed["conversations"]
                         .as_array()
@@ -325,30 +327,38 @@ pub fn reads(plan: &Plan) {
                 });
             }
             3 => {
-                pass.attempt(&cli, run, &["show", email, &id, "--json"], &names, &|out| {
-                    (stdout_json(out)? == *doc).then_some(None).ok_or("another document".into())
+                pass.attempt(cli, run, &["show", email, &id, "--json"], &names, &|out| {
+                    (stdout_json(out)? == *doc)
+                        .then_some(None)
+                        .ok_or("another document".into())
                 });
             }
             4 => {
-                let path = out_dir.path().join(format!("c-{run}.json"));
+                let path = out_dir.path().join(format!("c-{step}.json"));
                 let path_text = path.display().to_string();
                 let mut names = names.to_vec();
                 names.push(&path_text);
-                pass.attempt(&cli, run, &["export", email, &id, "-o", &path_text, "--json"], &names, &|_| {
-                    let v: Value = serde_json::from_slice(&std::fs::read(&path).map_err(|e| e.to_string())?)
-                        .map_err(|e| format!("not JSON: {e}"))?;
-                    (v == *doc).then_some(None).ok_or("another document".into())
-                });
+                pass.attempt(
+                    cli,
+                    run,
+                    &["export", email, &id, "-o", &path_text, "--json"],
+                    &names,
+                    &|_| {
+                        let v: Value = serde_json::from_slice(&std::fs::read(&path).map_err(|e| e.to_string())?)
+                            .map_err(|e| format!("not JSON: {e}"))?;
+                        (v == *doc).then_some(None).ok_or("another document".into())
+                    },
+                );
                 no_partials(&mut pass.tally, run, &path);
             }
             _ => {
-                let path = out_dir.path().join(format!("u-{run}.json"));
+                let path = out_dir.path().join(format!("u-{step}.json"));
                 let path_text = path.display().to_string();
                 let mut names = names.to_vec();
                 names.push(&path_text);
                 let n = docs[u].len();
                 let args = ["export-user", email, "-o", &path_text, "--json"];
-                pass.attempt(&cli, run, &args, &names, &|_| {
+                pass.attempt(cli, run, &args, &names, &|_| {
                     let v: Value = serde_json::from_slice(&std::fs::read(&path).map_err(|e| e.to_string())?)
                         .map_err(|e| format!("not JSON: {e}"))?;
                     let got = v["conversations"].as_array().map_or(0, Vec::len);
@@ -358,7 +368,9 @@ pub fn reads(plan: &Plan) {
             }
         }
     }
-    pass.tally.finish();
+    for pass in passes {
+        pass.tally.finish();
+    }
 }
 
 /// `users --details --json` against the clean output, line by line: a
@@ -377,9 +389,14 @@ fn summaries_judged(got: &[u8], clean: &[u8]) -> Judged {
         }
         let row: Value = serde_json::from_str(g).map_err(|e| format!("a summary is not JSON: {e}"))?;
         let folder = row["folder"].as_str().unwrap_or_default();
-        let (c, message) = (row["index_error"]["code"].as_str(), row["index_error"]["message"].as_str());
+        let (c, message) = (
+            row["index_error"]["code"].as_str(),
+            row["index_error"]["message"].as_str(),
+        );
         match (c, message) {
-            (Some(c), Some(m)) if !c.is_empty() && c != "internal" && m.contains(&format!("{folder}/metadata.json")) => {
+            (Some(c), Some(m))
+                if !c.is_empty() && c != "internal" && m.contains(&format!("{folder}/metadata.json")) =>
+            {
                 code = Some(c.to_owned());
             }
             _ => return Err(format!("another summary: {g}")),
@@ -392,7 +409,9 @@ fn summaries_judged(got: &[u8], clean: &[u8]) -> Judged {
 /// the caller) and no temporary file is left beside it.
 fn no_partials(tally: &mut Tally, run: usize, path: &Path) {
     let left = partials(path);
-    tally.check(run, left.is_empty(), || format!("a partial export file is left: {left:?}"));
+    tally.check(run, left.is_empty(), || {
+        format!("a partial export file is left: {left:?}")
+    });
 }
 
 /// `sync` of 8 users into a fresh catalog under the mix, then `search`:
@@ -409,7 +428,11 @@ pub fn sync(plan: &Plan) {
     cli.use_cache_dir(&cache.path().join("clean"));
     cli.json(&sync);
     let reference = sorted_hits(cli.json(&search));
-    assert_eq!(reference["hits"].as_array().map(Vec::len), Some(24), "a clean sync finds all");
+    assert_eq!(
+        reference["hits"].as_array().map(Vec::len),
+        Some(24),
+        "a clean sync finds all"
+    );
     let mut names: Vec<String> = users.iter().map(|u| folder_of(u)).collect();
     names.push(bucket.clone());
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -472,7 +495,8 @@ pub fn delete(plan: &Plan, versioned: bool) {
             Ok(state) => {
                 for id in kept {
                     let s = state.get(id).copied().unwrap_or_default();
-                    pass.tally.check(run, s == (true, true), || format!("{id} (kept) is {s:?}"));
+                    pass.tally
+                        .check(run, s == (true, true), || format!("{id} (kept) is {s:?}"));
                 }
                 for id in &appended {
                     pass.tally.check(run, state.get(id).is_some_and(|s| s.0), || {
@@ -527,20 +551,28 @@ pub fn repair(plan: &Plan) {
         let cli = pass.cli(&bucket);
         let ids: Vec<String> = docs.iter().map(id_of).collect();
         let names = [folder.as_str(), EMAIL, bucket.as_str()];
-        pass.attempt(&cli, run, &["verify", EMAIL, "--repair", "--json"], &names, &|_| Ok(None));
+        pass.attempt(&cli, run, &["verify", EMAIL, "--repair", "--json"], &names, &|_| {
+            Ok(None)
+        });
         let verified = cli.output(&["verify", EMAIL, "--json"]);
         pass.tally.check(run, verified.status.success(), || {
-            format!("not clean after the repair: {}", String::from_utf8_lossy(&verified.stdout))
+            format!(
+                "not clean after the repair: {}",
+                String::from_utf8_lossy(&verified.stdout)
+            )
         });
         match index_state(&cli) {
             Err(e) => pass.tally.check(run, false, || format!("the index does not read: {e}")),
             Ok(state) => {
                 for id in &ids[..8] {
                     let s = state.get(id).copied().unwrap_or_default();
-                    pass.tally.check(run, s == (true, true), || format!("{id} is {s:?} after the repair"));
+                    pass.tally
+                        .check(run, s == (true, true), || format!("{id} is {s:?} after the repair"));
                 }
                 for id in &ids[8..] {
-                    pass.tally.check(run, !state.contains_key(id), || format!("dangling {id} is still listed"));
+                    pass.tally.check(run, !state.contains_key(id), || {
+                        format!("dangling {id} is still listed")
+                    });
                 }
             }
         }
@@ -563,15 +595,27 @@ pub fn restore(plan: &Plan) {
         .map(|id| fixtures::conversation(id, EMAIL, "Chaos", MESSAGES))
         .collect();
     let bucket = seed_user_in(false, &docs, &[], &[]);
-    pass.env.push(("SUPABASE_SERVICE_ROLE_KEY".into(), stack.service_key.clone()));
+    pass.env
+        .push(("SUPABASE_SERVICE_ROLE_KEY".into(), stack.service_key.clone()));
     let cli = pass.cli(&bucket);
     let folder = folder_of(EMAIL);
     for (run, id) in ids.iter().enumerate() {
-        let args = ["restore", EMAIL, id, "--json", "--target", "rest", "--supabase-url", &stack.url];
+        let args = [
+            "restore",
+            EMAIL,
+            id,
+            "--json",
+            "--target",
+            "rest",
+            "--supabase-url",
+            &stack.url,
+        ];
         let names = [folder.as_str(), EMAIL, id.as_str(), bucket.as_str()];
         pass.attempt(&cli, run, &args, &names, &|out| {
             let report = stdout_json(out)?;
-            (report["verified"] == true).then_some(None).ok_or(format!("not verified: {report}"))
+            (report["verified"] == true)
+                .then_some(None)
+                .ok_or(format!("not verified: {report}"))
         });
         let rows = settled_rows(&stack, id);
         pass.tally.check(run, rows == (1, MESSAGES as u64), || {

@@ -562,7 +562,9 @@ pub async fn archiver_append(store: &Store, folder: &UserFolder, entry: serde_js
             None => archive_desk_core::store::Condition::IfNoneMatch,
         };
         let body = encode(&index, Encoding::Plain);
-        if let archive_desk_core::store::PutOutcome::Written { .. } = store.put(&key, body, Encoding::Plain, Some(condition)).await.unwrap() {
+        if let archive_desk_core::store::PutOutcome::Written { .. } =
+            store.put(&key, body, Encoding::Plain, Some(condition)).await.unwrap()
+        {
             return attempt;
         }
         tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=20))).await;

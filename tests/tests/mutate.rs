@@ -5,10 +5,8 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use archive_desk_core::index_write::update_index;
-use archive_desk_core::store::{Condition, PutOutcome};
 use archive_desk_core::{AuditFilter, ColdState, Encoding, Session, Store, ThawTier, UserFolder};
 use archive_desk_harness::check::{exists, index_ids};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};

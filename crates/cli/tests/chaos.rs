@@ -17,7 +17,7 @@ fn plan(operation: &str, short_runs: usize) -> Plan {
 
 #[test]
 fn chaos_reads() {
-    chaos::reads(&plan("reads", 12));
+    chaos::reads(&plan("reads", 3));
 }
 
 #[test]

@@ -66,7 +66,10 @@ impl Plan {
                     .map(|d| d.as_nanos() as u64)
                     .unwrap_or(1)
             });
-        eprintln!("{kind} {operation}: {runs} runs, seed {seed} (replay: {}={seed})", var("SEED"));
+        eprintln!(
+            "{kind} {operation}: {runs} runs, seed {seed} (replay: {}={seed})",
+            var("SEED")
+        );
         Plan { runs, seed }
     }
 }
