@@ -273,6 +273,42 @@ async fn intelligent_tiering_is_warm_outside_archive_tiers_and_invalid_object_st
     assert!(v.is_clean(), "{v:?}");
 }
 
+/// An index GET that fails on the way (here 500 on every attempt) is an
+/// error of verify and repair naming the key, not a "corrupt" index that
+/// repair refuses to touch (found by the chaos runs: a cut or throttled
+/// read made `verify --repair` say to fix a sound index by hand).
+#[tokio::test]
+async fn an_index_read_failing_on_the_way_fails_verify_naming_the_key_not_corrupt() {
+    const EMAIL: &str = "flaky@example.com";
+    let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
+    let docs = conversations(EMAIL, "flaky", 2);
+    seed(&session.store, |s| {
+        s.user(EMAIL, IndexState::Present, &docs.iter().collect::<Vec<_>>());
+        for d in &docs {
+            s.good(EMAIL, d, ".json", Encoding::Plain);
+        }
+    })
+    .await;
+    let folder = UserFolder::from_email(EMAIL).unwrap();
+    let index_key = session.store.layout().index_key(&folder);
+    let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
+    let (proxied, _dir2) = session_for(proxy.store_config(session.store.bucket())).await;
+    proxy.set_rules(vec![Rule::new(
+        "index-500",
+        Match::any().method("GET").key_suffix("metadata.json"),
+        Fault::internal_error(),
+    )]);
+    let err = proxied.verify(EMAIL).await.unwrap_err();
+    assert_eq!(err.code(), "s3");
+    assert!(err.to_string().starts_with(&format!("{index_key}: ")), "{err}");
+    let err = proxied.repair(EMAIL).await.unwrap_err();
+    assert_eq!(err.code(), "s3", "{err}");
+    assert!(err.to_string().starts_with(&format!("{index_key}: ")), "{err}");
+    // Once the store answers again, all is well and nothing was touched.
+    proxy.clear();
+    assert!(proxied.verify(EMAIL).await.unwrap().is_clean());
+}
+
 #[tokio::test]
 async fn integrity_finds_and_repairs_drift() {
     const DRIFT: &str = "drift@example.com";
