@@ -7,12 +7,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use tauri::ipc::{Channel, IpcResponse};
 use tauri::State;
 use tokio::sync::{watch, OnceCell, RwLock};
 
-use archive_desk_core::browse::{self, UserConversations};
+use archive_desk_core::browse::{self, UserBatch, UserConversations};
 use archive_desk_core::catalog::{self, CatalogStats};
 use archive_desk_core::connection::{self, Check};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
@@ -22,12 +22,13 @@ use archive_desk_core::restore::{RestoreOptions, RestoreReport};
 use archive_desk_core::session::ExportReport;
 use archive_desk_core::{
     AuditFilter, AuditLog, AuditRead, AuditVerification, Audited, CancellationToken, Catalog, ColdStatus,
-    ConversationId, DeleteReport, Encoding, Error, ErrorReport, Profiles, SearchPage, Secret, SecretKind, Session,
-    SyncOptions, SyncProgress, SyncReport, ThawTier, UserFolder,
+    ConversationId, DeleteReport, Encoding, Error, ErrorReport, Profiles, SearchLimit, SearchOffset, SearchPage,
+    SearchText, SecretInput, SecretKind, Session, SyncOptions, SyncProgress, SyncReport, ThawDays, ThawTier,
+    UserFolder,
 };
 
 use crate::files::{self, ChosenFile, ChosenFiles, FilePurpose};
-use crate::ipc::{AuditQuery, ConversationView, OpenedProfile, UserBatch};
+use crate::ipc::{AuditQuery, ConversationView, OpenedProfile};
 
 type CmdResult<T> = Result<T, ErrorReport>;
 
@@ -174,15 +175,13 @@ pub async fn save_profile(state: State<'_, AppState>, name: String, profile: Pro
 
 /// Store a secret typed into the UI; it is never read back into the page.
 #[tauri::command]
-pub async fn set_secret(state: State<'_, AppState>, name: String, kind: SecretKind, value: String) -> CmdResult<()> {
-    let value = value.trim();
-    if value.is_empty() || value.len() > 16 * 1024 {
-        return Err(report(Error::Config("the secret is empty or too long".into())));
-    }
-    state
-        .profiles
-        .set_secret(&name, kind, &Secret::new(value))
-        .map_err(report)
+pub async fn set_secret(
+    state: State<'_, AppState>,
+    name: String,
+    kind: SecretKind,
+    value: SecretInput,
+) -> CmdResult<()> {
+    state.profiles.set_secret(&name, kind, value.secret()).map_err(report)
 }
 
 #[tauri::command]
@@ -244,58 +243,24 @@ pub async fn open_profile(state: State<'_, AppState>, name: String) -> CmdResult
 }
 
 /// Stream the users, a batch at a time, so the first rows show while later
-/// pages load. Each user costs one GET of its index; 16 run at once.
-/// Cancellable as `task` (the window cancels it when another profile opens,
-/// so a huge bucket is not listed on for nothing).
+/// pages load (`browse::user_batches`: 16 indexes read at once, batches of
+/// 50). Cancellable as `task` (the window cancels it when another profile
+/// opens, so a huge bucket is not listed on for nothing).
 #[tauri::command]
 pub async fn list_users(state: State<'_, AppState>, task: String, on_batch: Channel<UserBatch>) -> CmdResult<usize> {
     let running = state.start_task(&task)?;
     let (_, session) = state.session().await?;
-    let store = &session.store;
-    let mut pages = std::pin::pin!(store.list_users());
+    let mut batches = std::pin::pin!(browse::user_batches(
+        session.store(),
+        browse::SUMMARY_CONCURRENCY,
+        &running.token
+    ));
     let mut total = 0;
-    loop {
-        let page = tokio::select! {
-            biased;
-            _ = running.token.cancelled() => {
-                return Err(report(Error::Cancelled { what: "users listing".into() }));
-            }
-            page = pages.try_next() => page.map_err(report)?,
-        };
-        let Some(page) = page else { break };
-        if !page.unusable.is_empty() {
-            let _ = on_batch.send(UserBatch {
-                users: Vec::new(),
-                unusable: page.unusable.clone(),
-            });
-        }
-        for chunk in page.users.chunks(50) {
-            if running.token.is_cancelled() {
-                return Err(report(Error::Cancelled {
-                    what: "users listing".into(),
-                }));
-            }
-            // Owned values in the futures: a command's future must be Send
-            // for every lifetime, which borrowed closures here are not.
-            let users: Vec<_> = futures::stream::iter(chunk.to_vec())
-                .map(|f| {
-                    let store = store.clone();
-                    async move { browse::user_summary(&store, &f).await }
-                })
-                .buffered(16)
-                .collect()
-                .await;
-            total += users.len();
-            if on_batch
-                .send(UserBatch {
-                    users,
-                    unusable: Vec::new(),
-                })
-                .is_err()
-            {
-                // The window went away or moved on: stop listing.
-                return Ok(total);
-            }
+    while let Some(batch) = batches.try_next().await.map_err(report)? {
+        total += batch.users.len();
+        if on_batch.send(batch).is_err() {
+            // The window went away or moved on: stop listing.
+            return Ok(total);
         }
     }
     Ok(total)
@@ -305,7 +270,7 @@ pub async fn list_users(state: State<'_, AppState>, task: String, on_batch: Chan
 pub async fn user_conversations(state: State<'_, AppState>, user: String) -> CmdResult<UserConversations> {
     let (_, session) = state.session().await?;
     let folder = UserFolder::from_user_arg(&user).map_err(report)?;
-    browse::user_conversations(&session.store, &folder)
+    browse::user_conversations(session.store(), &folder)
         .await
         .map_err(report)
 }
@@ -315,7 +280,7 @@ pub async fn open_conversation(state: State<'_, AppState>, user: String, id: Str
     let (_, session) = state.session().await?;
     let folder = UserFolder::from_user_arg(&user).map_err(report)?;
     let id = ConversationId::parse(&id).map_err(report)?;
-    let opened = session.store.get_conversation(&folder, &id).await.map_err(report)?;
+    let opened = session.store().get_conversation(&folder, &id).await.map_err(report)?;
     Ok(ConversationView::from(&opened))
 }
 
@@ -379,12 +344,9 @@ pub async fn thaw_conversation(
     state: State<'_, AppState>,
     user: String,
     id: String,
-    days: i32,
+    days: ThawDays,
     tier: ThawTier,
 ) -> CmdResult<ColdStatus> {
-    if !(1..=365).contains(&days) {
-        return Err(report(Error::Config("days must be between 1 and 365".into())));
-    }
     let (_, session) = state.session().await?;
     session.thaw(&user, &id, days, tier).await.map_err(report)
 }
@@ -460,7 +422,7 @@ pub async fn sync_catalog(
     let (session, catalog) = state.catalog().await?;
     let (tx, rx) = watch::channel(SyncProgress::default());
     let options = SyncOptions::default();
-    let work = catalog::sync(&session.store, &catalog, &options, &tx, &running.token);
+    let work = catalog::sync(session.store(), &catalog, &options, &tx, &running.token);
     with_progress(rx, &on_progress, work).await.map_err(report)
 }
 
@@ -468,17 +430,12 @@ pub async fn sync_catalog(
 #[tauri::command]
 pub async fn search_catalog(
     state: State<'_, AppState>,
-    query: String,
-    offset: usize,
-    limit: usize,
+    query: SearchText,
+    offset: SearchOffset,
+    limit: SearchLimit,
 ) -> CmdResult<SearchPage> {
-    if query.chars().count() > 200 || !(1..=200).contains(&limit) || offset > 1_000_000 {
-        return Err(report(Error::Config(
-            "a search is at most 200 characters, 1-200 hits a page".into(),
-        )));
-    }
     let (_, catalog) = state.catalog().await?;
-    blocking(move || catalog.search(&query, offset, limit)).await
+    blocking(move || catalog.search(query.as_str(), offset.get(), limit.get())).await
 }
 
 /// Export all of a user's conversations to a path chosen in the native save

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use archive_desk_core::browse::UserSummary;
 use archive_desk_core::{Encoding, OpenedConversation};
 
 /// The profile the window works on.
@@ -18,15 +17,6 @@ pub struct OpenedProfile {
     pub read_only: bool,
     /// Restore is configured (Supabase URL or Postgres mode).
     pub can_restore: bool,
-}
-
-/// One streamed batch of the users list.
-#[derive(Debug, Clone, Serialize, TS)]
-#[ts(export)]
-pub struct UserBatch {
-    pub users: Vec<UserSummary>,
-    /// Folder names that are not safe to open.
-    pub unusable: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

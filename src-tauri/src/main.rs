@@ -138,10 +138,16 @@ mod tests {
     fn the_audit_filter_offers_every_action_the_core_records() {
         let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/core/src");
         let mut sources = String::new();
-        for entry in std::fs::read_dir(&core).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "rs") {
-                sources += &std::fs::read_to_string(&path).unwrap();
+        // Modules split into directories (`session/`) included.
+        let mut dirs = vec![core];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    sources += &std::fs::read_to_string(&path).unwrap();
+                }
             }
         }
         let recorded = literals_after(

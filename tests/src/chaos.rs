@@ -457,7 +457,7 @@ pub fn sync(plan: &Plan) {
     let mut cli = pass.cli(&bucket);
     let cache = tempfile::tempdir().expect("cache dirs");
     let sync = ["sync", "--concurrency", "4", "--json"];
-    let search = ["search", "example.com", "--limit", "500", "--json"];
+    let search = ["search", "example.com", "--limit", "200", "--json"];
     cli.use_cache_dir(&cache.path().join("clean"));
     cli.json(&sync);
     let reference = sorted_hits(cli.json(&search));

@@ -91,7 +91,7 @@ pub async fn fresh_session(kind: ServerKind, tweak: impl FnOnce(&mut StoreConfig
     let mut config = servers::shared(kind).store_config(&format!("t-{}", servers::token()));
     tweak(&mut config);
     let (session, dir) = session_for(config).await;
-    create_bucket(&session.store).await;
+    create_bucket(session.store()).await;
     (session, dir)
 }
 

@@ -204,3 +204,254 @@ fn the_walk_finds_every_tracked_source_file() {
     assert!(missed.is_empty(), "the walk misses {missed:?}");
     assert!(walked.iter().any(|p| p == "crates/core/src/layout.rs"));
 }
+
+// ---------------------------------------------------------------------------
+// No import cycles between the core's modules.
+//
+// A module is a top-level file or directory of `crates/core/src`
+// (`session/record.rs` belongs to `session`). Module `a` depends on `b` when
+// a file of `a` names a `crate::b` path — in a `use`, a `crate::{b::X, …}`
+// group or inline, test code included — or a `crate::X` that `lib.rs`
+// re-exports from `b`. Comment lines do not count.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The items of a `{…}` group that starts at `text[0]` (`{`), split at its
+/// top-level commas; the text after the group.
+fn group_items(text: &str) -> (Vec<&str>, &str) {
+    let mut depth = 0;
+    let mut items = Vec::new();
+    let mut start = 1;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    items.push(&text[start..i]);
+                    return (
+                        items.into_iter().map(str::trim).filter(|s| !s.is_empty()).collect(),
+                        &text[i + 1..],
+                    );
+                }
+            }
+            ',' if depth == 1 => {
+                items.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    (items, "")
+}
+
+fn leading_ident(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// Source without comment lines (doc comments name paths too).
+fn code_lines(source: &str) -> String {
+    source
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The first path segment of every `crate::` path in `source`.
+fn crate_paths(source: &str) -> BTreeSet<String> {
+    let code = code_lines(source);
+    let mut out = BTreeSet::new();
+    for (at, _) in code.match_indices("crate::") {
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+            continue;
+        }
+        let rest = &code[at + "crate::".len()..];
+        if rest.starts_with('{') {
+            for item in group_items(rest).0 {
+                out.insert(leading_ident(item).to_owned());
+            }
+        } else {
+            out.insert(leading_ident(rest).to_owned());
+        }
+    }
+    out.remove("");
+    out
+}
+
+/// Names `lib.rs` re-exports, each with the module it comes from.
+fn root_reexports(lib: &str) -> BTreeMap<String, String> {
+    let code = code_lines(lib);
+    let mut out = BTreeMap::new();
+    for statement in code.split(';') {
+        let Some(path) = statement.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let module = leading_ident(path).to_owned();
+        let rest = &path[module.len()..];
+        let Some(rest) = rest.strip_prefix("::") else { continue };
+        let names: Vec<&str> = match rest.find('{') {
+            Some(open) => group_items(&rest[open..]).0,
+            None => vec![rest],
+        };
+        for name in names {
+            let leaf = name.rsplit("::").next().unwrap_or(name);
+            let leaf = leaf.rsplit(" as ").next().unwrap_or(leaf).trim();
+            out.insert(leaf.to_owned(), module.clone());
+        }
+    }
+    out
+}
+
+/// The module graph of `crates/core/src`: module -> the modules it uses.
+fn core_module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let root = src.parent().unwrap().to_path_buf();
+    let mut files = Vec::new();
+    walk(&root, src, &mut files);
+    let rel = |f: &String| f.strip_prefix("src/").map(str::to_owned);
+    let files: Vec<String> = files.iter().filter_map(rel).filter(|f| f.ends_with(".rs")).collect();
+    let module_of = |f: &str| f.split('/').next().unwrap().trim_end_matches(".rs").to_owned();
+    let modules: BTreeSet<String> = files.iter().map(|f| module_of(f)).filter(|m| m != "lib").collect();
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let reexports = root_reexports(&lib);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = modules.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+    for file in &files {
+        let module = module_of(file);
+        if module == "lib" {
+            continue;
+        }
+        let source = std::fs::read_to_string(src.join(file)).unwrap();
+        for first in crate_paths(&source) {
+            let target = if modules.contains(&first) {
+                Some(first)
+            } else {
+                reexports.get(&first).cloned()
+            };
+            if let Some(target) = target.filter(|t| *t != module) {
+                graph.get_mut(&module).unwrap().insert(target);
+            }
+        }
+    }
+    graph
+}
+
+/// Every cycle of `graph`, one per strongly connected group of modules,
+/// written `a -> b -> a` (the shortest way round from its first module).
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let reach = |from: &str| {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.to_owned()];
+        while let Some(m) = todo.pop() {
+            for next in graph.get(&m).into_iter().flatten() {
+                if seen.insert(next.clone()) {
+                    todo.push(next.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reachable: BTreeMap<&String, BTreeSet<String>> = graph.keys().map(|m| (m, reach(m))).collect();
+    let mut reported = BTreeSet::new();
+    let mut out = Vec::new();
+    for start in graph.keys() {
+        if !reachable[start].contains(start) || reported.contains(start) {
+            continue;
+        }
+        let group: BTreeSet<String> = reachable[start]
+            .iter()
+            .filter(|m| reachable[*m].contains(start))
+            .cloned()
+            .collect();
+        reported.extend(group.iter().cloned());
+        // Shortest way back to `start`, breadth first.
+        let mut previous: BTreeMap<String, String> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([start.clone()]);
+        'search: while let Some(m) = queue.pop_front() {
+            for next in &graph[&m] {
+                if next == start {
+                    previous.insert(start.clone(), m.clone());
+                    break 'search;
+                }
+                if group.contains(next) && !previous.contains_key(next) {
+                    previous.insert(next.clone(), m.clone());
+                    queue.push_back(next.clone());
+                }
+            }
+        }
+        let mut path = vec![start.clone()];
+        let mut at = previous[start].clone();
+        while at != *start {
+            path.push(at.clone());
+            at = previous[&at].clone();
+        }
+        path[1..].reverse();
+        path.push(start.clone());
+        out.push(path.join(" -> "));
+    }
+    out
+}
+
+#[test]
+fn the_core_has_no_import_cycles() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/core/src");
+    let graph = core_module_graph(&src);
+    // Not vacuous: the graph found the core and its uses.
+    assert!(graph.len() >= 20, "{graph:?}");
+    assert!(
+        graph["session"].contains("store") && graph["profile"].contains("session"),
+        "{graph:?}"
+    );
+    let found = cycles(&graph);
+    assert!(
+        found.is_empty(),
+        "import cycles between core modules (move the shared type to the module it belongs to):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn the_cycle_rule() {
+    let source = "//! see crate::session for more\n\
+                  use crate::{a::X, b, c::{D, E}};\n\
+                  use crate::error::Result;\n\
+                  fn f() -> crate::restore::Target { crate::Store::new() }\n\
+                  let x = other_crate::ignored::Y;\n";
+    let paths: Vec<String> = crate_paths(source).into_iter().collect();
+    assert_eq!(paths, ["Store", "a", "b", "c", "error", "restore"]);
+    let lib = "pub mod store;\npub use store::{Store, StoreConfig};\npub use catalog::CancellationToken;\n";
+    let reexports = root_reexports(lib);
+    assert_eq!(reexports["Store"], "store");
+    assert_eq!(reexports["CancellationToken"], "catalog");
+
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            g.entry(a.to_string()).or_default().insert(b.to_string());
+            g.entry(b.to_string()).or_default();
+        }
+        g
+    };
+    assert!(cycles(&graph(&[("profile", "session"), ("session", "store")])).is_empty());
+    assert_eq!(
+        cycles(&graph(&[
+            ("profile", "restore"),
+            ("restore", "profile"),
+            ("restore", "store")
+        ])),
+        ["profile -> restore -> profile"]
+    );
+    assert_eq!(
+        cycles(&graph(&[
+            ("profile", "session"),
+            ("session", "restore"),
+            ("restore", "profile"),
+            ("store", "codec"),
+            ("codec", "store"),
+        ])),
+        ["codec -> store -> codec", "profile -> session -> restore -> profile"]
+    );
+}

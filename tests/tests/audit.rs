@@ -50,7 +50,7 @@ async fn delete_writes_its_intent_before_and_its_outcome_after() {
     assert_eq!(done.audit_warning, None);
     assert_eq!(done.deleted_keys, [key("a-0000")]);
 
-    let log = records(&session.audit);
+    let log = records(session.audit());
     assert_eq!(log.len(), 2);
     assert_pair(&log[0], &log[1], "delete", "ok");
     assert_eq!(log[0].conversation_ids, ["a-0000"]);
@@ -60,7 +60,7 @@ async fn delete_writes_its_intent_before_and_its_outcome_after() {
         "the intent says what will be done, not how it went"
     );
     assert_eq!(log[1].detail["index_entries_removed"], 1);
-    assert!(session.audit.verify().unwrap().is_intact());
+    assert!(session.audit().verify().unwrap().is_intact());
 }
 
 #[tokio::test]
@@ -71,9 +71,9 @@ async fn repair_writes_its_intent_with_the_entries_it_will_touch() {
     let done = session.repair(EMAIL).await.unwrap();
     let (_, report) = &done.value;
     assert_eq!(report.entries_removed, 1);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["a-0000", "a-0001"]);
+    assert_eq!(index_ids(session.store(), EMAIL).await, ["a-0000", "a-0001"]);
 
-    let log = records(&session.audit);
+    let log = records(session.audit());
     assert_eq!(log.len(), 2);
     assert_pair(&log[0], &log[1], "repair", "ok");
     assert_eq!(
@@ -82,7 +82,7 @@ async fn repair_writes_its_intent_with_the_entries_it_will_touch() {
         "the dangling entry, named before the repair"
     );
     assert_eq!(log[1].detail["entries_removed"], 1);
-    let v = session.audit.verify().unwrap();
+    let v = session.audit().verify().unwrap();
     assert!(v.is_intact() && v.unfinished_intents.is_empty(), "{v:?}");
 }
 
@@ -97,7 +97,7 @@ async fn a_delete_that_fails_leaves_its_intent_and_an_error_outcome() {
     let session = Session::new(store, AuditLog::at(dir.path().join("audit.jsonl")));
     let err = session.delete(EMAIL, &["a-0000"]).await.unwrap_err();
 
-    let log = records(&session.audit);
+    let log = records(session.audit());
     assert_eq!(log.len(), 2);
     assert_pair(&log[0], &log[1], "delete", "error");
     assert_eq!(log[1].error_code.as_deref(), Some(err.code()));

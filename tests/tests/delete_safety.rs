@@ -22,7 +22,7 @@ async fn corrupt_index_refuses_delete_before_any_object_goes() {
     const EMAIL: &str = "corrupt.idx@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let d = conversations(EMAIL, "c", 1);
-    seed(&session.store, |s| {
+    seed(session.store(), |s| {
         s.user(EMAIL, IndexState::Corrupt, &[]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
     })
@@ -38,7 +38,7 @@ async fn corrupt_index_refuses_delete_before_any_object_goes() {
             && msg.contains("verify --repair"),
         "{msg}"
     );
-    assert!(exists(&session.store, &object_key(EMAIL, "c-0000.json")).await);
+    assert!(exists(session.store(), &object_key(EMAIL, "c-0000.json")).await);
 }
 
 #[tokio::test]
@@ -53,7 +53,7 @@ async fn oversized_index_refuses_delete_before_any_object_goes() {
     })
     .await;
     let d = conversations(EMAIL, "b", 20);
-    seed(&session.store, |s| {
+    seed(session.store(), |s| {
         s.user(EMAIL, IndexState::Present, &d.iter().collect::<Vec<_>>());
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
     })
@@ -61,7 +61,7 @@ async fn oversized_index_refuses_delete_before_any_object_goes() {
     let err = session.delete(EMAIL, &["b-0000"]).await.unwrap_err();
     assert_eq!(err.code(), "index_unreadable");
     assert!(err.to_string().contains("1024-byte limit"), "{err}");
-    assert!(exists(&session.store, &object_key(EMAIL, "b-0000.json")).await);
+    assert!(exists(session.store(), &object_key(EMAIL, "b-0000.json")).await);
 }
 
 #[tokio::test]
@@ -69,7 +69,7 @@ async fn missing_index_is_no_obstacle_to_delete() {
     const EMAIL: &str = "no.idx@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let d = conversations(EMAIL, "n", 2);
-    seed(&session.store, |s| {
+    seed(session.store(), |s| {
         s.user(EMAIL, IndexState::Missing, &[]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
         s.good(EMAIL, &d[1], ".json", Encoding::Plain);
@@ -78,8 +78,8 @@ async fn missing_index_is_no_obstacle_to_delete() {
     let r = session.delete(EMAIL, &["n-0000"]).await.unwrap();
     assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 0));
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-    assert!(!exists(&session.store, &object_key(EMAIL, "n-0000.json")).await);
-    assert!(exists(&session.store, &object_key(EMAIL, "n-0001.json")).await);
+    assert!(!exists(session.store(), &object_key(EMAIL, "n-0000.json")).await);
+    assert!(exists(session.store(), &object_key(EMAIL, "n-0001.json")).await);
 }
 
 // ------------------------------------------------------- object lock ----
@@ -88,7 +88,7 @@ async fn missing_index_is_no_obstacle_to_delete() {
 async fn locked_session() -> (Session, tempfile::TempDir) {
     let config = servers::shared(ServerKind::Moto).store_config(&format!("l-{}", servers::token()));
     let (session, dir) = session_for(config).await;
-    create_locked_bucket(&session.store).await;
+    create_locked_bucket(session.store()).await;
     (session, dir)
 }
 
@@ -129,7 +129,7 @@ async fn put_held(store: &Store, email: &str, doc: &serde_json::Value, hold: Hol
 async fn held_objects_are_shown_and_refuse_the_whole_delete() {
     const EMAIL: &str = "held@example.com";
     let (session, _dir) = locked_session().await;
-    let store = &session.store;
+    let store = session.store();
     let d = conversations(EMAIL, "h", 4);
     seed(store, |s| {
         s.user(EMAIL, IndexState::Present, &d.iter().collect::<Vec<_>>())
@@ -205,13 +205,13 @@ async fn a_bucket_without_object_lock_shows_no_holds() {
     const EMAIL: &str = "unlocked@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let d = conversations(EMAIL, "u", 1);
-    seed(&session.store, |s| {
+    seed(session.store(), |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
     })
     .await;
-    assert!(!session.store.object_lock_enabled().await.unwrap());
-    let listing = user_conversations(&session.store, &UserFolder::from_email(EMAIL).unwrap())
+    assert!(!session.store().object_lock_enabled().await.unwrap());
+    let listing = user_conversations(session.store(), &UserFolder::from_email(EMAIL).unwrap())
         .await
         .unwrap();
     assert_eq!(listing.conversations[0].held, None);
@@ -227,9 +227,9 @@ async fn rclone_has_no_versions_and_deletes_with_a_warning() {
     // rclone ignores If-Match; the override lets the index update go ahead.
     config.allow_unsafe_index_writes = true;
     let (session, _dir) = session_for(config).await;
-    create_bucket(&session.store).await;
+    create_bucket(session.store()).await;
     let d = conversations(EMAIL, "r", 2);
-    seed(&session.store, |s| {
+    seed(session.store(), |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
         s.good(EMAIL, &d[1], ".json", Encoding::Plain);
@@ -248,15 +248,15 @@ async fn rclone_has_no_versions_and_deletes_with_a_warning() {
         r.warnings
     );
     assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 1));
-    assert!(!exists(&session.store, &object_key(EMAIL, "r-0000.json")).await);
-    assert!(!session.store.object_lock_enabled().await.unwrap());
+    assert!(!exists(session.store(), &object_key(EMAIL, "r-0000.json")).await);
+    assert!(!session.store().object_lock_enabled().await.unwrap());
 }
 
 #[tokio::test]
 async fn versioning_turned_on_after_the_write_still_deletes_the_data() {
     const EMAIL: &str = "later.versioned@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
-    let store = &session.store;
+    let store = session.store();
     let d = conversations(EMAIL, "l", 2);
     seed(store, |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
@@ -283,13 +283,13 @@ async fn versioning_turned_on_after_the_write_still_deletes_the_data() {
 async fn proxied(email: &str, versioned: bool) -> (FaultProxy, Session, tempfile::TempDir) {
     let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
     let (session, dir) = session_for(proxy.store_config(&format!("p-{}", servers::token()))).await;
-    create_bucket(&session.store).await;
+    create_bucket(session.store()).await;
     if versioned {
-        enable_versioning(&session.store).await;
+        enable_versioning(session.store()).await;
     }
     let d = conversations(email, "v", 2);
     for _ in 0..if versioned { 2 } else { 1 } {
-        seed(&session.store, |s| {
+        seed(session.store(), |s| {
             s.user(email, IndexState::Present, &[&d[0], &d[1]]);
             s.good(email, &d[0], ".json", Encoding::Plain);
             s.good(email, &d[1], ".json", Encoding::Plain);
@@ -316,7 +316,7 @@ fn deny(query: &str) -> Rule {
 async fn refused_versioned_delete(email: &str, rules: Vec<Rule>) -> (Error, Vec<u64>) {
     let (proxy, session, _dir) = proxied(email, true).await;
     let object = object_key(email, "v-0000.json");
-    let before = version_ids(&session.store, &object).await;
+    let before = version_ids(session.store(), &object).await;
 
     let names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
     proxy.set_rules(rules);
@@ -324,8 +324,8 @@ async fn refused_versioned_delete(email: &str, rules: Vec<Rule>) -> (Error, Vec<
     let hits = names.iter().map(|n| proxy.hits(n)).collect();
     assert_eq!(err.code(), "versions_unavailable");
     proxy.clear();
-    assert_eq!(version_ids(&session.store, &object).await, before);
-    assert_eq!(index_ids(&session.store, email).await, ["v-0000", "v-0001"]);
+    assert_eq!(version_ids(session.store(), &object).await, before);
+    assert_eq!(index_ids(session.store(), email).await, ["v-0000", "v-0001"]);
     (err, hits)
 }
 
@@ -333,7 +333,7 @@ async fn refused_versioned_delete(email: &str, rules: Vec<Rule>) -> (Error, Vec<
 async fn versioned_bucket_refuses_delete_when_versions_cannot_be_listed() {
     const EMAIL: &str = "denied.versions@example.com";
     let (proxy, session, _dir) = proxied(EMAIL, true).await;
-    let store = &session.store;
+    let store = session.store();
     let object = object_key(EMAIL, "v-0000.json");
     let before = version_ids(store, &object).await;
     assert_eq!(before.len(), 2);
@@ -386,10 +386,10 @@ async fn never_versioned_bucket_deletes_and_warns_when_versions_cannot_be_listed
         "{:?}",
         r.warnings
     );
-    assert!(version_ids(&session.store, &object_key(EMAIL, "v-0000.json"))
+    assert!(version_ids(session.store(), &object_key(EMAIL, "v-0000.json"))
         .await
         .is_empty());
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["v-0001"]);
+    assert_eq!(index_ids(session.store(), EMAIL).await, ["v-0001"]);
 }
 
 #[tokio::test]
@@ -445,11 +445,11 @@ async fn unimplemented_versions_and_unreadable_versioning_refuse_delete() {
 async fn locked_proxied(email: &str) -> (FaultProxy, Session, tempfile::TempDir) {
     let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
     let (session, dir) = session_for(proxy.store_config(&format!("k-{}", servers::token()))).await;
-    create_locked_bucket(&session.store).await;
+    create_locked_bucket(session.store()).await;
     let d = conversations(email, "k", 2);
-    seed(&session.store, |s| s.user(email, IndexState::Present, &[&d[0], &d[1]])).await;
-    put_held(&session.store, email, &d[0], Hold::Free).await;
-    put_held(&session.store, email, &d[1], Hold::Legal).await;
+    seed(session.store(), |s| s.user(email, IndexState::Present, &[&d[0], &d[1]])).await;
+    put_held(session.store(), email, &d[0], Hold::Free).await;
+    put_held(session.store(), email, &d[1], Hold::Legal).await;
     (proxy, session, dir)
 }
 
@@ -460,7 +460,7 @@ async fn locked_proxied(email: &str) -> (FaultProxy, Session, tempfile::TempDir)
 async fn denied_lock_reads_refuse_delete_naming_the_permission() {
     const EMAIL: &str = "lock.denied@example.com";
     let (proxy, session, _dir) = locked_proxied(EMAIL).await;
-    let store = &session.store;
+    let store = session.store();
     let before = version_ids(store, "archived_conversations/").await;
     for (query, permission) in [
         ("legal-hold", "s3:GetObjectLegalHold"),
@@ -490,7 +490,7 @@ async fn denied_lock_reads_refuse_delete_naming_the_permission() {
 async fn no_lock_configuration_is_no_hold_but_a_server_error_refuses() {
     const EMAIL: &str = "lock.none@example.com";
     let (proxy, session, _dir) = locked_proxied(EMAIL).await;
-    let store = &session.store;
+    let store = session.store();
     let before = version_ids(store, "archived_conversations/").await;
 
     proxy.set_rules(vec![on_get("retention", Fault::internal_error())]);
@@ -525,7 +525,7 @@ async fn no_lock_configuration_is_no_hold_but_a_server_error_refuses() {
 async fn unrecognised_object_lock_answer_still_checks_holds() {
     const EMAIL: &str = "lock.unknown@example.com";
     let (proxy, session, _dir) = locked_proxied(EMAIL).await;
-    let store = &session.store;
+    let store = session.store();
     let before = version_ids(store, "archived_conversations/").await;
     proxy.set_rules(vec![on_get(
         "object-lock",
@@ -560,7 +560,7 @@ async fn browse_marks_unreadable_holds_unknown() {
         Match::any().method("HEAD").key_suffix("k-0000.json"),
         Fault::access_denied(),
     )]);
-    let listing = user_conversations(&session.store, &UserFolder::from_email(EMAIL).unwrap())
+    let listing = user_conversations(session.store(), &UserFolder::from_email(EMAIL).unwrap())
         .await
         .unwrap();
     assert!(proxy.hits("head") >= 1);

@@ -75,12 +75,12 @@ async fn imported_profile_reaches_s3_with_its_keychain_secret() {
         .open("prod", AuditLog::at(dir.path().join("audit.jsonl")))
         .await
         .unwrap();
-    let pages: Vec<_> = session.store.list_users().try_collect().await.unwrap();
+    let pages: Vec<_> = session.store().list_users().try_collect().await.unwrap();
     assert_eq!(
         pages.iter().map(|p| p.users.len()).sum::<usize>(),
         archive.manifest.users.len()
     );
-    assert_eq!(session.profile.as_deref(), Some("prod"));
+    assert_eq!(session.profile(), Some("prod"));
 
     // A wrong secret in the keychain is refused by the server.
     profiles
@@ -90,7 +90,7 @@ async fn imported_profile_reaches_s3_with_its_keychain_secret() {
         .open("prod", AuditLog::at(dir.path().join("audit.jsonl")))
         .await
         .unwrap();
-    let err = session.store.list_users().try_collect::<Vec<_>>().await.unwrap_err();
+    let err = session.store().list_users().try_collect::<Vec<_>>().await.unwrap_err();
     assert_eq!(err.code(), "s3");
 
     // Removing the profile removes its keychain entries.

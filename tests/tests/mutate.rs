@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use archive_desk_core::index_write::update_index;
-use archive_desk_core::{AuditFilter, ColdState, Encoding, Session, Store, ThawTier, UserFolder};
+use archive_desk_core::{AuditFilter, ColdState, Encoding, Session, Store, ThawDays, ThawTier, UserFolder};
 use archive_desk_harness::check::{exists, index_ids};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, archiver_append, conversations, seed, IndexState};
@@ -19,11 +19,11 @@ use serde_json::json;
 #[tokio::test]
 async fn probe_tells_which_store_honours_if_match() {
     let (moto, _d1) = fresh_session(ServerKind::Moto, |_| {}).await;
-    assert!(moto.store.probe_conditional_writes().await.unwrap());
+    assert!(moto.store().probe_conditional_writes().await.unwrap());
     let (rclone, _d2) = fresh_session(ServerKind::Rclone, |_| {}).await;
-    assert!(!rclone.store.probe_conditional_writes().await.unwrap());
+    assert!(!rclone.store().probe_conditional_writes().await.unwrap());
     // The probe cleans up after itself.
-    for s in [&moto.store, &rclone.store] {
+    for s in [moto.store(), rclone.store()] {
         let listed = s.client().list_objects_v2().bucket(s.bucket()).send().await.unwrap();
         assert_eq!(listed.contents().len(), 0);
     }
@@ -38,7 +38,7 @@ async fn racing_archiver_and_deletes_lose_nothing() {
     const ARCHIVERS: usize = 3;
     const APPENDS: usize = 250;
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
-    let store = session.store.clone();
+    let store = session.store().clone();
     let existing = conversations(EMAIL, "old", DELETES);
     seed(&store, |s| {
         s.user(EMAIL, IndexState::Present, &existing.iter().collect::<Vec<_>>());
@@ -105,17 +105,17 @@ async fn racing_archiver_and_deletes_lose_nothing() {
     assert_eq!(left.len(), 1, "only metadata.json remains: {left:?}");
     // An intent and an outcome per delete, chained in one valid chain
     // although the two deleters appended concurrently.
-    let audit = session.audit.read(&AuditFilter::default()).unwrap();
+    let audit = session.audit().read(&AuditFilter::default()).unwrap();
     assert_eq!(audit.len(), 2 * DELETES / 5);
     assert_eq!(audit.iter().filter(|r| r.outcome == "ok").count(), DELETES / 5);
-    assert!(session.audit.verify().unwrap().is_intact());
+    assert!(session.audit().verify().unwrap().is_intact());
 }
 
 #[tokio::test]
 async fn versioned_delete_removes_every_version() {
     const EMAIL: &str = "versions@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
-    let store = &session.store;
+    let store = session.store();
     enable_versioning(store).await;
     let d = conversations(EMAIL, "v", 2);
     // Written twice: two versions of v-0000, plus an old delete marker.
@@ -158,7 +158,7 @@ async fn versioned_delete_removes_every_version() {
 async fn cold_object_thaws_then_opens() {
     const EMAIL: &str = "cold@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
-    let store = &session.store;
+    let store = session.store();
     let d = fixtures::conversation("frozen-1", EMAIL, "Frozen", 3);
     seed(store, |s| {
         s.user(EMAIL, IndexState::Present, &[&d]);
@@ -187,7 +187,10 @@ async fn cold_object_thaws_then_opens() {
         (before.storage_class.as_str(), &before.state),
         ("GLACIER", &ColdState::Frozen)
     );
-    let after = session.thaw(EMAIL, "frozen-1", 3, ThawTier::Bulk).await.unwrap();
+    let after = session
+        .thaw(EMAIL, "frozen-1", ThawDays::new(3).unwrap(), ThawTier::Bulk)
+        .await
+        .unwrap();
     assert!(
         matches!(after.state, ColdState::Restoring | ColdState::Available { .. }),
         "{after:?}"
@@ -195,7 +198,7 @@ async fn cold_object_thaws_then_opens() {
     // moto completes restores at once.
     let opened = store.get_conversation(&folder, &id).await.unwrap();
     assert_eq!(opened.document.into_value(), d);
-    let audit = session.audit.read(&AuditFilter::default()).unwrap();
+    let audit = session.audit().read(&AuditFilter::default()).unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(
         (audit[0].action.as_str(), audit[0].detail["tier"].as_str()),
@@ -211,7 +214,7 @@ async fn cold_object_thaws_then_opens() {
 async fn intelligent_tiering_is_warm_outside_archive_tiers_and_invalid_object_state_is_cold() {
     const EMAIL: &str = "tiering@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
-    let store = &session.store;
+    let store = session.store();
     let d = fixtures::conversation("it-1", EMAIL, "Tiered", 2);
     seed(store, |s| s.user(EMAIL, IndexState::Present, &[&d])).await;
     let key = "archived_conversations/tiering_at_example_com/it-1.json";
@@ -282,7 +285,7 @@ async fn an_index_read_failing_on_the_way_fails_verify_naming_the_key_not_corrup
     const EMAIL: &str = "flaky@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let docs = conversations(EMAIL, "flaky", 2);
-    seed(&session.store, |s| {
+    seed(session.store(), |s| {
         s.user(EMAIL, IndexState::Present, &docs.iter().collect::<Vec<_>>());
         for d in &docs {
             s.good(EMAIL, d, ".json", Encoding::Plain);
@@ -290,9 +293,9 @@ async fn an_index_read_failing_on_the_way_fails_verify_naming_the_key_not_corrup
     })
     .await;
     let folder = UserFolder::from_email(EMAIL).unwrap();
-    let index_key = session.store.layout().index_key(&folder);
+    let index_key = session.store().layout().index_key(&folder);
     let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
-    let (proxied, _dir2) = session_for(proxy.store_config(session.store.bucket())).await;
+    let (proxied, _dir2) = session_for(proxy.store_config(session.store().bucket())).await;
     proxy.set_rules(vec![Rule::new(
         "index-500",
         Match::any().method("GET").key_suffix("metadata.json"),
@@ -315,7 +318,7 @@ async fn integrity_finds_and_repairs_drift() {
     const NO_INDEX: &str = "lost.index@example.com";
     const BROKEN: &str = "broken@example.com";
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
-    let store = &session.store;
+    let store = session.store();
     let d = conversations(DRIFT, "d", 4);
     let n = conversations(NO_INDEX, "n", 2);
     let b = conversations(BROKEN, "b", 1);
@@ -394,7 +397,7 @@ async fn integrity_finds_and_repairs_drift() {
     assert_eq!(index_ids(store, BROKEN).await, ["b-0000"]);
 
     let repairs = session
-        .audit
+        .audit()
         .read(&AuditFilter {
             action: Some("repair".into()),
             ..Default::default()
@@ -409,7 +412,7 @@ async fn integrity_finds_and_repairs_drift() {
 async fn audit_records_every_action_and_no_content_or_secret() {
     const EMAIL: &str = "audited@example.com";
     let (session, dir) = fresh_session(ServerKind::Moto, |_| {}).await;
-    let store = &session.store;
+    let store = session.store();
     let d = conversations(EMAIL, "a", 2);
     seed(store, |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
@@ -428,7 +431,7 @@ async fn audit_records_every_action_and_no_content_or_secret() {
     let err = session.delete(EMAIL, &["../x"]).await.unwrap_err();
     assert_eq!(err.code(), "invalid_name");
 
-    let log = session.audit.read(&AuditFilter::default()).unwrap();
+    let log = session.audit().read(&AuditFilter::default()).unwrap();
     let summary: Vec<(&str, &str, Option<&str>)> = log
         .iter()
         .map(|r| (r.action.as_str(), r.outcome.as_str(), r.error_code.as_deref()))
@@ -448,7 +451,7 @@ async fn audit_records_every_action_and_no_content_or_secret() {
     assert_eq!(log[1].conversation_ids, ["a-0000"]);
     assert_eq!(log[1].operation, log[2].operation);
     assert!(!log[0].os_user.is_empty() && log[0].time.ends_with('Z'));
-    let text = std::fs::read_to_string(session.audit.path()).unwrap();
+    let text = std::fs::read_to_string(session.audit().path()).unwrap();
     assert_eq!(text.lines().count(), 5);
     let secret = &servers::shared(ServerKind::Moto).secret_access_key;
     assert!(!text.contains(secret.as_str()), "secret in the audit log");
@@ -458,14 +461,17 @@ async fn audit_records_every_action_and_no_content_or_secret() {
 #[tokio::test]
 async fn read_only_session_refuses_every_write() {
     const EMAIL: &str = "ro@example.com";
-    let (mut session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
+    let (writable, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let d = conversations(EMAIL, "r", 1);
-    seed(&session.store, |s| {
+    seed(writable.store(), |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
     })
     .await;
-    session.read_only = true;
+    // Read-only from the start: a session cannot be switched afterwards.
+    let session = Session::builder(writable.store().clone(), writable.audit().clone())
+        .read_only(true)
+        .build();
     assert_eq!(
         session.delete(EMAIL, &["r-0000"]).await.unwrap_err().code(),
         "read_only"
@@ -473,17 +479,17 @@ async fn read_only_session_refuses_every_write() {
     assert_eq!(session.repair(EMAIL).await.unwrap_err().code(), "read_only");
     assert_eq!(
         session
-            .thaw(EMAIL, "r-0000", 1, ThawTier::Standard)
+            .thaw(EMAIL, "r-0000", ThawDays::new(1).unwrap(), ThawTier::Standard)
             .await
             .unwrap_err()
             .code(),
         "read_only"
     );
-    assert!(exists(&session.store, "archived_conversations/ro_at_example_com/r-0000.json").await);
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["r-0000"]);
+    assert!(exists(session.store(), "archived_conversations/ro_at_example_com/r-0000.json").await);
+    assert_eq!(index_ids(session.store(), EMAIL).await, ["r-0000"]);
     // Reading still works, and refusals are audited.
     assert!(session.verify(EMAIL).await.unwrap().is_clean());
-    let log = session.audit.read(&AuditFilter::default()).unwrap();
+    let log = session.audit().read(&AuditFilter::default()).unwrap();
     assert!(log.len() == 3 && log.iter().all(|r| r.error_code.as_deref() == Some("read_only")));
 }
 
@@ -492,7 +498,7 @@ async fn store_ignoring_if_match_refuses_index_writes_before_deleting() {
     const EMAIL: &str = "unsafe@example.com";
     let (session, _dir) = fresh_session(ServerKind::Rclone, |_| {}).await;
     let d = conversations(EMAIL, "u", 2);
-    seed(&session.store, |s| {
+    seed(session.store(), |s| {
         s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
         s.good(EMAIL, &d[0], ".json", Encoding::Plain);
         s.good(EMAIL, &d[1], ".json", Encoding::Plain);
@@ -503,26 +509,26 @@ async fn store_ignoring_if_match_refuses_index_writes_before_deleting() {
     assert!(err.to_string().contains("If-Match"), "{err}");
     assert!(
         exists(
-            &session.store,
+            session.store(),
             "archived_conversations/unsafe_at_example_com/u-0000.json"
         )
         .await
     );
     let folder = UserFolder::from_email(EMAIL).unwrap();
-    let e = update_index(&session.store, &folder, |_| true).await.unwrap_err();
+    let e = update_index(session.store(), &folder, |_| true).await.unwrap_err();
     assert_eq!(e.code(), "conditional_writes_unsupported");
 
     // With the explicit override it goes ahead.
     let (unsafe_session, _dir2) = session_on(&session, true).await;
     let r = unsafe_session.delete(EMAIL, &["u-0000"]).await.unwrap();
     assert_eq!((r.deleted_keys.len(), r.index_entries_removed), (1, 1));
-    assert_eq!(index_ids(&session.store, EMAIL).await, ["u-0001"]);
+    assert_eq!(index_ids(session.store(), EMAIL).await, ["u-0001"]);
 }
 
 /// A second session on the same bucket, with the unsafe-write override set.
 async fn session_on(other: &Session, allow_unsafe: bool) -> (Session, tempfile::TempDir) {
     let server = servers::shared(ServerKind::Rclone);
-    let mut config = server.store_config(other.store.bucket());
+    let mut config = server.store_config(other.store().bucket());
     config.allow_unsafe_index_writes = allow_unsafe;
     session_for(config).await
 }

@@ -100,11 +100,11 @@ fn count(stack: &SupabaseStack, id: &str) -> (u64, u64) {
 /// index entry stays.
 async fn assert_still_archived(session: &Session, folder: &UserFolder, id: &str) {
     session
-        .store
+        .store()
         .get_conversation(folder, &ConversationId::parse(id).unwrap())
         .await
         .unwrap();
-    let index = session.store.read_index(folder).await.unwrap().index;
+    let index = session.store().read_index(folder).await.unwrap().index;
     assert!(
         index.entries().any(|e| e.conversation_id() == id),
         "{id} left the index"
@@ -312,18 +312,18 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
     seeder.good(EMAIL, &doc, ".json.gz", archive_desk_core::Encoding::Gzip);
     seeder.write(&store.client(), store.bucket()).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut session = Session::new(store, AuditLog::at(dir.path().join("audit.jsonl")));
+    let audit = AuditLog::at(dir.path().join("audit.jsonl"));
+    let read_only = Session::builder(store.clone(), audit.clone()).read_only(true).build();
+    let session = Session::new(store, audit);
     let target = rest(&stack, &stack.service_key, None);
 
-    session.read_only = true;
-    let err = session
+    let err = read_only
         .restore(EMAIL, "r-1", &target, &RestoreOptions::default(), true, &never())
         .await
         .unwrap_err();
     assert_eq!(err.code(), "read_only");
     assert_eq!(count(&stack, "r-1"), (0, 0));
 
-    session.read_only = false;
     let report = session
         .restore(EMAIL, "r-1", &target, &RestoreOptions::default(), true, &never())
         .await
@@ -339,11 +339,11 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
     assert_eq!(count(&stack, "r-1"), (1, 4));
     let folder = UserFolder::from_email(EMAIL).unwrap();
     assert_eq!(
-        session.store.read_index(&folder).await.unwrap().index.entries().len(),
+        session.store().read_index(&folder).await.unwrap().index.entries().len(),
         0
     );
 
-    let log = session.audit.read(&AuditFilter::default()).unwrap();
+    let log = session.audit().read(&AuditFilter::default()).unwrap();
     let summary: Vec<(&str, &str)> = log.iter().map(|r| (r.action.as_str(), r.outcome.as_str())).collect();
     // Refused (read-only): one record. Restore-and-remove: intent, then outcome.
     assert_eq!(
@@ -352,7 +352,7 @@ async fn restore_and_remove_from_archive_is_audited_and_refused_when_read_only()
     );
     assert_eq!(log[1].operation, log[2].operation);
     assert_eq!(log[2].detail["messages_inserted"], json!(4));
-    let text = std::fs::read_to_string(session.audit.path()).unwrap();
+    let text = std::fs::read_to_string(session.audit().path()).unwrap();
     assert!(!text.contains(&stack.service_key) && !text.contains("reset my password"));
 }
 
@@ -405,8 +405,8 @@ async fn a_row_with_the_archives_id_but_other_content_is_not_verified_and_the_ar
         );
         // The archive copy and its index entry are still there.
         let cid = ConversationId::parse(id).unwrap();
-        session.store.get_conversation(&folder, &cid).await.unwrap();
-        let index = session.store.read_index(&folder).await.unwrap().index;
+        session.store().get_conversation(&folder, &cid).await.unwrap();
+        let index = session.store().read_index(&folder).await.unwrap().index;
         assert!(
             index.entries().any(|e| e.conversation_id() == *id),
             "{id} left the index"
@@ -449,12 +449,12 @@ async fn a_row_with_the_archives_id_but_other_content_is_not_verified_and_the_ar
         assert_eq!(count(&stack, id), (1, 4));
     }
     assert_eq!(
-        session.store.read_index(&folder).await.unwrap().index.entries().len(),
+        session.store().read_index(&folder).await.unwrap().index.entries().len(),
         0
     );
 
     // The audit log counts differences but never holds their values.
-    let log = session.audit.read(&AuditFilter::default()).unwrap();
+    let log = session.audit().read(&AuditFilter::default()).unwrap();
     let outcomes: Vec<(&str, Option<&str>)> = log
         .iter()
         .map(|r| (r.outcome.as_str(), r.error_code.as_deref()))
@@ -474,7 +474,7 @@ async fn a_row_with_the_archives_id_but_other_content_is_not_verified_and_the_ar
     );
     assert!(log[2].detail["differences_count"].as_u64().unwrap() > 0);
     assert!(log.iter().all(|r| !r.detail.contains_key("differences")));
-    let text = std::fs::read_to_string(session.audit.path()).unwrap();
+    let text = std::fs::read_to_string(session.audit().path()).unwrap();
     for content in [THEIRS, "Answer 1", "reset my password"] {
         assert!(!text.contains(content), "{content:?} in the audit log");
     }
@@ -562,7 +562,7 @@ async fn fields_left_out_keep_the_archive_copy_when_removal_is_asked() {
         assert_eq!(count(&stack, ID), (1, 4));
         assert_still_archived(&session, &folder, ID).await;
     }
-    let log = session.audit.read(&AuditFilter::default()).unwrap();
+    let log = session.audit().read(&AuditFilter::default()).unwrap();
     assert!(
         log.iter().all(|r| r.outcome != "ok"),
         "{:?}",
@@ -626,6 +626,6 @@ async fn a_removal_refused_by_object_lock_says_the_conversation_was_restored() {
     assert!(msg.contains("legal hold ON"), "{msg}");
     assert_eq!(count(&stack, ID), (1, 3));
     assert_still_archived(&session, &folder, ID).await;
-    let log = session.audit.read(&AuditFilter::default()).unwrap();
+    let log = session.audit().read(&AuditFilter::default()).unwrap();
     assert_eq!(log.last().unwrap().error_code.as_deref(), Some("object_locked"));
 }

@@ -3,11 +3,12 @@
 use std::collections::BTreeSet;
 
 use archive_desk_core::browse::{self, EmailSource};
-use archive_desk_core::{ConversationId, Layout, Store, UserFolder};
+use archive_desk_core::browse::{UserBatch, USER_BATCH};
+use archive_desk_core::{CancellationToken, ConversationId, Layout, Store, StoreConfig, UserFolder};
 use archive_desk_harness::fixtures::{self, IndexState};
 use archive_desk_harness::RawS3;
-use archive_desk_harness::{fresh_store, seeded, ServerKind};
-use futures::TryStreamExt;
+use archive_desk_harness::{fresh_store, seeded, servers, ServerKind};
+use futures::{StreamExt, TryStreamExt};
 
 /// Run each check once per server kind, as its own test.
 macro_rules! on_both_servers {
@@ -24,6 +25,7 @@ on_both_servers!(
     index_missing_and_corrupt,
     user_conversations_show_drift_and_storage,
     user_summaries_use_the_true_email,
+    users_stream_with_their_summaries,
     unsafe_names_never_reach_the_store,
     custom_prefix_and_root_layout,
 );
@@ -205,6 +207,118 @@ async fn user_summaries_use_the_true_email(kind: ServerKind) {
         (s.email.as_deref(), s.email_source),
         (Some("no_index@example.com"), EmailSource::Guessed)
     );
+}
+
+/// The users listing both front ends show: per page, its unusable names
+/// first, then its users in listing order, each with the summary
+/// `user_summary` gives (a broken index is that user's error, not the
+/// listing's).
+async fn users_stream_with_their_summaries(kind: ServerKind) {
+    let archive = seeded(kind);
+    let store = archive.store().await;
+    let never = CancellationToken::new();
+    let batches: Vec<UserBatch> = browse::user_batches_paged(&store, 2, 16, &never)
+        .try_collect()
+        .await
+        .unwrap();
+    let pages: Vec<_> = store.list_users_paged(2).try_collect().await.unwrap();
+    let mut expected = Vec::new();
+    for page in &pages {
+        if !page.unusable.is_empty() {
+            expected.push((Vec::new(), page.unusable.clone()));
+        }
+        if !page.users.is_empty() {
+            expected.push((page.users.iter().map(|u| u.to_string()).collect(), Vec::new()));
+        }
+    }
+    let got: Vec<(Vec<String>, Vec<String>)> = batches
+        .iter()
+        .map(|b| (b.users.iter().map(|u| u.folder.clone()).collect(), b.unusable.clone()))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(
+        batches.iter().any(|b| !b.unusable.is_empty()),
+        "the fixture has unusable names"
+    );
+
+    for summary in batches.iter().flat_map(|b| &b.users) {
+        let one = browse::user_summary(&store, &UserFolder::from_user_arg(&summary.folder).unwrap()).await;
+        assert_eq!(
+            serde_json::to_value(summary).unwrap(),
+            serde_json::to_value(&one).unwrap()
+        );
+    }
+    let corrupt = UserFolder::from_email(fixtures::CORRUPT_INDEX).unwrap().to_string();
+    let broken = batches
+        .iter()
+        .flat_map(|b| &b.users)
+        .find(|u| u.folder == corrupt)
+        .unwrap();
+    assert_eq!(broken.index_error.as_ref().unwrap().code, "decode");
+}
+
+/// Batches of `USER_BATCH` within each listing page (never across pages),
+/// whatever the concurrency; a cancel ends the stream with `cancelled`; a
+/// listing that fails ends it with the failure.
+#[tokio::test]
+async fn users_stream_in_batches_and_stops_on_cancel_or_failure() {
+    let store = fresh_store(ServerKind::Moto, Layout::default()).await;
+    fixtures::seed(&store, |s| {
+        for i in 0..120 {
+            let email = format!("u{i:03}@example.com");
+            let docs = fixtures::conversations(&email, "c", 1);
+            s.user(&email, IndexState::Present, &[&docs[0]]);
+        }
+    })
+    .await;
+    let never = CancellationToken::new();
+    let sizes = |batches: &[UserBatch]| batches.iter().map(|b| b.users.len()).collect::<Vec<_>>();
+
+    let one_page: Vec<UserBatch> = browse::user_batches(&store, 16, &never).try_collect().await.unwrap();
+    assert_eq!(USER_BATCH, 50);
+    assert_eq!(sizes(&one_page), [50, 50, 20]);
+    let folders: Vec<&str> = one_page
+        .iter()
+        .flat_map(|b| &b.users)
+        .map(|u| u.folder.as_str())
+        .collect();
+    let mut sorted = folders.clone();
+    sorted.sort();
+    assert_eq!(folders, sorted, "listing order");
+    assert_eq!(folders[0], "u000_at_example_com");
+    assert!(one_page
+        .iter()
+        .flat_map(|b| &b.users)
+        .all(|u| u.conversation_count == 1));
+
+    // Pages of 70: 50 + 20, then 50 (a batch never spans two pages).
+    let paged: Vec<UserBatch> = browse::user_batches_paged(&store, 70, 1, &never)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(sizes(&paged), [50, 20, 50]);
+
+    // Cancelled after the first batch: the next item is the cancel, then the end.
+    let cancel = CancellationToken::new();
+    let mut stream = std::pin::pin!(browse::user_batches(&store, 16, &cancel));
+    assert_eq!(stream.next().await.unwrap().unwrap().users.len(), 50);
+    cancel.cancel();
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "cancelled");
+    assert!(err.to_string().contains("users listing"), "{err}");
+    assert!(stream.next().await.is_none());
+    // Cancelled before it starts: nothing is listed.
+    let mut stream = std::pin::pin!(browse::user_batches(&store, 16, &cancel));
+    assert_eq!(stream.next().await.unwrap().unwrap_err().code(), "cancelled");
+    assert!(stream.next().await.is_none());
+
+    // A bucket that is not there: the listing's error, then the end.
+    let config: StoreConfig = servers::shared(ServerKind::Moto).store_config(&format!("t-{}", servers::token()));
+    let missing = Store::connect(config).await.unwrap();
+    let mut stream = std::pin::pin!(browse::user_batches(&missing, 16, &never));
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "s3", "{err}");
+    assert!(stream.next().await.is_none());
 }
 
 async fn unsafe_names_never_reach_the_store(kind: ServerKind) {

@@ -361,6 +361,52 @@ fn writable_archive(kind: ServerKind, build: impl FnOnce(&mut fixtures::Seeder))
     (server, bucket)
 }
 
+/// Bounded flags parse into the core's bound types (`bounds.rs`): out of
+/// bounds is refused in the core's words before any server is asked (the
+/// endpoint here answers nothing).
+#[test]
+fn out_of_bounds_flags_are_refused_by_the_cores_types() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: &str| -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"))
+            .env_clear()
+            .env("HOME", home.path())
+            .env("ARCHIVE_DESK_CONFIG_DIR", home.path())
+            .env("ARCHIVE_DESK_DATA_DIR", home.path())
+            .args(["--bucket", "b", "--endpoint", "http://127.0.0.1:9"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let long_text = "x".repeat(201);
+    for (args, says) in [
+        (&["thaw", "a@x.io", "c1", "--days", "0"][..], "between 1 and 365"),
+        (&["thaw", "a@x.io", "c1", "--days", "366"], "between 1 and 365"),
+        (&["search", "refund", "--limit", "0"], "1 to 200 hits"),
+        (&["search", "refund", "--limit", "201"], "1 to 200 hits"),
+        (&["search", "refund", "--offset", "1000001"], "at most 1000000"),
+        (&["search", &long_text], "at most 200 are searched"),
+    ] {
+        let out = run(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    let out = run(&["profile", "set-secret", "p", "supabase-key"], "  \n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the secret is empty [invalid_input]"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn delete_verify_thaw_and_audit_end_to_end() {
     const EMAIL: &str = "writes@example.com";

@@ -2,10 +2,10 @@
 //! command runs under scripts/with-keyring.sh), against rclone, which checks
 //! request signatures, so the keychain secret is really what signs them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use archive_desk_harness::{seeded, servers, ServerKind};
+use archive_desk_harness::{seeded, servers, SeededArchive, ServerKind};
 use serde_json::Value;
 
 struct Env {
@@ -49,6 +49,21 @@ impl Env {
     }
 }
 
+impl Env {
+    /// An archiver `.env` for `archive`'s bucket and server credentials,
+    /// then `more` lines, in the config dir.
+    fn archiver_env(&self, archive: &SeededArchive, more: &str) -> PathBuf {
+        let path = self.config.path().join("archiver.env");
+        let server = archive.server;
+        let text = format!(
+            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nS3_BUCKET_NAME={}\n{more}",
+            server.access_key_id, server.secret_access_key, archive.bucket
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
 fn ok(out: &Output) -> String {
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).unwrap()
@@ -74,15 +89,12 @@ fn a_full_session_never_shows_a_secret() {
     let env = Env::new();
     let name = format!("leak-{}", servers::token());
     let supabase_secret = format!("sb_secret_CANARY{}", servers::token());
-    let dotenv = env.config.path().join("archiver.env");
-    std::fs::write(
-        &dotenv,
-        format!(
-            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nAWS_REGION=us-east-1\nS3_BUCKET_NAME={}\nSUPABASE_URL=http://127.0.0.1:9\nSUPABASE_SERVICE_ROLE_KEY={supabase_secret}\n",
-            server.access_key_id, server.secret_access_key, archive.bucket
+    let dotenv = env.archiver_env(
+        archive,
+        &format!(
+            "AWS_REGION=us-east-1\nSUPABASE_URL=http://127.0.0.1:9\nSUPABASE_SERVICE_ROLE_KEY={supabase_secret}\n"
         ),
-    )
-    .unwrap();
+    );
     let secrets = [server.secret_access_key.as_str(), supabase_secret.as_str()];
 
     let mut outputs = Vec::new();
@@ -233,4 +245,82 @@ fn without_a_secret_service_the_error_says_what_to_do() {
     );
     assert!(!all_files_text(env.config.path()).contains("value-that-must-not-land-anywhere"));
     ok(&env.run(&["profile", "remove", &name], None));
+}
+
+/// Each `profile` subcommand with `--json`: a report where there is one,
+/// nothing on stdout where the exit code says it all, `{code, message}` on
+/// stderr when it fails (`profile test` prints its checks first).
+#[test]
+fn every_profile_command_answers_in_json() {
+    let archive = seeded(ServerKind::Rclone);
+    let server = archive.server;
+    let env = Env::new();
+    let name = format!("json-{}", servers::token());
+    let json = |out: &Output| -> Value { serde_json::from_str(&ok(out)).unwrap() };
+    let error = |out: &Output| -> Value {
+        assert_eq!(out.status.code(), Some(1));
+        serde_json::from_slice(&out.stderr).unwrap()
+    };
+
+    assert_eq!(
+        json(&env.run(&["profile", "list", "--json"], None)),
+        serde_json::json!([])
+    );
+    let saved = json(&env.run(&["profile", "add", "--json", &name, "--bucket", &archive.bucket], None));
+    assert_eq!(saved, serde_json::json!({"supabase_key_cleared": false}));
+    let again = env.run(&["profile", "add", "--json", &name, "--bucket", "other"], None);
+    assert!(again.stdout.is_empty());
+    assert!(error(&again)["message"].as_str().unwrap().contains("exists"));
+    assert_eq!(
+        json(&env.run(&["profile", "list", "--json"], None)),
+        serde_json::json!([name])
+    );
+
+    let edit = |url: &str| json(&env.run(&["profile", "edit", "--json", &name, "--supabase-url", url], None));
+    assert_eq!(edit("https://one.supabase.co")["supabase_key_cleared"], false);
+    let stored = env.run(
+        &["profile", "set-secret", "--json", &name, "supabase-key"],
+        Some("sb_secret_json_test\n"),
+    );
+    assert_eq!(ok(&stored), "", "nothing but the exit code");
+    assert_eq!(edit("https://two.supabase.co")["supabase_key_cleared"], true);
+
+    let dotenv = env.archiver_env(archive, "UNRELATED=1\n");
+    let imported = json(&env.run(
+        &[
+            "profile",
+            "import-env",
+            "--json",
+            &name,
+            dotenv.to_str().unwrap(),
+            "--replace",
+        ],
+        None,
+    ));
+    assert_eq!(imported["profile"], name.as_str());
+    assert_eq!(imported["secrets"], serde_json::json!(["AWS_SECRET_ACCESS_KEY"]));
+    assert_eq!(imported["ignored"], serde_json::json!(["UNRELATED"]), "{imported}");
+    ok(&env.run(&["profile", "edit", &name, "--endpoint", &server.endpoint], None));
+
+    // rclone ignores If-Match: every check on stdout, then the failed one.
+    let tested = env.run(&["profile", "test", "--json", &name], None);
+    let checks: Value = serde_json::from_slice(&tested.stdout).unwrap();
+    let failed: Vec<&str> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "failed")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["conditional_writes"], "{checks}");
+    let err = error(&tested);
+    assert_eq!(err["code"], "connection_test");
+    assert!(
+        err["message"].as_str().unwrap().starts_with("conditional_writes: "),
+        "{err}"
+    );
+
+    assert_eq!(ok(&env.run(&["profile", "remove", "--json", &name], None)), "");
+    let gone = env.run(&["profile", "remove", "--json", &name], None);
+    assert!(error(&gone)["message"].as_str().unwrap().contains("no profile named"));
 }

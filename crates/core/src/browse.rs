@@ -1,15 +1,18 @@
-//! What a support person browses: users with their true email and counts, and
-//! one user's conversations — the index joined with the folder listing, so
-//! drift (entries without objects, objects without entries) is visible.
+//! What a support person browses: users with their true email and counts
+//! (streamed in batches, `user_batches`), and one user's conversations —
+//! the index joined with the folder listing, so drift (entries without
+//! objects, objects without entries) is visible.
 
 use std::collections::HashMap;
 
+use futures::stream::{self, Stream, StreamExt};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
-use crate::error::{ErrorReport, Result};
+use crate::error::{Error, ErrorReport, Result};
 use crate::layout::{ObjectKind, UserFolder};
 use crate::model::UserIndex;
-use crate::store::{look_up_holds, HoldSource, IndexRead, Store};
+use crate::store::{look_up_holds, HoldSource, IndexRead, Store, UserPage};
 
 /// Where a shown email comes from.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -63,6 +66,103 @@ pub async fn user_summary(store: &Store, folder: &UserFolder) -> UserSummary {
         index_missing: read.as_ref().is_ok_and(|r| r.missing),
         index_error: read.as_ref().err().map(ErrorReport::from),
     }
+}
+
+/// Users summarised at once by the listing: each is one GET of its index.
+pub const SUMMARY_CONCURRENCY: usize = 16;
+
+/// Users per batch of the listing: the first rows show while later ones load.
+pub const USER_BATCH: usize = 50;
+
+/// One streamed batch of the users list.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[derive(Debug, Clone, Serialize)]
+pub struct UserBatch {
+    pub users: Vec<UserSummary>,
+    /// Folder names that are not safe to open.
+    pub unusable: Vec<String>,
+}
+
+/// Every user of the archive with their summary, in listing order, as a
+/// stream of batches: per listing page, first its unusable folder names
+/// (if any) as a batch of their own, then its users in batches of
+/// `USER_BATCH`, `concurrency` indexes read at once. A user whose index
+/// cannot be read is still listed (`UserSummary::index_error`); a listing
+/// error ends the stream with that error, and `cancel` ends it with
+/// `Error::Cancelled` at the next step. Both front ends list users here.
+pub fn user_batches(
+    store: &Store,
+    concurrency: usize,
+    cancel: &CancellationToken,
+) -> impl Stream<Item = Result<UserBatch>> + Send + 'static {
+    user_batches_paged(store, 1000, concurrency, cancel)
+}
+
+/// As `user_batches`, listing at most `page_size` users a page.
+pub fn user_batches_paged(
+    store: &Store,
+    page_size: i32,
+    concurrency: usize,
+    cancel: &CancellationToken,
+) -> impl Stream<Item = Result<UserBatch>> + Send + 'static {
+    let concurrency = concurrency.max(1);
+    let pages = store.list_users_paged(page_size);
+    let store = store.clone();
+    let batches = pages
+        .map(move |page| match page {
+            Ok(page) => page_batches(store.clone(), page, concurrency).map(Ok).left_stream(),
+            Err(e) => stream::iter([Err(e)]).right_stream(),
+        })
+        .flatten();
+    until_failed_or_cancelled(batches, cancel.clone())
+}
+
+/// One listing page as batches: its unusable names, then its users.
+fn page_batches(store: Store, page: UserPage, concurrency: usize) -> impl Stream<Item = UserBatch> + Send {
+    let unusable = (!page.unusable.is_empty()).then(|| UserBatch {
+        users: Vec::new(),
+        unusable: page.unusable,
+    });
+    let users = stream::iter(page.users)
+        .map(move |folder| {
+            let store = store.clone();
+            async move { user_summary(&store, &folder).await }
+        })
+        .buffered(concurrency)
+        .chunks(USER_BATCH)
+        .map(|users| UserBatch {
+            users,
+            unusable: Vec::new(),
+        });
+    stream::iter(unusable).chain(users)
+}
+
+/// `batches` until its first error (the last item) or until `cancel`
+/// fires, which ends it with `Error::Cancelled` however far the listing got.
+fn until_failed_or_cancelled<S>(
+    batches: S,
+    cancel: CancellationToken,
+) -> impl Stream<Item = Result<UserBatch>> + Send + 'static
+where
+    S: Stream<Item = Result<UserBatch>> + Send + 'static,
+{
+    stream::unfold(Some((Box::pin(batches), cancel)), |state| async move {
+        let (mut batches, cancel) = state?;
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Some((
+                Err(Error::Cancelled {
+                    what: "users listing".into(),
+                }),
+                None,
+            )),
+            next = batches.next() => match next {
+                Some(Ok(batch)) => Some((Ok(batch), Some((batches, cancel)))),
+                Some(Err(e)) => Some((Err(e), None)),
+                None => None,
+            },
+        }
+    })
 }
 
 /// One conversation of a user: its index entry and/or its object.

@@ -175,7 +175,7 @@ impl Session {
         progress: &watch::Sender<ExportProgress>,
         cancel: &CancellationToken,
     ) -> Result<ExportUserReport> {
-        let listing = browse::user_conversations(&self.store, folder).await?;
+        let listing = browse::user_conversations(self.store(), folder).await?;
         let mut skipped = Vec::new();
         let mut to_open = Vec::new();
         for row in listing.conversations {
@@ -190,7 +190,7 @@ impl Session {
                     error: ErrorReport::from(&Error::NotFound {
                         key: format!(
                             "{}{} (listed in the index, no object)",
-                            self.store.layout().user_prefix(folder),
+                            self.store().layout().user_prefix(folder),
                             row.conversation_id
                         ),
                     }),
@@ -232,7 +232,7 @@ impl Session {
             write!(out, "{},\"conversations\":[", &head[..head.len() - 1]).map_err(io)?;
         }
 
-        let store = &self.store;
+        let store = self.store();
         let opened = futures::stream::iter(to_open)
             .map(|(key, id)| async move {
                 let result = store.open_key(&key, &id).await;

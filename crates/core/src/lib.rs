@@ -4,6 +4,7 @@
 //! crate must never depend on tauri (CI checks it).
 
 pub mod audit;
+pub mod bounds;
 pub mod browse;
 pub mod catalog;
 pub mod codec;
@@ -26,6 +27,8 @@ pub mod session;
 pub mod store;
 
 pub use audit::{AuditFilter, AuditLog, AuditRead, AuditRecord, AuditVerification, BreakKind, BrokenLink, ChainStatus};
+pub use bounds::{SearchLimit, SearchOffset, SearchText, SecretInput, ThawDays};
+pub use browse::UserBatch;
 pub use catalog::{
     CancellationToken, Catalog, CatalogEntry, SearchHit, SearchPage, SyncOptions, SyncProgress, SyncReport,
 };
@@ -36,7 +39,8 @@ pub use error::{Error, ErrorReport, Result};
 pub use keychain::{Keychain, SecretKind};
 pub use layout::{ConversationId, Layout, ObjectKind, UserFolder};
 pub use model::{ConversationDocument, Fields, IndexEntry, UserIndex};
-pub use profile::{Profile, Profiles};
+pub use profile::{Profile, Profiles, RestoreOverrides, SessionOverrides};
+pub use restore::RestoreMode;
 pub use secret::Secret;
-pub use session::{Audited, Session};
+pub use session::{Audited, Session, SessionBuilder};
 pub use store::{CredentialSource, ObjectInfo, OpenedConversation, Store, StoreConfig};

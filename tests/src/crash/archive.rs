@@ -366,7 +366,7 @@ pub fn sync(binary: &Path, plan: &Plan) {
     )];
     let mut cli = Cli::new(binary, &proxy.endpoint(), &bucket, env);
     let args = ["sync", "--batch-users", "2", "--concurrency", "4", "--json"];
-    let search = ["search", "example.com", "--limit", "500", "--json"];
+    let search = ["search", "example.com", "--limit", "200", "--json"];
     let cache = tempfile::tempdir().expect("cache dirs");
     cli.use_cache_dir(&cache.path().join("clean"));
     let clean = clean_run(&cli, &args);

@@ -5,22 +5,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use archive_desk_harness::process;
-use archive_desk_harness::SeededArchive;
+use archive_desk_harness::{S3Server, SeededArchive};
 
 /// The CLI binary on `archive`'s bucket with a clean environment: only
 /// `PATH`, the server's credentials, `HOME` = `home` and each variable in
 /// `dirs` (`ARCHIVE_DESK_DATA_DIR`…) pointing at `home` too.
 pub fn cli_command(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home);
-    for var in dirs {
-        cmd.env(var, home);
-    }
-    cmd.envs(archive.server.aws_env())
-        .args(["--endpoint", &archive.server.endpoint, "--bucket", &archive.bucket])
-        .args(args);
+    let mut cmd = command(archive.server, &archive.bucket, home, dirs);
+    cmd.args(args);
     cmd
 }
 
@@ -29,4 +21,19 @@ pub fn cli_command(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[
 #[allow(dead_code, reason = "private_files.rs runs cli_command through process::run instead")]
 pub fn run_cli(archive: &SeededArchive, home: &Path, dirs: &[&str], args: &[&str]) -> Output {
     process::output(&mut cli_command(archive, home, dirs, args))
+}
+
+/// [`cli_command`] on any bucket of `server`, before its arguments: for a
+/// bucket a test wrote, or to hold the process's pipes.
+pub fn command(server: &S3Server, bucket: &str, home: &Path, dirs: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_archive-desk-cli"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home);
+    for var in dirs {
+        cmd.env(var, home);
+    }
+    cmd.envs(server.aws_env())
+        .args(["--endpoint", &server.endpoint, "--bucket", bucket]);
+    cmd
 }

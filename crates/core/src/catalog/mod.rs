@@ -112,6 +112,19 @@ pub struct CatalogStats {
     pub sync_interrupted: bool,
 }
 
+impl CatalogStats {
+    /// Never synced and holding nothing: nothing to search yet.
+    pub fn is_empty(&self) -> bool {
+        self.last_synced_at.is_none() && self.users == 0
+    }
+}
+
+/// Which catalog a profile or bare bucket has: the profile's name, else the
+/// bucket's (the name both front ends open it by).
+pub fn catalog_name<'a>(profile: Option<&'a str>, bucket: &'a str) -> &'a str {
+    profile.unwrap_or(bucket)
+}
+
 /// `catalog-<name>.sqlite` in `$ARCHIVE_DESK_CACHE_DIR`, else in the OS cache
 /// dir (`~/.cache/archive-desk` on Linux). `name` is the profile, or the
 /// bucket when there is no profile.

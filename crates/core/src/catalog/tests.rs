@@ -1,4 +1,4 @@
-//! The catalog's own tests: search ranking, rebuilt files, paths.
+//! The catalog's own tests: search ranking, rebuilt files, names, paths, emptiness.
 
 use rusqlite::Connection;
 
@@ -120,6 +120,26 @@ fn a_foreign_or_outdated_file_is_rebuilt() {
     drop(c);
     let catalog = Catalog::open(&path).unwrap();
     assert_eq!(catalog.stats().unwrap().users, 0);
+}
+
+#[test]
+fn the_catalog_is_the_profiles_else_the_buckets() {
+    assert_eq!(catalog_name(Some("prod"), "bucket"), "prod");
+    assert_eq!(catalog_name(None, "bucket"), "bucket");
+}
+
+#[test]
+fn a_catalog_is_empty_until_synced_or_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    assert!(catalog.stats().unwrap().is_empty());
+    catalog.import(&[user("a_at_b_c", "a@b.c", &["t"])]).unwrap();
+    assert!(!catalog.stats().unwrap().is_empty());
+    let synced_but_no_users = CatalogStats {
+        last_synced_at: Some("2026-01-01T00:00:00Z".into()),
+        ..Default::default()
+    };
+    assert!(!synced_but_no_users.is_empty());
 }
 
 #[test]

@@ -29,9 +29,10 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::keychain::SecretKind;
 use crate::model::ConversationDocument;
 use crate::secret::Secret;
 use crate::CancellationToken;
@@ -106,8 +107,25 @@ pub struct RestoreOptions {
     /// Write without the archive fields the tables lack (named in the report).
     pub allow_missing_columns: bool,
     /// Test hook: fail right after the conversation row is written, to show
-    /// that the attempt leaves nothing behind.
+    /// that the attempt leaves nothing behind. Only in the core's own tests
+    /// and with the `test-hooks` feature (the test harness turns it on); a
+    /// normal build has no such field.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fault_after_conversation: bool,
+}
+
+impl RestoreOptions {
+    /// Whether the test hook asks for a failure after the conversation row.
+    #[cfg(any(test, feature = "test-hooks"))]
+    fn fault_after_conversation(&self) -> bool {
+        self.fault_after_conversation
+    }
+
+    /// A normal build: never.
+    #[cfg(not(any(test, feature = "test-hooks")))]
+    fn fault_after_conversation(&self) -> bool {
+        false
+    }
 }
 
 /// How long each step of a restore may take.
@@ -168,6 +186,50 @@ pub struct RestoreReport {
     pub removed_from_archive: Option<crate::delete::DeleteReport>,
 }
 
+/// How the target of a restore is reached.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreMode {
+    /// Supabase REST (PostgREST) with the service key.
+    #[default]
+    Rest,
+    /// A direct Postgres connection string.
+    Postgres,
+}
+
+impl RestoreMode {
+    /// The secret this mode needs: the one mapping from mode to secret.
+    pub fn secret_kind(self) -> SecretKind {
+        match self {
+            RestoreMode::Rest => SecretKind::SupabaseKey,
+            RestoreMode::Postgres => SecretKind::PostgresUrl,
+        }
+    }
+
+    /// The environment variable that may hold that secret instead of the
+    /// keychain (the archiver's own name for the Supabase key).
+    pub fn secret_env_var(self) -> &'static str {
+        match self {
+            RestoreMode::Rest => "SUPABASE_SERVICE_ROLE_KEY",
+            RestoreMode::Postgres => "ARCHIVE_DESK_POSTGRES_URL",
+        }
+    }
+}
+
+impl std::str::FromStr for RestoreMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "rest" => Ok(RestoreMode::Rest),
+            "postgres" => Ok(RestoreMode::Postgres),
+            _ => Err(Error::Config(format!(
+                "unknown restore mode {s:?}: use rest or postgres"
+            ))),
+        }
+    }
+}
+
 /// Where a restore writes.
 pub enum Target {
     Rest(RestTarget),
@@ -177,13 +239,12 @@ pub enum Target {
 impl Target {
     /// The target a profile (or the CLI's flags) describes.
     pub fn from_settings(
-        mode: crate::profile::RestoreMode,
+        mode: RestoreMode,
         supabase_url: Option<&str>,
         secret: Option<Secret>,
         tables: Tables,
         rpc_function: Option<String>,
     ) -> Result<Target> {
-        use crate::profile::RestoreMode;
         match mode {
             RestoreMode::Rest => {
                 let url = supabase_url.ok_or_else(|| Error::Config("no Supabase project URL set".into()))?;

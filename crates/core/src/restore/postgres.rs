@@ -236,7 +236,7 @@ impl PgSession<'_> {
             )
             .await?
                 > 0;
-            if options.fault_after_conversation {
+            if options.fault_after_conversation() {
                 return Err(injected_fault());
             }
             let mut messages_inserted = 0;

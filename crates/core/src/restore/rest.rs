@@ -405,7 +405,7 @@ impl RestTarget {
                 error,
                 maybe_written: false,
             };
-            if options.fault_after_conversation {
+            if options.fault_after_conversation() {
                 return Err(certain(injected_fault()));
             }
             for chunk in plan.messages.chunks(CHUNK) {

@@ -1,78 +1,29 @@
 //! Named connection profiles. Non-secret settings live in a versioned TOML
 //! file in the OS config dir, written atomically; secrets live only in the
-//! keychain. A profile opens into a `Session`.
+//! keychain. A profile opens into a `Session` (`open.rs`); an archiver's
+//! `.env` becomes a profile (`env_import.rs`).
+
+mod env_import;
+mod open;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AuditLog;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::keychain::{Keychain, SecretKind};
 use crate::layout::{Layout, DEFAULT_PREFIX};
 use crate::owner_only;
 use crate::secret::Secret;
-use crate::session::Session;
-use crate::store::{CredentialSource, Store, StoreConfig};
+
+/// A profile's restore setting; the type lives with the restore targets.
+pub use crate::restore::RestoreMode;
+pub use env_import::ImportReport;
+pub use open::{RestoreOverrides, SessionOverrides};
 
 const FILE_VERSION: u32 = 1;
-
-/// How the target of a restore is reached.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RestoreMode {
-    /// Supabase REST (PostgREST) with the service key.
-    #[default]
-    Rest,
-    /// A direct Postgres connection string.
-    Postgres,
-}
-
-impl RestoreMode {
-    /// The secret this mode needs: the one mapping from mode to secret.
-    pub fn secret_kind(self) -> SecretKind {
-        match self {
-            RestoreMode::Rest => SecretKind::SupabaseKey,
-            RestoreMode::Postgres => SecretKind::PostgresUrl,
-        }
-    }
-
-    /// The environment variable that may hold that secret instead of the
-    /// keychain (the archiver's own name for the Supabase key).
-    pub fn secret_env_var(self) -> &'static str {
-        match self {
-            RestoreMode::Rest => "SUPABASE_SERVICE_ROLE_KEY",
-            RestoreMode::Postgres => "ARCHIVE_DESK_POSTGRES_URL",
-        }
-    }
-}
-
-/// Settings put over a profile's for one restore (the CLI's flags).
-#[derive(Debug, Clone, Default)]
-pub struct RestoreOverrides {
-    pub mode: Option<RestoreMode>,
-    pub supabase_url: Option<String>,
-    pub rpc_function: Option<String>,
-    pub conversations_table: Option<String>,
-    pub messages_table: Option<String>,
-    pub conflict_key: Option<String>,
-}
-
-impl std::str::FromStr for RestoreMode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "rest" => Ok(RestoreMode::Rest),
-            "postgres" => Ok(RestoreMode::Postgres),
-            _ => Err(Error::Config(format!(
-                "unknown restore mode {s:?}: use rest or postgres"
-            ))),
-        }
-    }
-}
 
 /// Where AWS credentials come from.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -193,19 +144,6 @@ pub struct SaveReport {
     /// The Supabase URL changed, so the stored Supabase key was deleted: a
     /// key goes only to the project it was given for. Set it again.
     pub supabase_key_cleared: bool,
-}
-
-/// What `import_env` did, without any value.
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ImportReport {
-    pub profile: String,
-    /// Variables taken into the profile file.
-    pub settings: Vec<String>,
-    /// Variables stored in the keychain.
-    pub secrets: Vec<String>,
-    /// Variables present but not used.
-    pub ignored: Vec<String>,
 }
 
 pub fn check_profile_name(name: &str) -> Result<()> {
@@ -375,161 +313,6 @@ impl Profiles {
             secrets_set,
         })
     }
-
-    /// The S3 connection of a profile, its secret read from the keychain.
-    pub fn store_config(&self, name: &str, profile: &Profile) -> Result<StoreConfig> {
-        let mut config = StoreConfig::new(profile.bucket.clone());
-        config.region = profile.region.clone();
-        config.endpoint = profile.endpoint.clone();
-        config.force_path_style = profile.path_style || profile.endpoint.is_some();
-        config.layout = Layout::new(&profile.prefix)?;
-        config.allow_unsafe_index_writes = profile.allow_unsafe_index_writes;
-        config.credentials = match &profile.aws {
-            AwsAuth::DefaultChain { aws_profile: None } => CredentialSource::DefaultChain,
-            AwsAuth::DefaultChain { aws_profile: Some(p) } => CredentialSource::NamedProfile(p.clone()),
-            AwsAuth::Keychain { access_key_id } => CredentialSource::Static {
-                access_key_id: access_key_id.clone(),
-                secret_access_key: self.keychain.get(name, SecretKind::AwsSecretAccessKey)?.ok_or_else(|| {
-                    Error::Config(format!(
-                        "profile {name:?} has no AWS secret access key in the keychain (profile set-secret {name} aws-secret-access-key)"
-                    ))
-                })?,
-            },
-        };
-        Ok(config)
-    }
-
-    /// The restore target of a profile, its secret read from the keychain.
-    pub fn restore_target(&self, name: &str, profile: &Profile) -> Result<crate::restore::Target> {
-        target_of(profile, self.keychain.get(name, profile.restore_mode.secret_kind())?)
-    }
-
-    /// The restore target of profile `name` (or of no profile), with
-    /// `overrides` on top; its secret from the mode's environment variable
-    /// when that is set, else from the profile's keychain entry.
-    pub fn restore_target_with(
-        &self,
-        name: Option<&str>,
-        overrides: &RestoreOverrides,
-    ) -> Result<crate::restore::Target> {
-        let mut profile = match name {
-            Some(name) => self.get(name)?,
-            None => Profile::new(""),
-        };
-        if let Some(mode) = overrides.mode {
-            profile.restore_mode = mode;
-        }
-        for (field, value) in [
-            (&mut profile.supabase_url, &overrides.supabase_url),
-            (&mut profile.rpc_function, &overrides.rpc_function),
-        ] {
-            if value.is_some() {
-                field.clone_from(value);
-            }
-        }
-        for (field, value) in [
-            (&mut profile.conversations_table, &overrides.conversations_table),
-            (&mut profile.messages_table, &overrides.messages_table),
-            (&mut profile.conflict_key, &overrides.conflict_key),
-        ] {
-            if let Some(v) = value {
-                field.clone_from(v);
-            }
-        }
-        let mode = profile.restore_mode;
-        let secret = match (std::env::var(mode.secret_env_var()), name) {
-            (Ok(v), _) if !v.is_empty() => Some(Secret::new(v)),
-            (_, Some(name)) => self.keychain.get(name, mode.secret_kind())?,
-            _ => None,
-        };
-        target_of(&profile, secret)
-    }
-
-    /// Open a profile: its store, its read-only flag, the audit log.
-    pub async fn open(&self, name: &str, audit: AuditLog) -> Result<Session> {
-        let profile = self.get(name)?;
-        let store = Store::connect(self.store_config(name, &profile)?).await?;
-        let mut session = Session::new(store, audit);
-        session.read_only = profile.read_only;
-        session.profile = Some(name.to_owned());
-        Ok(session)
-    }
-
-    /// Create profile `name` from an archiver `.env` file: settings to the
-    /// profile file, secrets to the keychain. Values are never echoed.
-    pub fn import_env(&self, name: &str, env_file: &Path, replace: bool) -> Result<ImportReport> {
-        check_profile_name(name)?;
-        if !replace && self.load()?.profiles.contains_key(name) {
-            return Err(Error::Config(format!(
-                "profile {name:?} exists; pass --replace to overwrite it"
-            )));
-        }
-        let vars = read_env_file(env_file)?;
-        let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let bucket = get("S3_BUCKET_NAME")
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| Error::Config(format!("{}: S3_BUCKET_NAME is missing", env_file.display())))?;
-
-        let mut report = ImportReport {
-            profile: name.to_owned(),
-            ..Default::default()
-        };
-        let mut profile = Profile::new(bucket);
-        report.settings.push("S3_BUCKET_NAME".into());
-        if let Some(region) = get("AWS_REGION") {
-            profile.region = Some(region);
-            report.settings.push("AWS_REGION".into());
-        }
-        if let Some(url) = get("SUPABASE_URL") {
-            profile.supabase_url = Some(url);
-            report.settings.push("SUPABASE_URL".into());
-        }
-        let secret_key = get("AWS_SECRET_ACCESS_KEY");
-        if let Some(id) = get("AWS_ACCESS_KEY_ID") {
-            if secret_key.is_none() {
-                return Err(Error::Config(format!(
-                    "{}: AWS_ACCESS_KEY_ID without AWS_SECRET_ACCESS_KEY",
-                    env_file.display()
-                )));
-            }
-            profile.aws = AwsAuth::Keychain { access_key_id: id };
-            report.settings.push("AWS_ACCESS_KEY_ID".into());
-        }
-        let mut secrets = Vec::new();
-        if let (Some(key), AwsAuth::Keychain { .. }) = (secret_key, &profile.aws) {
-            secrets.push((SecretKind::AwsSecretAccessKey, "AWS_SECRET_ACCESS_KEY", key));
-        }
-        if let Some(key) = get("SUPABASE_SERVICE_ROLE_KEY") {
-            secrets.push((SecretKind::SupabaseKey, "SUPABASE_SERVICE_ROLE_KEY", key));
-        }
-        let used: Vec<&str> = report
-            .settings
-            .iter()
-            .map(String::as_str)
-            .chain(secrets.iter().map(|s| s.1))
-            .collect();
-        report.ignored = vars
-            .iter()
-            .map(|(n, _)| n.clone())
-            .filter(|n| !used.contains(&n.as_str()))
-            .collect();
-
-        check_profile(name, &profile)?;
-        // Secrets first: if the keychain refuses, no profile is half made.
-        // Replacing deletes every old secret, the Supabase key included, before
-        // the new URL is written: an old key never meets a new project, and a
-        // failed delete leaves the old profile as it was.
-        if replace {
-            self.keychain.delete_all(name)?;
-        }
-        for (kind, var, value) in &secrets {
-            self.keychain.set(name, *kind, &Secret::new(value.clone()))?;
-            report.secrets.push((*var).to_owned());
-        }
-        // Not `put`: the key just stored belongs to this URL.
-        self.write_profile(name, profile)?;
-        Ok(report)
-    }
 }
 
 /// What a profile must be to be saved.
@@ -550,43 +333,13 @@ fn normalised_url(url: Option<&str>) -> Option<String> {
     url.map(|u| u.trim().trim_end_matches('/').to_owned())
 }
 
-/// `KEY=VALUE` lines of a `.env` file. A parse error names the line, never
-/// its text (it may hold a secret).
-fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
-    let iter = dotenvy::from_path_iter(path).map_err(|e| match e {
-        dotenvy::Error::Io(io) => Error::io(path, io),
-        _ => Error::Config(format!("{}: cannot be read as a .env file", path.display())),
-    })?;
-    iter.enumerate()
-        .map(|(i, item)| {
-            item.map_err(|_| Error::Config(format!("{}: entry {} is not KEY=VALUE", path.display(), i + 1)))
-        })
-        .collect()
-}
-
-/// The restore target a profile's settings describe, with its secret.
-fn target_of(profile: &Profile, secret: Option<Secret>) -> Result<crate::restore::Target> {
-    Ok(crate::restore::Target::from_settings(
-        profile.restore_mode,
-        profile.supabase_url.as_deref(),
-        secret,
-        crate::restore::Tables::new(
-            &profile.conversations_table,
-            &profile.messages_table,
-            &profile.conflict_key,
-        )?,
-        profile.rpc_function.clone(),
-    )?
-    .with_postgres_ca_file(profile.postgres_ca_file.as_ref().map(PathBuf::from)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Profiles in a temp dir, their secrets in the in-memory keychain under
     /// a service of their own.
-    fn profiles() -> (Profiles, tempfile::TempDir) {
+    pub(super) fn profiles() -> (Profiles, tempfile::TempDir) {
         crate::keychain::memory_store::install();
         let dir = tempfile::tempdir().unwrap();
         let service = format!(
@@ -601,40 +354,6 @@ mod tests {
 
     fn service(d: &tempfile::TempDir) -> String {
         format!("archive-desk-unit-{}", d.path().file_name().unwrap().to_string_lossy())
-    }
-
-    /// The CLI's flags go over the profile's settings through the same
-    /// rules (validated table names, the mode's own secret).
-    #[test]
-    fn overrides_go_over_the_profile_and_the_mode_picks_its_secret() {
-        let (p, _d) = profiles();
-        let mut prof = Profile::new("b");
-        prof.supabase_url = Some("http://127.0.0.1:9".into());
-        p.put("site", prof).unwrap();
-        p.set_secret("site", SecretKind::SupabaseKey, &Secret::new("k"))
-            .unwrap();
-        let target = |name: Option<&str>, o: RestoreOverrides| p.restore_target_with(name, &o).err();
-        assert!(target(Some("site"), RestoreOverrides::default()).is_none());
-        let bad_table = RestoreOverrides {
-            messages_table: Some("a;drop".into()),
-            ..Default::default()
-        };
-        assert_eq!(target(Some("site"), bad_table).unwrap().code(), "invalid_name");
-        let postgres = RestoreOverrides {
-            mode: Some(RestoreMode::Postgres),
-            ..Default::default()
-        };
-        let e = target(Some("site"), postgres).unwrap();
-        assert!(e.to_string().contains("Postgres connection string"), "{e}");
-        let other_url = RestoreOverrides {
-            supabase_url: Some("http://example.com".into()),
-            ..Default::default()
-        };
-        assert!(
-            target(Some("site"), other_url).is_some(),
-            "plain http beyond loopback is refused"
-        );
-        assert_eq!(target(None, RestoreOverrides::default()).unwrap().code(), "config");
     }
 
     /// The old project's key is deleted before the new URL is written; when
@@ -723,14 +442,5 @@ mod tests {
         assert!(p.load().unwrap_err().to_string().contains("newer"));
         std::fs::write(p.path(), "version = [").unwrap();
         assert!(p.load().unwrap_err().to_string().contains("not a valid profiles file"));
-    }
-
-    #[test]
-    fn env_parse_errors_do_not_echo_the_line() {
-        let (_p, d) = profiles();
-        let path = d.path().join(".env");
-        std::fs::write(&path, "S3_BUCKET_NAME=b\nAWS_SECRET_ACCESS_KEY='unterminated-sekrit\n").unwrap();
-        let e = read_env_file(&path).unwrap_err().to_string();
-        assert!(!e.contains("sekrit") && e.contains("entry 2"), "{e}");
     }
 }
