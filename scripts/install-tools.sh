@@ -38,6 +38,18 @@ if [[ ! -x "$TOOLS/cargo/bin/tauri-driver" ]]; then
   cargo install tauri-driver --version '^2' --locked --quiet --root "$TOOLS/cargo"
 fi
 
+# --- Fuzzing: nightly and cargo-fuzz (scripts/fuzz.sh) ----------------------
+# Nightly only if missing: reinstalling would update it and rebuild the fuzz targets.
+if command -v rustup >/dev/null 2>&1 && ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "install-tools: rustup toolchain install nightly"
+  rustup toolchain install nightly --profile minimal
+fi
+CARGO_FUZZ_VERSION=0.13.2
+if [[ "$("$TOOLS/cargo/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+  echo "install-tools: cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked --quiet --root "$TOOLS/cargo"
+fi
+
 # --- Python venv: the S3 servers -------------------------------------------
 
 VENV="$TOOLS/venv"

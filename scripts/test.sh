@@ -4,7 +4,8 @@
 # real servers started by the harness: S3 (moto and rclone), Supabase
 # (PostgreSQL + PostgREST + an nginx gateway) and the Secret Service
 # (gnome-keyring in a private D-Bus session), UI unit tests (Vitest), and the
-# real app under Xvfb driven through tauri-driver (tests/e2e).
+# real app under Xvfb driven through tauri-driver (tests/e2e), and a short
+# pass of every fuzz target (scripts/fuzz.sh).
 # Installs what it needs first; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,5 +46,7 @@ if [[ -n "$(git status --porcelain -- ui/src/bindings)" ]]; then
   echo "ui/src/bindings drifted from the Rust types: run cargo test and commit them" >&2
   exit 1
 fi
+echo "== fuzz: each target of fuzz/ for 8 s (nightly; its own target dir)"
+scripts/fuzz.sh 8
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

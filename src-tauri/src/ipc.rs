@@ -1,11 +1,19 @@
-//! Payloads that exist only at the IPC boundary. Everything else crosses as
+//! Payloads that exist only at the IPC boundary, and the form of a
+//! command's result (`CmdResult`). Everything else crosses as
 //! the core's own types (their TypeScript is generated from the core with
 //! the `ts` feature). `cargo test` writes all of it to `ui/src/bindings/`.
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use archive_desk_core::{Encoding, OpenedConversation};
+use archive_desk_core::{Encoding, Error, ErrorReport, OpenedConversation};
+
+/// What every command returns: its result, or the error as `{code, message}`.
+pub type CmdResult<T> = Result<T, ErrorReport>;
+
+pub fn report(e: Error) -> ErrorReport {
+    ErrorReport::from(&e)
+}
 
 /// The profile the window works on.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -83,6 +91,58 @@ impl From<&OpenedConversation> for ConversationView {
 #[ts(export)]
 pub struct AuditQuery {
     pub user: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     pub since: Option<String>,
+}
+
+/// The actions the audit log records, which the audit view filters by.
+/// The core writes them as strings (`AuditRecord.action`), so a test in
+/// `main.rs` checks `ALL` against the literals it records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum AuditAction {
+    Restore,
+    Delete,
+    Export,
+    ExportUser,
+    Repair,
+    Thaw,
+}
+
+impl AuditAction {
+    /// Every action (the tests and the generated `AuditActions` use it).
+    #[cfg(test)]
+    pub const ALL: [AuditAction; 6] = [
+        AuditAction::Restore,
+        AuditAction::Delete,
+        AuditAction::Export,
+        AuditAction::ExportUser,
+        AuditAction::Repair,
+        AuditAction::Thaw,
+    ];
+
+    /// The name the core records (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Restore => "restore",
+            AuditAction::Delete => "delete",
+            AuditAction::Export => "export",
+            AuditAction::ExportUser => "export_user",
+            AuditAction::Repair => "repair",
+            AuditAction::Thaw => "thaw",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditAction;
+
+    #[test]
+    fn an_audit_action_is_recorded_under_its_serde_name() {
+        for action in AuditAction::ALL {
+            assert_eq!(serde_json::to_value(action).unwrap(), action.as_str());
+        }
+    }
 }

@@ -1,33 +1,41 @@
-//! Archive Desk: the desktop shell. Thin on purpose: `commands.rs` maps IPC
-//! calls to core functions; the UI in `ui/` talks only through them.
+//! Archive Desk: the desktop shell. Thin on purpose: the commands declared
+//! in `command_list.rs` map IPC calls to core functions (`commands.rs`);
+//! the UI in `ui/` talks only through them.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 // First: its macros are in scope for the modules below it.
 #[macro_use]
-mod command_names;
+mod command_list;
 mod commands;
+mod contract;
 mod files;
 mod ipc;
+mod state;
+mod tasks;
 
-/// The handler list from the one command list (`command_names.rs`).
+use tauri::Manager;
+
+/// The handler list from the one command table (`command_list.rs`).
 macro_rules! command_handlers {
-    ($($name:ident),* $(,)?) => {
-        tauri::generate_handler![$(commands::$name),*]
+    ($( $name:ident $args:tt $(channel $channel:tt)? -> $result:ty; )*) => {
+        tauri::generate_handler![$(contract::$name),*]
     };
 }
 
 fn main() {
-    let state = match commands::AppState::new() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("archive-desk: {e}");
-            std::process::exit(1);
-        }
-    };
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
-        .manage(state)
+        .setup(|app| {
+            match state::AppState::new(app.handle().clone()) {
+                Ok(state) => app.manage(state),
+                Err(e) => {
+                    eprintln!("archive-desk: {e}");
+                    std::process::exit(1);
+                }
+            };
+            Ok(())
+        })
         .invoke_handler(for_each_command!(command_handlers))
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("Archive Desk failed to start");
@@ -35,7 +43,8 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
-    use super::command_names::COMMANDS;
+    use super::command_list::COMMANDS;
+    use super::ipc::AuditAction;
     use std::collections::BTreeSet;
     use std::path::Path;
 
@@ -48,44 +57,6 @@ mod tests {
         let set: BTreeSet<String> = COMMANDS.iter().map(|c| c.to_string()).collect();
         assert_eq!(set.len(), COMMANDS.len(), "a command is listed twice");
         set
-    }
-
-    /// The names in `invoke<T>("name"` and `invoke("name"` calls.
-    fn invoked_names(ts: &str) -> BTreeSet<String> {
-        let mut names = BTreeSet::new();
-        for (at, _) in ts.match_indices("invoke") {
-            if ts[..at]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_')
-            {
-                continue;
-            }
-            let mut rest = &ts[at + "invoke".len()..];
-            if rest.starts_with('<') {
-                // Skip the type argument, which may nest (`Audited<T>`).
-                let mut depth = 0;
-                let Some(end) = rest.find(|c| {
-                    depth += match c {
-                        '<' => 1,
-                        '>' => -1,
-                        _ => 0,
-                    };
-                    depth == 0
-                }) else {
-                    continue;
-                };
-                rest = &rest[end + 1..];
-            }
-            let Some(args) = rest.strip_prefix('(') else { continue };
-            let name = args
-                .trim_start()
-                .strip_prefix('"')
-                .and_then(|a| a.split_once('"'))
-                .unwrap_or_else(|| panic!("an invoke without a literal name: {}", &args[..args.len().min(60)]));
-            names.insert(name.0.to_owned());
-        }
-        names
     }
 
     #[test]
@@ -104,20 +75,63 @@ mod tests {
         assert_eq!(allowed, expected, "capabilities/default.json and COMMANDS differ");
     }
 
+    /// The names in `call("name", ...)` calls (the UI's one typed call of
+    /// a command, `ui/src/ipc.ts`).
+    fn called_names(ts: &str) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for (at, _) in ts.match_indices("call(") {
+            if ts[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            {
+                continue;
+            }
+            let args = &ts[at + "call(".len()..];
+            // Skips the definition of `call` itself, `call<K ...>(name: K, ...)`.
+            if let Some((name, _)) = args.trim_start().strip_prefix('"').and_then(|a| a.split_once('"')) {
+                names.insert(name.to_owned());
+            }
+        }
+        names
+    }
+
+    /// The UI's TypeScript sources (not tests, not the generated bindings).
+    fn ui_sources() -> Vec<(String, String)> {
+        fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    if name != "bindings" {
+                        walk(&path, out);
+                    }
+                } else if name.ends_with(".ts") && !name.ends_with(".test.ts") {
+                    out.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src"), &mut out);
+        assert!(out.len() > 5, "the UI sources were not found");
+        out
+    }
+
     #[test]
-    fn the_ui_invokes_exactly_the_commands() {
-        let invoked = invoked_names(&read("../ui/src/ipc.ts"));
+    fn the_ui_calls_exactly_the_commands() {
+        let sources = ui_sources();
+        let called: BTreeSet<String> = sources.iter().flat_map(|(_, ts)| called_names(ts)).collect();
         let commands = commands();
-        let unknown: Vec<_> = invoked.difference(&commands).collect();
-        let unused: Vec<_> = commands.difference(&invoked).collect();
-        assert!(
-            unknown.is_empty(),
-            "ui/src/ipc.ts invokes commands not in COMMANDS: {unknown:?}"
-        );
-        assert!(
-            unused.is_empty(),
-            "commands never invoked from ui/src/ipc.ts: {unused:?}"
-        );
+        let unknown: Vec<_> = called.difference(&commands).collect();
+        let unused: Vec<_> = commands.difference(&called).collect();
+        assert!(unknown.is_empty(), "the UI calls commands not in COMMANDS: {unknown:?}");
+        assert!(unused.is_empty(), "commands the UI never calls: {unused:?}");
+        // Every command goes through the one typed `call` of ipc.ts.
+        for (path, ts) in &sources {
+            let invokes = ts.matches("invoke(").count() + ts.matches("invoke<").count();
+            let allowed = usize::from(path.ends_with("ui/src/ipc.ts"));
+            assert_eq!(invokes, allowed, "{path}: `invoke` outside the one typed call");
+        }
     }
 
     /// The string literals that follow each of `prefixes` in `text`.
@@ -133,7 +147,8 @@ mod tests {
     }
 
     /// The core writes audit actions as string literals (`self.record("thaw", ...)`),
-    /// so the UI's filter list is checked against its sources.
+    /// so the audit view's filter (`AuditAction`, generated into the UI's
+    /// `AuditActions`) is checked against its sources.
     #[test]
     fn the_audit_filter_offers_every_action_the_core_records() {
         let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/core/src");
@@ -163,28 +178,21 @@ mod tests {
             recorded.contains("export_user") && recorded.contains("delete"),
             "{recorded:?}"
         );
-        let audit_ts = read("../ui/src/views/audit.ts");
-        let (_, list) = audit_ts
-            .split_once("export const AUDIT_ACTIONS = [")
-            .expect("AUDIT_ACTIONS in ui/src/views/audit.ts");
-        let (list, _) = list.split_once(']').unwrap();
-        let offered: BTreeSet<String> = list.split(',').map(|a| a.trim().trim_matches('"').to_owned()).collect();
+        let offered: BTreeSet<String> = AuditAction::ALL.iter().map(|a| a.as_str().to_owned()).collect();
         assert_eq!(
             offered, recorded,
-            "AUDIT_ACTIONS in ui/src/views/audit.ts and the core's actions differ"
+            "AuditAction::ALL (src-tauri/src/ipc.rs) and the core's actions differ"
         );
     }
 
     #[test]
-    fn invoked_names_are_read_from_typed_and_untyped_calls() {
-        let ts = r#"import { Channel, invoke } from "x";
-            a: () => invoke<Audited<RestoreReport>>("restore_conversation", { user }),
-            b: () => invoke<ChosenFile | null>( "choose_file"),
-            c: () => invoke("verify_audit"),
-            d: () => reinvoke("not_a_call"),"#;
-        let expected: BTreeSet<String> = ["restore_conversation", "choose_file", "verify_audit"]
-            .map(String::from)
-            .into();
-        assert_eq!(invoked_names(ts), expected);
+    fn called_names_are_read_from_calls_only() {
+        let ts = r#"export function call<K extends CommandName>(name: K, args: Args<K>) {
+            a: () => call("restore_conversation", { user }),
+            b: () => call( "choose_file", {}),
+            c: () => recall("not_a_call"),
+            d: () => x.call("not_one_either"),"#;
+        let expected: BTreeSet<String> = ["restore_conversation", "choose_file"].map(String::from).into();
+        assert_eq!(called_names(ts), expected);
     }
 }

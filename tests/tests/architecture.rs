@@ -2,7 +2,7 @@
 //! named in it, so a file added without a word about it fails here.
 //!
 //! Source files: Rust under `crates/`, `src-tauri/src/`, `tests/src/`,
-//! `tests/tests/` and `tests/e2e/`; TypeScript under `ui/src/` (not the
+//! `tests/tests/`, `tests/e2e/` and `fuzz/`; TypeScript under `ui/src/` (not the
 //! generated `ui/src/bindings/`); `scripts/*.sh`; `sql/*.sql`;
 //! `tests/supabase/*.sql`; every file in `tests/servers/`. They come from
 //! `git ls-files` (untracked files do not count), or from a walk of those
@@ -33,7 +33,8 @@ fn is_source(path: &str) -> bool {
             || under("src-tauri/src")
             || under("tests/src")
             || under("tests/tests")
-            || under("tests/e2e")))
+            || under("tests/e2e")
+            || under("fuzz")))
         || (ext(".ts") && under("ui/src") && !under("ui/src/bindings"))
         || (ext(".sh") && directly_in("scripts"))
         || (ext(".sql") && (directly_in("sql") || directly_in("tests/supabase")))
@@ -63,7 +64,7 @@ fn repo_files(root: &Path) -> Vec<String> {
 /// Every file under the directories that hold sources (the fallback).
 fn walked_files(root: &Path) -> Vec<String> {
     let mut files = Vec::new();
-    for dir in ["crates", "src-tauri/src", "tests", "ui/src", "scripts", "sql"] {
+    for dir in ["crates", "src-tauri/src", "tests", "ui/src", "scripts", "sql", "fuzz"] {
         walk(root, &root.join(dir), &mut files);
     }
     files
@@ -185,6 +186,7 @@ fn the_matching_rule() {
     assert!(!names(doc, "crates/core/src/session.rs"));
     // What counts as a source file.
     assert!(is_source("crates/core/src/restore/tls.rs"));
+    assert!(is_source("fuzz/fuzz_targets/document.rs"));
     assert!(is_source("tests/servers/moto_atomic.py"));
     assert!(is_source("ui/src/views/users.ts"));
     assert!(!is_source("ui/src/bindings/UserSummary.ts"));

@@ -1,6 +1,8 @@
 // View logic without DOM or IPC, so it is easy to test.
 import type { ConversationRow } from "./bindings/ConversationRow";
 import type { DeleteReport } from "./bindings/DeleteReport";
+import type { EmailSource } from "./bindings/EmailSource";
+import { EmailSources, ExportFormats } from "./bindings/enums";
 import type { ExportFormat } from "./bindings/ExportFormat";
 import type { ExportProgress } from "./bindings/ExportProgress";
 import type { SearchHit } from "./bindings/SearchHit";
@@ -61,8 +63,8 @@ export function isCold(row: ConversationRow): boolean {
 }
 
 /** The user label: the true email, a guess marked with ~, or the folder. */
-export function userLabel(u: { email: string | null; email_source: string; folder: string }): string {
-  if (u.email && u.email_source === "index") return u.email;
+export function userLabel(u: { email: string | null; email_source: EmailSource; folder: string }): string {
+  if (u.email && u.email_source === EmailSources.Index) return u.email;
   if (u.email) return `~${u.email}`;
   return u.folder;
 }
@@ -135,7 +137,7 @@ export function groupHits(hits: SearchHit[]): { folder: string; email: string | 
 
 /** The file name the save dialog proposes for a whole-user export. */
 export function exportFileName(folder: string, format: ExportFormat, gzip: boolean): string {
-  return `${folder}${format === "json_lines" ? ".jsonl" : ".json"}${gzip ? ".gz" : ""}`;
+  return `${folder}${format === ExportFormats.JsonLines ? ".jsonl" : ".json"}${gzip ? ".gz" : ""}`;
 }
 
 /** The note column of a conversation row: drift, and an Object Lock hold or an unreadable lock state (delete refuses held objects, and objects whose lock state it cannot read). */

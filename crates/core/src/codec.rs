@@ -194,6 +194,31 @@ mod tests {
         }
     }
 
+    /// Found by fuzzing (fuzz/seeds/document/float-roundtrip.json, index
+    /// likewise): serde_json's default float parser may land one ulp off, so
+    /// a number read and written back (export, restore) changed value, e.g.
+    /// 1.5678901215252 became 1.5678901215252001. `float_roundtrip` parses
+    /// exactly.
+    #[test]
+    fn numbers_survive_a_read_and_a_write() {
+        let limits = Limits::default();
+        for n in [
+            "1.5678901215252",
+            "-4e-25",
+            "4.444e26",
+            "0.1",
+            "2.2250738585072014e-308",
+        ] {
+            let text = format!(r#"{{"conversation":{{"id":"c"}},"messages":[],"x":{n}}}"#);
+            let (doc, _) = decode_conversation("k", text.clone().into_bytes(), &limits).unwrap();
+            let written = encode(&doc, Encoding::Plain);
+            let (again, _) = decode_conversation("k", written.clone(), &limits).unwrap();
+            assert_eq!(again, doc, "{n}");
+            let want: f64 = n.parse().unwrap();
+            assert_eq!(doc.as_map()["x"].as_f64(), Some(want), "{n} parsed inexactly");
+        }
+    }
+
     #[test]
     fn size_guard() {
         let limits = Limits {

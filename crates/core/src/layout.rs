@@ -58,7 +58,17 @@ impl UserFolder {
             });
         }
         check_name("email", email)?;
-        Ok(UserFolder(email.replace('@', "_at_").replace('.', "_")))
+        // `@` -> `_at_` grows the name: the folder must pass the same check,
+        // or the listing would refuse the folder this email was mapped to.
+        let folder = email.replace('@', "_at_").replace('.', "_");
+        if folder.len() > MAX_NAME_BYTES {
+            return Err(Error::InvalidName {
+                what: "email",
+                value: email.to_owned(),
+                reason: "its folder name would be longer than 255 bytes",
+            });
+        }
+        Ok(UserFolder(folder))
     }
 
     /// A folder name as found in the bucket or typed by a person.
@@ -106,6 +116,14 @@ pub struct ConversationId(String);
 impl ConversationId {
     pub fn parse(id: &str) -> Result<Self> {
         check_name("conversation id", id)?;
+        // `metadata` + `.json` is the folder's index: no conversation lives there.
+        if INDEX_FILE.strip_suffix(".json") == Some(id) {
+            return Err(Error::InvalidName {
+                what: "conversation id",
+                value: id.to_owned(),
+                reason: "names the user's index (metadata.json), not a conversation",
+            });
+        }
         Ok(ConversationId(id.to_owned()))
     }
 
@@ -256,6 +274,51 @@ mod tests {
         assert!(UserFolder::from_email("a/b@c.d").is_err());
         assert!(UserFolder::from_email("no-at-sign").is_err());
         assert!(ConversationId::parse(&"x".repeat(256)).is_err());
+    }
+
+    /// Found by fuzzing (fuzz/seeds/layout/long-email-folder): a 253-byte
+    /// email passed the check, but its folder (`@` -> `_at_`) was 256 bytes,
+    /// a folder `parse` and so the users listing refuse.
+    #[test]
+    fn an_email_whose_folder_is_too_long_is_refused() {
+        let fits = format!("{}@x.io", "a".repeat(247));
+        let folder = UserFolder::from_email(&fits).unwrap();
+        assert_eq!(folder.as_str().len(), 255);
+        assert_eq!(UserFolder::parse(folder.as_str()).unwrap(), folder);
+        let long = format!("{}@x.io", "a".repeat(248));
+        assert!(long.len() <= MAX_NAME_BYTES);
+        let e = UserFolder::from_email(&long).unwrap_err();
+        assert_eq!(e.code(), "invalid_name");
+        assert!(e.to_string().contains("folder name would be longer"), "{e}");
+        assert!(UserFolder::from_user_arg(&long).is_err());
+    }
+
+    /// Found by the `layout` fuzz target's property (keys built from a
+    /// valid id classify back to it): the id `metadata` made the key of the
+    /// index, so `show`/`export`/`thaw` of it reached `metadata.json`.
+    #[test]
+    fn the_index_name_is_not_a_conversation_id() {
+        let e = ConversationId::parse("metadata").unwrap_err();
+        assert_eq!(e.code(), "invalid_name");
+        let l = Layout::default();
+        let f = UserFolder::parse("u_at_x_io").unwrap();
+        let p = l.user_prefix(&f);
+        assert_eq!(l.classify(&f, &format!("{p}metadata.json")), ObjectKind::Index);
+        assert_eq!(l.classify(&f, &format!("{p}metadata.json.gz")), ObjectKind::Other);
+        // Only the exact name: ids that merely contain it stay valid.
+        for id in ["metadata2", "Metadata", "metadata.json", "x-metadata"] {
+            let id = ConversationId::parse(id).unwrap();
+            for gz in [false, true] {
+                let key = l.conversation_key(&f, &id, gz);
+                assert_eq!(
+                    l.classify(&f, &key),
+                    ObjectKind::Conversation {
+                        id: id.clone(),
+                        gz_suffix: gz
+                    }
+                );
+            }
+        }
     }
 
     #[test]

@@ -283,6 +283,18 @@ async fn open_restore_export_delete_in_the_real_app() {
     assert_eq!(refused, serde_json::json!("invalid_input"));
     assert!(!forged.exists());
 
+    // An argument outside its core bound is refused as `{code, message}` too,
+    // naming the argument, before the command runs.
+    let refused = client
+        .execute_async(
+            "const [user, done] = arguments; window.__TAURI_INTERNALS__.invoke('thaw_conversation', {user, id: 'e2e-plain', days: 0, tier: 'standard'}).then(() => done('thawed'), e => done(e));",
+            vec![folder.to_string().into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused["code"], "invalid_input", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("days"), "{refused}");
+
     // Export JSON…: the backend opens the save dialog (answered from
     // `dialogs`, as WebDriver cannot drive a native dialog) and writes.
     client

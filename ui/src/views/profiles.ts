@@ -1,17 +1,18 @@
 import type { Profile } from "../bindings/Profile";
 import type { ProfileView } from "../bindings/ProfileView";
 import type { SecretKind } from "../bindings/SecretKind";
+import { FilePurposes, RestoreModes, SecretKinds } from "../bindings/enums";
 import { h, kids } from "../dom";
-import { errorText, ipc } from "../ipc";
+import { call, errorText } from "../ipc";
 import { modal } from "./dialog";
 
 /** A label for every kind of secret (the type makes a new kind need one), in form order. */
 const SECRET_LABELS: Record<SecretKind, string> = {
-  "aws-secret-access-key": "AWS secret access key",
-  "supabase-key": "Supabase service-role key",
-  "postgres-url": "Postgres connection string",
+  [SecretKinds.AwsSecretAccessKey]: "AWS secret access key",
+  [SecretKinds.SupabaseKey]: "Supabase service-role key",
+  [SecretKinds.PostgresUrl]: "Postgres connection string",
 };
-const SECRET_KINDS = Object.keys(SECRET_LABELS) as SecretKind[];
+const SECRET_KINDS = Object.values(SecretKinds);
 
 function field(label: string, input: HTMLElement): HTMLElement {
   return h("label", { class: "field" }, h("span", { text: label }), input);
@@ -32,8 +33,8 @@ async function editProfile(existing?: ProfileView): Promise<void> {
   const prefix = text("prefix", p?.prefix ?? "archived_conversations/");
   const accessKey = text("access_key_id", p?.aws.source === "keychain" ? p.aws.access_key_id : "", "empty: AWS default chain");
   const supabaseUrl = text("supabase_url", p?.supabase_url, "https://xyz.supabase.co");
-  const mode = h("select", { name: "restore_mode" }, h("option", { value: "rest", text: "Supabase REST" }), h("option", { value: "postgres", text: "Direct Postgres" }));
-  mode.value = p?.restore_mode ?? "rest";
+  const mode = h("select", { name: "restore_mode" }, h("option", { value: RestoreModes.Rest, text: "Supabase REST" }), h("option", { value: RestoreModes.Postgres, text: "Direct Postgres" }));
+  mode.value = p?.restore_mode ?? RestoreModes.Rest;
   const rpc = text("rpc_function", p?.rpc_function, "restore_archived_conversation (optional)");
   const readOnly = h("input", { type: "checkbox", name: "read_only" });
   readOnly.checked = p?.read_only ?? false;
@@ -76,7 +77,7 @@ async function editProfile(existing?: ProfileView): Promise<void> {
         ? { source: "keychain", access_key_id: accessKey.value.trim() }
         : { source: "default-chain", aws_profile: null },
       supabase_url: supabaseUrl.value.trim() || null,
-      restore_mode: mode.value === "postgres" ? "postgres" : "rest",
+      restore_mode: mode.value === RestoreModes.Postgres ? RestoreModes.Postgres : RestoreModes.Rest,
       conversations_table: p?.conversations_table ?? "conversations",
       messages_table: p?.messages_table ?? "messages",
       conflict_key: p?.conflict_key ?? "id",
@@ -86,10 +87,10 @@ async function editProfile(existing?: ProfileView): Promise<void> {
       allow_unsafe_index_writes: p?.allow_unsafe_index_writes ?? false,
     };
     try {
-      const saved = await ipc.saveProfile(name.value.trim(), profile);
-      const keyTyped = secrets.some((s) => s.kind === "supabase-key" && s.input.value);
+      const saved = await call("save_profile", { name: name.value.trim(), profile });
+      const keyTyped = secrets.some((s) => s.kind === SecretKinds.SupabaseKey && s.input.value);
       for (const s of secrets) {
-        if (s.input.value) await ipc.setSecret(name.value.trim(), s.kind, s.input.value);
+        if (s.input.value) await call("set_secret", { name: name.value.trim(), kind: s.kind, value: s.input.value });
         s.input.value = "";
       }
       if (saved.supabase_key_cleared && !keyTyped) {
@@ -108,7 +109,7 @@ export async function manageProfiles(onOpen: (name: string) => void): Promise<vo
   const list = h("div", { class: "profile-list" });
   const status = h("div", { class: "checks", role: "status" });
   const refresh = async () => {
-    const profiles = await ipc.listProfiles().catch(() => [] as ProfileView[]);
+    const profiles = await call("list_profiles", {}).catch(() => [] as ProfileView[]);
     list.replaceChildren(
       ...(profiles.length === 0
         ? [h("p", { class: "empty", text: "No profiles yet. Add one, or import the archiver's .env file." })]
@@ -125,7 +126,7 @@ export async function manageProfiles(onOpen: (name: string) => void): Promise<vo
                 onclick: async () => {
                   status.replaceChildren(h("p", { text: `Testing ${p.name}…` }));
                   try {
-                    const checks = await ipc.testProfile(p.name);
+                    const checks = await call("test_profile", { name: p.name });
                     status.replaceChildren(...checks.map((c) => h("p", { class: `check-${c.status}`, text: `${c.status.toUpperCase()} · ${c.name}: ${c.message}` })));
                   } catch (e) {
                     status.replaceChildren(h("p", { class: "error", text: errorText(e) }));
@@ -136,7 +137,7 @@ export async function manageProfiles(onOpen: (name: string) => void): Promise<vo
                 text: "Remove",
                 class: "danger",
                 onclick: async () => {
-                  await ipc.removeProfile(p.name).catch((e) => status.replaceChildren(h("p", { class: "error", text: errorText(e) })));
+                  await call("remove_profile", { name: p.name }).catch((e) => status.replaceChildren(h("p", { class: "error", text: errorText(e) })));
                   await refresh();
                 },
               }),
@@ -146,11 +147,11 @@ export async function manageProfiles(onOpen: (name: string) => void): Promise<vo
   };
   const importEnv = async () => {
     try {
-      const file = await ipc.chooseFile("import_env", ".env");
+      const file = await call("choose_file", { purpose: FilePurposes.ImportEnv, suggestedName: ".env" });
       if (!file) return;
       const name = window.prompt("Name of the new profile", "prod")?.trim();
       if (!name) return;
-      const r = await ipc.importEnv(name, file.token, false);
+      const r = await call("import_env", { name, file: file.token, replace: false });
       status.replaceChildren(
         ...kids(
           h("p", { text: `Created ${r.profile}: settings ${r.settings.join(", ")}; to the keychain: ${r.secrets.join(", ") || "none"}` }),

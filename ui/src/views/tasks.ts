@@ -1,5 +1,5 @@
 import { h } from "../dom";
-import { ipc } from "../ipc";
+import { call } from "../ipc";
 import type { ProgressView } from "../logic";
 
 let sequence = 0;
@@ -32,7 +32,7 @@ export class TaskBar {
       onclick: () => {
         cancel.disabled = true;
         text.textContent = "cancelling…";
-        void ipc.cancelTask(id);
+        void call("cancel_task", { task: id });
       },
     });
     const row = h("div", { class: "task", "data-task": id }, h("strong", { text: label }), bar, text, cancel);

@@ -1,8 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { ConversationView } from "../bindings/ConversationView";
-import { ipc } from "../ipc";
+import { call } from "../ipc";
 import type { SearchHit } from "../bindings/SearchHit";
+import type { ConversationRow } from "../bindings/ConversationRow";
+import { renderCold } from "./cold";
 import { SearchResults } from "./search";
 import { TaskBar } from "./tasks";
 import { renderRaw, renderTranscript } from "./transcript";
@@ -68,9 +70,9 @@ describe("ipc", () => {
       if (cmd === "delete_conversations") return { deleted_keys: ["k"], deleted_versions: 1, versioned_bucket: false, index_entries_removed: 1, not_found: [], warnings: [] };
       return null;
     });
-    const v = await ipc.openConversation("alice_at_example_com", "c");
+    const v = await call("open_conversation", { user: "alice_at_example_com", id: "c" });
     expect(v.id).toBe("c");
-    const d = await ipc.deleteConversations("alice_at_example_com", ["c"]);
+    const d = await call("delete_conversations", { user: "alice_at_example_com", ids: ["c"] });
     expect(d.index_entries_removed).toBe(1);
     expect(calls).toEqual([
       ["open_conversation", { user: "alice_at_example_com", id: "c" }],
@@ -139,5 +141,37 @@ describe("task bar", () => {
     expect(await done).toBe("ok");
     expect(cancelled).toEqual([{ task: taskId }]);
     expect(bar.el.querySelector(".task")).toBeNull();
+  });
+});
+
+describe("cold view", () => {
+  const row: ConversationRow = {
+    conversation_id: "c1", title: null, created_at: null, archived_at: null, message_count: null, key: "k", size: 1,
+    storage_class: "GLACIER", last_modified: null, in_index: true, in_store: true, held: null, hold_unknown: false,
+  };
+
+  it("requests a restore with the chosen days and tier (Standard first), then opens it once readable", async () => {
+    const calls: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      return cmd === "thaw_conversation" ? { state: "restoring" } : { state: "available", until: "2026-01-01" };
+    });
+    let opened = 0;
+    const el = renderCold(row, "alice_at_x_io", false, async () => void opened++);
+    expect([...el.querySelectorAll("option")].map((o) => o.textContent)).toEqual(["Standard", "Bulk", "Expedited"]);
+    const [request, check] = [...el.querySelectorAll("button")];
+    request.click();
+    await vi.waitFor(() => expect(el.querySelector("[role=status]")!.textContent).toBe("Restore in progress. Check again later."));
+    check.click();
+    await vi.waitFor(() => expect(opened).toBe(1));
+    expect(calls).toEqual([
+      ["thaw_conversation", { user: "alice_at_x_io", id: "c1", days: 7, tier: "standard" }],
+      ["cold_status", { user: "alice_at_x_io", id: "c1" }],
+    ]);
+  });
+
+  it("offers no restore on a read-only profile", () => {
+    const el = renderCold(row, "alice_at_x_io", true, async () => {});
+    expect([...el.querySelectorAll("button")].map((b) => b.textContent)).toEqual(["Check status"]);
   });
 });

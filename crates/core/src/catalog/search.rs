@@ -57,12 +57,13 @@ impl Catalog {
         if q.is_empty() || limit == 0 {
             return Ok(SearchPage::default());
         }
-        let need = offset.saturating_add(limit).saturating_add(1);
-        let hits = self.with_reader(|c| collect_hits(c, &q, need))?;
-        let more = hits.len() > offset + limit;
+        // Offsets and limits come from people (CLI flags, the app): saturate.
+        let end = offset.saturating_add(limit);
+        let hits = self.with_reader(|c| collect_hits(c, &q, end.saturating_add(1)))?;
+        let more = hits.len() > end;
         Ok(SearchPage {
             hits: hits.into_iter().skip(offset).take(limit).collect(),
-            next_offset: more.then_some(offset + limit),
+            next_offset: more.then_some(end),
         })
     }
 }
@@ -116,12 +117,15 @@ fn collect_hits(c: &Connection, q: &str, need: usize) -> rusqlite::Result<Vec<Se
 
     // Substrings through the trigram indexes, which need 3 characters.
     let words: Vec<&str> = q.split_whitespace().collect();
-    let long: Vec<&str> = words.iter().copied().filter(|w| w.chars().count() >= 3).collect();
+    // FTS5 reads a query only up to a NUL ("unterminated string"): words
+    // holding one are checked on the rows, like words too short for it.
+    let indexed = |w: &str| w.chars().count() >= 3 && !w.contains('\0');
+    let long: Vec<&str> = words.iter().copied().filter(|w| indexed(w)).collect();
     if long.is_empty() {
         return Ok(hits);
     }
     let phrase = |w: &str| format!("\"{}\"", w.replace('"', "\"\""));
-    if words.len() == 1 {
+    if words.len() == 1 && indexed(q) {
         let mut users = c.prepare_cached("SELECT rowid FROM users_fts WHERE users_fts MATCH ?1 ORDER BY rowid")?;
         let mut rows = users.query([phrase(q)])?;
         while let Some(row) = rows.next()? {
@@ -136,7 +140,7 @@ fn collect_hits(c: &Connection, q: &str, need: usize) -> rusqlite::Result<Vec<Se
     }
     // Every word in the title; newest catalog rows first. Words too short
     // for the index are checked on the rows it returns.
-    let short: Vec<&str> = words.iter().copied().filter(|w| w.chars().count() < 3).collect();
+    let short: Vec<&str> = words.iter().copied().filter(|w| !indexed(w)).collect();
     let expr = long.iter().map(|w| phrase(w)).collect::<Vec<_>>().join(" AND ");
     let mut titles = c.prepare_cached(
         "SELECT c.id, u.email, u.folder, c.conversation_id, c.title, c.created_at, c.archived_at,

@@ -104,6 +104,42 @@ fn search_ranks_email_then_title_prefix_then_substrings() {
         .is_empty());
 }
 
+/// Found by fuzzing (fuzz/seeds/search_query/nul-in-query): a NUL in the
+/// query ended FTS5's parse of the quoted phrase, and the search failed
+/// with an `io` error naming the catalog file.
+#[test]
+fn a_nul_in_the_query_is_matched_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    catalog
+        .import(&[user("a_at_b_c", "a@b.c", &["refund\0please", "refund later"])])
+        .unwrap();
+    for q in ["\u{fffd}\u{fffd}p\0", "\0", "abc\0", "refund \0"] {
+        assert!(catalog.search(q, 0, 10).is_ok(), "{q:?}");
+    }
+    // A word with a NUL is still a condition on the title.
+    assert_eq!(
+        ids(&catalog.search("refund d\0p", 0, 10).unwrap()),
+        [("a_at_b_c-0", MatchKind::TitleContains)]
+    );
+}
+
+/// Found by fuzzing (fuzz/seeds/search_query/huge-numbers): an offset
+/// near `usize::MAX` overflowed `offset + limit`.
+#[test]
+fn an_offset_at_the_end_of_the_range_is_an_empty_last_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    catalog
+        .import(&[user("a_at_b_c", "a@b.c", &["alpha", "alps"])])
+        .unwrap();
+    for (offset, limit) in [(usize::MAX, 1), (usize::MAX - 1, 5), (1, usize::MAX)] {
+        let page = catalog.search("a", offset, limit).unwrap();
+        assert_eq!(page.next_offset, None, "{offset} {limit}");
+        assert_eq!(page.hits.len(), usize::from(offset == 1), "{offset} {limit}");
+    }
+}
+
 #[test]
 fn a_foreign_or_outdated_file_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,11 +15,13 @@ use crate::layout::{ConversationId, UserFolder};
 /// action was done but its outcome record could not be written (its intent
 /// record is in the log): the action is reported as done, with that warning.
 /// Serializes as the value's fields plus `audit_warning` when set.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Audited<T> {
     #[serde(flatten)]
     pub value: T,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub audit_warning: Option<String>,
 }
 

@@ -1,0 +1,156 @@
+// The middle and right panes: a user's conversations (sortable, with
+// checkboxes for a delete of several) and the open conversation (transcript
+// or raw JSON, with its actions; the cold view when it cannot be read yet).
+import type { ConversationRow } from "./bindings/ConversationRow";
+import type { UserSummary } from "./bindings/UserSummary";
+import { deleteChecked, deleteIds, exportAll, exportOne, repair, restore, verify } from "./actions";
+import { day, h, kids, when } from "./dom";
+import { call, errorText, isErrorReport } from "./ipc";
+import { convPane, empty, say, viewPane } from "./layout";
+import { isCold, rowNotes, userLabel, type SortKey } from "./logic";
+import { conversationRows, state } from "./state";
+import { renderCold } from "./views/cold";
+import { renderRaw, renderTranscript } from "./views/transcript";
+
+export async function openUser(u: UserSummary): Promise<void> {
+  state.user = u;
+  state.listing = null;
+  state.checked.clear();
+  state.rowIndex = 0;
+  convPane.replaceChildren(h("p", { class: "loading", text: `Loading ${userLabel(u)}…` }));
+  try {
+    state.listing = await call("user_conversations", { user: u.folder });
+  } catch (e) {
+    empty(convPane, "Could not load this user", errorText(e));
+    return;
+  }
+  renderConversations();
+  if (state.listing.index_error) say(`metadata.json unreadable: ${state.listing.index_error.message}`, "error");
+}
+
+function renderConversations(): void {
+  const listing = state.listing;
+  if (!listing || !state.user) return;
+  const rows = conversationRows();
+  const header = (label: string, key: SortKey) =>
+    h("th", {
+      scope: "col",
+      class: state.sort.key === key ? `sorted ${state.sort.ascending ? "asc" : "desc"}` : "",
+      "aria-sort": state.sort.key === key ? (state.sort.ascending ? "ascending" : "descending") : "none",
+      onclick: () => {
+        state.sort = { key, ascending: state.sort.key === key ? !state.sort.ascending : true };
+        renderConversations();
+      },
+      text: label,
+    });
+  const body = h("tbody");
+  rows.forEach((r, i) => {
+    const box = h("input", { type: "checkbox", "aria-label": `Select ${r.conversation_id}` });
+    box.checked = state.checked.has(r.conversation_id);
+    box.addEventListener("change", () => {
+      if (box.checked) state.checked.add(r.conversation_id);
+      else state.checked.delete(r.conversation_id);
+      renderActions();
+    });
+    const notes = rowNotes(r);
+    body.append(
+      h(
+        "tr",
+        {
+          class: `${i === state.rowIndex ? "selected" : ""}${isCold(r) ? " cold" : ""}${r.held || r.hold_unknown ? " held" : ""}`,
+          "data-id": r.conversation_id,
+          onclick: (e: Event) => {
+            if ((e.target as HTMLElement).tagName === "INPUT") return;
+            state.rowIndex = i;
+            openConversation(r);
+          },
+        },
+        h("td", {}, box),
+        h("td", { class: "title", text: r.title ?? r.conversation_id, title: r.conversation_id }),
+        h("td", { class: "date", text: day(r.created_at), title: r.created_at ?? "" }),
+        h("td", { class: "date", text: day(r.archived_at), title: r.archived_at ?? "" }),
+        h("td", { class: "num", text: r.message_count === null ? "—" : String(r.message_count) }),
+        h("td", {}, h("span", { class: `badge ${isCold(r) ? "cold" : ""}`, text: r.storage_class ?? "—" })),
+        h("td", { class: "note", text: notes }),
+      ),
+    );
+  });
+  const table = h(
+    "table",
+    { class: "conversations", tabindex: "0", "aria-label": "Conversations" },
+    h("thead", {}, h("tr", {}, h("th", { text: "" }), header("Title", "title"), header("Created", "created_at"), header("Archived", "archived_at"), header("Messages", "message_count"), header("Storage", "storage_class"), h("th", { text: "" }))),
+    body,
+  );
+  convPane.replaceChildren(
+    h("div", { class: "pane-head" }, h("h2", { text: userLabel(listing) }), h("span", { class: "meta", text: `${rows.length} conversation(s)${listing.index_missing ? " · no metadata.json" : ""}` })),
+    h("div", { class: "actions", id: "user-actions" }),
+    rows.length ? table : h("div", { class: "empty" }, h("p", { text: "No conversations archived for this user." })),
+  );
+  renderActions();
+}
+
+export function renderActions(): void {
+  const bar = document.getElementById("user-actions");
+  if (!bar || !state.user) return;
+  const user = state.user;
+  const ro = state.profile?.read_only ?? true;
+  const n = state.checked.size;
+  bar.replaceChildren(
+    ...kids(
+      h("button", { id: "export-user", text: "Export all…", title: "Every conversation of this user in one file", onclick: () => exportAll(user.folder) }),
+      h("button", { text: "Verify", onclick: () => verify(user.folder) }),
+      ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
+      ro || n === 0 ? null : h("button", { class: "danger", text: `Delete ${n} permanently…`, onclick: () => deleteChecked() }),
+    ),
+  );
+}
+
+export async function openConversation(r: ConversationRow): Promise<void> {
+  if (!state.user) return;
+  renderConversationsSelection();
+  viewPane.replaceChildren(h("p", { class: "loading", text: "Opening…" }));
+  if (isCold(r)) return showCold(r);
+  try {
+    state.conversation = await call("open_conversation", { user: state.user.folder, id: r.conversation_id });
+  } catch (e) {
+    // Cold whatever the listed class (an INTELLIGENT_TIERING archive tier shows only on reading).
+    if (isErrorReport(e) && e.code === "cold_storage") return showCold(r);
+    viewPane.replaceChildren(h("div", { class: "empty" }, h("h2", { text: "Cannot open this conversation" }), h("p", { class: "error", text: errorText(e) })));
+    return;
+  }
+  renderConversation();
+}
+
+export function renderConversationsSelection(): void {
+  convPane.querySelectorAll("tbody tr").forEach((tr, i) => tr.classList.toggle("selected", i === state.rowIndex));
+}
+
+function showCold(r: ConversationRow): void {
+  const folder = state.user!.folder;
+  viewPane.replaceChildren(renderCold(r, folder, state.profile?.read_only ?? false, async () => {
+    state.conversation = await call("open_conversation", { user: folder, id: r.conversation_id });
+    renderConversation();
+  }));
+}
+
+function renderConversation(): void {
+  const c = state.conversation;
+  if (!c || !state.user) return;
+  const user = state.user;
+  const tab = (id: "transcript" | "raw", label: string) =>
+    h("button", { role: "tab", "aria-selected": state.tab === id ? "true" : "false", class: state.tab === id ? "tab active" : "tab", text: label, onclick: () => { state.tab = id; renderConversation(); } });
+  const ro = state.profile?.read_only ?? true;
+  viewPane.replaceChildren(
+    h("div", { class: "pane-head" },
+      h("h2", { class: "conv-title", text: c.title ?? c.id }),
+      h("span", { class: "meta", text: `${c.messages.length} messages · created ${when(c.created_at)} · archived ${when(c.archived_at)} · ${c.encoding}` }),
+    ),
+    h("div", { class: "actions" },
+      ro || !state.profile?.can_restore ? null : h("button", { id: "restore", class: "primary", text: "Restore to Supabase", onclick: () => restore(user.folder, c.id) }),
+      h("button", { id: "export", text: "Export JSON…", onclick: () => exportOne(user.folder, c.id) }),
+      ro ? null : h("button", { class: "danger", text: "Delete permanently…", onclick: () => deleteIds([c.id]) }),
+    ),
+    h("div", { class: "tabs", role: "tablist" }, tab("transcript", "Transcript"), tab("raw", "Raw JSON")),
+    state.tab === "transcript" ? renderTranscript(c) : renderRaw(c),
+  );
+}
