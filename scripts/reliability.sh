@@ -2,9 +2,13 @@
 # The long crash runs of docs/RELIABILITY.md: the real archive-desk-cli killed
 # with SIGKILL during delete, repair, export-user, sync and the three restore
 # modes, ARCHIVE_DESK_CRASH_RUNS times each (default 50; ARCHIVE_DESK_CRASH_SEED
-# replays a run), then writes the crash table into docs/RELIABILITY.md.
-# Not part of the test suite (scripts/test.sh runs the short pass); about
-# 15-20 minutes on 2 cores. Run it niced on a shared machine:
+# replays a run), then writes the crash table into docs/RELIABILITY.md; and the
+# chaos runs: every operation through the fault proxy under a fault mix,
+# ARCHIVE_DESK_CHAOS_RUNS times each (default 50; ARCHIVE_DESK_CHAOS_SEED
+# replays), then the chaos table. `scripts/reliability.sh crash` or `chaos`
+# runs one of the two. Not part of the test suite (scripts/test.sh runs the
+# short passes); about 15-20 minutes (crash) and 10 (chaos) on 2 cores. Run
+# it niced on a shared machine:
 #   nice -n 10 scripts/reliability.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,18 +16,19 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/archive-desk/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export ARCHIVE_DESK_CRASH_RUNS="${ARCHIVE_DESK_CRASH_RUNS:-50}"
+export ARCHIVE_DESK_CHAOS_RUNS="${ARCHIVE_DESK_CHAOS_RUNS:-50}"
+which="${1:-all}"
 
 scripts/install-tools.sh
 scripts/install-supabase-stack.sh
 
-report="$(mktemp -d)"
-trap 'rm -rf "$report"' EXIT
+run_crash() {
+report="$reports/crash"
+mkdir -p "$report"
 started="$(date -u +%Y-%m-%dT%H:%MZ)"
-status=0
 ARCHIVE_DESK_CRASH_REPORT="$report" cargo test --locked -p archive-desk-cli --test crash -- \
-  --test-threads 2 --nocapture 2>&1 | tee "$report/log.txt" || status=$?
+  --test-threads 2 --nocapture 2>&1 | tee "$report/log.txt" || status=1
 
-machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")"
 python3 - "$report" "$machine" "$started" "$ARCHIVE_DESK_CRASH_RUNS" "$status" <<'PY'
 import json, pathlib, sys
 report, machine, started, runs, status = sys.argv[1:]
@@ -62,4 +67,67 @@ _, tail = rest.split(end)
 doc.write_text(f"{head}{start}\n{table}\n{end}{tail}")
 print(table)
 PY
+}
+
+run_chaos() {
+report="$reports/chaos"
+mkdir -p "$report"
+started="$(date -u +%Y-%m-%dT%H:%MZ)"
+local tests=0
+ARCHIVE_DESK_CHAOS_REPORT="$report" cargo test --locked -p archive-desk-cli --test chaos -- \
+  --test-threads 2 --nocapture 2>&1 | tee "$report/log.txt" || tests=$?
+[ "$tests" = 0 ] || status=1
+python3 - "$report" "$machine" "$started" "$ARCHIVE_DESK_CHAOS_RUNS" "$tests" <<'PY'
+import json, pathlib, sys
+report, machine, started, runs, status = sys.argv[1:]
+ops = ["users", "users-details", "index", "show", "export", "export-user", "sync",
+       "delete", "delete-versioned", "repair", "restore"]
+rows, total, attempted = [], 0, 0
+for op in ops:
+    p = pathlib.Path(report, op + ".json")
+    if not p.exists():
+        rows.append(f"| {op} | 0 | — | — | — | did not run |")
+        continue
+    t = json.loads(p.read_text())
+    total += len(t["violations"])
+    attempted += t["attempted"]
+    done = "" if t["finished"] else " (stopped early)"
+    faults = ", ".join(f"{n} {k}" for k, n in t["faults"].items())
+    codes = ", ".join(f"`{k}` {n}" for k, n in t["codes"].items()) or "—"
+    rows.append(
+        f"| {op} | {t['attempted']}{done} | {t['completed']} | {t['failed_cleanly']} (codes: {codes}) "
+        f"| {len(t['violations'])} | faults injected: {faults}; seed {t['seed']}, {t['seconds']} s |"
+    )
+    for v in t["violations"]:
+        rows.append(f"| | | | | | {v} |")
+table = "\n".join([
+    f"Run on {started} on {machine}, with `nice -n 10 scripts/reliability.sh chaos` "
+    f"(ARCHIVE_DESK_CHAOS_RUNS={runs}); cargo test exited with status {status}.",
+    "",
+    "| operation | attempted | completed | failed cleanly, then the retry completed | lost, duplicated, partial or unclear | notes |",
+    "|---|---|---|---|---|---|",
+    *rows,
+    "",
+    f"Runs in all: {attempted}; lost, duplicated, partial or unclear: {total} (goal: 0).",
+])
+doc = pathlib.Path("docs/RELIABILITY.md")
+text = doc.read_text()
+start, end = "<!-- chaos-table:start -->", "<!-- chaos-table:end -->"
+head, rest = text.split(start)
+_, tail = rest.split(end)
+doc.write_text(f"{head}{start}\n{table}\n{end}{tail}")
+print(table)
+PY
+}
+
+reports="$(mktemp -d)"
+trap 'rm -rf "$reports"' EXIT
+status=0
+machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")"
+case "$which" in
+  crash) run_crash ;;
+  chaos) run_chaos ;;
+  all) run_crash; run_chaos ;;
+  *) echo "usage: $0 [crash|chaos|all]" >&2; exit 2 ;;
+esac
 exit "$status"

@@ -83,7 +83,9 @@ fn query_param_is(param: &str, want: &str) -> bool {
 pub enum Fault {
     /// An S3 error answer: `<Error><Code>…</Code><Message>…</Message>…`.
     Status { status: u16, code: String, message: String },
-    /// Wait `fixed_ms` plus up to `jitter_ms`, then forward.
+    /// Wait `fixed_ms` plus up to `jitter_ms`. It adds to what follows:
+    /// the rules after it still decide the request's fate (forwarded, or
+    /// faulted after the wait), so latency combines with every other fault.
     Latency { fixed_ms: u64, jitter_ms: u64 },
     /// Close the connection without answering.
     ResetBeforeResponse,
@@ -179,7 +181,7 @@ struct State {
 
 /// What to do with one request.
 enum Action {
-    Forward { delay: Duration, cut_after: Option<usize> },
+    Forward { cut_after: Option<usize> },
     Answer(Vec<u8>),
     Reset,
     Stall,
@@ -260,13 +262,22 @@ impl FaultProxy {
         config
     }
 
-    /// Replace the rules (first match that fires wins) for the next request;
+    /// Replace the rules for the next request: latency rules that fire add
+    /// their delays, and the first other rule that fires decides; each
+    /// probability is drawn on its own, so a mix (10% SlowDown, 2% resets,
+    /// …) is a list of rules. Also
     /// resets the hit counts and reseeds, so the same rules replay the same faults.
     pub fn set_rules(&self, rules: Vec<Rule>) {
+        self.set_rules_seeded(rules, self.shared.seed);
+    }
+
+    /// As [`FaultProxy::set_rules`], drawing from `seed` (a chaos pass
+    /// gives each run a seed of its own, so runs see different faults).
+    pub fn set_rules_seeded(&self, rules: Vec<Rule>, seed: u64) {
         let mut state = self.shared.state.lock().expect("proxy state");
         state.rules = rules;
         state.hits.clear();
-        state.rng = fastrand::Rng::with_seed(self.shared.seed);
+        state.rng = fastrand::Rng::with_seed(seed);
     }
 
     pub fn clear(&self) {
@@ -336,11 +347,10 @@ impl Shared {
         let mut buf = Vec::new();
         let head_len = read_head(&mut client, &mut buf).await?;
         let request = RequestLine::parse(&buf[..head_len])?;
-        match self.decide(&request) {
-            Action::Forward { delay, cut_after } => {
-                tokio::time::sleep(delay).await;
-                self.forward(client, buf, head_len, cut_after).await
-            }
+        let (delay, action) = self.decide(&request);
+        tokio::time::sleep(delay).await;
+        match action {
+            Action::Forward { cut_after } => self.forward(client, buf, head_len, cut_after).await,
             Action::Answer(response) => {
                 client.write_all(&response).await?;
                 client.shutdown().await?;
@@ -353,9 +363,11 @@ impl Shared {
         }
     }
 
-    fn decide(&self, request: &RequestLine) -> Action {
+    /// How long to wait first, and then what to do.
+    fn decide(&self, request: &RequestLine) -> (Duration, Action) {
         let mut state = self.state.lock().expect("proxy state");
         let State { rules, hits, rng } = &mut *state;
+        let mut delay = Duration::ZERO;
         for rule in rules.iter() {
             let count = hits.get(&rule.name).copied().unwrap_or(0);
             if !rule.on.matches(request) || rule.limit.is_some_and(|limit| count >= limit) {
@@ -366,7 +378,7 @@ impl Shared {
                 continue;
             }
             hits.insert(rule.name.clone(), count + 1);
-            return match &rule.fault {
+            let action = match &rule.fault {
                 Fault::Status { status, code, message } => {
                     // The rule's name, kept to what a header may carry.
                     let name: String = rule
@@ -377,22 +389,19 @@ impl Shared {
                     let request_id = format!("FAULT-{name}-{}", count + 1);
                     Action::Answer(error_response(*status, code, message, &request_id, &request.method))
                 }
-                Fault::Latency { fixed_ms, jitter_ms } => Action::Forward {
-                    delay: Duration::from_millis(fixed_ms + rng.u64(0..=*jitter_ms)),
-                    cut_after: None,
-                },
+                Fault::Latency { fixed_ms, jitter_ms } => {
+                    delay += Duration::from_millis(fixed_ms + rng.u64(0..=*jitter_ms));
+                    continue;
+                }
                 Fault::ResetBeforeResponse => Action::Reset,
                 Fault::TruncateBody { after_bytes } => Action::Forward {
-                    delay: Duration::ZERO,
                     cut_after: Some(*after_bytes),
                 },
                 Fault::Stall => Action::Stall,
             };
+            return (delay, action);
         }
-        Action::Forward {
-            delay: Duration::ZERO,
-            cut_after: None,
-        }
+        (delay, Action::Forward { cut_after: None })
     }
 
     /// Relay the request (head in `buf`, maybe the start of its body after

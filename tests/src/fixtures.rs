@@ -547,3 +547,27 @@ pub fn standard(layout: Layout, keeps_storage_class: bool) -> Seeder {
     s.manifest.unusable_folders.push(bad_prefix);
     s
 }
+
+/// The live archiver, as a separate program would do it: append an entry to
+/// metadata.json with a conditional PUT, retrying on 412.
+/// Returns the attempts it took (shared by the race test and the chaos runs).
+pub async fn archiver_append(store: &Store, folder: &UserFolder, entry: serde_json::Map<String, Value>) -> u32 {
+    let key = store.layout().index_key(folder);
+    for attempt in 1..=200 {
+        let read = store.read_index(folder).await.unwrap();
+        let mut index = read.index.clone();
+        index.add_entry(entry.clone());
+        let condition = match read.etag {
+            Some(etag) => archive_desk_core::store::Condition::IfMatch(etag),
+            None => archive_desk_core::store::Condition::IfNoneMatch,
+        };
+        let body = encode(&index, Encoding::Plain);
+        if let archive_desk_core::store::PutOutcome::Written { .. } =
+            store.put(&key, body, Encoding::Plain, Some(condition)).await.unwrap()
+        {
+            return attempt;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=20))).await;
+    }
+    panic!("archiver could not append after 200 attempts");
+}

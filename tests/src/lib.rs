@@ -1,6 +1,7 @@
 //! The test harness: real S3 servers on loopback and fixture archives.
 //! Used by the integration tests here, the CLI's tests and `seed-demo`.
 
+pub mod chaos;
 pub mod check;
 pub mod crash;
 pub mod fault_proxy;

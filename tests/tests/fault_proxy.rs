@@ -28,8 +28,10 @@ on_both_servers!(
     slow_down_twice_is_retried_and_succeeds,
     a_denied_upload_gets_the_error_answer,
     latency_delays_by_at_least_the_fixed_time,
+    latency_adds_to_the_fault_after_it,
     a_reset_once_is_retried_and_succeeds,
     a_truncated_body_is_an_error_naming_the_key,
+    a_body_cut_once_is_fetched_again,
     a_stalled_request_times_out_while_others_pass,
 );
 
@@ -341,6 +343,35 @@ async fn latency_delays_by_at_least_the_fixed_time(kind: ServerKind) {
     assert_eq!(one.proxy.hits("slow"), 1);
 }
 
+/// A latency rule does not end the matching: the SlowDown after it still
+/// fires (after the wait), then the retry waits and goes through. This is
+/// how a chaos mix combines latency with errors, resets and cut bodies.
+async fn latency_adds_to_the_fault_after_it(kind: ServerKind) {
+    let one = OneUser::seed(kind).await;
+    let store = one.store().await;
+    let on = Match::any().method("GET").key_suffix(&one.key);
+    one.proxy.set_rules(vec![
+        Rule::new(
+            "slow",
+            on.clone(),
+            Fault::Latency {
+                fixed_ms: 300,
+                jitter_ms: 0,
+            },
+        ),
+        Rule::new("slow-down", on, Fault::slow_down()).limit(1),
+    ]);
+    let started = Instant::now();
+    one.opens(&store).await;
+    assert_eq!((one.proxy.hits("slow"), one.proxy.hits("slow-down")), (2, 1));
+    // Both attempts waited.
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 async fn a_reset_once_is_retried_and_succeeds(kind: ServerKind) {
     let one = OneUser::seed(kind).await;
     let store = one.store().await;
@@ -412,7 +443,31 @@ async fn a_truncated_body_is_an_error_naming_the_key(kind: ServerKind) {
     one.proxy.set_rules(cut(&index_key));
     let err = store.read_index(&one.folder).await.unwrap_err();
     assert!(err.to_string().starts_with(&format!("{index_key}: ")), "{err}");
-    // The SDK does not retry a body that breaks off: one request.
+    // The SDK does not retry a body that breaks off; the core GETs it
+    // three times in all, then gives up.
+    assert_eq!(one.proxy.hits("cut"), 3);
+}
+
+/// One cut body (1% of responses in the chaos mix) does not fail the read:
+/// the core GETs the object again. Before, a single cut failed a whole
+/// export-user or sync (found by the chaos runs).
+async fn a_body_cut_once_is_fetched_again(kind: ServerKind) {
+    let one = OneUser::seed(kind).await;
+    let store = one.store().await;
+    let index_key = store.layout().index_key(&one.folder);
+    let cut_once = |suffix: &str| {
+        vec![Rule::new(
+            "cut",
+            Match::any().method("GET").key_suffix(suffix),
+            Fault::TruncateBody { after_bytes: 100 },
+        )
+        .limit(1)]
+    };
+    one.proxy.set_rules(cut_once(&one.key));
+    one.opens(&store).await;
+    assert_eq!(one.proxy.hits("cut"), 1);
+    one.proxy.set_rules(cut_once(&index_key));
+    assert_eq!(store.read_index(&one.folder).await.unwrap().index.entries().len(), 1);
     assert_eq!(one.proxy.hits("cut"), 1);
 }
 

@@ -65,6 +65,15 @@ impl Verification {
 pub async fn verify(store: &Store, folder: &UserFolder, concurrency: usize) -> Result<Verification> {
     let (read, objects) = tokio::join!(store.read_index(folder), store.list_objects(folder));
     let objects = objects?;
+    // Only what the index holds makes it corrupt. A read that failed on the
+    // way (throttled, connection cut) says nothing about it: the
+    // verification fails, naming the key, rather than call a sound index
+    // corrupt (which repair then refuses, telling the user to fix it by
+    // hand). Found by the chaos runs.
+    let read = match read {
+        Err(e) if !matches!(e, Error::Decode { .. } | Error::Shape { .. } | Error::TooLarge { .. }) => return Err(e),
+        read => read,
+    };
     let (index_state, index_error, entry_ids) = match &read {
         Ok(r) => (
             if r.missing { "missing" } else { "ok" },

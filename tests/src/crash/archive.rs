@@ -13,7 +13,7 @@ use super::{block_on, moments, Cli, KillAt, Plan, Tally};
 use crate::fixtures::{self, IndexState};
 use crate::{fresh_store, servers, Fault, FaultProxy, Match, Rule, ServerKind};
 
-const EMAIL: &str = "crash@example.com";
+pub(crate) const EMAIL: &str = "crash@example.com";
 
 /// The proxy in front of the shared moto, and the CLI's environment for it.
 fn proxy(plan: &Plan) -> (FaultProxy, Vec<(String, String)>) {
@@ -25,9 +25,17 @@ fn proxy(plan: &Plan) -> (FaultProxy, Vec<(String, String)>) {
 /// A fresh bucket with `EMAIL`'s `indexed` conversations listed in the
 /// index and `unindexed` ones stored only; `dangling` ids listed only.
 /// Returns the bucket's name.
-fn seed_user(indexed: &[Value], unindexed: &[Value], dangling: &[Value]) -> String {
+pub(crate) fn seed_user(indexed: &[Value], unindexed: &[Value], dangling: &[Value]) -> String {
+    seed_user_in(false, indexed, unindexed, dangling)
+}
+
+/// As [`seed_user`], in a bucket with versioning on if `versioned`.
+pub(crate) fn seed_user_in(versioned: bool, indexed: &[Value], unindexed: &[Value], dangling: &[Value]) -> String {
     block_on(async {
         let store = fresh_store(ServerKind::Moto, Layout::default()).await;
+        if versioned {
+            crate::enable_versioning(&store).await;
+        }
         fixtures::seed(&store, |s| {
             let listed: Vec<&Value> = indexed.iter().chain(dangling).collect();
             s.user(EMAIL, IndexState::Present, &listed);
@@ -40,12 +48,12 @@ fn seed_user(indexed: &[Value], unindexed: &[Value], dangling: &[Value]) -> Stri
     })
 }
 
-fn id_of(doc: &Value) -> String {
+pub(crate) fn id_of(doc: &Value) -> String {
     doc["conversation"]["id"].as_str().expect("fixture id").to_owned()
 }
 
 /// `index --json` as (id → (in_index, in_store)), or why it failed.
-fn index_state(cli: &Cli) -> Result<std::collections::BTreeMap<String, (bool, bool)>, String> {
+pub(crate) fn index_state(cli: &Cli) -> Result<std::collections::BTreeMap<String, (bool, bool)>, String> {
     let out = cli.output(&["index", EMAIL, "--json"]);
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
@@ -406,7 +414,7 @@ pub fn sync(binary: &Path, plan: &Plan) {
 /// The search page with its hits in (folder, id) order: hits that rank
 /// alike come in the order the catalog stored them, which depends on the
 /// order users were synced in, not on what the catalog holds.
-fn sorted_hits(mut page: Value) -> Value {
+pub(crate) fn sorted_hits(mut page: Value) -> Value {
     if let Some(hits) = page["hits"].as_array_mut() {
         hits.sort_by_key(|h| (h["folder"].to_string(), h["conversation_id"].to_string()));
     }
@@ -414,7 +422,7 @@ fn sorted_hits(mut page: Value) -> Value {
 }
 
 /// The temporary files of an export to `path` (`.NAME.PID.RANDOM.partial`).
-fn partials(path: &Path) -> Vec<String> {
+pub(crate) fn partials(path: &Path) -> Vec<String> {
     let name = path.file_name().expect("a file name").to_string_lossy();
     let dir = path.parent().expect("a directory");
     std::fs::read_dir(dir)

@@ -19,8 +19,8 @@
 //! `archive.rs` (delete, repair, export-user, sync on moto) and
 //! `restore.rs` (the three restore modes on the Supabase stand-in).
 
-mod archive;
-mod restore;
+pub(crate) mod archive;
+pub(crate) mod restore;
 
 pub use archive::{delete, export_user, repair, sync};
 pub use restore::{restore_postgres, restore_rest, restore_rpc};
@@ -46,11 +46,18 @@ impl Plan {
     /// seed from `ARCHIVE_DESK_CRASH_SEED` or the clock. Prints both, so a
     /// failing run can be replayed.
     pub fn from_env(operation: &str, short_runs: usize) -> Plan {
-        let runs = std::env::var("ARCHIVE_DESK_CRASH_RUNS")
+        Plan::from_vars("crash", operation, short_runs)
+    }
+
+    /// As [`Plan::from_env`], from `ARCHIVE_DESK_{KIND}_RUNS` and
+    /// `ARCHIVE_DESK_{KIND}_SEED` (`kind` is `crash` or `chaos`).
+    pub fn from_vars(kind: &str, operation: &str, short_runs: usize) -> Plan {
+        let var = |what: &str| format!("ARCHIVE_DESK_{}_{what}", kind.to_uppercase());
+        let runs = std::env::var(var("RUNS"))
             .ok()
             .and_then(|r| r.parse().ok())
             .unwrap_or(short_runs);
-        let seed = std::env::var("ARCHIVE_DESK_CRASH_SEED")
+        let seed = std::env::var(var("SEED"))
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| {
@@ -59,7 +66,10 @@ impl Plan {
                     .map(|d| d.as_nanos() as u64)
                     .unwrap_or(1)
             });
-        eprintln!("crash {operation}: {runs} runs, seed {seed} (replay: ARCHIVE_DESK_CRASH_SEED={seed})");
+        eprintln!(
+            "{kind} {operation}: {runs} runs, seed {seed} (replay: {}={seed})",
+            var("SEED")
+        );
         Plan { runs, seed }
     }
 }

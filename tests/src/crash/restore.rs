@@ -40,7 +40,7 @@ pub fn restore_postgres(binary: &Path, plan: &Plan) {
 }
 
 /// Rows of conversation `id` in the project: (conversations, messages).
-fn rows(stack: &SupabaseStack, id: &str) -> (u64, u64) {
+pub(crate) fn rows(stack: &SupabaseStack, id: &str) -> (u64, u64) {
     let out = stack.psql(&format!(
         "select (select count(*) from public.conversations where id = '{id}'), \
          (select count(*) from public.messages where conversation_id = '{id}')"
@@ -221,7 +221,7 @@ fn run(binary: &Path, plan: &Plan, mode: Mode) {
 
 /// The rows once they stop changing (a killed client's last request may
 /// still be committing): two equal reads 300 ms apart, within 20 s.
-fn settled_rows(stack: &SupabaseStack, id: &str) -> (u64, u64) {
+pub(crate) fn settled_rows(stack: &SupabaseStack, id: &str) -> (u64, u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = rows(stack, id);
     loop {

@@ -42,6 +42,14 @@ impl Throttle {
 /// GETs made under a `Throttle` before giving up on a throttled store.
 const THROTTLED_ATTEMPTS: u32 = 6;
 
+/// GETs of one object whose body breaks off (connection cut mid-body)
+/// before giving up: the SDK retries failed requests, not a body that
+/// stops short, and one cut body must not fail a whole export or sync.
+const BODY_ATTEMPTS: u32 = 3;
+
+/// How a body that broke off is reported (and recognised, to GET again).
+const BROKEN_BODY: &str = "reading the body failed";
+
 impl Store {
     /// The user's `metadata.json`. Missing: an empty index and `missing`.
     /// Corrupt: an error naming the key.
@@ -113,17 +121,26 @@ impl Store {
         })
     }
 
-    /// GET `key` and decode it, within the memory budget.
-    async fn fetch<T>(&self, key: &str, decode: impl FnOnce(Vec<u8>) -> Result<T>) -> Result<Fetched<T>> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| get_error(key, e))?;
-        self.decode_response(key, out, decode).await
+    /// GET `key` and decode it, within the memory budget; GET again (up
+    /// to `BODY_ATTEMPTS` in all) when the body breaks off.
+    async fn fetch<T>(&self, key: &str, decode: impl Fn(Vec<u8>) -> Result<T>) -> Result<Fetched<T>> {
+        let mut attempt = 1;
+        loop {
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| get_error(key, e))?;
+            match self.decode_response(key, out, &decode).await {
+                Err(Error::S3 { message, .. }) if message.starts_with(BROKEN_BODY) && attempt < BODY_ATTEMPTS => {
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Read a GET response's body as a stream, never past the object limit
@@ -154,7 +171,7 @@ impl Store {
         while let Some(chunk) = body.try_next().await.map_err(|e| Error::S3 {
             operation: "GetObject",
             key: key.to_owned(),
-            message: format!("reading the body failed: {e}"),
+            message: format!("{BROKEN_BODY}: {e}"),
         })? {
             if (bytes.len() + chunk.len()) as u64 > cap {
                 return Err(match declared {
@@ -177,12 +194,25 @@ impl Store {
 
     /// GET and decode the `metadata.json` at `key`, with its ETag, pausing
     /// with every other fetch of `throttle` while the store answers 503
-    /// SlowDown (up to 6 attempts). Missing: `Error::NotFound`.
+    /// SlowDown (up to 6 attempts), and again when the body breaks off (as
+    /// `fetch`). Missing: `Error::NotFound`.
     pub(crate) async fn read_index_throttled(
         &self,
         key: &str,
         throttle: &Throttle,
     ) -> Result<(UserIndex, Option<String>)> {
+        let mut attempt = 1;
+        loop {
+            match self.read_index_throttled_once(key, throttle).await {
+                Err(Error::S3 { message, .. }) if message.starts_with(BROKEN_BODY) && attempt < BODY_ATTEMPTS => {
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn read_index_throttled_once(&self, key: &str, throttle: &Throttle) -> Result<(UserIndex, Option<String>)> {
         let mut attempt = 0;
         let out = loop {
             throttle.wait().await;
