@@ -78,12 +78,13 @@ pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedPro
     let profile = state.profiles.get(&name).map_err(report)?;
     let session = state.profiles.open(&name, state.audit.clone()).await.map_err(report)?;
     state.set_open(name.clone(), session).await;
+    let can_restore = profile.has_restore_target();
     Ok(OpenedProfile {
         name,
         bucket: profile.bucket,
         endpoint: profile.endpoint,
         read_only: profile.read_only,
-        can_restore: profile.has_restore_target(),
+        can_restore,
     })
 }
 
