@@ -87,6 +87,9 @@ pub enum Fault {
     /// the rules after it still decide the request's fate (forwarded, or
     /// faulted after the wait), so latency combines with every other fault.
     Latency { fixed_ms: u64, jitter_ms: u64 },
+    /// Send the response body at most `bytes_per_second` (a slow link). Like
+    /// latency it adds to what follows, so it combines with the other faults.
+    Bandwidth { bytes_per_second: u64 },
     /// Close the connection without answering.
     ResetBeforeResponse,
     /// Forward the status and headers (with the real `Content-Length`) and
@@ -181,7 +184,10 @@ struct State {
 
 /// What to do with one request.
 enum Action {
-    Forward { cut_after: Option<usize> },
+    Forward {
+        cut_after: Option<usize>,
+        bytes_per_second: Option<u64>,
+    },
     Answer(Vec<u8>),
     Reset,
     Stall,
@@ -350,7 +356,10 @@ impl Shared {
         let (delay, action) = self.decide(&request);
         tokio::time::sleep(delay).await;
         match action {
-            Action::Forward { cut_after } => self.forward(client, buf, head_len, cut_after).await,
+            Action::Forward {
+                cut_after,
+                bytes_per_second,
+            } => self.forward(client, buf, head_len, cut_after, bytes_per_second).await,
             Action::Answer(response) => {
                 client.write_all(&response).await?;
                 client.shutdown().await?;
@@ -368,6 +377,7 @@ impl Shared {
         let mut state = self.state.lock().expect("proxy state");
         let State { rules, hits, rng } = &mut *state;
         let mut delay = Duration::ZERO;
+        let mut bytes_per_second = None;
         for rule in rules.iter() {
             let count = hits.get(&rule.name).copied().unwrap_or(0);
             if !rule.on.matches(request) || rule.limit.is_some_and(|limit| count >= limit) {
@@ -393,25 +403,38 @@ impl Shared {
                     delay += Duration::from_millis(fixed_ms + rng.u64(0..=*jitter_ms));
                     continue;
                 }
+                Fault::Bandwidth { bytes_per_second: cap } => {
+                    bytes_per_second = Some((*cap).max(1));
+                    continue;
+                }
                 Fault::ResetBeforeResponse => Action::Reset,
                 Fault::TruncateBody { after_bytes } => Action::Forward {
                     cut_after: Some(*after_bytes),
+                    bytes_per_second,
                 },
                 Fault::Stall => Action::Stall,
             };
             return (delay, action);
         }
-        (delay, Action::Forward { cut_after: None })
+        (
+            delay,
+            Action::Forward {
+                cut_after: None,
+                bytes_per_second,
+            },
+        )
     }
 
     /// Relay the request (head in `buf`, maybe the start of its body after
-    /// it) to the server and its response back, at most `cut_after` body bytes.
+    /// it) to the server and its response back, at most `cut_after` body
+    /// bytes, at most `bytes_per_second` when capped.
     async fn forward(
         &self,
         mut client: TcpStream,
         buf: Vec<u8>,
         head_len: usize,
         cut_after: Option<usize>,
+        bytes_per_second: Option<u64>,
     ) -> io::Result<()> {
         let mut server = match TcpStream::connect(&self.upstream).await {
             Ok(server) => server,
@@ -427,14 +450,19 @@ impl Shared {
         let upload = async {
             let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
         };
-        let download = relay_response(&mut server_read, &mut client_write, cut_after);
+        let download = relay_response(&mut server_read, &mut client_write, cut_after, bytes_per_second);
         // The upload ends when the client closes, after it has the answer.
         let (downloaded, ()) = tokio::join!(download, upload);
         downloaded
     }
 }
 
-async fn relay_response<R, W>(server: &mut R, client: &mut W, cut_after: Option<usize>) -> io::Result<()>
+async fn relay_response<R, W>(
+    server: &mut R,
+    client: &mut W,
+    cut_after: Option<usize>,
+    bytes_per_second: Option<u64>,
+) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -452,14 +480,26 @@ where
     client.write_all(&connection_close(&buf[..head_len])).await?;
     let mut budget = cut_after.unwrap_or(usize::MAX);
     let mut chunk = buf.split_off(head_len);
+    // Capped: small chunks (about 1/20 s of data each), each sent no earlier
+    // than the cap allows counted from the first body byte, so the pace does
+    // not drift with the time each write takes.
+    let chunk_size = bytes_per_second.map_or(16 * 1024, |rate| (rate / 20).clamp(1, 16 * 1024) as usize);
+    let started = tokio::time::Instant::now();
+    let mut sent: u64 = 0;
     loop {
         let n = chunk.len().min(budget);
-        client.write_all(&chunk[..n]).await?;
+        for piece in chunk[..n].chunks(chunk_size) {
+            if let Some(rate) = bytes_per_second {
+                tokio::time::sleep_until(started + Duration::from_secs_f64(sent as f64 / rate as f64)).await;
+            }
+            client.write_all(piece).await?;
+            sent += piece.len() as u64;
+        }
         budget -= n;
         if budget == 0 {
             break;
         }
-        chunk.resize(16 * 1024, 0);
+        chunk.resize(chunk_size, 0);
         let read = server.read(&mut chunk).await?;
         if read == 0 {
             break;

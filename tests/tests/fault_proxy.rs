@@ -29,6 +29,7 @@ on_both_servers!(
     a_denied_upload_gets_the_error_answer,
     latency_delays_by_at_least_the_fixed_time,
     latency_adds_to_the_fault_after_it,
+    a_bandwidth_cap_paces_the_body,
     a_reset_once_is_retried_and_succeeds,
     a_truncated_body_is_an_error_naming_the_key,
     a_body_cut_once_is_fetched_again,
@@ -341,6 +342,44 @@ async fn latency_delays_by_at_least_the_fixed_time(kind: ServerKind) {
         started.elapsed()
     );
     assert_eq!(one.proxy.hits("slow"), 1);
+}
+
+/// A capped link: the whole body still arrives intact, no faster than the
+/// cap allows (the last ~1/20 s piece is sent at the time the bytes before
+/// it were due), and the cap combines with the rules after it.
+async fn a_bandwidth_cap_paces_the_body(kind: ServerKind) {
+    let one = OneUser::seed(kind).await;
+    let store = one.store().await;
+    let size = store
+        .client()
+        .head_object()
+        .bucket(&one.bucket)
+        .key(&one.key)
+        .send()
+        .await
+        .unwrap()
+        .content_length()
+        .unwrap() as u64;
+    let rate = size / 2; // about two seconds for the body
+    let on = Match::any().method("GET").key_suffix(&one.key);
+    let capped = Rule::new("capped", on.clone(), Fault::Bandwidth { bytes_per_second: rate });
+    one.proxy.set_rules(vec![capped.clone()]);
+    let started = Instant::now();
+    one.opens(&store).await;
+    let least = Duration::from_secs_f64((size - rate / 20) as f64 / rate as f64);
+    assert!(
+        started.elapsed() >= least,
+        "{:?} < {least:?} for {size} bytes",
+        started.elapsed()
+    );
+    assert_eq!(one.proxy.hits("capped"), 1);
+    // The SlowDown after the cap still fires; the retry is capped too (hits
+    // start again from zero with new rules).
+    one.proxy
+        .set_rules(vec![capped, Rule::new("slow-down", on, Fault::slow_down()).limit(1)]);
+    one.opens(&store).await;
+    assert_eq!(one.proxy.hits("slow-down"), 1);
+    assert_eq!(one.proxy.hits("capped"), 2);
 }
 
 /// A latency rule does not end the matching: the SlowDown after it still
