@@ -7,6 +7,8 @@
 # each run starts from that corpus plus the committed seeds (fuzz/seeds/).
 # A crash or failed property stops the run; its input is under
 # fuzz/artifacts/<target>/. Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+# $ARCHIVE_DESK_FUZZ_ARGS: more libFuzzer flags (scripts/reliability.sh fuzz
+# passes fork mode, so a finding is saved and the run goes on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +39,7 @@ for t in "${targets[@]}"; do
   log="$TARGET_DIR/fuzz-$t.log"
   # New inputs go to the first corpus directory only: the seeds stay as committed.
   if ! cargo +nightly fuzz run --fuzz-dir fuzz "${BUILD[@]}" "$t" "$corpus" "fuzz/seeds/$t" -- \
-    -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -print_final_stats=1 >"$log" 2>&1; then
+    -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -print_final_stats=1 ${ARCHIVE_DESK_FUZZ_ARGS:-} >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "fuzz target $t failed; its input is in fuzz/artifacts/$t/ (rerun it: cargo +nightly fuzz run --fuzz-dir fuzz ${BUILD[*]} $t fuzz/artifacts/$t/<file>)" >&2
     exit 1

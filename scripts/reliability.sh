@@ -6,7 +6,10 @@
 # chaos runs: every operation through the fault proxy under a fault mix,
 # ARCHIVE_DESK_CHAOS_RUNS times each (default 50; ARCHIVE_DESK_CHAOS_SEED
 # replays), then the chaos table. `scripts/reliability.sh crash` or `chaos`
-# runs one of the two. Not part of the test suite (scripts/test.sh runs the
+# runs one of the two; `scripts/reliability.sh fuzz` runs every fuzz target
+# for ARCHIVE_DESK_FUZZ_SECONDS (default 720) in libFuzzer's fork mode with
+# ARCHIVE_DESK_FUZZ_JOBS workers (default: the CPU count), then writes the
+# fuzz table (not part of `all`: it needs nightly and takes an hour). Not part of the test suite (scripts/test.sh runs the
 # short passes); about 15-20 minutes (crash) and 10 (chaos) on 2 cores. Run
 # it niced on a shared machine:
 #   nice -n 10 scripts/reliability.sh
@@ -120,6 +123,55 @@ print(table)
 PY
 }
 
+run_fuzz() {
+report="$reports/fuzz"
+mkdir -p "$report"
+started="$(date -u +%Y-%m-%dT%H:%MZ)"
+local seconds="${ARCHIVE_DESK_FUZZ_SECONDS:-720}" jobs="${ARCHIVE_DESK_FUZZ_JOBS:-$(nproc)}"
+local fuzz_dir="${ARCHIVE_DESK_FUZZ_TARGET_DIR:-$CARGO_TARGET_DIR/fuzz}"
+scripts/fuzz.sh 1 >/dev/null # build once, before any clock starts
+for t in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
+  local before
+  before="$(find "fuzz/artifacts/$t" -type f 2>/dev/null | wc -l)"
+  # CPU time of the run and every job it forks (bash's `time` counts waited-for children).
+  TIMEFORMAT='%R %U %S'
+  { time ARCHIVE_DESK_FUZZ_ARGS="-fork=$jobs -ignore_crashes=1" scripts/fuzz.sh "$seconds" "$t" \
+      >"$report/$t.out" 2>&1 || status=1; } 2>"$report/$t.time"
+  cp "$fuzz_dir/fuzz-$t.log" "$report/$t.log"
+  echo "$(( $(find "fuzz/artifacts/$t" -type f 2>/dev/null | wc -l) - before ))" >"$report/$t.found"
+  echo "fuzz $t: $(cat "$report/$t.time") (wall user sys, s)"
+done
+python3 - "$report" "$machine" "$started" "$seconds" "$jobs" "$(rustc +nightly --version)" <<'PY'
+import pathlib, re, sys
+report, machine, started, seconds, jobs, rustc = sys.argv[1:]
+rows, wall_all, cpu_all, execs_all, found_all = [], 0.0, 0.0, 0, 0
+for log in sorted(pathlib.Path(report).glob("*.log")):
+    t = log.stem
+    wall, user, sys_ = (float(x) for x in pathlib.Path(report, t + ".time").read_text().split()[-3:])
+    found = int(pathlib.Path(report, t + ".found").read_text())
+    last = [m for m in re.finditer(r"^#(\d+): .*?corp: (\d+).*?oom/timeout/crash: (\d+)/(\d+)/(\d+)", log.read_text(), re.M)]
+    execs, corpus, oom, timeout, crash = (int(x) for x in last[-1].groups()) if last else (0, 0, 0, 0, 0)
+    wall_all += wall; cpu_all += user + sys_; execs_all += execs; found_all += found
+    rows.append(f"| `{t}` | {wall/60:.1f} min | {(user+sys_)/60:.1f} min | {execs:,} | {corpus:,} | {crash} / {timeout} / {oom} | {found} |")
+table = "\n".join([
+    f"Run on {started} on {machine}, with `scripts/reliability.sh fuzz` "
+    f"(ARCHIVE_DESK_FUZZ_SECONDS={seconds} per target, fork mode with {jobs} workers; {rustc}).",
+    "",
+    "| target | wall | CPU (user + sys, every job) | executions | corpus units | crashes / timeouts / out of memory | new inputs in fuzz/artifacts |",
+    "|---|---|---|---|---|---|---|",
+    *rows,
+    f"| all | {wall_all/3600:.2f} h | **{cpu_all/3600:.2f} h** | {execs_all:,} | | | {found_all} |",
+])
+doc = pathlib.Path("docs/RELIABILITY.md")
+text = doc.read_text()
+start, end = "<!-- fuzz-table:start -->", "<!-- fuzz-table:end -->"
+head, rest = text.split(start)
+_, tail = rest.split(end)
+doc.write_text(f"{head}{start}\n{table}\n{end}{tail}")
+print(table)
+PY
+}
+
 reports="$(mktemp -d)"
 trap 'rm -rf "$reports"' EXIT
 status=0
@@ -127,7 +179,8 @@ machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 case "$which" in
   crash) run_crash ;;
   chaos) run_chaos ;;
+  fuzz) run_fuzz ;;
   all) run_crash; run_chaos ;;
-  *) echo "usage: $0 [crash|chaos|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [crash|chaos|fuzz|all]" >&2; exit 2 ;;
 esac
 exit "$status"

@@ -8,7 +8,9 @@
 #![no_main]
 
 use archive_desk_core::codec::{decode_conversation, decode_index, decode_text, encode, is_gzip};
-use archive_desk_core::{ConversationId, Encoding, Error, Layout, Limits, ObjectKind, UserFolder, UserIndex};
+use archive_desk_core::{
+    ConversationId, Encoding, Error, ErrorCode, Layout, Limits, ObjectKind, UserFolder, UserIndex,
+};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -16,7 +18,7 @@ const KEY: &str = "archived_conversations/u_at_x_io/c.json";
 
 fn check_error(e: &Error) {
     assert!(
-        matches!(e.code(), "decode" | "shape" | "too_large"),
+        matches!(e.code(), ErrorCode::Decode | ErrorCode::Shape | ErrorCode::TooLarge),
         "code {}: {e}",
         e.code()
     );

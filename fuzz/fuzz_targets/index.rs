@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use archive_desk_core::codec::{decode_index, decode_text, encode, is_gzip};
-use archive_desk_core::{Encoding, Limits, UserIndex};
+use archive_desk_core::{Encoding, ErrorCode, Limits, UserIndex};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 
@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             assert!(
-                matches!(e.code(), "decode" | "shape" | "too_large"),
+                matches!(e.code(), ErrorCode::Decode | ErrorCode::Shape | ErrorCode::TooLarge),
                 "code {}: {e}",
                 e.code()
             );
