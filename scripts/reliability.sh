@@ -131,7 +131,11 @@ started="$(date -u +%Y-%m-%dT%H:%MZ)"
 local seconds="${ARCHIVE_DESK_FUZZ_SECONDS:-720}" jobs="${ARCHIVE_DESK_FUZZ_JOBS:-$(nproc)}"
 local fuzz_dir="${ARCHIVE_DESK_FUZZ_TARGET_DIR:-$CARGO_TARGET_DIR/fuzz}"
 scripts/fuzz.sh 1 >/dev/null # build once, before any clock starts
-for t in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
+local targets
+# cargo-fuzz lives in the tools dir (scripts/install-tools.sh), as fuzz.sh finds it.
+targets="$(PATH="${ARCHIVE_DESK_TOOLS:-$HOME/.cache/archive-desk/tools}/cargo/bin:$PATH" cargo +nightly fuzz list --fuzz-dir fuzz)"
+[ -n "$targets" ] || { echo "reliability.sh: no fuzz targets listed" >&2; exit 1; }
+for t in $targets; do
   local before
   before="$(find "fuzz/artifacts/$t" -type f 2>/dev/null | wc -l)"
   # CPU time of the run and every job it forks (bash's `time` counts waited-for children).
