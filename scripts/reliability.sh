@@ -26,6 +26,21 @@ which="${1:-all}"
 scripts/install-tools.sh
 scripts/install-supabase-stack.sh
 
+# Put the table in FILE between <!-- NAME-table:start --> and <!-- NAME-table:end -->
+# of docs/RELIABILITY.md, and show it.
+write_table() {
+  python3 -c '
+import pathlib, sys
+name, table = sys.argv[1], pathlib.Path(sys.argv[2]).read_text().rstrip("\n")
+doc = pathlib.Path("docs/RELIABILITY.md")
+start, end = f"<!-- {name}-table:start -->", f"<!-- {name}-table:end -->"
+head, rest = doc.read_text().split(start)
+_, tail = rest.split(end)
+doc.write_text(f"{head}{start}\n{table}\n{end}{tail}")
+' "$1" "$2"
+  cat "$2"
+}
+
 run_crash() {
 report="$reports/crash"
 mkdir -p "$report"
@@ -33,7 +48,7 @@ started="$(date -u +%Y-%m-%dT%H:%MZ)"
 ARCHIVE_DESK_CRASH_REPORT="$report" cargo test --locked -p archive-desk-cli --test crash -- \
   --test-threads 2 --nocapture 2>&1 | tee "$report/log.txt" || status=1
 
-python3 - "$report" "$machine" "$started" "$ARCHIVE_DESK_CRASH_RUNS" "$status" <<'PY'
+python3 - "$report" "$machine" "$started" "$ARCHIVE_DESK_CRASH_RUNS" "$status" <<'PY' >"$report/table.md"
 import json, pathlib, sys
 report, machine, started, runs, status = sys.argv[1:]
 ops = ["delete", "repair", "export-user", "sync", "restore-rest", "restore-rpc", "restore-postgres"]
@@ -63,14 +78,9 @@ table = "\n".join([
     "",
     f"Invariant violations in all: {total} (goal: 0).",
 ])
-doc = pathlib.Path("docs/RELIABILITY.md")
-text = doc.read_text()
-start, end = "<!-- crash-table:start -->", "<!-- crash-table:end -->"
-head, rest = text.split(start)
-_, tail = rest.split(end)
-doc.write_text(f"{head}{start}\n{table}\n{end}{tail}")
 print(table)
 PY
+write_table crash "$report/table.md"
 }
 
 run_chaos() {
@@ -81,7 +91,7 @@ local tests=0
 ARCHIVE_DESK_CHAOS_REPORT="$report" cargo test --locked -p archive-desk-cli --test chaos -- \
   --test-threads 2 --nocapture 2>&1 | tee "$report/log.txt" || tests=$?
 [ "$tests" = 0 ] || status=1
-python3 - "$report" "$machine" "$started" "$ARCHIVE_DESK_CHAOS_RUNS" "$tests" <<'PY'
+python3 - "$report" "$machine" "$started" "$ARCHIVE_DESK_CHAOS_RUNS" "$tests" <<'PY' >"$report/table.md"
 import json, pathlib, sys
 report, machine, started, runs, status = sys.argv[1:]
 ops = ["users", "users-details", "index", "show", "export", "export-user", "sync",
@@ -114,14 +124,9 @@ table = "\n".join([
     "",
     f"Runs in all: {attempted}; lost, duplicated, partial or unclear: {total} (goal: 0).",
 ])
-doc = pathlib.Path("docs/RELIABILITY.md")
-text = doc.read_text()
-start, end = "<!-- chaos-table:start -->", "<!-- chaos-table:end -->"
-head, rest = text.split(start)
-_, tail = rest.split(end)
-doc.write_text(f"{head}{start}\n{table}\n{end}{tail}")
 print(table)
 PY
+write_table chaos "$report/table.md"
 }
 
 run_fuzz() {
@@ -146,7 +151,7 @@ for t in $targets; do
   echo "$(( $(find "fuzz/artifacts/$t" -type f 2>/dev/null | wc -l) - before ))" >"$report/$t.found"
   echo "fuzz $t: $(cat "$report/$t.time") (wall user sys, s)"
 done
-python3 - "$report" "$machine" "$started" "$seconds" "$jobs" "$(rustc +nightly --version)" <<'PY'
+python3 - "$report" "$machine" "$started" "$seconds" "$jobs" "$(rustc +nightly --version)" <<'PY' >"$report/table.md"
 import pathlib, re, sys
 report, machine, started, seconds, jobs, rustc = sys.argv[1:]
 rows, wall_all, cpu_all, execs_all, found_all = [], 0.0, 0.0, 0, 0
@@ -167,14 +172,9 @@ table = "\n".join([
     *rows,
     f"| all | {wall_all/3600:.2f} h | **{cpu_all/3600:.2f} h** | {execs_all:,} | | | {found_all} |",
 ])
-doc = pathlib.Path("docs/RELIABILITY.md")
-text = doc.read_text()
-start, end = "<!-- fuzz-table:start -->", "<!-- fuzz-table:end -->"
-head, rest = text.split(start)
-_, tail = rest.split(end)
-doc.write_text(f"{head}{start}\n{table}\n{end}{tail}")
 print(table)
 PY
+write_table fuzz "$report/table.md"
 }
 
 reports="$(mktemp -d)"
