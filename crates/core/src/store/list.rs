@@ -8,7 +8,7 @@ use futures::Stream;
 
 use super::{s3_error, ObjectInfo, Store, UserPage};
 use crate::error::Result;
-use crate::layout::UserFolder;
+use crate::layout::{Layout, UserFolder};
 
 /// One listed object as `ObjectInfo`; `None` for an entry without a key.
 fn object_info(o: &Object) -> Option<ObjectInfo> {
@@ -32,6 +32,59 @@ fn next_token(out: &ListObjectsV2Output) -> Option<String> {
     }
 }
 
+/// A part of the key space: the keys `k` with `start <= k < end` (no
+/// bound where `None`). The catalog sync cuts the space at user-folder
+/// prefixes (`<prefix><folder>/`), so each folder's keys fall in exactly
+/// one range: every key of folder `g` starts with `g/`, and comparing it
+/// with another folder's `f/` is decided within those first characters
+/// (neither name holds a `/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRange {
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+impl KeyRange {
+    /// The whole key space cut at the given folders: `cuts.len() + 1`
+    /// ranges (fewer when names repeat), in key order. A folder's keys
+    /// start its range; names holding a `/` are not folders and are ignored.
+    pub fn split_at_folders<'a>(layout: &Layout, cuts: impl IntoIterator<Item = &'a str>) -> Vec<KeyRange> {
+        let mut keys: Vec<String> = cuts
+            .into_iter()
+            .filter(|name| !name.is_empty() && !name.contains('/'))
+            .map(|name| format!("{}{name}/", layout.prefix()))
+            .collect();
+        // Key order is byte order (S3 compares UTF-8 bytes, as `str` does).
+        keys.sort_unstable();
+        keys.dedup();
+        let mut ranges = Vec::with_capacity(keys.len() + 1);
+        let mut start = None;
+        for key in keys {
+            ranges.push(KeyRange {
+                start: start.replace(key.clone()),
+                end: Some(key),
+            });
+        }
+        ranges.push(KeyRange { start, end: None });
+        ranges
+    }
+
+    /// Whether `key` is in the range.
+    pub fn contains(&self, key: &str) -> bool {
+        self.start.as_deref().is_none_or(|s| key >= s) && self.end.as_deref().is_none_or(|e| key < e)
+    }
+
+    /// ListObjectsV2's `StartAfter` for the range: it excludes the key
+    /// given and the range includes its start, a folder prefix, so the
+    /// prefix's last `/` becomes `.`, the character just before it; the few
+    /// keys that lets in below the start (folders named `<name>.…`) are
+    /// dropped by `contains`.
+    fn start_after(&self) -> Option<String> {
+        let stem = self.start.as_deref()?.strip_suffix('/')?;
+        Some(format!("{stem}."))
+    }
+}
+
 impl Store {
     /// One ListObjectsV2 request under `prefix`; errors name the prefix.
     async fn list_page(
@@ -40,6 +93,7 @@ impl Store {
         delimiter: Option<&str>,
         max_keys: Option<i32>,
         token: Option<String>,
+        start_after: Option<String>,
     ) -> Result<ListObjectsV2Output> {
         self.client
             .list_objects_v2()
@@ -48,6 +102,7 @@ impl Store {
             .set_delimiter(delimiter.map(str::to_owned))
             .set_max_keys(max_keys)
             .set_continuation_token(token)
+            .set_start_after(start_after)
             .send()
             .await
             .map_err(|e| s3_error("ListObjectsV2", prefix, e))
@@ -67,7 +122,7 @@ impl Store {
             async move {
                 let Some(token) = token else { return Ok(None) };
                 let prefix = store.layout.prefix().to_owned();
-                let out = store.list_page(&prefix, Some("/"), Some(page_size), token).await?;
+                let out = store.list_page(&prefix, Some("/"), Some(page_size), token, None).await?;
                 let mut page = UserPage::default();
                 for cp in out.common_prefixes() {
                     let Some(p) = cp.prefix() else { continue };
@@ -87,7 +142,7 @@ impl Store {
         let mut objects = Vec::new();
         let mut token = None;
         loop {
-            let out = self.list_page(&prefix, None, None, token).await?;
+            let out = self.list_page(&prefix, None, None, token, None).await?;
             objects.extend(out.contents().iter().filter_map(object_info));
             match next_token(&out) {
                 Some(t) => token = Some(t),
@@ -97,19 +152,32 @@ impl Store {
         Ok(objects)
     }
 
-    /// Every object under the prefix, without a delimiter (so each key comes
-    /// with its ETag and storage class), one page of up to 1,000 at a time,
-    /// in key order: the catalog sync's one listing.
-    pub(crate) fn list_all(&self) -> impl Stream<Item = Result<Vec<ObjectInfo>>> + Send + 'static {
+    /// The objects under the prefix in one `KeyRange`, without a delimiter
+    /// (so each key comes with its ETag and storage class), one page of up
+    /// to 1,000 at a time, in key order: a part of the catalog sync's
+    /// listing. Ranges side by side list every key exactly once.
+    pub fn list_range(&self, range: KeyRange) -> impl Stream<Item = Result<Vec<ObjectInfo>>> + Send + 'static {
         let store = self.clone();
-        futures::stream::try_unfold(Some(None::<String>), move |token| {
-            let store = store.clone();
+        let first = Some((None::<String>, range.start_after()));
+        futures::stream::try_unfold(first, move |next| {
+            let (store, range) = (store.clone(), range.clone());
             async move {
-                let Some(token) = token else { return Ok(None) };
+                let Some((token, start_after)) = next else { return Ok(None) };
                 let prefix = store.layout.prefix().to_owned();
-                let out = store.list_page(&prefix, None, None, token).await?;
-                let page = out.contents().iter().filter_map(object_info).collect();
-                Ok(Some((page, next_token(&out).map(Some))))
+                let out = store.list_page(&prefix, None, None, token, start_after).await?;
+                let mut page = Vec::with_capacity(out.contents().len());
+                let mut past_the_end = false;
+                for object in out.contents().iter().filter_map(object_info) {
+                    if range.end.as_deref().is_some_and(|end| object.key.as_str() >= end) {
+                        past_the_end = true;
+                        break;
+                    }
+                    if range.contains(&object.key) {
+                        page.push(object);
+                    }
+                }
+                let next = if past_the_end { None } else { next_token(&out).map(|t| (Some(t), None)) };
+                Ok(Some((page, next)))
             }
         })
     }
