@@ -266,6 +266,11 @@ impl Store {
         &self.limits
     }
 
+    /// The memory budget of this store's reads, in bytes (see `StoreConfig`).
+    pub fn memory_budget_bytes(&self) -> u64 {
+        self.memory.bytes()
+    }
+
     pub fn allows_unsafe_index_writes(&self) -> bool {
         self.allow_unsafe_index_writes
     }

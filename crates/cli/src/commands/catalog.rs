@@ -17,8 +17,10 @@ use crate::text::printable;
 
 #[derive(Args)]
 pub struct SyncArgs {
-    /// Indexes fetched at once.
-    #[arg(long, default_value_t = 64)]
+    /// The most indexes fetched, and key ranges listed, at once: a ceiling;
+    /// the sync ramps up to it while throughput rises and backs off when
+    /// the store pushes back (503 SlowDown, errors).
+    #[arg(long, default_value_t = catalog::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Users written per transaction.
     #[arg(long, default_value_t = 500)]
@@ -64,6 +66,7 @@ pub async fn sync(session: &Session, args: &SyncArgs) -> Result<Synced, Error> {
     let options = SyncOptions {
         concurrency: args.concurrency.max(1),
         batch_users: args.batch_users.max(1),
+        ..SyncOptions::default()
     };
     let (progress, updates) = watch::channel(SyncProgress::default());
     let printer = report_progress(updates, |p: &SyncProgress| {
@@ -150,6 +153,13 @@ impl Render for Synced {
             r.users_dropped,
             if r.resumed { ", resumed" } else { "" },
             r.elapsed_ms as f64 / 1000.0
+        )?;
+        let (fetch, list) = (&r.fetch_concurrency, &r.list_concurrency);
+        writeln!(
+            out,
+            "  concurrency: fetches settled at {} (peak {}, ceiling {}, {} back-offs); \
+             {} key ranges listed, settled at {} at once ({} back-offs)",
+            fetch.settled, fetch.peak, fetch.ceiling, fetch.backoffs, r.list_ranges, list.settled, list.backoffs
         )?;
         if r.index_errors > 0 {
             writeln!(out, "  {} unreadable indexes (see `verify`)", r.index_errors)?;

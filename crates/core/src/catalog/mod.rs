@@ -36,7 +36,7 @@ mod tests;
 pub use search::{MatchKind, SearchHit, SearchPage};
 use storage::{clear_all, db_error, entry_of_row, open_connection, put_user, remove_database_files, schema_version};
 use storage::{ENTRY_COLUMNS, SCHEMA, SCHEMA_VERSION};
-pub use sync::{sync, SyncOptions, SyncProgress, SyncReport};
+pub use sync::{sync, SyncOptions, SyncProgress, SyncReport, DEFAULT_CONCURRENCY};
 
 /// The catalog of one profile (or bucket).
 #[derive(Clone)]

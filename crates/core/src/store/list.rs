@@ -157,6 +157,15 @@ impl Store {
     /// to 1,000 at a time, in key order: a part of the catalog sync's
     /// listing. Ranges side by side list every key exactly once.
     pub fn list_range(&self, range: KeyRange) -> impl Stream<Item = Result<Vec<ObjectInfo>>> + Send + 'static {
+        self.list_range_paged(range, 1000)
+    }
+
+    /// As `list_range`, with at most `page_size` keys a request.
+    pub fn list_range_paged(
+        &self,
+        range: KeyRange,
+        page_size: i32,
+    ) -> impl Stream<Item = Result<Vec<ObjectInfo>>> + Send + 'static {
         let store = self.clone();
         let first = Some((None::<String>, range.start_after()));
         futures::stream::try_unfold(first, move |next| {
@@ -164,7 +173,9 @@ impl Store {
             async move {
                 let Some((token, start_after)) = next else { return Ok(None) };
                 let prefix = store.layout.prefix().to_owned();
-                let out = store.list_page(&prefix, None, None, token, start_after).await?;
+                let out = store
+                    .list_page(&prefix, None, Some(page_size), token, start_after)
+                    .await?;
                 let mut page = Vec::with_capacity(out.contents().len());
                 let mut past_the_end = false;
                 for object in out.contents().iter().filter_map(object_info) {
