@@ -323,6 +323,7 @@ async fn sync_backs_off_under_slow_down_and_ends_the_same(kind: ServerKind) {
     let pushed_catalog = Catalog::open(&dir.path().join("pushed.sqlite")).unwrap();
     let pushed = run_sync(&store, &pushed_catalog, &SyncOptions::default()).await;
 
+    eprintln!("calm: {calm:?}\npushed: {pushed:?}");
     assert!(proxy.hits("slow-down") > 20, "{} SlowDowns", proxy.hits("slow-down"));
     let (calm_f, pushed_f) = (calm.fetch_concurrency, pushed.fetch_concurrency);
     assert_eq!(calm_f.backoffs, 0, "{calm:?}");

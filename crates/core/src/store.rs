@@ -280,15 +280,17 @@ impl Store {
         self.layout.classify(folder, key)
     }
 
-    /// The same store (bucket, caches, memory budget) on a client with
-    /// adaptive retries: besides backing off, it slows its own request rate
-    /// when the store answers 503 SlowDown (the catalog sync's many GETs).
-    pub(crate) fn with_adaptive_retries(&self, max_attempts: u32) -> Store {
+    /// The same store (bucket, caches, memory budget) on a client that
+    /// makes up to `max_attempts` attempts per request (standard retries:
+    /// the catalog sync's many GETs, whose rate its adaptive concurrency
+    /// limit governs rather than the SDK's adaptive mode, which slows the
+    /// whole client to a crawl under a steady trickle of 503s).
+    pub(crate) fn with_attempts(&self, max_attempts: u32) -> Store {
         let config = self
             .client
             .config()
             .to_builder()
-            .retry_config(RetryConfig::adaptive().with_max_attempts(max_attempts))
+            .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
             .build();
         Store {
             client: Client::from_conf(config),

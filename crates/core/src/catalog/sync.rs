@@ -9,8 +9,8 @@
 //! outcomes are written in batches by one writer thread. Range listings and
 //! fetches each run under an adaptive concurrency limit (`adaptive.rs`,
 //! AIMD up to `concurrency`); the report says where each settled.
-//! Resumable, cancellable, progress on a `watch` channel, adaptive retries
-//! and a shared back-off on 503 SlowDown.
+//! Resumable, cancellable, progress on a `watch` channel, and a shared
+//! back-off on 503 SlowDown that outlasts the retries.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::layout::{Layout, ObjectKind, UserFolder, INDEX_FILE};
 use crate::store::{KeyRange, Store, Throttle};
 
-/// Attempts of the sync's client (adaptive retries) per request.
+/// Attempts of the sync's client per request.
 const SYNC_ATTEMPTS: u32 = 8;
 
 // ---------------------------------------------------------------------------
@@ -156,9 +156,9 @@ pub async fn sync(
         }
     });
 
-    // Adaptive retries: besides backing off, the client slows its own
-    // request rate when the store answers 503 SlowDown.
-    let store = &store.with_adaptive_retries(SYNC_ATTEMPTS);
+    // More attempts than other operations: a sync makes thousands of
+    // requests, and the adaptive limits below slow it when the store pushes back.
+    let store = &store.with_attempts(SYNC_ATTEMPTS);
     let (fetch_limit, list_limit) = (
         AdaptiveLimit::new(options.concurrency),
         AdaptiveLimit::new(options.concurrency),
