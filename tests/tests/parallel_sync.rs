@@ -156,16 +156,28 @@ async fn ranges_list_every_key_once_in_order(kind: ServerKind) {
     // Cuts at names that are no folder but sort right next to ones that are
     // (and `a/b`, not a folder name at all, ignored).
     cut_sets.push(vec!["a.", "a!", "a b!", "a/b", "0", "a0", "\u{10FFFF}"]);
+    let mut range_sets: Vec<(String, Vec<KeyRange>)> = cut_sets
+        .iter()
+        .map(|cuts| {
+            (
+                format!("{cuts:?}"),
+                KeyRange::split_at_folders(&layout, cuts.iter().copied()),
+            )
+        })
+        .collect();
+    // Cuts at starts of names, as the warm sync makes them.
+    let starts = ["a", "a ", "a.", "a0", "aa", "a_", "b", "é", "😀", "\u{10FFFF}"].map(str::to_owned);
+    range_sets.push((format!("{starts:?}"), KeyRange::split_at(&layout, starts.clone())));
     for page_size in [1000, 2] {
-        for cuts in &cut_sets {
-            let ranges = KeyRange::split_at_folders(&layout, cuts.iter().copied());
+        for (cuts, ranges) in &range_sets {
+            let ranges = ranges.clone();
             let mut side_by_side = Vec::new();
             for range in ranges {
                 let part = listed(&store, range.clone(), page_size).await;
                 assert!(part.iter().all(|k| range.contains(k)), "{range:?} listed {part:?}");
                 side_by_side.extend(part);
             }
-            assert_eq!(side_by_side, sequential, "cut at {cuts:?}, {page_size} keys a page");
+            assert_eq!(side_by_side, sequential, "cut at {cuts}, {page_size} keys a page");
         }
     }
 }
@@ -277,8 +289,15 @@ async fn parallel_sync_equals_sequential_as_folders_come_and_go(kind: ServerKind
     let warm_one = run_sync(&store, &one, &never_cut).await;
     same_listing(&warm, &warm_one);
     assert_eq!(warm.users_dropped, 3, "{warm:?}");
-    assert!(warm.list_ranges > 10, "warm ranges come from the catalog's folders: {warm:?}");
-    assert_eq!(warm.indexes_fetched, 1 + 5, "the changed index and the 5 new ones: {warm:?}");
+    assert!(
+        warm.list_ranges > 10,
+        "warm ranges come from the catalog's folders: {warm:?}"
+    );
+    assert_eq!(
+        warm.indexes_fetched,
+        1 + 5,
+        "the changed index and the 5 new ones: {warm:?}"
+    );
     let want = contents(&one);
     assert_eq!(contents(&side_by_side), want);
     assert!(!want.contains_key("a b") && want.contains_key("a b!") && want.contains_key("🦀 crab"));
@@ -304,7 +323,16 @@ async fn sync_backs_off_under_slow_down_and_ends_the_same(kind: ServerKind) {
     let proxy = FaultProxy::start(servers::shared(kind));
     let store = Store::connect(proxy.store_config(direct.bucket())).await.unwrap();
     // Latency makes concurrency pay: throughput follows the limit up.
-    let latency = || Rule::new("latency", Match::any(), Fault::Latency { fixed_ms: 40, jitter_ms: 10 });
+    let latency = || {
+        Rule::new(
+            "latency",
+            Match::any(),
+            Fault::Latency {
+                fixed_ms: 40,
+                jitter_ms: 10,
+            },
+        )
+    };
     let dir = tempfile::tempdir().unwrap();
 
     proxy.set_rules(vec![latency()]);
@@ -359,7 +387,10 @@ async fn export_reads_ahead_within_the_memory_budget(kind: ServerKind) {
     proxy.set_rules(vec![Rule::new(
         "latency",
         Match::any(),
-        Fault::Latency { fixed_ms: 20, jitter_ms: 5 },
+        Fault::Latency {
+            fixed_ms: 20,
+            jitter_ms: 5,
+        },
     )]);
     let dir = tempfile::tempdir().unwrap();
     let export = |budget: Option<u64>, out: &'static str| {
@@ -385,7 +416,12 @@ async fn export_reads_ahead_within_the_memory_budget(kind: ServerKind) {
             let ids: Vec<String> = std::fs::read_to_string(&path)
                 .unwrap()
                 .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap()["conversation"]["id"].as_str().unwrap().to_owned())
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).unwrap()["conversation"]["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
                 .collect();
             (report, ids, proxy.peak_in_flight())
         }
@@ -398,7 +434,10 @@ async fn export_reads_ahead_within_the_memory_budget(kind: ServerKind) {
     let (small, small_ids, small_peak) = export(Some(four), "small.jsonl").await;
     assert_eq!(small_ids, in_order);
     assert!(small.skipped.is_empty(), "{:?}", small.skipped);
-    assert!((2..=4).contains(&small_peak), "{small_peak} GETs at once within a budget of 4");
+    assert!(
+        (2..=4).contains(&small_peak),
+        "{small_peak} GETs at once within a budget of 4"
+    );
 
     // The default budget: it reads ahead beyond the old fixed 4, and ramps.
     let (large, large_ids, large_peak) = export(None, "large.jsonl").await;

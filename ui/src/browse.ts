@@ -10,7 +10,7 @@ import { call, channel, errorText, isCancelled } from "./ipc";
 import {
   catalogBar, catalogText, convPane, empty, fail, profileLabel, results, say, search, syncButton, tasks, userList, usersBody, viewPane,
 } from "./layout";
-import { ago, count, filterUsers, syncProgressView } from "./logic";
+import { ago, count, filterUsers, syncDoneText, syncProgressView } from "./logic";
 import { openConversation, openUser } from "./conversations";
 import { catalogReady, conversationRows, state } from "./state";
 import { newTaskId } from "./views/tasks";
@@ -190,7 +190,7 @@ export async function syncCatalog(): Promise<void> {
   try {
     const r = await tasks.run("Syncing catalog", (task, onProgress) => call("sync_catalog", { task, onProgress: channel(onProgress) }), syncProgressView);
     if (generation === state.generation) {
-      say(`Catalog synced: ${count(r.users, "user")}, ${count(r.conversations, "conversation")}; ${count(r.indexes_fetched, "index")} fetched in ${(r.elapsed_ms / 1000).toFixed(1)} s`, "ok");
+      say(syncDoneText(r), "ok");
     }
   } catch (e) {
     if (generation !== state.generation) return;

@@ -4,7 +4,7 @@ import type { UserSummary } from "./bindings/UserSummary";
 import type { SearchHit } from "./bindings/SearchHit";
 import {
   ago, bytes, deleteReportLines, exportFileName, exportProgressView, filterUsers, groupHits, isCold, moveSelection,
-  rowNotes, sortRows, syncProgressView, userLabel,
+  rowNotes, sortRows, syncDoneText, syncProgressView, userLabel,
 } from "./logic";
 
 const user = (email: string | null, folder: string, source = "index"): UserSummary => ({
@@ -64,6 +64,18 @@ describe("progress", () => {
     expect(v.text).toBe("300 of 1,200 users · 300 index(es) fetched (resuming)");
     // A warm sync knows the old total before the listing ends; done may pass it.
     expect(syncProgressView({ ...sync, users_done: 1300, estimated_total: 1200 }).fraction).toBe(1);
+  });
+  it("says where a finished sync's concurrency settled", () => {
+    const limit = (settled: number) => ({ ceiling: 256, settled, peak: 256, backoffs: 0 });
+    const report = {
+      resumed: false, reset: false, list_requests: 40, list_ranges: 37, objects_listed: 110_000, users_listed: 10_000,
+      indexes_fetched: 100, users_unchanged: 9_900, storage_class_updates: 0, users_dropped: 0, index_errors: 0,
+      unusable_folders: [], users: 10_000, conversations: 100_000, elapsed_ms: 1_234,
+      fetch_concurrency: limit(128), list_concurrency: limit(32),
+    };
+    expect(syncDoneText(report)).toBe(
+      "Catalog synced: 10,000 users, 100,000 conversations; 100 indexes fetched in 1.2 s · 128 fetches and 32 listings at once (of 256)",
+    );
   });
   it("counts conversations and bytes of an export", () => {
     expect(exportProgressView({ conversations_done: 1, conversations_total: 4, json_bytes: 2_500_000 })).toEqual({

@@ -7,6 +7,7 @@ import type { ExportFormat } from "./bindings/ExportFormat";
 import type { ExportProgress } from "./bindings/ExportProgress";
 import type { SearchHit } from "./bindings/SearchHit";
 import type { SyncProgress } from "./bindings/SyncProgress";
+import type { SyncReport } from "./bindings/SyncReport";
 import type { UserSummary } from "./bindings/UserSummary";
 
 /** Users whose email or folder contains every word of `query` (any case). */
@@ -85,6 +86,11 @@ export function syncProgressView(p: SyncProgress): ProgressView {
     text: `${p.users_done.toLocaleString()} of ${p.listing_complete ? "" : "~"}${count(total, "user")} · ${p.indexes_fetched.toLocaleString()} index(es) fetched${resuming}`,
     fraction: total > 0 ? p.users_done / total : null,
   };
+}
+
+/** The status line after a sync: what the catalog holds, and how many requests at once the sync settled on. */
+export function syncDoneText(r: SyncReport): string {
+  return `Catalog synced: ${count(r.users, "user")}, ${count(r.conversations, "conversation")}; ${r.indexes_fetched.toLocaleString()} ${r.indexes_fetched === 1 ? "index" : "indexes"} fetched in ${(r.elapsed_ms / 1000).toFixed(1)} s · ${r.fetch_concurrency.settled} fetches and ${r.list_concurrency.settled} listings at once (of ${r.fetch_concurrency.ceiling})`;
 }
 
 export function exportProgressView(p: ExportProgress): ProgressView {

@@ -339,7 +339,10 @@ mod tests {
         let (mut aimd, mut clock) = (Aimd::new(256, 8), Instant::now());
         run(&mut aimd, &mut clock, 20_000, Duration::from_millis(80), 40);
         let limit = aimd.limit();
-        assert!((40..=80).contains(&limit), "settled at {limit}, the server's capacity is 40");
+        assert!(
+            (40..=80).contains(&limit),
+            "settled at {limit}, the server's capacity is 40"
+        );
         assert_eq!(aimd.report().backoffs, 0);
     }
 
@@ -421,7 +424,11 @@ mod tests {
                     // Items up to 37 may have been added before the drop
                     // (8 in flight at item 30) and only start after it.
                     if i >= 38 {
-                        assert!(now <= limit.current(), "item {i} started as the {now}th with a limit of {}", limit.current());
+                        assert!(
+                            now <= limit.current(),
+                            "item {i} started as the {now}th with a limit of {}",
+                            limit.current()
+                        );
                     }
                     most.fetch_max(now, Ordering::SeqCst);
                     if i == 30 {
