@@ -64,7 +64,11 @@ async fn previews_match_restores(stack: &SupabaseStack, target: &Target, name: &
     let fresh = session.preview_restore(EMAIL, &new, target, false).await.unwrap();
     assert!(!fresh.conversation_present, "{name}: {fresh:?}");
     assert_eq!(
-        (fresh.messages_to_insert, fresh.messages_already_present, fresh.differences_count),
+        (
+            fresh.messages_to_insert,
+            fresh.messages_already_present,
+            fresh.differences_count
+        ),
         (5, 0, 0),
         "{name}"
     );
@@ -84,7 +88,10 @@ async fn previews_match_restores(stack: &SupabaseStack, target: &Target, name: &
         (format!("{part}-m00002").as_str(), "content", Some("edited since")),
         "{name}"
     );
-    assert!(d.archive.as_str().is_some_and(|a| a.starts_with("Question 2")), "{name}: {d:?}");
+    assert!(
+        d.archive.as_str().is_some_and(|a| a.starts_with("Question 2")),
+        "{name}: {d:?}"
+    );
     assert_eq!(rows(stack, &new), (0, 0), "{name}: a preview writes nothing");
     assert_eq!(rows(stack, &part), (1, 4), "{name}: a preview writes nothing");
 
@@ -148,9 +155,15 @@ async fn live_status_is_read_in_batches_and_says_what_is_there() {
             .unwrap();
     }
     stack.psql(&format!("delete from messages where id = '{}-m00001'", all[1]));
-    stack.psql(&format!("delete from messages where conversation_id = '{0}'; delete from conversations where id = '{0}'", all[2]));
+    stack.psql(&format!(
+        "delete from messages where conversation_id = '{0}'; delete from conversations where id = '{0}'",
+        all[2]
+    ));
 
-    proxy.set_rules(vec![count("conversations", "/conversations"), count("messages", "/messages")]);
+    proxy.set_rules(vec![
+        count("conversations", "/conversations"),
+        count("messages", "/messages"),
+    ]);
     let live = session.live_status(EMAIL, &target).await.unwrap();
     assert_eq!(live.len(), 150);
     assert_eq!(
@@ -161,7 +174,11 @@ async fn live_status_is_read_in_batches_and_says_what_is_there() {
     let state = |id: &str| live.iter().find(|s| s.conversation_id == id).unwrap();
     assert_eq!(state(&all[0]).state, LiveState::Complete);
     assert_eq!(
-        (state(&all[1]).state, state(&all[1]).messages_in_table, state(&all[1]).messages_missing),
+        (
+            state(&all[1]).state,
+            state(&all[1]).messages_in_table,
+            state(&all[1]).messages_missing
+        ),
         (LiveState::Partial, 2, Some(1))
     );
     assert_eq!(state(&all[2]).state, LiveState::Absent);
@@ -203,11 +220,22 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
 
     // A cancel before anything ran leaves all of them for the next run.
     let (progress, updates) = watch::channel(BulkProgress::default());
-    let all = Selection::All { since: None, until: None };
+    let all = Selection::All {
+        since: None,
+        until: None,
+    };
     let cancelled = CancellationToken::new();
     cancelled.cancel();
     let report = session
-        .restore_many(EMAIL, &all, &target, &RestoreOptions::default(), false, &cancelled, &progress)
+        .restore_many(
+            EMAIL,
+            &all,
+            &target,
+            &RestoreOptions::default(),
+            false,
+            &cancelled,
+            &progress,
+        )
         .await
         .unwrap();
     assert!(report.cancelled);
@@ -219,7 +247,15 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
         ids: vec!["bulk-000".into(), "bulk-missing".into(), "bulk-002".into()],
     };
     let report = session
-        .restore_many(EMAIL, &named, &target, &RestoreOptions::default(), false, &never, &progress)
+        .restore_many(
+            EMAIL,
+            &named,
+            &target,
+            &RestoreOptions::default(),
+            false,
+            &never,
+            &progress,
+        )
         .await
         .unwrap();
     let outcomes: Vec<BulkOutcome> = report.conversations.iter().map(|c| c.outcome).collect();
@@ -235,7 +271,15 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
 
     // All of them: what is left is restored, nothing doubled.
     let report = session
-        .restore_many(EMAIL, &all, &target, &RestoreOptions::default(), false, &never, &progress)
+        .restore_many(
+            EMAIL,
+            &all,
+            &target,
+            &RestoreOptions::default(),
+            false,
+            &never,
+            &progress,
+        )
         .await
         .unwrap();
     assert_eq!((report.restored, report.already_there, report.failed), (3, 2, 0));
@@ -243,7 +287,15 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
         assert_eq!(rows(&stack, &id), (1, 4), "{id}");
     }
     let again = session
-        .restore_many(EMAIL, &all, &target, &RestoreOptions::default(), false, &never, &progress)
+        .restore_many(
+            EMAIL,
+            &all,
+            &target,
+            &RestoreOptions::default(),
+            false,
+            &never,
+            &progress,
+        )
         .await
         .unwrap();
     assert_eq!((again.restored, again.already_there), (0, 5));
@@ -262,10 +314,27 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
         .read_only(true)
         .build();
     let err = read_only
-        .restore_many(EMAIL, &all, &target, &RestoreOptions::default(), false, &never, &progress)
+        .restore_many(
+            EMAIL,
+            &all,
+            &target,
+            &RestoreOptions::default(),
+            false,
+            &never,
+            &progress,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code().as_str(), "read_only");
-    let last = session.audit().read(&AuditFilter::default()).unwrap().records.pop().unwrap();
-    assert_eq!((last.action.as_str(), last.outcome.as_str()), ("restore_batch", "error"));
+    let last = session
+        .audit()
+        .read(&AuditFilter::default())
+        .unwrap()
+        .records
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.outcome.as_str()),
+        ("restore_batch", "error")
+    );
 }

@@ -119,11 +119,9 @@ pub fn restore_bulk(binary: &Path, plan: &Plan) {
             } else {
                 "restored"
             };
-            tally.check(
-                run,
-                said == Some((expected_outcome.into(), left.1.into())),
-                || format!("{id}: the second report says {said:?}; the killed run left {left:?}"),
-            );
+            tally.check(run, said == Some((expected_outcome.into(), left.1.into())), || {
+                format!("{id}: the second report says {said:?}; the killed run left {left:?}")
+            });
         }
         let total = stack.psql(&format!(
             "select count(*), count(distinct id) from public.messages where conversation_id like 'bulk-crash-{run}-%-{token}'"
