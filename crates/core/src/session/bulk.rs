@@ -167,6 +167,38 @@ fn check_date(flag: &str, date: &str) -> Result<()> {
 }
 
 impl Session {
+    /// One conversation of a batch: restored (its own audit record), or
+    /// not run when the batch was cancelled first.
+    #[allow(clippy::too_many_arguments)]
+    async fn bulk_item(
+        &self,
+        user: &str,
+        id: String,
+        target: &Target,
+        options: &RestoreOptions,
+        remove_from_archive: bool,
+        cancel: &CancellationToken,
+        progress: &watch::Sender<BulkProgress>,
+    ) -> BulkItem {
+        if cancel.is_cancelled() {
+            return BulkItem::new(&id, BulkOutcome::NotRun);
+        }
+        let result = self
+            .restore(user, &id, target, options, remove_from_archive, cancel)
+            .await;
+        let item = BulkItem::from_result(&id, result);
+        progress.send_modify(|p| {
+            p.done += 1;
+            match item.outcome {
+                BulkOutcome::Restored => p.restored += 1,
+                BulkOutcome::AlreadyThere => p.already_there += 1,
+                BulkOutcome::Failed => p.failed += 1,
+                BulkOutcome::NotRun => {}
+            }
+        });
+        item
+    }
+
     /// The conversation ids a selection names, checked.
     pub async fn select_conversations(&self, user: &str, selection: &Selection) -> Result<Vec<String>> {
         match selection {
@@ -287,29 +319,15 @@ impl Session {
             total: ids.len() as u64,
             ..BulkProgress::default()
         });
-        let conversations: Vec<BulkItem> = futures::stream::iter(&ids)
-            .map(|id| async move {
-                if cancel.is_cancelled() {
-                    return BulkItem::new(id, BulkOutcome::NotRun);
-                }
-                let result = self
-                    .restore(user, id, target, options, remove_from_archive, cancel)
-                    .await;
-                let item = BulkItem::from_result(id, result);
-                progress.send_modify(|p| {
-                    p.done += 1;
-                    match item.outcome {
-                        BulkOutcome::Restored => p.restored += 1,
-                        BulkOutcome::AlreadyThere => p.already_there += 1,
-                        BulkOutcome::Failed => p.failed += 1,
-                        BulkOutcome::NotRun => {}
-                    }
-                });
-                item
-            })
-            .buffered(CONCURRENCY)
-            .collect()
-            .await;
+        // Futures made up front from owned ids: a closure over borrowed
+        // ids makes the whole future not `Send` for every lifetime, which
+        // the app's commands need.
+        let restores: Vec<_> = ids
+            .iter()
+            .cloned()
+            .map(|id| self.bulk_item(user, id, target, options, remove_from_archive, cancel, progress))
+            .collect();
+        let conversations: Vec<BulkItem> = futures::stream::iter(restores).buffered(CONCURRENCY).collect().await;
         let mut report = BulkRestoreReport {
             user: user.to_owned(),
             conversations,
