@@ -71,11 +71,11 @@ function renderConversations(): void {
         },
         h("td", {}, box),
         h("td", { class: "title", text: r.title ?? r.conversation_id, title: r.conversation_id }),
+        canRestore ? liveCell(r.conversation_id) : null,
         h("td", { class: "date", text: day(r.created_at), title: r.created_at ?? "" }),
         h("td", { class: "date", text: day(r.archived_at), title: r.archived_at ?? "" }),
         h("td", { class: "num", text: r.message_count === null ? "—" : String(r.message_count) }),
         h("td", {}, h("span", { class: `badge ${isCold(r) ? "cold" : ""}`, text: r.storage_class ?? "—" })),
-        canRestore ? liveCell(r.conversation_id) : null,
         h("td", { class: "note", text: notes }),
       ),
     );
@@ -83,7 +83,7 @@ function renderConversations(): void {
   const table = h(
     "table",
     { class: "conversations", tabindex: "0", "aria-label": "Conversations" },
-    h("thead", {}, h("tr", {}, h("th", { text: "" }), header("Title", "title"), header("Created", "created_at"), header("Archived", "archived_at"), header("Messages", "message_count"), header("Storage", "storage_class"), canRestore ? h("th", { scope: "col", text: "In Supabase" }) : null, h("th", { text: "" }))),
+    h("thead", {}, h("tr", {}, h("th", { text: "" }), header("Title", "title"), canRestore ? h("th", { scope: "col", text: "In Supabase" }) : null, header("Created", "created_at"), header("Archived", "archived_at"), header("Messages", "message_count"), header("Storage", "storage_class"), h("th", { text: "" }))),
     body,
   );
   convPane.replaceChildren(

@@ -90,7 +90,7 @@ export async function restore(user: string, id: string): Promise<void> {
   const choice = await modal("Restore to Supabase", h("div", { id: "restore-preview" },
     h("p", { text: `Conversation row: ${p.conversation_present ? "present (kept)" : "new"}` }),
     h("p", { text: `Messages: ${p.messages_to_insert} to insert, ${p.messages_already_present} already present (${p.messages_in_archive} in the archive)` }),
-    p.differences_count > 0 ? h("p", { text: `${count(p.differences_count, "field")} of rows already there differ from the archive; the restore leaves them as they are and reports them:` }) : null,
+    p.differences_count > 0 ? h("p", { text: `Fields of rows already there that differ from the archive: ${p.differences_count}. The restore leaves them as they are and reports them:` }) : null,
     p.differences.length ? differencesTable(p.differences) : null,
     p.needs_allow_missing_columns ? h("label", { class: "check" }, allow, ` Restore without the fields the tables lack: ${[...p.dropped_fields.conversations.map((f) => `conversations.${f}`), ...p.dropped_fields.messages.map((f) => `messages.${f}`)].join(", ")}`) : null,
     nothing ? null : h("label", { class: "check" }, remove, " Then remove it from the archive (after the restore is verified)"),
@@ -136,7 +136,7 @@ function bulkReport(r: BulkRestoreReport): HTMLElement {
       h("tbody", {}, ...r.conversations.map((c) => h("tr", { class: c.outcome, "data-id": c.conversation_id },
         h("td", { text: c.conversation_id }), h("td", { text: outcomeText(c.outcome) }),
         h("td", { class: "num", text: String(c.messages_inserted) }), h("td", { class: "num", text: String(c.messages_already_present) }),
-        h("td", { text: c.error ? c.error.message : c.differences_count ? `${count(c.differences_count, "field")} differ (kept)` : "" }))))));
+        h("td", { text: c.error ? c.error.message : c.differences_count ? `differing fields kept: ${c.differences_count}` : "" }))))));
 }
 
 /** Restore the checked conversations, or all of the user's (optionally archived in a date range), as one task. */

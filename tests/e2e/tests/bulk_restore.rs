@@ -1,6 +1,7 @@
 //! A whole-customer restore in the real app: the "In Supabase" column says
 //! what is there (one conversation half restored, the others absent), the
-//! preview of the half-restored one names what it will do, "Restore all…"
+//! preview of the half-restored one names what it will do and shows its
+//! edited message side by side with the archive's, "Restore all…"
 //! runs one task and shows a result per conversation, the column then says
 //! every conversation is in Supabase, and the rows are in Postgres.
 //! Screenshots `bulk-restore*.png`.
@@ -30,7 +31,7 @@ async fn restore_all_of_a_customer_in_the_real_app() {
     }
     seeder.write(&store.client(), store.bucket()).await;
     let stack = SupabaseStack::start();
-    // bk-1 is in Supabase with one message lost since.
+    // bk-1 is in Supabase with one message lost since and one edited.
     let audit_dir = tempfile::tempdir().unwrap();
     let session = Session::new(store.clone(), AuditLog::at(audit_dir.path().join("audit.jsonl")));
     session
@@ -44,7 +45,10 @@ async fn restore_all_of_a_customer_in_the_real_app() {
         )
         .await
         .unwrap();
-    stack.psql("delete from messages where id = 'bk-1-m00003'");
+    stack.psql(
+        "delete from messages where id = 'bk-1-m00003'; \
+         update messages set content = 'Edited in the app since' where id = 'bk-1-m00001'",
+    );
 
     let home = Home::new();
     let _profile = home.add_profile(servers::shared(ServerKind::Moto), store.bucket(), Some(&stack));
@@ -67,6 +71,12 @@ async fn restore_all_of_a_customer_in_the_real_app() {
         preview.contains("Conversation row: present") && preview.contains("1 to insert, 3 already present"),
         "{preview}"
     );
+    // The edited message side by side: the archive's text and the table's.
+    let differs = wait_for_text(client, "#preview-differences tbody tr", |t| !t.is_empty()).await;
+    assert!(
+        differs.contains("bk-1-m00001") && differs.contains("Answer 1") && differs.contains("Edited in the app since"),
+        "{differs}"
+    );
     wait_for_text(client, "dialog.modal button[data-value='ok']", |t| {
         t == "Restore 1 missing message"
     })
@@ -84,6 +94,8 @@ async fn restore_all_of_a_customer_in_the_real_app() {
         let row = wait_for_text(client, &format!("#bulk-report tr[data-id='{id}']"), |t| !t.is_empty()).await;
         assert!(row.contains("Restored"), "{id}: {row}");
     }
+    let kept = wait_for_text(client, "#bulk-report tr[data-id='bk-1']", |t| !t.is_empty()).await;
+    assert!(kept.contains("differing fields kept: 1"), "{kept}");
     shot(client, "bulk-restore").await;
     click(client, "dialog.modal button").await;
 
