@@ -204,7 +204,7 @@ pub async fn restore_conversations(
         ..Default::default()
     };
     let (tx, rx) = watch::channel(BulkProgress::default());
-    let work = session.restore_many(&user, &selection, &target, &options, false, &running.token, &tx);
+    let work = session.restore_many(&user, &selection, &target, &options, &running.token, &tx);
     with_progress(rx, &on_progress, work).await.map_err(report)
 }
 

@@ -227,15 +227,7 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
     let cancelled = CancellationToken::new();
     cancelled.cancel();
     let report = session
-        .restore_many(
-            EMAIL,
-            &all,
-            &target,
-            &RestoreOptions::default(),
-            false,
-            &cancelled,
-            &progress,
-        )
+        .restore_many(EMAIL, &all, &target, &RestoreOptions::default(), &cancelled, &progress)
         .await
         .unwrap();
     assert!(report.cancelled);
@@ -247,15 +239,7 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
         ids: vec!["bulk-000".into(), "bulk-missing".into(), "bulk-002".into()],
     };
     let report = session
-        .restore_many(
-            EMAIL,
-            &named,
-            &target,
-            &RestoreOptions::default(),
-            false,
-            &never,
-            &progress,
-        )
+        .restore_many(EMAIL, &named, &target, &RestoreOptions::default(), &never, &progress)
         .await
         .unwrap();
     let outcomes: Vec<BulkOutcome> = report.conversations.iter().map(|c| c.outcome).collect();
@@ -271,15 +255,7 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
 
     // All of them: what is left is restored, nothing doubled.
     let report = session
-        .restore_many(
-            EMAIL,
-            &all,
-            &target,
-            &RestoreOptions::default(),
-            false,
-            &never,
-            &progress,
-        )
+        .restore_many(EMAIL, &all, &target, &RestoreOptions::default(), &never, &progress)
         .await
         .unwrap();
     assert_eq!((report.restored, report.already_there, report.failed), (3, 2, 0));
@@ -287,15 +263,7 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
         assert_eq!(rows(&stack, &id), (1, 4), "{id}");
     }
     let again = session
-        .restore_many(
-            EMAIL,
-            &all,
-            &target,
-            &RestoreOptions::default(),
-            false,
-            &never,
-            &progress,
-        )
+        .restore_many(EMAIL, &all, &target, &RestoreOptions::default(), &never, &progress)
         .await
         .unwrap();
     assert_eq!((again.restored, again.already_there), (0, 5));
@@ -314,15 +282,7 @@ async fn a_bulk_restore_reports_each_conversation_audits_each_and_the_batch_and_
         .read_only(true)
         .build();
     let err = read_only
-        .restore_many(
-            EMAIL,
-            &all,
-            &target,
-            &RestoreOptions::default(),
-            false,
-            &never,
-            &progress,
-        )
+        .restore_many(EMAIL, &all, &target, &RestoreOptions::default(), &never, &progress)
         .await
         .unwrap_err();
     assert_eq!(err.code().as_str(), "read_only");

@@ -120,6 +120,11 @@ pub async fn restore(session: &Session, profile: Option<&str>, args: &RestoreArg
             .await
             .map(Restored::One);
     }
+    if args.remove_from_archive {
+        return Err(Error::InvalidInput(
+            "--remove-from-archive takes one conversation at a time (name one id)".into(),
+        ));
+    }
     let (progress, updates) = watch::channel(BulkProgress::default());
     let reporter = report_progress(updates, |p: &BulkProgress| {
         format!(
@@ -128,15 +133,7 @@ pub async fn restore(session: &Session, profile: Option<&str>, args: &RestoreArg
         )
     });
     let report = session
-        .restore_many(
-            &args.user,
-            &selection,
-            &target,
-            &options,
-            args.remove_from_archive,
-            &cancel,
-            &progress,
-        )
+        .restore_many(&args.user, &selection, &target, &options, &cancel, &progress)
         .await;
     reporter.abort();
     report.map(Restored::Batch)

@@ -169,23 +169,19 @@ fn check_date(flag: &str, date: &str) -> Result<()> {
 impl Session {
     /// One conversation of a batch: restored (its own audit record), or
     /// not run when the batch was cancelled first.
-    #[allow(clippy::too_many_arguments)]
     async fn bulk_item(
         &self,
         user: &str,
         id: String,
         target: &Target,
         options: &RestoreOptions,
-        remove_from_archive: bool,
         cancel: &CancellationToken,
         progress: &watch::Sender<BulkProgress>,
     ) -> BulkItem {
         if cancel.is_cancelled() {
             return BulkItem::new(&id, BulkOutcome::NotRun);
         }
-        let result = self
-            .restore(user, &id, target, options, remove_from_archive, cancel)
-            .await;
+        let result = self.restore(user, &id, target, options, false, cancel).await;
         let item = BulkItem::from_result(&id, result);
         progress.send_modify(|p| {
             p.done += 1;
@@ -292,7 +288,8 @@ impl Session {
     }
 
     /// Restore the selected conversations of `user` into `target`, a few
-    /// at a time. A failure is that conversation's row of the report, not
+    /// at a time. They stay in the archive (removing after a restore is
+    /// done one conversation at a time, `Session::restore`). A failure is that conversation's row of the report, not
     /// the end of the batch; `cancel` stops the restores under way before
     /// their write (nothing left half-done) and those not started.
     pub async fn restore_many(
@@ -301,7 +298,6 @@ impl Session {
         selection: &Selection,
         target: &Target,
         options: &RestoreOptions,
-        remove_from_archive: bool,
         cancel: &CancellationToken,
         progress: &watch::Sender<BulkProgress>,
     ) -> Result<BulkRestoreReport> {
@@ -325,7 +321,7 @@ impl Session {
         let restores: Vec<_> = ids
             .iter()
             .cloned()
-            .map(|id| self.bulk_item(user, id, target, options, remove_from_archive, cancel, progress))
+            .map(|id| self.bulk_item(user, id, target, options, cancel, progress))
             .collect();
         let conversations: Vec<BulkItem> = futures::stream::iter(restores).buffered(CONCURRENCY).collect().await;
         let mut report = BulkRestoreReport {
@@ -356,7 +352,6 @@ impl Session {
                 m.insert(k.into(), json!(v));
             }
             m.insert("cancelled".into(), json!(r.cancelled));
-            m.insert("remove_from_archive".into(), json!(remove_from_archive));
             m
         })
         .await
