@@ -165,4 +165,9 @@ fn dry_run_then_bulk_restore_then_live_status() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["conversations"][1]["error"]["code"], "not_found");
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 2 conversations failed"));
+
+    // Removing from the archive goes one conversation at a time.
+    let out = s.run(&["restore", EMAIL, "cb-0", "cb-1", "--remove-from-archive"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[invalid_input]"));
 }

@@ -242,6 +242,31 @@ mod tests {
         assert_eq!(target(None, RestoreOverrides::default()).unwrap().code(), "config");
     }
 
+    /// Where a target is optional (live status), a profile without one is
+    /// `None`, not an error; one set up halfway still says what is missing.
+    #[test]
+    fn no_restore_target_is_none_and_half_a_target_is_an_error() {
+        let (p, _d) = profiles();
+        p.put("bare", Profile::new("b")).unwrap();
+        let mut half = Profile::new("b");
+        half.supabase_url = Some("http://127.0.0.1:9".into());
+        p.put("half", half).unwrap();
+        let none = RestoreOverrides::default();
+        assert!(p.restore_target_if_any(Some("bare"), &none).unwrap().is_none());
+        assert!(p.restore_target_if_any(None, &none).unwrap().is_none());
+        if std::env::var_os("SUPABASE_SERVICE_ROLE_KEY").is_none() {
+            let e = p.restore_target_if_any(Some("half"), &none).err().unwrap();
+            assert_eq!(e.code(), "config", "{e}");
+        }
+        let url = RestoreOverrides {
+            supabase_url: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        };
+        p.set_secret("bare", SecretKind::SupabaseKey, &Secret::new("k"))
+            .unwrap();
+        assert!(p.restore_target_if_any(Some("bare"), &url).unwrap().is_some());
+    }
+
     /// A session from a profile and the CLI's flags: the flags go over the
     /// profile's settings, a read-only profile stays read-only whatever the
     /// flags say, and without a profile the flags are all there is. Nothing
