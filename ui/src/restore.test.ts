@@ -2,7 +2,8 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { BulkRestoreReport } from "./bindings/BulkRestoreReport";
 import type { RestorePreview } from "./bindings/RestorePreview";
-import { bulkProgressView, liveText, restore, restoreBulk } from "./restore";
+import { bulkProgressView, liveText, loadLive, restore, restoreBulk } from "./restore";
+import { state } from "./state";
 
 // jsdom has <dialog> without its modal methods.
 beforeAll(() => {
@@ -106,6 +107,27 @@ describe("bulk restore", () => {
     ]);
     shown!.querySelector<HTMLButtonElement>(".modal-buttons button")!.click();
     await done;
+  });
+
+  it("asks nothing for live status when the profile has no restore target, and fills the column when it has", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      return [{ conversation_id: "c", conversation_present: false, messages_in_table: 0, messages_in_archive: 2, messages_missing: 2, state: "absent" }];
+    });
+    const cell = document.createElement("td");
+    cell.dataset.live = "c";
+    document.body.append(cell);
+    state.profile = { name: "p", bucket: "b", endpoint: null, read_only: false, can_restore: false };
+    state.user = { folder: "u" } as typeof state.user;
+    await loadLive("u");
+    expect(calls).toEqual([]);
+    state.profile = { ...state.profile, can_restore: true };
+    await loadLive("u");
+    expect(calls).toEqual(["live_status"]);
+    expect(cell.textContent).toBe("Not in Supabase");
+    state.profile = null;
+    state.user = null;
   });
 
   it("words progress and live status", () => {
