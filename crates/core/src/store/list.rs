@@ -114,12 +114,14 @@ impl KeyRange {
         let start = self.start.as_deref()?;
         match start.strip_suffix('/') {
             Some(stem) => Some(format!("{stem}.")),
-            // A start of names: listed from its prefix (`listing_prefix`)
-            // when it is one, else from its predecessor's successors.
+            // A start of names: its last character one lower (below `a `
+            // that is a control character, which moto fails on: then from
+            // the listing prefix, `contains` dropping what is below).
             None => {
                 let last = start.chars().next_back()?;
                 let below = char::from_u32(u32::from(last).checked_sub(1)?)?;
-                Some(format!("{}{below}", &start[..start.len() - last.len_utf8()]))
+                (!below.is_control() && !below.is_whitespace())
+                    .then(|| format!("{}{below}", &start[..start.len() - last.len_utf8()]))
             }
         }
     }
@@ -336,6 +338,7 @@ mod tests {
         assert_eq!(range(Some("p/a/"), None).listing_prefix(), None);
         assert_eq!(range(Some("p/a "), Some("p/a!")).listing_prefix(), Some("p/a"));
         assert_eq!(range(Some("p/u003"), None).start_after().as_deref(), Some("p/u002"));
+        assert_eq!(range(Some("p/a "), None).start_after(), None, "no control character");
         assert_eq!(successor("u00z").as_deref(), Some("u00{"));
         assert_eq!(
             successor("a\u{D7FF}").as_deref(),
