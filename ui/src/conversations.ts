@@ -10,7 +10,13 @@ import { convPane, empty, say, viewPane } from "./layout";
 import { isCold, rowNotes, userLabel, type SortKey } from "./logic";
 import { conversationRows, state } from "./state";
 import { renderCold } from "./views/cold";
-import { renderRaw, renderTranscript } from "./views/transcript";
+import { copyText } from "./clipboard";
+import { FindBar } from "./views/findbar";
+import { searchUserMessages } from "./views/message-search";
+import { renderRaw, TranscriptView } from "./views/transcript";
+
+/** The open transcript's find bar (Ctrl/Cmd+F), if a transcript is shown. */
+export let findBar: FindBar | null = null;
 
 export async function openUser(u: UserSummary): Promise<void> {
   state.user = u;
@@ -32,10 +38,10 @@ function renderConversations(): void {
   const listing = state.listing;
   if (!listing || !state.user) return;
   const rows = conversationRows();
-  const header = (label: string, key: SortKey) =>
+  const header = (label: string, key: SortKey, col: string) =>
     h("th", {
       scope: "col",
-      class: state.sort.key === key ? `sorted ${state.sort.ascending ? "asc" : "desc"}` : "",
+      class: `${col}${state.sort.key === key ? ` sorted ${state.sort.ascending ? "asc" : "desc"}` : ""}`,
       "aria-sort": state.sort.key === key ? (state.sort.ascending ? "ascending" : "descending") : "none",
       onclick: () => {
         state.sort = { key, ascending: state.sort.key === key ? !state.sort.ascending : true };
@@ -65,20 +71,21 @@ function renderConversations(): void {
             openConversation(r);
           },
         },
-        h("td", {}, box),
-        h("td", { class: "title", text: r.title ?? r.conversation_id, title: r.conversation_id }),
-        h("td", { class: "date", text: day(r.created_at), title: r.created_at ?? "" }),
-        h("td", { class: "date", text: day(r.archived_at), title: r.archived_at ?? "" }),
-        h("td", { class: "num", text: r.message_count === null ? "—" : String(r.message_count) }),
-        h("td", {}, h("span", { class: `badge ${isCold(r) ? "cold" : ""}`, text: r.storage_class ?? "—" })),
-        h("td", { class: "note", text: notes }),
+        h("td", { class: "col-check" }, box),
+        h("td", { class: "title", text: r.title ?? r.conversation_id, title: [r.title, r.conversation_id, notes].filter(Boolean).join("\n") }),
+        h("td", { class: "date col-created", text: day(r.created_at), title: r.created_at ?? "" }),
+        h("td", { class: "date col-archived", text: day(r.archived_at), title: r.archived_at ?? "" }),
+        h("td", { class: "num col-messages", text: r.message_count === null ? "—" : String(r.message_count) }),
+        h("td", { class: "col-storage" }, h("span", { class: `badge ${isCold(r) ? "cold" : ""}`, text: r.storage_class ?? "—" })),
+        h("td", { class: "note col-note", text: notes, title: notes }),
       ),
     );
   });
   const table = h(
     "table",
     { class: "conversations", tabindex: "0", "aria-label": "Conversations" },
-    h("thead", {}, h("tr", {}, h("th", { text: "" }), header("Title", "title"), header("Created", "created_at"), header("Archived", "archived_at"), header("Messages", "message_count"), header("Storage", "storage_class"), h("th", { text: "" }))),
+    h("colgroup", {}, ...["col-check", "col-title", "col-created", "col-archived", "col-messages", "col-storage", "col-note"].map((c) => h("col", { class: c }))),
+    h("thead", {}, h("tr", {}, h("th", { class: "col-check" }, h("span", { class: "visually-hidden", text: "Selected" })), header("Title", "title", "col-title"), header("Created", "created_at", "col-created"), header("Archived", "archived_at", "col-archived"), header("Messages", "message_count", "col-messages"), header("Storage", "storage_class", "col-storage"), h("th", { class: "col-note" }, h("span", { class: "visually-hidden", text: "Notes" })))),
     body,
   );
   convPane.replaceChildren(
@@ -99,14 +106,17 @@ export function renderActions(): void {
     ...kids(
       h("button", { id: "export-user", text: "Export all…", title: "Every conversation of this user in one file", onclick: () => exportAll(user.folder) }),
       h("button", { text: "Verify", onclick: () => verify(user.folder) }),
+      h("button", { id: "search-messages", text: "Search messages…", title: "Find text in all of this user's messages", onclick: () => searchUserMessages(user) }),
       ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
       ro || n === 0 ? null : h("button", { class: "danger", text: `Delete ${n} permanently…`, onclick: () => deleteChecked() }),
     ),
   );
 }
 
-export async function openConversation(r: ConversationRow): Promise<void> {
+/** Open conversation `r`; with `at`, find `at.query` there from message `at.message` on. */
+export async function openConversation(r: ConversationRow, at?: { query: string; message: number }): Promise<void> {
   if (!state.user) return;
+  findBar = null;
   renderConversationsSelection();
   viewPane.replaceChildren(h("p", { class: "loading", text: "Opening…" }));
   if (isCold(r)) return showCold(r);
@@ -118,7 +128,28 @@ export async function openConversation(r: ConversationRow): Promise<void> {
     viewPane.replaceChildren(h("div", { class: "empty" }, h("h2", { text: "Cannot open this conversation" }), h("p", { class: "error", text: errorText(e) })));
     return;
   }
+  state.tab = at ? "transcript" : state.tab;
   renderConversation();
+  if (at && findBar) {
+    findBar.open(at.query);
+    findBar.search(at.query, at.message);
+  }
+}
+
+/** Open the find bar of the shown transcript; false when none is shown. */
+export function openFind(): boolean {
+  if (!findBar) return false;
+  findBar.open();
+  return true;
+}
+
+async function copy(text: string, what: string): Promise<void> {
+  try {
+    await copyText(text);
+    say(`${what} copied`, "ok");
+  } catch (e) {
+    say(`${what} not copied: ${errorText(e)}`, "error");
+  }
 }
 
 export function renderConversationsSelection(): void {
@@ -140,6 +171,15 @@ function renderConversation(): void {
   const tab = (id: "transcript" | "raw", label: string) =>
     h("button", { role: "tab", "aria-selected": state.tab === id ? "true" : "false", class: state.tab === id ? "tab active" : "tab", text: label, onclick: () => { state.tab = id; renderConversation(); } });
   const ro = state.profile?.read_only ?? true;
+  let body: HTMLElement;
+  if (state.tab === "transcript") {
+    const transcript = new TranscriptView(c, (text, what) => void copy(text, what));
+    findBar = new FindBar(transcript);
+    body = h("div", { class: "transcript-wrap" }, findBar.el, transcript.el);
+  } else {
+    findBar = null;
+    body = renderRaw(c);
+  }
   viewPane.replaceChildren(
     h("div", { class: "pane-head" },
       h("h2", { class: "conv-title", text: c.title ?? c.id }),
@@ -148,9 +188,10 @@ function renderConversation(): void {
     h("div", { class: "actions" },
       ro || !state.profile?.can_restore ? null : h("button", { id: "restore", class: "primary", text: "Restore to Supabase", onclick: () => restore(user.folder, c.id) }),
       h("button", { id: "export", text: "Export JSON…", onclick: () => exportOne(user.folder, c.id) }),
+      h("button", { id: "copy-id", text: "Copy id", title: `Copy the conversation id ${c.id}`, onclick: () => void copy(c.id, "Conversation id") }),
       ro ? null : h("button", { class: "danger", text: "Delete permanently…", onclick: () => deleteIds([c.id]) }),
     ),
     h("div", { class: "tabs", role: "tablist" }, tab("transcript", "Transcript"), tab("raw", "Raw JSON")),
-    state.tab === "transcript" ? renderTranscript(c) : renderRaw(c),
+    body,
   );
 }
