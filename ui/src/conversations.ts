@@ -12,7 +12,8 @@ import { conversationRows, state } from "./state";
 import { renderCold } from "./views/cold";
 import { copyText } from "./clipboard";
 import { FindBar } from "./views/findbar";
-import { searchUserMessages } from "./views/message-search";
+import type { MessageMatch } from "./bindings/MessageMatch";
+import { searchPanel, searchUserMessages } from "./views/message-search";
 import { renderRaw, TranscriptView } from "./views/transcript";
 
 /** The open transcript's find bar (Ctrl/Cmd+F), if a transcript is shown. */
@@ -106,7 +107,7 @@ export function renderActions(): void {
     ...kids(
       h("button", { id: "export-user", text: "Export all…", title: "Every conversation of this user in one file", onclick: () => exportAll(user.folder) }),
       h("button", { text: "Verify", onclick: () => verify(user.folder) }),
-      h("button", { id: "search-messages", text: "Search messages…", title: "Find text in all of this user's messages", onclick: () => searchUserMessages(user) }),
+      h("button", { id: "search-messages", text: "Search messages…", title: "Find text in all of this user's messages", onclick: () => searchUserMessages(user, openMatch) }),
       ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
       ro || n === 0 ? null : h("button", { class: "danger", text: `Delete ${n} permanently…`, onclick: () => deleteChecked() }),
     ),
@@ -130,10 +131,20 @@ export async function openConversation(r: ConversationRow, at?: { query: string;
   }
   state.tab = at ? "transcript" : state.tab;
   renderConversation();
-  if (at && findBar) {
-    findBar.open(at.query);
-    findBar.search(at.query, at.message);
+  // Set by renderConversation (TypeScript still sees the null above).
+  const bar = findBar as FindBar | null;
+  if (at && bar) {
+    bar.open(at.query);
+    bar.search(at.query, at.message);
   }
+}
+
+/** Open a match of "Search messages": its conversation, found there from its message on. */
+function openMatch(m: MessageMatch, query: string): void {
+  const i = conversationRows().findIndex((r) => r.conversation_id === m.conversation_id);
+  if (i < 0) return;
+  state.rowIndex = i;
+  void openConversation(conversationRows()[i], { query, message: m.message_index });
 }
 
 /** Open the find bar of the shown transcript; false when none is shown. */
@@ -180,8 +191,10 @@ function renderConversation(): void {
     findBar = null;
     body = renderRaw(c);
   }
+  const results = searchPanel?.folder === user.folder ? searchPanel.el : null;
   viewPane.replaceChildren(
     h("div", { class: "pane-head" },
+      results ? h("button", { class: "small back", text: "← Search results", onclick: () => viewPane.replaceChildren(results) }) : null,
       h("h2", { class: "conv-title", text: c.title ?? c.id }),
       h("span", { class: "meta", text: `${c.messages.length} messages · created ${when(c.created_at)} · archived ${when(c.archived_at)} · ${c.encoding}` }),
     ),

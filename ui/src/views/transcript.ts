@@ -36,7 +36,8 @@ function message(m: MessageView, index: number, onCopy: (text: string, what: str
 export class TranscriptView {
   readonly el: HTMLElement;
   private readonly sentinel = h("div", { class: "sentinel" });
-  private shown = 0;
+  /** The rendered messages, by index. */
+  private readonly articles: HTMLElement[] = [];
   /** Called with the range of messages each new batch rendered. */
   onRendered: (from: number, to: number) => void = () => {};
 
@@ -48,7 +49,7 @@ export class TranscriptView {
     this.more();
     if (typeof IntersectionObserver !== "undefined") {
       const io = new IntersectionObserver((entries) => {
-        if (entries.some((e) => e.isIntersecting) && this.shown < view.messages.length) this.more();
+        if (entries.some((e) => e.isIntersecting) && this.rendered < view.messages.length) this.more();
       }, { root: this.el, rootMargin: "800px" });
       io.observe(this.sentinel);
     }
@@ -56,30 +57,27 @@ export class TranscriptView {
 
   /** Messages rendered so far (the first `rendered`). */
   get rendered(): number {
-    return this.shown;
+    return this.articles.length;
   }
 
   /** Render batches until message `index` exists; its element. */
   messageEl(index: number): HTMLElement | null {
-    while (this.shown <= index && this.shown < this.view.messages.length) this.more();
-    return this.el.querySelector<HTMLElement>(`article[data-index="${index}"]`);
+    while (this.articles.length <= index && this.articles.length < this.view.messages.length) this.more();
+    return this.articles[index] ?? null;
   }
 
   /** The text element of rendered message `index` (null when not rendered yet). */
   contentEl(index: number): HTMLElement | null {
-    if (index >= this.shown) return null;
-    return this.el.querySelector<HTMLElement>(`article[data-index="${index}"] .content`);
+    return this.articles[index]?.querySelector<HTMLElement>(".content") ?? null;
   }
 
   private more(): void {
-    const from = this.shown;
-    const next = this.view.messages.slice(from, from + BATCH);
-    const frag = document.createDocumentFragment();
-    next.forEach((m, i) => frag.append(message(m, from + i, this.onCopy)));
-    this.sentinel.before(frag);
-    this.shown += next.length;
-    if (this.shown >= this.view.messages.length) this.sentinel.remove();
-    this.onRendered(from, this.shown);
+    const from = this.articles.length;
+    const next = this.view.messages.slice(from, from + BATCH).map((m, i) => message(m, from + i, this.onCopy));
+    this.sentinel.before(...next);
+    this.articles.push(...next);
+    if (this.articles.length >= this.view.messages.length) this.sentinel.remove();
+    this.onRendered(from, this.articles.length);
   }
 }
 
