@@ -23,7 +23,10 @@ fn conversation(id: &str, texts: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finds_text_across_conversations_plain_and_gzip() {
     let store = fresh_store(ServerKind::Moto, Layout::default()).await;
-    let plain = conversation("s-plain", &["hello", "My INVOICE is wrong", "ok", "invoice again, invoice"]);
+    let plain = conversation(
+        "s-plain",
+        &["hello", "My INVOICE is wrong", "ok", "invoice again, invoice"],
+    );
     let gz = conversation("s-gz", &["Where is the invoice?", "here"]);
     let none = conversation("s-none", &["nothing to see"]);
     let missing = conversation("s-missing", &["never stored"]);
@@ -61,7 +64,14 @@ async fn finds_text_across_conversations_plain_and_gzip() {
     found.sort_by(|a, b| (&a.conversation_id, a.message_index).cmp(&(&b.conversation_id, b.message_index)));
     let got: Vec<_> = found
         .iter()
-        .map(|m| (m.conversation_id.as_str(), m.message_index, m.occurrences, m.snippet.as_str()))
+        .map(|m| {
+            (
+                m.conversation_id.as_str(),
+                m.message_index,
+                m.occurrences,
+                m.snippet.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -85,8 +95,16 @@ async fn finds_text_across_conversations_plain_and_gzip() {
         .collect();
     unsearched.sort();
     assert_eq!(unsearched, [("s-broken", "decode"), ("s-missing", "not_found")]);
-    let broken = report.unsearched.iter().find(|u| u.conversation_id == "s-broken").unwrap();
-    assert!(broken.error.message.contains("s-broken.json"), "{}", broken.error.message);
+    let broken = report
+        .unsearched
+        .iter()
+        .find(|u| u.conversation_id == "s-broken")
+        .unwrap();
+    assert!(
+        broken.error.message.contains("s-broken.json"),
+        "{}",
+        broken.error.message
+    );
 
     // The match limit stops the search and says so.
     let limited = MessageSearchOptions {
@@ -106,16 +124,10 @@ async fn finds_text_across_conversations_plain_and_gzip() {
     .unwrap();
     assert_eq!((seen, report.matching_messages, report.truncated), (2, 2, true));
 
-    let empty = message_search::search_user_messages(
-        &store,
-        &folder,
-        "  ",
-        &limited,
-        |_| {},
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let empty =
+        message_search::search_user_messages(&store, &folder, "  ", &limited, |_| {}, &CancellationToken::new())
+            .await
+            .unwrap_err();
     assert_eq!(empty.code(), ErrorCode::InvalidInput);
 }
 

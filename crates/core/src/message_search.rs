@@ -222,7 +222,12 @@ fn snippet(content: &str, at: usize) -> String {
     if start_byte > 0 {
         out.push('…');
     }
-    out.push_str(&content[start_byte..end_byte].split_whitespace().collect::<Vec<_>>().join(" "));
+    out.push_str(
+        &content[start_byte..end_byte]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     if end_byte < content.len() {
         out.push('…');
     }
@@ -240,8 +245,11 @@ mod tests {
             .enumerate()
             .map(|(i, c)| json!({"id": format!("m{i}"), "role": "user", "content": c}))
             .collect();
-        ConversationDocument::from_value("k", json!({"conversation": {"id": "c", "title": "T"}, "messages": messages}))
-            .unwrap()
+        ConversationDocument::from_value(
+            "k",
+            json!({"conversation": {"id": "c", "title": "T"}, "messages": messages}),
+        )
+        .unwrap()
     }
 
     #[test]
