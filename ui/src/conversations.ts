@@ -142,7 +142,10 @@ export async function openConversation(r: ConversationRow, at?: { query: string;
 /** Open a match of "Search messages": its conversation, found there from its message on. */
 function openMatch(m: MessageMatch, query: string): void {
   const i = conversationRows().findIndex((r) => r.conversation_id === m.conversation_id);
-  if (i < 0) return;
+  if (i < 0) {
+    say(`Conversation ${m.conversation_id} is not among the open user's conversations`, "error");
+    return;
+  }
   state.rowIndex = i;
   void openConversation(conversationRows()[i], { query, message: m.message_index });
 }

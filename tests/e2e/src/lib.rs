@@ -205,6 +205,9 @@ impl App {
             .env("ARCHIVE_DESK_DATA_DIR", home.data_dir())
             .env("ARCHIVE_DESK_CACHE_DIR", home.cache_dir())
             .env("ARCHIVE_DESK_E2E_DIALOG_DIR", home.dialogs())
+            // The webview's own storage (localStorage: the pane widths) is
+            // the test's too, not left over from another run.
+            .env("XDG_DATA_HOME", home.path().join("xdg-data"))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (key, value) in env {

@@ -3,7 +3,8 @@
 //! message far beyond the first rendered batch, highlights it as a text
 //! range and scrolls to it; copy a message and the conversation id;
 //! "Search messages" across the user's conversations links to the
-//! message; the `?` sheet; the dark theme follows the OS. axe-core on each
+//! message; the `?` sheet; the dark theme follows the OS; a pane width
+//! is kept across launches. axe-core on each
 //! screen. Screenshots: `find-*`, `theme-light`, `theme-dark`.
 
 use std::ffi::OsString;
@@ -257,7 +258,7 @@ async fn clipboard(client: &Client) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dark_theme_follows_the_os() {
+async fn dark_theme_follows_the_os_and_pane_widths_are_remembered() {
     let store = seed().await;
     let home = Home::new();
     let _profile = home.add_profile(servers::shared(ServerKind::Moto), store.bucket(), None);
@@ -276,5 +277,34 @@ async fn the_dark_theme_follows_the_os() {
     wait_for(client, ".transcript .msg").await;
     shot(client, "theme-dark").await;
     axe_check(client, "dark theme").await;
+
+    // A pane divider moved with the keyboard: the width is kept at the next launch.
+    let width = "return document.querySelector('.conv-pane').getBoundingClientRect().width";
+    let before = js(client, width).await.as_f64().unwrap();
+    js(
+        client,
+        "document.querySelector('.divider[data-pane=conversations]').focus()",
+    )
+    .await;
+    for _ in 0..3 {
+        client
+            .perform_actions(
+                KeyActions::new("keyboard".into())
+                    .then(KeyAction::Down {
+                        value: Key::Left.into(),
+                    })
+                    .then(KeyAction::Up {
+                        value: Key::Left.into(),
+                    }),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(js(client, width).await.as_f64().unwrap(), before - 48.0);
+    app.close().await;
+    let app = App::launch(&home).await;
+    let client = &app.client;
+    open_user(client).await;
+    assert_eq!(js(client, width).await.as_f64().unwrap(), before - 48.0);
     app.close().await;
 }
