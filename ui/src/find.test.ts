@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ConversationView } from "./bindings/ConversationView";
 import { findMatches, firstMatchFrom, matchLabel, stepMatch } from "./find";
 import { FindBar } from "./views/findbar";
+import { matchItem, messageSearchProgress } from "./views/message-search";
 import { TranscriptView } from "./views/transcript";
 
 const hostile = '<img src=x onerror="window.__xss=1">needle<script>window.__xss=2</script>';
@@ -115,5 +116,24 @@ describe("find bar", () => {
     expect(t.contentEl(1)!.childNodes).toHaveLength(1);
     bar.close();
     expect(registry.size).toBe(0);
+  });
+});
+
+describe("search messages results", () => {
+  it("show where each match is and its snippet as text, and open the match", () => {
+    const opened: number[] = [];
+    const item = matchItem(
+      { conversation_id: "c1", conversation_title: "<b>T</b>", message_index: 4, role: "user", occurrences: 2, snippet: hostile },
+      (m) => opened.push(m.message_index),
+    );
+    expect(item.querySelector("img, script, b")).toBeNull();
+    expect(item.querySelector(".match-where")!.textContent).toBe("<b>T</b> · message 5 (user) · 2×");
+    expect(item.querySelector(".match-snippet")!.textContent).toBe(hostile);
+    item.querySelector("button")!.click();
+    expect(opened).toEqual([4]);
+  });
+  it("report progress as conversations searched", () => {
+    expect(messageSearchProgress({ conversations_done: 3, conversations_total: 12, matches: [] })).toEqual({ text: "3 of 12 conversations searched", fraction: 0.25 });
+    expect(messageSearchProgress({ conversations_done: 0, conversations_total: 0, matches: [] }).fraction).toBeNull();
   });
 });
