@@ -1,13 +1,15 @@
 // The middle and right panes: a user's conversations (sortable, with
-// checkboxes for a delete of several) and the open conversation (transcript
+// checkboxes for a delete or restore of several, and whether each is in
+// Supabase now when the profile has a restore target) and the open conversation (transcript
 // or raw JSON, with its actions; the cold view when it cannot be read yet).
 import type { ConversationRow } from "./bindings/ConversationRow";
 import type { UserSummary } from "./bindings/UserSummary";
-import { deleteChecked, deleteIds, exportAll, exportOne, repair, restore, verify } from "./actions";
+import { deleteChecked, deleteIds, exportAll, exportOne, repair, verify } from "./actions";
 import { day, h, kids, when } from "./dom";
 import { call, errorText, isErrorReport } from "./ipc";
 import { convPane, empty, say, viewPane } from "./layout";
 import { isCold, rowNotes, userLabel, type SortKey } from "./logic";
+import { liveCell, loadLive, restore, restoreBulk } from "./restore";
 import { conversationRows, state } from "./state";
 import { renderCold } from "./views/cold";
 import { copyText } from "./clipboard";
@@ -18,6 +20,11 @@ import { renderRaw, TranscriptView } from "./views/transcript";
 
 /** The open transcript's find bar (Ctrl/Cmd+F), if a transcript is shown. */
 export let findBar: FindBar | null = null;
+
+function withClass<T extends HTMLElement>(el: T, name: string): T {
+  el.classList.add(name);
+  return el;
+}
 
 export async function openUser(u: UserSummary): Promise<void> {
   state.user = u;
@@ -32,6 +39,7 @@ export async function openUser(u: UserSummary): Promise<void> {
     return;
   }
   renderConversations();
+  void loadLive(u.folder);
   if (state.listing.index_error) say(`metadata.json unreadable: ${state.listing.index_error.message}`, "error");
 }
 
@@ -39,6 +47,7 @@ function renderConversations(): void {
   const listing = state.listing;
   if (!listing || !state.user) return;
   const rows = conversationRows();
+  const canRestore = state.profile?.can_restore ?? false;
   const header = (label: string, key: SortKey, col: string) =>
     h("th", {
       scope: "col",
@@ -74,6 +83,7 @@ function renderConversations(): void {
         },
         h("td", { class: "col-check" }, box),
         h("td", { class: "title", text: r.title ?? r.conversation_id, title: [r.title, r.conversation_id, notes].filter(Boolean).join("\n") }),
+        canRestore ? withClass(liveCell(r.conversation_id), "col-live") : null,
         h("td", { class: "date col-created", text: day(r.created_at), title: r.created_at ?? "" }),
         h("td", { class: "date col-archived", text: day(r.archived_at), title: r.archived_at ?? "" }),
         h("td", { class: "num col-messages", text: r.message_count === null ? "—" : String(r.message_count) }),
@@ -85,8 +95,8 @@ function renderConversations(): void {
   const table = h(
     "table",
     { class: "conversations", tabindex: "0", "aria-label": "Conversations" },
-    h("colgroup", {}, ...["col-check", "col-title", "col-created", "col-archived", "col-messages", "col-storage", "col-note"].map((c) => h("col", { class: c }))),
-    h("thead", {}, h("tr", {}, h("th", { class: "col-check" }, h("span", { class: "visually-hidden", text: "Selected" })), header("Title", "title", "col-title"), header("Created", "created_at", "col-created"), header("Archived", "archived_at", "col-archived"), header("Messages", "message_count", "col-messages"), header("Storage", "storage_class", "col-storage"), h("th", { class: "col-note" }, h("span", { class: "visually-hidden", text: "Notes" })))),
+    h("colgroup", {}, ...["col-check", "col-title", canRestore ? "col-live" : "", "col-created", "col-archived", "col-messages", "col-storage", "col-note"].filter(Boolean).map((c) => h("col", { class: c }))),
+    h("thead", {}, h("tr", {}, h("th", { class: "col-check" }, h("span", { class: "visually-hidden", text: "Selected" })), header("Title", "title", "col-title"), canRestore ? h("th", { scope: "col", class: "col-live", text: "In Supabase" }) : null, header("Created", "created_at", "col-created"), header("Archived", "archived_at", "col-archived"), header("Messages", "message_count", "col-messages"), header("Storage", "storage_class", "col-storage"), h("th", { class: "col-note" }, h("span", { class: "visually-hidden", text: "Notes" })))),
     body,
   );
   convPane.replaceChildren(
@@ -109,6 +119,8 @@ export function renderActions(): void {
       h("button", { text: "Verify", onclick: () => verify(user.folder) }),
       h("button", { id: "search-messages", text: "Search messages…", title: "Find text in all of this user's messages", onclick: () => searchUserMessages(user, openMatch) }),
       ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
+      ro || !state.profile?.can_restore ? null : h("button", { id: "restore-all", text: "Restore all…", title: "Every conversation of this user, or those archived in a date range", onclick: () => restoreBulk(user.folder, "all") }),
+      ro || !state.profile?.can_restore || n === 0 ? null : h("button", { id: "restore-checked", text: `Restore ${n}…`, onclick: () => restoreBulk(user.folder, [...state.checked]) }),
       ro || n === 0 ? null : h("button", { class: "danger", text: `Delete ${n} permanently…`, onclick: () => deleteChecked() }),
     ),
   );
