@@ -2,6 +2,7 @@
 // checkboxes for a delete of several) and the open conversation (transcript
 // or raw JSON, with its actions; the cold view when it cannot be read yet).
 import type { ConversationRow } from "./bindings/ConversationRow";
+import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
 import { deleteChecked, deleteIds, exportAll, exportOne, repair, restore, verify } from "./actions";
 import { day, h, kids, when } from "./dom";
@@ -18,14 +19,24 @@ export async function openUser(u: UserSummary): Promise<void> {
   state.checked.clear();
   state.rowIndex = 0;
   convPane.replaceChildren(h("p", { class: "loading", text: `Loading ${userLabel(u)}…` }));
+  let listing: UserConversations;
   try {
-    state.listing = await call("user_conversations", { user: u.folder });
+    listing = await call("user_conversations", { user: u.folder });
   } catch (e) {
-    empty(convPane, "Could not load this user", errorText(e));
+    if (state.user === u) empty(convPane, "Could not load this user", errorText(e));
     return;
   }
+  if (state.user === u) showUser(u, listing);
+}
+
+/** Show a user whose conversations are already read (an exact look-up). */
+export function showUser(u: UserSummary, listing: UserConversations): void {
+  state.user = u;
+  state.listing = listing;
+  state.checked.clear();
+  state.rowIndex = 0;
   renderConversations();
-  if (state.listing.index_error) say(`metadata.json unreadable: ${state.listing.index_error.message}`, "error");
+  if (listing.index_error) say(`metadata.json unreadable: ${listing.index_error.message}`, "error");
 }
 
 function renderConversations(): void {

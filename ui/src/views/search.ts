@@ -1,4 +1,5 @@
 import type { SearchHit } from "../bindings/SearchHit";
+import type { UserMatch } from "../bindings/UserMatch";
 import { day, h } from "../dom";
 import { count, groupHits } from "../logic";
 
@@ -25,12 +26,22 @@ export class SearchResults {
     private readonly onOpenHit: (hit: SearchHit) => void,
   ) {}
 
-  /** Show `hits` for `query`; `more` fetches the next page when there is one. */
-  show(query: string, hits: SearchHit[], more: (() => void) | null): void {
+  /**
+   * Show `hits` for `query`; `more` fetches the next page when there is
+   * one. `empties`: users matched by email whose index holds no
+   * conversation (no hit can name them), listed first, saying so.
+   */
+  show(query: string, hits: SearchHit[], more: (() => void) | null, empties: UserMatch[] = []): void {
     this.hits = hits;
     this.selected = Math.min(this.selected, Math.max(hits.length - 1, 0));
     const nodes: Node[] = [h("div", { class: "results-head meta", text: hits.length ? `${count(hits.length, "conversation")}${more ? "+" : ""} matching “${query}”` : "" })];
-    if (hits.length === 0) {
+    for (const u of empties) {
+      nodes.push(
+        h("button", { class: "hit-user empty-user", "data-folder": u.folder, title: `Open ${u.email ?? u.folder}`, onclick: () => this.onOpenUser(u.folder, u.email), text: u.email ?? u.folder }),
+        h("div", { class: "meta", text: u.index_error ? `metadata.json unreadable, so no conversation listed: ${u.index_error}` : "Its index holds no conversation." }),
+      );
+    }
+    if (hits.length === 0 && empties.length === 0) {
       nodes.push(h("div", { class: "empty" }, h("h2", { text: "No matches" }), h("p", { text: `No email or title contains “${query}”. Try part of an email, or a word from the title.` })));
     }
     let i = 0;

@@ -105,6 +105,23 @@ describe("search results", () => {
     expect(view.current!.conversation_id).toBe("3");
   });
 
+  it("names users matched by email whose index holds no conversation, as text", () => {
+    const users: string[] = [];
+    const view = new SearchResults((folder) => users.push(folder), () => {});
+    view.show("empty@x.io", [], null, [
+      { folder: "empty_at_x_io", email: hostile, matched: "email", index_error: null },
+      { folder: "bad_at_x_io", email: "bad@x.io", matched: "email_prefix", index_error: "bad_at_x_io/metadata.json: not JSON" },
+    ]);
+    expect(view.el.querySelector(".empty h2")).toBeNull();
+    expect(view.el.querySelector("img, script")).toBeNull();
+    const buttons = view.el.querySelectorAll<HTMLElement>(".empty-user");
+    expect([...buttons].map((b) => b.textContent)).toEqual([hostile, "bad@x.io"]);
+    expect(view.el.textContent).toContain("Its index holds no conversation.");
+    expect(view.el.textContent).toContain("metadata.json unreadable, so no conversation listed: bad_at_x_io/metadata.json: not JSON");
+    buttons[1].click();
+    expect(users).toEqual(["bad_at_x_io"]);
+  });
+
   it("says so when nothing matches and offers no more", () => {
     const view = new SearchResults(() => {}, () => {});
     view.show("zzz", [], null);
