@@ -109,15 +109,16 @@ fn write_user(bucket_dir: &Path, email: &str, conversations: &[Value]) {
     let dir = bucket_dir.join(layout.user_prefix(&folder));
     std::fs::create_dir_all(&dir).unwrap();
     for c in conversations {
-        let id = c["id"].as_str().unwrap();
+        let id = c["conversation"]["id"].as_str().unwrap();
         std::fs::write(dir.join(format!("{id}.json")), archive_desk_core::codec::encode(c, Encoding::Plain)).unwrap();
     }
     let entries: Vec<Value> = conversations
         .iter()
-        .map(|c| {
+        .map(|d| {
+            let c = &d["conversation"];
             json!({
                 "conversation_id": c["id"], "title": c["title"], "created_at": c["created_at"],
-                "archived_at": "2025-02-01T09:00:00Z", "message_count": c["messages"].as_array().map_or(0, Vec::len),
+                "archived_at": d["archive_metadata"]["archived_at"], "message_count": d["archive_metadata"]["message_count"],
             })
         })
         .collect();
