@@ -29,7 +29,7 @@ export async function openProfile(name: string): Promise<void> {
   document.body.classList.toggle("read-only", state.profile.read_only);
   catalogBar.hidden = false;
   catalogText.textContent = "";
-  Object.assign(state, { users: [], user: null, listing: null, conversation: null, catalog: null, hits: [], usersFromCatalog: null });
+  Object.assign(state, { users: [], user: null, listing: null, conversation: null, catalog: null, hits: [], usersFromCatalog: null, found: null });
   empty(convPane, "Pick a user", "Choose a user on the left to see their archived conversations.");
   empty(viewPane, "No conversation open", "Open a conversation to read it.");
   userList.set([]);
@@ -124,10 +124,17 @@ function showUsers(): void {
     empty(usersBody, "No users found", "This bucket has no archived conversations under the profile's prefix. Check the bucket and prefix in Profiles.");
     return;
   }
+  const found = foundFor(search.value.trim());
   const hint = search.value.trim() && !catalogReady()
     ? h("p", { class: "hint", text: "Searching the emails of the users below. Sync the search catalog to find conversations by title across every user." })
     : null;
-  usersBody.replaceChildren(...kids(hint, userList.el));
+  const note = found ? h("p", { class: "hint found-user", text: `${userLabel(found)}: found in the bucket and opened.` }) : null;
+  usersBody.replaceChildren(...kids(note, hint, userList.el));
+}
+
+/** The user the search box's `text` names, once looked up in the bucket. */
+function foundFor(text: string): UserSummary | null {
+  return state.found && state.found.text === text ? state.found.user : null;
 }
 
 // ------------------------------------------------------------- search ----
@@ -190,6 +197,10 @@ async function lookUp(text: string): Promise<void> {
     if (seq !== state.lookupSeq || generation !== state.generation) return;
     const u = state.users.find((x) => x.folder === listing.folder) ?? summaryOfListing(listing);
     showUser(u, listing);
+    state.found = { text, user: u };
+    // The left pane says so too (the catalog may not know this user yet).
+    if (usersBody.contains(results.el)) void runSearch(false);
+    else if (!catalogReady()) showUsers();
     say(`${userLabel(u)}: ${count(u.conversation_count, "conversation")}, read from the bucket now`, "ok");
   } catch (e) {
     if (seq !== state.lookupSeq || generation !== state.generation) return;
@@ -209,7 +220,7 @@ export async function runSearch(more: boolean): Promise<void> {
     state.hits = more ? [...state.hits, ...page.hits] : page.hits;
     if (!more) results.selected = 0;
     if (!more) state.emptyUsers = page.users_without_conversations;
-    results.show(query, state.hits, page.next_offset === null ? null : () => void runSearch(true), state.emptyUsers);
+    results.show(query, state.hits, page.next_offset === null ? null : () => void runSearch(true), state.emptyUsers, foundFor(query));
     if (usersBody.firstChild !== results.el) usersBody.replaceChildren(results.el);
   } catch (e) {
     if (seq === state.searchSeq) usersBody.replaceChildren(h("div", { class: "empty" }, h("h2", { text: "Search failed" }), h("p", { class: "error", text: errorText(e) })));

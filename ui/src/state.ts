@@ -27,6 +27,8 @@ export const state = {
   /** The profile generation whose catalog is syncing, if any. */
   syncing: null as number | null,
   hits: [] as SearchHit[],
+  /** The user the search box's text named, found by an exact look-up in the bucket. */
+  found: null as { text: string; user: UserSummary } | null,
   /** Users the search matched by email whose index holds no conversation. */
   emptyUsers: [] as UserMatch[],
   /** The users listing under way, cancelled when another profile opens. */

@@ -42,7 +42,7 @@ error_codes! {
     InvalidName = "invalid_name",
     /// A request or argument that cannot be carried out as given.
     InvalidInput = "invalid_input",
-    /// The object (conversation, index, version) does not exist.
+    /// The object (conversation, index, version) does not exist, or no user is at that email or folder.
     NotFound = "not_found",
     /// The object is in an archive storage class or tier: thaw it before opening it.
     ColdStorage = "cold_storage",

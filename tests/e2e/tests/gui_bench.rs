@@ -27,20 +27,21 @@
 //! the app) to the page's mark (`performance.timeOrigin` + its time).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use archive_desk_core::catalog::{self, EntryRecord, UserRecord};
 use archive_desk_core::profile::{AwsAuth, Profile};
 use archive_desk_core::{
-    CancellationToken, Catalog, Encoding, Keychain, Layout, Profiles, Secret, SecretKind, Store, SyncOptions,
-    SyncProgress, UserFolder,
+    CancellationToken, Catalog, Encoding, Layout, Profiles, Secret, SecretKind, Store, SyncOptions, SyncProgress,
+    UserFolder,
 };
+use archive_desk_e2e::{target_dir, App, Home};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::servers::{self, S3Server, ServerKind};
 use archive_desk_harness::RawS3;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -175,99 +176,55 @@ fn import_search_catalog(catalog: &Catalog, users: usize) {
     catalog.import(&batch).unwrap();
 }
 
-/// Kills its process (SIGTERM first, so tauri-driver stops WebKitWebDriver).
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-    }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The app running under Xvfb through tauri-driver, with its own dirs.
+/// The app launched (`archive_desk_e2e::App`) and instrumented, with the
+/// epoch time its process started (from /proc: the launch is timed from
+/// there, not from Xvfb's or the driver's start).
 struct Launched {
-    client: Client,
-    /// Epoch milliseconds just before the session (and so the app) was requested.
-    requested_at_ms: f64,
-    _driver: Proc,
-    _xvfb: Proc,
+    app: App,
+    started_at_ms: f64,
 }
 
 fn epoch_ms() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0
 }
 
-async fn launch(home: &Path) -> Launched {
-    let app = target_dir().join("debug/archive-desk");
-    assert!(app.exists(), "{} is missing: cargo build -p archive-desk", app.display());
-    let driver = servers::tools_dir().join("cargo/bin/tauri-driver");
-    let display = (100..200)
-        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-        .expect("a free X display");
-    let xvfb = Proc(
-        Command::new("Xvfb")
-            .args([format!(":{display}"), "-screen".into(), "0".into(), "1280x800x24".into(), "-nolisten".into(), "tcp".into()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb starts"),
-    );
-    let (port, native_port) = (free_port(), free_port());
-    let driver = Proc(
-        Command::new(&driver)
-            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("DISPLAY", format!(":{display}"))
-            .env("ARCHIVE_DESK_CONFIG_DIR", home.join("config"))
-            .env("ARCHIVE_DESK_DATA_DIR", home.join("data"))
-            .env("ARCHIVE_DESK_CACHE_DIR", home.join("cache"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tauri-driver starts"),
-    );
-    // tauri-driver listening first: the launch is timed from the session request.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tauri-driver did not listen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// The start time (epoch ms) of the app process whose cache dir is `cache`.
+fn app_started_at_ms(cache: &Path) -> f64 {
+    let exe = target_dir().join("debug/archive-desk");
+    let wanted = format!("ARCHIVE_DESK_CACHE_DIR={}", cache.display());
+    let boot_s: f64 = std::fs::read_to_string("/proc/stat")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ").map(|v| v.trim().parse().unwrap()))
+        .unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let dir = entry.path();
+        if std::fs::read_link(dir.join("exe")).ok().as_deref() != Some(exe.as_path()) {
+            continue;
+        }
+        let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
+        if !environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes()) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // Field 22 (starttime, clock ticks after boot), counted after the ")" ending the name.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let ticks: f64 = after_name.split(' ').nth(19).unwrap().parse().unwrap();
+        // USER_HZ is 100 on Linux.
+        return (boot_s + ticks / 100.0) * 1000.0;
     }
-    let mut caps = serde_json::Map::new();
-    caps.insert("tauri:options".into(), json!({ "application": app }));
-    let requested_at_ms = epoch_ms();
-    let client = ClientBuilder::rustls()
-        .expect("rustls")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session");
-    client.execute(INSTRUMENT, vec![]).await.expect("instrument the page");
-    Launched {
-        client,
-        requested_at_ms,
-        _driver: driver,
-        _xvfb: xvfb,
-    }
+    panic!("no running {} with {wanted}", exe.display());
+}
+
+async fn launch(home: &Home) -> Launched {
+    let app = App::launch(home).await;
+    let started_at_ms = app_started_at_ms(&home.cache_dir());
+    app.client.execute(INSTRUMENT, vec![]).await.expect("instrument the page");
+    eprintln!(
+        "bench-gui: session ready {:.0} ms after the app started",
+        epoch_ms() - started_at_ms
+    );
+    Launched { app, started_at_ms }
 }
 
 /// Installed in the page right after launch: the stall monitors, the time
@@ -352,7 +309,7 @@ async fn typed_until(client: &Client, text: &str, prefix: &str, needle: &str) ->
         .unwrap();
     let v = until(
         client,
-        seen,
+        prefix,
         "const [prefix, needle] = arguments; const b = window.__bench;
          const k = Object.keys(b.seen).find((k) => k.startsWith(prefix) && k.includes(needle) && b.seen[k] >= b.keyAt);
          return k ? b.seen[k] - b.keyAt : null;",
@@ -419,8 +376,8 @@ async fn open_big_conversation(client: &Client) -> (f64, f64) {
     (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
 }
 
-fn put_profile(home: &Path, name: &str, proxy: &FaultProxy, server: &S3Server, bucket: &str) -> Profiles {
-    let profiles = Profiles::new(home.join("config/profiles.toml"), Keychain::default());
+fn put_profile(home: &Home, name: &str, proxy: &FaultProxy, server: &S3Server, bucket: &str) -> Profiles {
+    let profiles = home.profiles();
     let mut profile = Profile::new(bucket);
     profile.endpoint = Some(proxy.endpoint());
     profile.region = Some("us-east-1".into());
@@ -454,7 +411,6 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark, not a test: scripts/bench-gui.sh"]
 async fn the_app_at_80_ms() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let users = env_usize("ARCHIVE_DESK_GUI_BENCH_USERS", 10_000);
     let search_users = env_usize("ARCHIVE_DESK_GUI_BENCH_SEARCH_USERS", 100_000);
     let out = std::env::var_os("ARCHIVE_DESK_GUI_BENCH_OUT")
@@ -477,7 +433,6 @@ async fn the_app_at_80_ms() {
             jitter_ms: 32,
         },
     )]);
-    let home = tempfile::tempdir().unwrap();
     let mut rows: Vec<(String, String, String, String)> = Vec::new();
     let mut row = |what: &str, value: String, goal: &str, met: &str| {
         eprintln!("bench-gui: {what}: {value} (goal {goal}: {met})");
@@ -485,23 +440,23 @@ async fn the_app_at_80_ms() {
     };
 
     // ---- A: no synced catalog; a 1M-entry one for search.
-    let home_a = home.path().join("a");
-    let profiles = put_profile(&home_a, "bench-a", &proxy, &server, &bucket);
+    let home_a = Home::new();
+    let profiles_a = put_profile(&home_a, "bench-a", &proxy, &server, &bucket);
     let started = Instant::now();
-    let search_catalog = Catalog::open(&home_a.join("cache/catalog-bench-a.sqlite")).unwrap();
+    let search_catalog = Catalog::open(&home_a.cache_dir().join("catalog-bench-a.sqlite")).unwrap();
     import_search_catalog(&search_catalog, search_users);
     let entries = search_catalog.stats().unwrap().conversations;
     drop(search_catalog);
     eprintln!("bench-gui: {entries} catalog entries imported in {:.1} s", started.elapsed().as_secs_f64());
 
     let a = launch(&home_a).await;
-    let c = &a.client;
-    let first_row = mark(c, "archive-desk:first-user-row", Duration::from_secs(60)).await - a.requested_at_ms;
+    let c = &a.app.client;
+    let first_row = mark(c, "archive-desk:first-user-row", Duration::from_secs(60)).await - a.started_at_ms;
     row("launch to first user row, streamed (no synced catalog)", ms(first_row), "< 1000 ms", verdict(first_row, 1000.0));
     // An exact email while the list still streams.
     let target = email_of(users * 7 / 10);
     let during = email_to_conversations(c, &target).await;
-    let listed = mark(c, "archive-desk:users-listed", Duration::from_secs(900)).await - a.requested_at_ms;
+    let listed = mark(c, "archive-desk:users-listed", Duration::from_secs(900)).await - a.started_at_ms;
     let (gap, long_task, long_tasks, observer) = stalls(c, true).await;
     let shown = js(c, "return document.querySelector('.status').textContent", vec![]).await;
     eprintln!("bench-gui: listing done: {shown}");
@@ -572,13 +527,12 @@ async fn the_app_at_80_ms() {
         "—",
         "—",
     );
-    a.client.clone().close().await.unwrap();
-    drop(a);
+    a.app.close().await;
 
     // ---- B: a catalog synced from the bucket, then one more user archived.
-    let home_b = home.path().join("b");
-    put_profile(&home_b, "bench-b", &proxy, &server, &bucket);
-    let synced = Catalog::open(&home_b.join("cache/catalog-bench-b.sqlite")).unwrap();
+    let home_b = Home::new();
+    let profiles_b = put_profile(&home_b, "bench-b", &proxy, &server, &bucket);
+    let synced = Catalog::open(&home_b.cache_dir().join("catalog-bench-b.sqlite")).unwrap();
     let direct = Store::connect(server.store_config(&bucket)).await.unwrap();
     let (progress, _) = tokio::sync::watch::channel(SyncProgress::default());
     catalog::sync(&direct, &synced, &SyncOptions::default(), &progress, &CancellationToken::new())
@@ -593,9 +547,9 @@ async fn the_app_at_80_ms() {
     seeder.write(&direct.client(), &bucket).await;
 
     let b = launch(&home_b).await;
-    let c = &b.client;
-    let first_row = mark(c, "archive-desk:first-user-row", Duration::from_secs(60)).await - b.requested_at_ms;
-    let listed = mark(c, "archive-desk:users-listed", Duration::from_secs(60)).await - b.requested_at_ms;
+    let c = &b.app.client;
+    let first_row = mark(c, "archive-desk:first-user-row", Duration::from_secs(60)).await - b.started_at_ms;
+    let listed = mark(c, "archive-desk:users-listed", Duration::from_secs(60)).await - b.started_at_ms;
     row("launch to first user row, from a synced catalog", ms(first_row), "< 1000 ms", verdict(first_row, 1000.0));
     row(
         &format!("all {} users listed, from the catalog", users + 1),
@@ -605,12 +559,9 @@ async fn the_app_at_80_ms() {
     );
     let late_ms = email_to_conversations(c, LATE_EMAIL).await;
     row("email of a user archived after the sync, typed to their conversations", ms(late_ms), "< 300 ms", verdict(late_ms, 300.0));
-    b.client.clone().close().await.unwrap();
-    drop(b);
-    profiles.remove("bench-a").unwrap();
-    Profiles::new(home_b.join("config/profiles.toml"), Keychain::default())
-        .remove("bench-b")
-        .unwrap();
+    b.app.close().await;
+    profiles_a.remove("bench-a").unwrap();
+    profiles_b.remove("bench-b").unwrap();
 
     write_section(&out, users, &rows);
 }

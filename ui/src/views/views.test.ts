@@ -122,6 +122,18 @@ describe("search results", () => {
     expect(users).toEqual(["bad_at_x_io"]);
   });
 
+  it("shows the user found in the bucket first, not “No matches”", () => {
+    const users: string[] = [];
+    const view = new SearchResults((folder) => users.push(folder), () => {});
+    const found = { folder: "late_at_x_io", email: "late@x.io", email_source: "index" as const, conversation_count: 3, last_archived_at: null, index_missing: false, index_error: null };
+    view.show("late@x.io", [], null, [], found);
+    expect(view.el.querySelector(".empty")).toBeNull();
+    expect(view.el.querySelector(".found-user")!.textContent).toBe("late@x.io");
+    expect(view.el.textContent).toContain("Read from the bucket now: 3 conversations");
+    view.el.querySelector<HTMLElement>(".found-user")!.click();
+    expect(users).toEqual(["late_at_x_io"]);
+  });
+
   it("says so when nothing matches and offers no more", () => {
     const view = new SearchResults(() => {}, () => {});
     view.show("zzz", [], null);
