@@ -141,22 +141,17 @@ function foundFor(text: string): UserSummary | null {
 /** The catalog search under way, and whether the text changed since it began. */
 let searching: Promise<void> | null = null;
 let searchAgain = false;
-let lookupTimer: number | undefined;
 
 /**
  * Search as the person types: the catalog answers each keystroke (one
  * search at a time; text typed meanwhile is searched next, only the latest),
- * and a complete email or folder name is looked up in the bucket after a
- * short pause and opened at once.
+ * and a complete email or folder name is looked up in the bucket at once
+ * and its user opened (a look-up is one round trip; only the newest is shown).
  */
 export function searchAsYouType(): void {
   search.addEventListener("input", () => {
     searchLatest();
-    window.clearTimeout(lookupTimer);
-    lookupTimer = window.setTimeout(() => {
-      lookupTimer = undefined;
-      void lookUp(search.value.trim());
-    }, 50);
+    void lookUp(search.value.trim());
   });
 }
 
@@ -174,13 +169,8 @@ function searchLatest(): void {
   });
 }
 
-/** Enter or ArrowDown in the search box: finish the search (and the look-up) of what is typed now. */
+/** Enter or ArrowDown in the search box: finish the search of what is typed now. */
 export async function searchNow(): Promise<void> {
-  if (lookupTimer !== undefined) {
-    window.clearTimeout(lookupTimer);
-    lookupTimer = undefined;
-    void lookUp(search.value.trim());
-  }
   while (searching) await searching;
 }
 
