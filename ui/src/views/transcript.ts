@@ -39,6 +39,11 @@ export function renderTranscript(view: ConversationView): HTMLElement {
   };
   list.append(sentinel);
   more();
+  // Scrolled near the end: the next batch. WebKitGTK's IntersectionObserver
+  // (below) stops firing after the second batch, so scrolling drives it too.
+  list.addEventListener("scroll", () => {
+    if (shown < view.messages.length && list.scrollTop + list.clientHeight > list.scrollHeight - 800) more();
+  });
   if (typeof IntersectionObserver !== "undefined") {
     const io = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting) && shown < view.messages.length) more();

@@ -41,6 +41,9 @@ describe("transcript", () => {
   it("renders a 10k-message conversation a batch at a time", () => {
     const el = renderTranscript(view(10_000));
     expect(el.querySelectorAll(".msg").length).toBe(200);
+    // Scrolled to its end (jsdom has no layout: every scroll is at the end).
+    el.dispatchEvent(new Event("scroll"));
+    expect(el.querySelectorAll(".msg").length).toBe(400);
     expect(el.querySelectorAll(".msg")[2].querySelector(".content")!.textContent).toBe("line one\nline two 2");
   });
 });
