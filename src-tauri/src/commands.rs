@@ -146,7 +146,10 @@ const CATALOG_BATCH: usize = 1000;
 /// one (never synced, or it cannot be opened: the bucket answers instead).
 async fn catalog_users(state: &AppState) -> Option<(String, Vec<UserSummary>)> {
     let (session, catalog) = state.catalog().await.ok()?;
-    let (bucket, prefix) = (session.store().bucket().to_owned(), session.store().layout().prefix().to_owned());
+    let (bucket, prefix) = (
+        session.store().bucket().to_owned(),
+        session.store().layout().prefix().to_owned(),
+    );
     blocking(move || catalog.synced_user_summaries(&bucket, &prefix))
         .await
         .ok()

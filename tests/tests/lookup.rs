@@ -34,9 +34,15 @@ on_both_servers!(
 
 async fn sync(store: &Store, catalog: &Catalog) {
     let (progress, _) = watch::channel(SyncProgress::default());
-    catalog::sync(store, catalog, &SyncOptions::default(), &progress, &CancellationToken::new())
-        .await
-        .unwrap_or_else(|e| panic!("sync: {e}"));
+    catalog::sync(
+        store,
+        catalog,
+        &SyncOptions::default(),
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("sync: {e}"));
 }
 
 /// A fresh bucket with users `u{i}@example.com` (`n` of them), each with
@@ -73,7 +79,13 @@ async fn put_empty_index(store: &Store, email: &str) {
         .put_object()
         .bucket(store.bucket())
         .key(store.layout().index_key(&folder))
-        .body(encode(&json!({"user_email": email, "archived_conversations": []}), Encoding::Plain).into())
+        .body(
+            encode(
+                &json!({"user_email": email, "archived_conversations": []}),
+                Encoding::Plain,
+            )
+            .into(),
+        )
         .send()
         .await
         .unwrap();
@@ -191,7 +203,15 @@ async fn unknown_email_is_a_clear_not_found(kind: ServerKind) {
 /// What the users list shows of a user. An index the sync could not read
 /// is `index_unreadable` from the catalog (it keeps the message, not the
 /// read's code), so the code is left out.
-type Row = (String, Option<String>, String, usize, Option<String>, bool, Option<String>);
+type Row = (
+    String,
+    Option<String>,
+    String,
+    usize,
+    Option<String>,
+    bool,
+    Option<String>,
+);
 
 fn row(s: &UserSummary) -> Row {
     (

@@ -52,7 +52,10 @@ fn search_looks_up_an_exact_email_in_the_bucket() {
     let by_folder = json_of(&run(cache.path(), &["search", &alice.folder, "--json"]));
     assert_eq!(by_folder["user"]["folder"], alice.folder.as_str());
     let text = String::from_utf8(run(cache.path(), &["search", fixtures::ALICE]).stdout).unwrap();
-    assert!(text.starts_with("found in the bucket now:") && text.contains("a-plain"), "{text}");
+    assert!(
+        text.starts_with("found in the bucket now:") && text.contains("a-plain"),
+        "{text}"
+    );
 
     // Unknown: a clear not-found naming the email, exit 1.
     let out = run(cache.path(), &["search", "nobody@example.com", "--json"]);
@@ -60,7 +63,13 @@ fn search_looks_up_an_exact_email_in_the_bucket() {
     assert!(out.stdout.is_empty());
     let err: Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(err["code"], "not_found");
-    assert!(err["message"].as_str().unwrap().contains("no user \"nobody@example.com\""), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("no user \"nobody@example.com\""),
+        "{err}"
+    );
     // Words still need the catalog.
     let out = run(cache.path(), &["search", "refund"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `archive-desk-cli sync` first"));
@@ -71,5 +80,8 @@ fn search_looks_up_an_exact_email_in_the_bucket() {
     assert_eq!(found["catalog"], true);
     assert_eq!(found["user"]["email"], fixtures::ALICE);
     let hits = found["hits"].as_array().unwrap();
-    assert!(!hits.is_empty() && hits.iter().all(|h| h["matched"] == "email"), "{hits:?}");
+    assert!(
+        !hits.is_empty() && hits.iter().all(|h| h["matched"] == "email"),
+        "{hits:?}"
+    );
 }

@@ -45,10 +45,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 const BIG_EMAIL: &str = "big.talker@example.com";
@@ -111,7 +108,11 @@ fn write_user(bucket_dir: &Path, email: &str, conversations: &[Value]) {
     std::fs::create_dir_all(&dir).unwrap();
     for c in conversations {
         let id = c["conversation"]["id"].as_str().unwrap();
-        std::fs::write(dir.join(format!("{id}.json")), archive_desk_core::codec::encode(c, Encoding::Plain)).unwrap();
+        std::fs::write(
+            dir.join(format!("{id}.json")),
+            archive_desk_core::codec::encode(c, Encoding::Plain),
+        )
+        .unwrap();
     }
     let entries: Vec<Value> = conversations
         .iter()
@@ -219,7 +220,10 @@ fn app_started_at_ms(cache: &Path) -> f64 {
 async fn launch(home: &Home) -> Launched {
     let app = App::launch(home).await;
     let started_at_ms = app_started_at_ms(&home.cache_dir());
-    app.client.execute(INSTRUMENT, vec![]).await.expect("instrument the page");
+    app.client
+        .execute(INSTRUMENT, vec![])
+        .await
+        .expect("instrument the page");
     eprintln!(
         "bench-gui: session ready {:.0} ms after the app started",
         epoch_ms() - started_at_ms
@@ -253,7 +257,10 @@ new MutationObserver(() => {
 "#;
 
 async fn js(client: &Client, script: &str, args: Vec<Value>) -> Value {
-    client.execute(script, args).await.unwrap_or_else(|e| panic!("{script}: {e}"))
+    client
+        .execute(script, args)
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
 }
 
 /// Poll the page until `script` returns something other than null.
@@ -431,7 +438,11 @@ fn put_profile(home: &Home, name: &str, proxy: &FaultProxy, server: &S3Server, b
     };
     profiles.put(name, profile).unwrap();
     profiles
-        .set_secret(name, SecretKind::AwsSecretAccessKey, &Secret::new(server.secret_access_key.clone()))
+        .set_secret(
+            name,
+            SecretKind::AwsSecretAccessKey,
+            &Secret::new(server.secret_access_key.clone()),
+        )
         .unwrap();
     profiles
 }
@@ -468,7 +479,10 @@ async fn the_app_at_80_ms() {
     let bucket_dir = server.data_dir.clone().expect("rclone's data dir").join(&bucket);
     let started = Instant::now();
     generate_bucket(&bucket_dir, users);
-    eprintln!("bench-gui: {users} users generated in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "bench-gui: {users} users generated in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let proxy = FaultProxy::start(&server);
     proxy.set_rules(vec![Rule::new(
         "latency",
@@ -492,12 +506,20 @@ async fn the_app_at_80_ms() {
     import_search_catalog(&search_catalog, search_users);
     let entries = search_catalog.stats().unwrap().conversations;
     drop(search_catalog);
-    eprintln!("bench-gui: {entries} catalog entries imported in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "bench-gui: {entries} catalog entries imported in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let a = launch(&home_a).await;
     let c = &a.app.client;
     let first_row = mark(c, "archive-desk:first-user-row", Duration::from_secs(60)).await - a.started_at_ms;
-    row("launch to first user row, streamed (no synced catalog)", ms(first_row), "< 1000 ms", verdict(first_row, 1000.0));
+    row(
+        "launch to first user row, streamed (no synced catalog)",
+        ms(first_row),
+        "< 1000 ms",
+        verdict(first_row, 1000.0),
+    );
     // An exact email while the list still streams.
     let target = email_of(users * 7 / 10);
     let during = email_to_conversations(c, &target).await;
@@ -505,7 +527,13 @@ async fn the_app_at_80_ms() {
     // page left alone but for a poll every 500 ms.
     let (before_gap, _, _, _) = stalls(c, true).await;
     eprintln!("bench-gui: longest timer gap from launch to here (typing included): {before_gap:.0} ms");
-    let listed = mark_every(c, "archive-desk:users-listed", Duration::from_secs(900), Duration::from_millis(500)).await
+    let listed = mark_every(
+        c,
+        "archive-desk:users-listed",
+        Duration::from_secs(900),
+        Duration::from_millis(500),
+    )
+    .await
         - a.started_at_ms;
     let (gap, long_task, long_tasks, observer) = stalls(c, true).await;
     let shown = js(c, "return document.querySelector('.status').textContent", vec![]).await;
@@ -517,13 +545,30 @@ async fn the_app_at_80_ms() {
         "—",
     );
     let stall_value = if observer {
-        format!("longest long task {} ({long_tasks} long tasks); longest gap between 5 ms timer ticks {}", ms(long_task), ms(gap))
+        format!(
+            "longest long task {} ({long_tasks} long tasks); longest gap between 5 ms timer ticks {}",
+            ms(long_task),
+            ms(gap)
+        )
     } else {
-        format!("longest gap between 5 ms timer ticks {} (this webview reports no `longtask` entries)", ms(gap))
+        format!(
+            "longest gap between 5 ms timer ticks {} (this webview reports no `longtask` entries)",
+            ms(gap)
+        )
     };
     let worst = if observer { long_task.max(gap) } else { gap };
-    row(&format!("main-thread stall while {users} rows stream in"), stall_value, "≤ 100 ms", verdict(worst, 100.0));
-    row("exact email typed to its conversations, while the list streams", ms(during), "< 300 ms", verdict(during, 300.0));
+    row(
+        &format!("main-thread stall while {users} rows stream in"),
+        stall_value,
+        "≤ 100 ms",
+        verdict(worst, 100.0),
+    );
+    row(
+        "exact email typed to its conversations, while the list streams",
+        ms(during),
+        "< 300 ms",
+        verdict(during, 300.0),
+    );
     let mut after = Vec::new();
     for k in [1, 3, 5] {
         after.push(email_to_conversations(c, &email_of(users * k / 10 + 1)).await);
@@ -538,7 +583,11 @@ async fn the_app_at_80_ms() {
     );
     row(
         "exact email typed to its conversations, list complete (median of 3)",
-        format!("{} (all: {})", ms(after_median), after.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(", ")),
+        format!(
+            "{} (all: {})",
+            ms(after_median),
+            after.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(", ")
+        ),
         "< 300 ms",
         verdict(after_median, 300.0),
     );
@@ -566,14 +615,30 @@ async fn the_app_at_80_ms() {
     let all: Vec<f64> = times.iter().map(|(_, t)| *t).collect();
     let (p50, max) = (median(all.clone()), all.iter().cloned().fold(0.0, f64::max));
     row(
-        &format!("search keystroke to results, {entries} entries ({} queries)", queries.len()),
-        format!("median {}, max {} ({})", ms(p50), ms(max), times.iter().map(|(q, t)| format!("“{q}” {t:.0}")).collect::<Vec<_>>().join(", ")),
+        &format!(
+            "search keystroke to results, {entries} entries ({} queries)",
+            queries.len()
+        ),
+        format!(
+            "median {}, max {} ({})",
+            ms(p50),
+            ms(max),
+            times
+                .iter()
+                .map(|(q, t)| format!("“{q}” {t:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         "< 100 ms",
         verdict(max, 100.0),
     );
     row(
         "of which the `search_catalog` command alone, from the page (the same queries, 5 each)",
-        format!("median {}, max {}", ms(median(backend.clone())), ms(backend.iter().cloned().fold(0.0, f64::max))),
+        format!(
+            "median {}, max {}",
+            ms(median(backend.clone())),
+            ms(backend.iter().cloned().fold(0.0, f64::max))
+        ),
         "—",
         "—",
     );
@@ -583,7 +648,12 @@ async fn the_app_at_80_ms() {
     email_to_conversations(c, BIG_EMAIL).await;
     let (first, whole) = open_big_conversation(c).await;
     let (gap, long_task, _, observer) = stalls(c, true).await;
-    row(&format!("{BIG_MESSAGES}-message conversation: first messages on screen"), ms(first), "≤ 300 ms", verdict(first, 300.0));
+    row(
+        &format!("{BIG_MESSAGES}-message conversation: first messages on screen"),
+        ms(first),
+        "≤ 300 ms",
+        verdict(first, 300.0),
+    );
     let big_folder = UserFolder::from_email(BIG_EMAIL).unwrap().to_string();
     let ipc = invoke_ms(c, "open_conversation", json!({ "user": big_folder, "id": BIG_ID })).await;
     row(
@@ -600,7 +670,11 @@ async fn the_app_at_80_ms() {
         &format!("{BIG_MESSAGES}-message conversation: whole transcript rendered (scrolled to its end)"),
         format!(
             "{whole} (longest stall meanwhile: {})",
-            if observer { format!("long task {}, timer gap {}", ms(long_task), ms(gap)) } else { format!("timer gap {}", ms(gap)) }
+            if observer {
+                format!("long task {}, timer gap {}", ms(long_task), ms(gap))
+            } else {
+                format!("timer gap {}", ms(gap))
+            }
         ),
         "—",
         "—",
@@ -613,9 +687,15 @@ async fn the_app_at_80_ms() {
     let synced = Catalog::open(&home_b.cache_dir().join("catalog-bench-b.sqlite")).unwrap();
     let direct = Store::connect(server.store_config(&bucket)).await.unwrap();
     let (progress, _) = tokio::sync::watch::channel(SyncProgress::default());
-    catalog::sync(&direct, &synced, &SyncOptions::default(), &progress, &CancellationToken::new())
-        .await
-        .unwrap();
+    catalog::sync(
+        &direct,
+        &synced,
+        &SyncOptions::default(),
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     drop(synced);
     // Through S3: rclone caches its directory listings.
     let late = fixtures::conversation("late-1", LATE_EMAIL, "Archived after the sync", 4);
@@ -628,7 +708,12 @@ async fn the_app_at_80_ms() {
     let c = &b.app.client;
     let first_row = mark(c, "archive-desk:first-user-row", Duration::from_secs(60)).await - b.started_at_ms;
     let listed = mark(c, "archive-desk:users-listed", Duration::from_secs(60)).await - b.started_at_ms;
-    row("launch to first user row, from a synced catalog", ms(first_row), "< 1000 ms", verdict(first_row, 1000.0));
+    row(
+        "launch to first user row, from a synced catalog",
+        ms(first_row),
+        "< 1000 ms",
+        verdict(first_row, 1000.0),
+    );
     row(
         &format!("all {} users listed, from the catalog", users + 1),
         ms(listed),
@@ -636,7 +721,12 @@ async fn the_app_at_80_ms() {
         "—",
     );
     let late_ms = email_to_conversations(c, LATE_EMAIL).await;
-    row("email of a user archived after the sync, typed to their conversations", ms(late_ms), "< 300 ms", verdict(late_ms, 300.0));
+    row(
+        "email of a user archived after the sync, typed to their conversations",
+        ms(late_ms),
+        "< 300 ms",
+        verdict(late_ms, 300.0),
+    );
     b.app.close().await;
     profiles_a.remove("bench-a").unwrap();
     profiles_b.remove("bench-b").unwrap();

@@ -82,9 +82,15 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
         .unwrap();
     let synced = Catalog::open(&file).unwrap();
     let (progress, _) = tokio::sync::watch::channel(SyncProgress::default());
-    catalog::sync(&store, &synced, &SyncOptions::default(), &progress, &CancellationToken::new())
-        .await
-        .unwrap();
+    catalog::sync(
+        &store,
+        &synced,
+        &SyncOptions::default(),
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     drop(synced);
     let mut seeder = Seeder::new(Layout::default(), true);
     user(&mut seeder, LATE, &["late-1", "late-2", "late-3"]);
@@ -104,10 +110,17 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
 
     let [early, quiet, late] = [EARLY, QUIET, LATE].map(|e| UserFolder::from_email(e).unwrap().to_string());
     let status = wait_for_text(client, ".status", |t| t.contains("users in")).await;
-    assert!(status.contains("2 users in") && status.contains("from the catalog synced"), "{status}");
+    assert!(
+        status.contains("2 users in") && status.contains("from the catalog synced"),
+        "{status}"
+    );
     wait_for(client, &format!(".user-row[data-folder='{early}']")).await;
     assert!(has_row(client, &quiet).await);
-    assert_eq!(proxy.hits("hold-sync-listing"), 1, "the background sync is held at its listing");
+    assert_eq!(
+        proxy.hits("hold-sync-listing"),
+        1,
+        "the background sync is held at its listing"
+    );
     assert!(!has_row(client, &late).await, "the catalog does not know the late user");
     shot(client, "lookup-1-users-from-catalog").await;
 
@@ -126,7 +139,11 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
     wait_for_text(client, ".search-results .found-user", |t| t == LATE).await;
     shot(client, "lookup-2-late-user-opened").await;
     // And opens their conversations like any other.
-    wait_for(client, "tr[data-id='late-2'] td.title").await.click().await.unwrap();
+    wait_for(client, "tr[data-id='late-2'] td.title")
+        .await
+        .click()
+        .await
+        .unwrap();
     wait_for_text(client, ".conv-title", |t| t == "About late-2").await;
 
     // An unknown email: said plainly.
@@ -139,7 +156,10 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
     let results = text_of(client, ".search-results").await;
     assert!(results.contains("Its index holds no conversation."), "{results}");
     wait_for_text(client, ".conv-pane .pane-head h2", |t| t == QUIET).await;
-    wait_for_text(client, ".conv-pane .empty p", |t| t.contains("No conversations archived")).await;
+    wait_for_text(client, ".conv-pane .empty p", |t| {
+        t.contains("No conversations archived")
+    })
+    .await;
     shot(client, "lookup-3-user-without-conversations").await;
 
     // Once the held listing times out and is retried, the background sync
@@ -154,7 +174,10 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(180);
     while !has_row(client, &late).await {
-        assert!(Instant::now() < deadline, "the list was never refreshed after the background sync");
+        assert!(
+            Instant::now() < deadline,
+            "the list was never refreshed after the background sync"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     wait_for_text(client, "#catalog-status", |t| t.contains("3 users")).await;
