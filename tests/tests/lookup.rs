@@ -161,7 +161,7 @@ async fn user_whose_index_holds_no_conversation_is_found(kind: ServerKind) {
     let folder = UserFolder::from_email(empty).unwrap().to_string();
     for (query, matched) in [
         ("NOTHING.YET@example.com", MatchKind::Email),
-        ("nothing.y", MatchKind::EmailPrefix),
+        ("nothing.yet@ex", MatchKind::EmailPrefix),
         ("ing.yet@", MatchKind::EmailContains),
     ] {
         let page = catalog.search(query, 0, 20).unwrap();
@@ -174,13 +174,18 @@ async fn user_whose_index_holds_no_conversation_is_found(kind: ServerKind) {
         assert_eq!(users, [(folder.as_str(), Some(empty), matched)], "{query}");
     }
     // Users with conversations are hits, never listed as without.
-    let page = catalog.search("example.com", 0, 20).unwrap();
+    let page = catalog.search("@example.com", 0, 20).unwrap();
     assert_eq!(page.hits.len(), 4);
     assert_eq!(page.users_without_conversations.len(), 1);
     assert_eq!(page.users_without_conversations[0].email.as_deref(), Some(empty));
-    // Only the first page names them.
+    // Only the first page names them, and only for an email search.
     assert!(catalog
-        .search("example.com", 1, 20)
+        .search("@example.com", 1, 20)
+        .unwrap()
+        .users_without_conversations
+        .is_empty());
+    assert!(catalog
+        .search("nothing.yet", 0, 20)
         .unwrap()
         .users_without_conversations
         .is_empty());

@@ -8,8 +8,9 @@ export type SearchPage = { hits: Array<SearchHit>,
  */
 next_offset: number | null, 
 /**
- * Users whose email matches but whose index holds no conversation (so
- * no hit can name them), on the first page only, at most
- * `MAX_USERS_WITHOUT_CONVERSATIONS`.
+ * For an email search (the text has an `@`), on the first page: users
+ * whose email matches but whose index holds no conversation (so no hit
+ * can name them), at most `MAX_USERS_WITHOUT_CONVERSATIONS`, looked for
+ * among the first `USERS_CHECKED` users matching each way.
  */
 users_without_conversations: Array<UserMatch>, };
