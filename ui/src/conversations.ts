@@ -31,8 +31,17 @@ export async function openUser(u: UserSummary): Promise<void> {
   if (state.user === u) showUser(u, listing);
 }
 
-/** Show a user whose conversations are already read (an exact look-up). */
+/** The folder whose conversations the middle pane shows. */
+let shownFolder: string | null = null;
+
+/** Show a user's conversations (read by `openUser`, or by an exact look-up). */
 export function showUser(u: UserSummary, listing: UserConversations): void {
+  // Another user's conversation must not stay open beside this one's list.
+  if (shownFolder !== null && shownFolder !== listing.folder) {
+    state.conversation = null;
+    empty(viewPane, "No conversation open", "Open a conversation to read it.");
+  }
+  shownFolder = listing.folder;
   state.user = u;
   state.listing = listing;
   state.checked.clear();

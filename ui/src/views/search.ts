@@ -36,16 +36,17 @@ export class SearchResults {
     this.hits = hits;
     this.selected = Math.min(this.selected, Math.max(hits.length - 1, 0));
     const nodes: Node[] = [h("div", { class: "results-head meta", text: hits.length ? `${count(hits.length, "conversation")}${more ? "+" : ""} matching “${query}”` : "" })];
-    if (found) {
+    // A user found in the bucket is named once: as one without conversations if the catalog says so.
+    if (found && !empties.some((u) => u.folder === found.folder)) {
       nodes.push(
         h("button", { class: "hit-user found-user", "data-folder": found.folder, title: `Open ${userLabel(found)}`, onclick: () => this.onOpenUser(found.folder, found.email), text: userLabel(found) }),
-        h("div", { class: "meta", text: `Read from the bucket now: ${count(found.conversation_count, "conversation")}` }),
+        h("div", { class: "meta user-note", text: `Read from the bucket now: ${count(found.conversation_count, "conversation")}` }),
       );
     }
     for (const u of empties) {
       nodes.push(
         h("button", { class: "hit-user empty-user", "data-folder": u.folder, title: `Open ${u.email ?? u.folder}`, onclick: () => this.onOpenUser(u.folder, u.email), text: u.email ?? u.folder }),
-        h("div", { class: "meta", text: u.index_error ? `metadata.json unreadable, so no conversation listed: ${u.index_error}` : "Its index holds no conversation." }),
+        h("div", { class: "meta user-note", text: u.index_error ? `metadata.json unreadable, so no conversation listed: ${u.index_error}` : "Its index holds no conversation." }),
       );
     }
     if (hits.length === 0 && empties.length === 0 && !found) {

@@ -135,6 +135,10 @@ describe("search results", () => {
     expect(view.el.textContent).toContain("Read from the bucket now: 3 conversations");
     view.el.querySelector<HTMLElement>(".found-user")!.click();
     expect(users).toEqual(["late_at_x_io"]);
+    // Named once: the catalog's "no conversation" entry is enough.
+    view.show("late@x.io", [], null, [{ folder: "late_at_x_io", email: "late@x.io", matched: "email", index_error: null }], found);
+    expect(view.el.querySelector(".found-user")).toBeNull();
+    expect(view.el.querySelectorAll(".empty-user")).toHaveLength(1);
   });
 
   it("says so when nothing matches and offers no more", () => {
