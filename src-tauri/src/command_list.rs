@@ -54,6 +54,8 @@ macro_rules! for_each_command {
             search_catalog(query: SearchText, offset: SearchOffset, limit: SearchLimit) -> SearchPage;
             export_user(user: String, file: String, format: ExportFormat, gzip: bool, task: String)
                 channel(on_progress: ExportProgress) -> ExportUserReport;
+            search_user_messages(user: String, query: SearchText, task: String)
+                channel(on_update: MessageSearchUpdate) -> MessageSearchReport;
         }
     };
 }

@@ -15,6 +15,7 @@ use archive_desk_core::catalog::{self, CatalogStats};
 use archive_desk_core::connection::{self, Check};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
+use archive_desk_core::message_search::{self, MessageSearchOptions, MessageSearchReport, MessageSearchUpdate};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
 use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, RestoreReport};
 use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
@@ -396,4 +397,35 @@ pub async fn export_user(
     let (tx, rx) = watch::channel(ExportProgress::default());
     let work = session.export_user(&user, &path, &options, &tx, &running.token);
     with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// Find text in every message of one user's conversations, each
+/// conversation's matches streamed as it is searched; cancellable as `task`.
+pub async fn search_user_messages(
+    state: &AppState,
+    user: String,
+    query: SearchText,
+    task: String,
+    on_update: Channel<MessageSearchUpdate>,
+) -> CmdResult<MessageSearchReport> {
+    let running = state.start_task(&task)?;
+    let (_, session) = state.session().await?;
+    let folder = UserFolder::from_user_arg(&user).map_err(report)?;
+    let options = MessageSearchOptions::default();
+    let mut last_sent = std::time::Instant::now();
+    let send = |update: MessageSearchUpdate| {
+        // Matches always go out; a bare count at most every 100 ms (a level).
+        if !update.matches.is_empty()
+            || update.conversations_done == update.conversations_total
+            || last_sent.elapsed() >= std::time::Duration::from_millis(100)
+        {
+            last_sent = std::time::Instant::now();
+            // A closed channel (window gone) only loses updates; a cancel
+            // comes through `cancel_task`.
+            let _ = on_update.send(update);
+        }
+    };
+    message_search::search_user_messages(session.store(), &folder, query.as_str(), &options, send, &running.token)
+        .await
+        .map_err(report)
 }

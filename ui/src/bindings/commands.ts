@@ -19,6 +19,8 @@ import type { ExportUserReport } from "./ExportUserReport";
 import type { FilePurpose } from "./FilePurpose";
 import type { ImportReport } from "./ImportReport";
 import type { LiveStatus } from "./LiveStatus";
+import type { MessageSearchReport } from "./MessageSearchReport";
+import type { MessageSearchUpdate } from "./MessageSearchUpdate";
 import type { OpenedProfile } from "./OpenedProfile";
 import type { Profile } from "./Profile";
 import type { ProfileView } from "./ProfileView";
@@ -77,6 +79,7 @@ export type Commands = {
   sync_catalog: { args: { task: string, onProgress: Channel<SyncProgress> }, result: SyncReport },
   search_catalog: { args: { query: SearchText, offset: SearchOffset, limit: SearchLimit }, result: SearchPage },
   export_user: { args: { user: string, file: string, format: ExportFormat, gzip: boolean, task: string, onProgress: Channel<ExportProgress> }, result: ExportUserReport },
+  search_user_messages: { args: { user: string, query: SearchText, task: string, onUpdate: Channel<MessageSearchUpdate> }, result: MessageSearchReport },
 };
 
 export type CommandName = keyof Commands;
