@@ -4,7 +4,11 @@ import type { UserSummary } from "./bindings/UserSummary";
 import type { SearchHit } from "./bindings/SearchHit";
 import {
   ago, bytes, deleteReportLines, exportFileName, exportProgressView, filterUsers, groupHits, isCold, moveSelection,
+<<<<<<< HEAD
   rowNotes, sortRows, syncDoneText, syncProgressView, userLabel,
+=======
+  namesOneUser, rowNotes, sortRows, summaryOfListing, syncProgressView, userLabel,
+>>>>>>> w-lookup
 } from "./logic";
 
 const user = (email: string | null, folder: string, source = "index"): UserSummary => ({
@@ -15,6 +19,21 @@ const user = (email: string | null, folder: string, source = "index"): UserSumma
 const row = (id: string, title: string | null, archived: string | null, count: number | null, cls = "STANDARD"): ConversationRow => ({
   conversation_id: id, title, created_at: null, archived_at: archived, message_count: count, key: null, size: null,
   storage_class: cls, last_modified: null, in_index: true, in_store: true, held: null, hold_unknown: false,
+});
+
+describe("exact look-up", () => {
+  it("is tried for a complete email or a folder name only", () => {
+    for (const text of ["alice@example.com", "zoë.ünïcode@bücher.de", "a+b@x.co", "alice_at_example_com"]) expect(namesOneUser(text), text).toBe(true);
+    for (const text of ["alice", "alice@", "alice@example", "alice@example.", "a b@x.io", "@x.io", "refund at 5", "../a_at_b"]) expect(namesOneUser(text), text).toBe(false);
+  });
+  it("makes the users list's row of a looked-up user from its index entries", () => {
+    const orphan = { ...row("o", null, "2025-09-01T00:00:00Z", null), in_index: false };
+    const u = summaryOfListing({
+      folder: "a_at_b_c", email: "a@b.c", email_source: "index", index_missing: false, index_error: null, other_objects: [],
+      conversations: [row("x", "t", "2025-01-02T00:00:00Z", 3), row("y", "u", null, 1), row("z", "v", "2025-03-01T00:00:00Z", 2), orphan],
+    });
+    expect(u).toEqual({ ...user("a@b.c", "a_at_b_c"), conversation_count: 3, last_archived_at: "2025-03-01T00:00:00Z" });
+  });
 });
 
 describe("filterUsers", () => {

@@ -8,7 +8,26 @@ import type { ExportProgress } from "./bindings/ExportProgress";
 import type { SearchHit } from "./bindings/SearchHit";
 import type { SyncProgress } from "./bindings/SyncProgress";
 import type { SyncReport } from "./bindings/SyncReport";
+import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
+
+/**
+ * Text that names one user exactly — a complete email (`a@b.c`) or a user
+ * folder name (`a_at_b_c`) — and so is worth one look-up in the bucket.
+ */
+export function namesOneUser(text: string): boolean {
+  return /^[^\s@]+@[^\s@]+\.[^\s@.]+$/.test(text) || /^[^\s@/]+_at_[^\s@/]+$/.test(text);
+}
+
+/** A looked-up user's row, as the users list shows it (index entries only). */
+export function summaryOfListing(l: UserConversations): UserSummary {
+  const indexed = l.conversations.filter((c) => c.in_index);
+  const archived = indexed.map((c) => c.archived_at).filter((a): a is string => a !== null).sort();
+  return {
+    folder: l.folder, email: l.email, email_source: l.email_source, conversation_count: indexed.length,
+    last_archived_at: archived.length ? archived[archived.length - 1] : null, index_missing: l.index_missing, index_error: l.index_error,
+  };
+}
 
 /** Users whose email or folder contains every word of `query` (any case). */
 export function filterUsers(users: UserSummary[], query: string): UserSummary[] {

@@ -301,6 +301,43 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
     })
 }
 
+/// The user `text` names exactly — a complete email or a folder name —
+/// read from the bucket now, whatever the users listing or the catalog
+/// know: their `metadata.json` (one GET) and their folder (one listing),
+/// fetched together, as `user_conversations` does. So a user archived after
+/// the last sync, or one whose index holds no conversation, is found.
+/// `Error::NoSuchUser` (`not_found`) when the index does not exist and the
+/// folder holds no object; `invalid_name` for text that cannot name a user.
+pub async fn look_up_user(store: &Store, text: &str) -> Result<UserConversations> {
+    let text = text.trim();
+    let folder = UserFolder::from_user_arg(text)?;
+    let found = user_conversations(store, &folder).await?;
+    if found.index_missing && found.conversations.is_empty() && found.other_objects.is_empty() {
+        return Err(Error::NoSuchUser {
+            user: text.to_owned(),
+            key: store.layout().index_key(&folder),
+        });
+    }
+    Ok(found)
+}
+
+impl UserConversations {
+    /// The user's row in the users list, as `user_summary` gives it (the
+    /// count and last archived of the index's entries).
+    pub fn summary(&self) -> UserSummary {
+        let indexed = self.conversations.iter().filter(|c| c.in_index);
+        UserSummary {
+            folder: self.folder.clone(),
+            email: self.email.clone(),
+            email_source: self.email_source,
+            conversation_count: indexed.clone().count(),
+            last_archived_at: indexed.filter_map(|c| c.archived_at.clone()).max(),
+            index_missing: self.index_missing,
+            index_error: self.index_error.clone(),
+        }
+    }
+}
+
 /// Fill `held` (or `hold_unknown`) from a HEAD of each listed object.
 /// Called only where the bucket has Object Lock (or its lock state is
 /// unknown): the lock state is in no listing, so this is one request per
