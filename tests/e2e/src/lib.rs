@@ -39,6 +39,13 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
 }
 
+/// The app binary the tests launch: `$ARCHIVE_DESK_APP`, else the debug build.
+pub fn app_binary() -> PathBuf {
+    std::env::var_os("ARCHIVE_DESK_APP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("debug/archive-desk"))
+}
+
 /// Where screenshots go: `$ARCHIVE_DESK_SCREENSHOTS`, else the target dir's `screenshots/`.
 pub fn screenshots_dir() -> PathBuf {
     let dir = std::env::var_os("ARCHIVE_DESK_SCREENSHOTS")
@@ -171,7 +178,8 @@ fn free_port() -> u16 {
 }
 
 impl App {
-    /// Starts the debug build of the app on `home`'s directories.
+    /// Starts the app on `home`'s directories: the debug build, or the binary
+    /// `$ARCHIVE_DESK_APP` names (the GUI benchmark measures the release build).
     pub async fn launch(home: &Home) -> App {
         App::launch_with(home, &[]).await
     }
@@ -180,10 +188,11 @@ impl App {
     pub async fn launch_with(home: &Home, env: &[(&str, OsString)]) -> App {
         // Both rustls back ends are linked in this workspace; pick one for fantoccini.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let app = target_dir().join("debug/archive-desk");
+        let app = app_binary();
         assert!(
             app.exists(),
-            "{} is missing: build it with `cargo build -p archive-desk` (scripts/test.sh does)",
+            "{} is missing: build it with `cargo build -p archive-desk` (scripts/test.sh does), \
+             or set ARCHIVE_DESK_APP to the app binary",
             app.display()
         );
         let driver = servers::tools_dir().join("cargo/bin/tauri-driver");

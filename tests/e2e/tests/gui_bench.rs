@@ -36,7 +36,7 @@ use archive_desk_core::{
     CancellationToken, Catalog, Encoding, Layout, Profiles, Secret, SecretKind, Store, SyncOptions, SyncProgress,
     UserFolder,
 };
-use archive_desk_e2e::{target_dir, App, Home};
+use archive_desk_e2e::{app_binary, App, Home};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::servers::{self, S3Server, ServerKind};
@@ -191,7 +191,8 @@ fn epoch_ms() -> f64 {
 
 /// The start time (epoch ms) of the app process whose cache dir is `cache`.
 fn app_started_at_ms(cache: &Path) -> f64 {
-    let exe = target_dir().join("debug/archive-desk");
+    // /proc/<pid>/exe is the canonical path.
+    let exe = app_binary().canonicalize().unwrap();
     let wanted = format!("ARCHIVE_DESK_CACHE_DIR={}", cache.display());
     let boot_s: f64 = std::fs::read_to_string("/proc/stat")
         .unwrap()
@@ -734,16 +735,26 @@ async fn the_app_at_80_ms() {
     write_section(&out, users, &rows);
 }
 
+/// Which build of the app ran: release or debug, from its path.
+fn app_build() -> &'static str {
+    if app_binary().components().any(|c| c.as_os_str() == "release") {
+        "release"
+    } else {
+        "debug"
+    }
+}
+
 /// The section between its markers in docs/BENCHMARKS.md (added before the
 /// `bench:results` marker the other benchmark writes after, if absent).
 fn write_section(out: &Path, users: usize, rows: &[(String, String, String, String)]) {
     let (start, end) = ("<!-- gui-bench:start -->", "<!-- gui-bench:end -->");
     let mut md = format!(
         "{start}\n## The app at 80 ms\n\n\
-         The real app (debug build, as the end-to-end test runs it) under Xvfb, driven through tauri-driver\n\
+         The real app ({} build) under Xvfb, driven through tauri-driver\n\
          (`scripts/bench-gui.sh`, `tests/e2e/tests/gui_bench.rs`), against {users} users on rclone `serve s3`\n\
          behind the fault proxy adding 64 ms + up to 32 ms per request; one run, {}; {}.\n\n\
          | measure | result | goal | |\n|---|---|---|---|\n",
+        app_build(),
         today(),
         machine()
     );
