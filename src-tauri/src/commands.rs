@@ -183,6 +183,16 @@ pub async fn open_conversation(state: &AppState, user: String, id: String) -> Cm
     Ok(ConversationView::from(&opened))
 }
 
+/// The stored document of a conversation, pretty-printed (the raw JSON tab
+/// asks for it when opened, not with every `open_conversation`).
+pub async fn conversation_json(state: &AppState, user: String, id: String) -> CmdResult<String> {
+    let (_, session) = state.session().await?;
+    let folder = UserFolder::from_user_arg(&user).map_err(report)?;
+    let id = ConversationId::parse(&id).map_err(report)?;
+    let opened = session.store().get_conversation(&folder, &id).await.map_err(report)?;
+    Ok(crate::ipc::raw_json(&opened))
+}
+
 /// Restore one conversation into the profile's Supabase; cancellable as
 /// `task` until its write is committed (nothing is left half-done).
 pub async fn restore_conversation(

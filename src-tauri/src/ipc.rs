@@ -48,8 +48,10 @@ pub struct MessageView {
     pub content: String,
 }
 
-/// A conversation as the transcript view needs it, plus the stored document
-/// pretty-printed for the raw JSON tab.
+/// A conversation as the transcript view needs it. The stored document for the
+/// raw JSON tab comes apart (`conversation_json`): a 10,000-message
+/// conversation's pretty-printed JSON would double an answer the transcript
+/// waits for.
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct ConversationView {
@@ -61,7 +63,6 @@ pub struct ConversationView {
     pub archived_at: Option<String>,
     pub user_email: Option<String>,
     pub messages: Vec<MessageView>,
-    pub raw_json: String,
 }
 
 impl From<&OpenedConversation> for ConversationView {
@@ -91,9 +92,13 @@ impl From<&OpenedConversation> for ConversationView {
                     content: m.str("content").unwrap_or_default().to_owned(),
                 })
                 .collect(),
-            raw_json: serde_json::to_string_pretty(doc.as_map()).expect("a document serializes"),
         }
     }
+}
+
+/// The stored document, pretty-printed, for the raw JSON tab.
+pub fn raw_json(o: &OpenedConversation) -> String {
+    serde_json::to_string_pretty(o.document.as_map()).expect("a document serializes")
 }
 
 /// Filters of the audit view.

@@ -3,11 +3,11 @@
 use std::collections::BTreeSet;
 
 use archive_desk_core::browse::{self, EmailSource};
-use archive_desk_core::browse::{UserBatch, USER_BATCH};
+use archive_desk_core::browse::{UserBatch, FIRST_USER_BATCH, USER_BATCH};
 use archive_desk_core::{CancellationToken, ConversationId, Layout, Store, StoreConfig, UserFolder};
 use archive_desk_harness::fixtures::{self, IndexState};
 use archive_desk_harness::RawS3;
-use archive_desk_harness::{fresh_store, seeded, servers, ServerKind};
+use archive_desk_harness::{fresh_store, seeded, servers, Fault, FaultProxy, Match, Rule, ServerKind};
 use futures::{StreamExt, TryStreamExt};
 
 /// Run each check once per server kind, as its own test.
@@ -257,8 +257,8 @@ async fn users_stream_with_their_summaries(kind: ServerKind) {
     assert_eq!(broken.index_error.as_ref().unwrap().code, "decode");
 }
 
-/// Batches of `USER_BATCH` within each listing page (never across pages),
-/// whatever the concurrency; a cancel ends the stream with `cancelled`; a
+/// Batches of `USER_BATCH` within each listing page (never across pages;
+/// the first of the listing: `FIRST_USER_BATCH`), whatever the concurrency; a cancel ends the stream with `cancelled`; a
 /// listing that fails ends it with the failure.
 #[tokio::test]
 async fn users_stream_in_batches_and_stops_on_cancel_or_failure() {
@@ -275,8 +275,8 @@ async fn users_stream_in_batches_and_stops_on_cancel_or_failure() {
     let sizes = |batches: &[UserBatch]| batches.iter().map(|b| b.users.len()).collect::<Vec<_>>();
 
     let one_page: Vec<UserBatch> = browse::user_batches(&store, 16, &never).try_collect().await.unwrap();
-    assert_eq!(USER_BATCH, 50);
-    assert_eq!(sizes(&one_page), [50, 50, 20]);
+    assert_eq!((FIRST_USER_BATCH, USER_BATCH), (8, 50));
+    assert_eq!(sizes(&one_page), [8, 50, 50, 12]);
     let folders: Vec<&str> = one_page
         .iter()
         .flat_map(|b| &b.users)
@@ -291,17 +291,17 @@ async fn users_stream_in_batches_and_stops_on_cancel_or_failure() {
         .flat_map(|b| &b.users)
         .all(|u| u.conversation_count == 1));
 
-    // Pages of 70: 50 + 20, then 50 (a batch never spans two pages).
+    // Pages of 70: 8 + 50 + 12, then 50 (a batch never spans two pages).
     let paged: Vec<UserBatch> = browse::user_batches_paged(&store, 70, 1, &never)
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(sizes(&paged), [50, 20, 50]);
+    assert_eq!(sizes(&paged), [8, 50, 12, 50]);
 
     // Cancelled after the first batch: the next item is the cancel, then the end.
     let cancel = CancellationToken::new();
     let mut stream = std::pin::pin!(browse::user_batches(&store, 16, &cancel));
-    assert_eq!(stream.next().await.unwrap().unwrap().users.len(), 50);
+    assert_eq!(stream.next().await.unwrap().unwrap().users.len(), FIRST_USER_BATCH);
     cancel.cancel();
     let err = stream.next().await.unwrap().unwrap_err();
     assert_eq!(err.code(), "cancelled");
@@ -319,6 +319,53 @@ async fn users_stream_in_batches_and_stops_on_cancel_or_failure() {
     let err = stream.next().await.unwrap().unwrap_err();
     assert_eq!(err.code(), "s3", "{err}");
     assert!(stream.next().await.is_none());
+}
+
+/// The first rows do not wait for later users' indexes: with the 11th
+/// user's index read stalled, the first batch (the first `FIRST_USER_BATCH`
+/// users, each summarised from its index) still arrives, and a cancel then
+/// ends the listing.
+#[tokio::test]
+async fn the_first_users_batch_does_not_wait_for_later_indexes() {
+    let seeded_store = fresh_store(ServerKind::Moto, Layout::default()).await;
+    fixtures::seed(&seeded_store, |s| {
+        for i in 0..60 {
+            let email = format!("u{i:03}@example.com");
+            let docs = fixtures::conversations(&email, "c", 1);
+            s.user(&email, IndexState::Present, &[&docs[0]]);
+        }
+    })
+    .await;
+    let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
+    let stalled = UserFolder::from_email("u010@example.com").unwrap();
+    proxy.set_rules(vec![Rule::new(
+        "stall",
+        Match::any()
+            .method("GET")
+            .key_suffix(&seeded_store.layout().index_key(&stalled)),
+        Fault::Stall,
+    )]);
+    let store = Store::connect(proxy.store_config(seeded_store.bucket())).await.unwrap();
+    let cancel = CancellationToken::new();
+    let mut stream = std::pin::pin!(browse::user_batches(&store, 16, &cancel));
+    let first = stream.next().await.unwrap().unwrap();
+    let folders: Vec<String> = (0..FIRST_USER_BATCH)
+        .map(|i| {
+            UserFolder::from_email(&format!("u{i:03}@example.com"))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        first.users.iter().map(|u| u.folder.clone()).collect::<Vec<_>>(),
+        folders
+    );
+    assert!(first
+        .users
+        .iter()
+        .all(|u| u.index_error.is_none() && u.conversation_count == 1));
+    cancel.cancel();
+    assert_eq!(stream.next().await.unwrap().unwrap_err().code(), "cancelled");
 }
 
 async fn unsafe_names_never_reach_the_store(kind: ServerKind) {

@@ -3,6 +3,7 @@
 // Supabase now when the profile has a restore target) and the open conversation (transcript
 // or raw JSON, with its actions; the cold view when it cannot be read yet).
 import type { ConversationRow } from "./bindings/ConversationRow";
+import type { ConversationView } from "./bindings/ConversationView";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
 import { deleteChecked, deleteIds, exportAll, exportOne, repair, verify } from "./actions";
@@ -210,6 +211,19 @@ function showCold(r: ConversationRow): void {
   }));
 }
 
+/** The stored document of the open conversation, fetched once when its tab is first shown. */
+let rawJson: { conversation: ConversationView; json: string } | null = null;
+
+async function showRaw(c: ConversationView, placeholder: HTMLElement): Promise<void> {
+  const folder = state.user!.folder;
+  try {
+    if (rawJson?.conversation !== c) rawJson = { conversation: c, json: await call("conversation_json", { user: folder, id: c.id }) };
+    placeholder.replaceWith(renderRaw(rawJson.json));
+  } catch (e) {
+    placeholder.replaceWith(h("p", { class: "error", text: `Cannot read the raw JSON: ${errorText(e)}` }));
+  }
+}
+
 function renderConversation(): void {
   const c = state.conversation;
   if (!c || !state.user) return;
@@ -224,7 +238,8 @@ function renderConversation(): void {
     body = h("div", { class: "transcript-wrap" }, findBar.el, transcript.el);
   } else {
     findBar = null;
-    body = renderRaw(c);
+    body = h("p", { class: "loading", text: "Loading the raw JSON…" });
+    void showRaw(c, body);
   }
   const results = searchPanel?.folder === user.folder ? searchPanel.el : null;
   viewPane.replaceChildren(

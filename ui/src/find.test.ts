@@ -9,7 +9,7 @@ const hostile = '<img src=x onerror="window.__xss=1">needle<script>window.__xss=
 
 function view(contents: string[]): ConversationView {
   return {
-    key: "k", encoding: "plain", id: "c", title: "t", created_at: null, archived_at: null, user_email: null, raw_json: "{}",
+    key: "k", encoding: "plain", id: "c", title: "t", created_at: null, archived_at: null, user_email: null,
     messages: contents.map((content, i) => ({ id: `m${i}`, role: i % 2 ? "assistant" : "user", created_at: null, feedback: null, content })),
   };
 }

@@ -76,6 +76,11 @@ pub const SUMMARY_CONCURRENCY: usize = 64;
 /// Users per batch of the listing: the first rows show while later ones load.
 pub const USER_BATCH: usize = 50;
 
+/// Users in the listing's very first batch: as many indexes as the adaptive
+/// limit reads in its first round (`adaptive::INITIAL_LIMIT`), so the first
+/// rows show after one round trip rather than after `USER_BATCH` reads.
+pub const FIRST_USER_BATCH: usize = crate::adaptive::INITIAL_LIMIT;
+
 /// One streamed batch of the users list.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize)]
@@ -88,7 +93,7 @@ pub struct UserBatch {
 /// Every user of the archive with their summary, in listing order, as a
 /// stream of batches: per listing page, first its unusable folder names
 /// (if any) as a batch of their own, then its users in batches of
-/// `USER_BATCH`, up to `concurrency` indexes read at once (an adaptive
+/// `USER_BATCH` (the stream's first users batch: `FIRST_USER_BATCH`), up to `concurrency` indexes read at once (an adaptive
 /// limit, `adaptive.rs`, shared by every page: more while throughput
 /// rises, fewer when the store pushes back). A user whose index
 /// cannot be read is still listed (`UserSummary::index_error`); a listing
@@ -113,16 +118,25 @@ pub fn user_batches_paged(
     let pages = store.list_users_paged(page_size);
     let store = store.with_overload_signals(&limit);
     let batches = pages
-        .map(move |page| match page {
-            Ok(page) => page_batches(store.clone(), page, limit.clone()).map(Ok).left_stream(),
+        .enumerate()
+        .map(move |(i, page)| match page {
+            Ok(page) => page_batches(store.clone(), page, limit.clone(), i == 0)
+                .map(Ok)
+                .left_stream(),
             Err(e) => stream::iter([Err(e)]).right_stream(),
         })
         .flatten();
     until_failed_or_cancelled(batches, cancel.clone())
 }
 
-/// One listing page as batches: its unusable names, then its users.
-fn page_batches(store: Store, page: UserPage, limit: AdaptiveLimit) -> impl Stream<Item = UserBatch> + Send {
+/// One listing page as batches: its unusable names, then its users (the
+/// first batch of the `first` page holding `FIRST_USER_BATCH` of them).
+fn page_batches(
+    store: Store,
+    page: UserPage,
+    limit: AdaptiveLimit,
+    first: bool,
+) -> impl Stream<Item = UserBatch> + Send {
     let unusable = (!page.unusable.is_empty()).then(|| UserBatch {
         users: Vec::new(),
         unusable: page.unusable,
@@ -138,12 +152,24 @@ fn page_batches(store: Store, page: UserPage, limit: AdaptiveLimit) -> impl Stre
             }
         }
     });
-    let users = adaptive::buffered(summaries, limit)
-        .chunks(USER_BATCH)
-        .map(|users| UserBatch {
-            users,
-            unusable: Vec::new(),
-        });
+    let summaries = Box::pin(adaptive::buffered(summaries, limit));
+    let first_size = if first { FIRST_USER_BATCH } else { USER_BATCH };
+    let users = stream::unfold((summaries, first_size), |(mut summaries, size)| async move {
+        let mut users = Vec::with_capacity(size);
+        while users.len() < size {
+            match summaries.next().await {
+                Some(user) => users.push(user),
+                None => break,
+            }
+        }
+        (!users.is_empty()).then(|| {
+            let batch = UserBatch {
+                users,
+                unusable: Vec::new(),
+            };
+            (batch, (summaries, USER_BATCH))
+        })
+    });
     stream::iter(unusable).chain(users)
 }
 

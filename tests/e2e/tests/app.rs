@@ -162,6 +162,19 @@ async fn open_restore_export_delete_in_the_real_app() {
     assert!(content.contains("<script>window.__xss=2</script>"), "{content}");
     shot(client, "4-hostile-as-text").await;
 
+    // The Raw JSON tab fetches the stored document when opened (it is not
+    // part of open_conversation's answer): exactly what the bucket holds, as text.
+    click(client, ".tabs button:nth-child(2)").await;
+    let raw = wait_for_text(client, "pre.raw", |t| !t.is_empty()).await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&raw).unwrap(), hostile);
+    let elements = client
+        .execute("return document.querySelectorAll('pre.raw *').length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(elements, serde_json::json!(0));
+    click(client, ".tabs button:nth-child(1)").await;
+    wait_for(client, ".transcript .msg").await;
+
     // Delete permanently, confirmed in the dialog; object and entry are gone.
     click(client, "tr[data-id='e2e-gzip'] input[type=checkbox]").await;
     click(client, "#user-actions button.danger").await;

@@ -3,7 +3,9 @@ import type { Encoding } from "./Encoding";
 import type { MessageView } from "./MessageView";
 
 /**
- * A conversation as the transcript view needs it, plus the stored document
- * pretty-printed for the raw JSON tab.
+ * A conversation as the transcript view needs it. The stored document for the
+ * raw JSON tab comes apart (`conversation_json`): a 10,000-message
+ * conversation's pretty-printed JSON would double an answer the transcript
+ * waits for.
  */
-export type ConversationView = { key: string, encoding: Encoding, id: string, title: string | null, created_at: string | null, archived_at: string | null, user_email: string | null, messages: Array<MessageView>, raw_json: string, };
+export type ConversationView = { key: string, encoding: Encoding, id: string, title: string | null, created_at: string | null, archived_at: string | null, user_email: string | null, messages: Array<MessageView>, };

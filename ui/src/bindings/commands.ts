@@ -62,6 +62,7 @@ export type Commands = {
   look_up_user: { args: { text: SearchText }, result: UserConversations },
   user_conversations: { args: { user: string }, result: UserConversations },
   open_conversation: { args: { user: string, id: string }, result: ConversationView },
+  conversation_json: { args: { user: string, id: string }, result: string },
   restore_conversation: { args: { user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean, task: string }, result: Audited<RestoreReport> },
   live_status: { args: { user: string }, result: Array<LiveStatus> | null },
   preview_restore: { args: { user: string, id: string, allowMissingColumns: boolean }, result: RestorePreview },

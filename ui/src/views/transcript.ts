@@ -92,6 +92,7 @@ export function renderTranscript(view: ConversationView): HTMLElement {
   return new TranscriptView(view).el;
 }
 
-export function renderRaw(view: ConversationView): HTMLElement {
-  return h("pre", { class: "raw", tabindex: "0", "aria-label": "Raw JSON", text: view.raw_json });
+/** The stored document as text (untrusted: no element is made from it). */
+export function renderRaw(json: string): HTMLElement {
+  return h("pre", { class: "raw", tabindex: "0", "aria-label": "Raw JSON", text: json });
 }

@@ -15,7 +15,7 @@ const hostile = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</scr
 function view(n: number): ConversationView {
   return {
     key: "archived_conversations/u/c.json", encoding: "plain", id: "c", title: "<b>t</b>", created_at: null,
-    archived_at: null, user_email: null, raw_json: `{"content": "${hostile.replace(/"/g, '\\"')}"}`,
+    archived_at: null, user_email: null,
     messages: Array.from({ length: n }, (_, i) => ({
       id: `m${i}`, role: i % 2 ? "assistant" : "user", created_at: "2025-01-15T10:00:00Z", feedback: i === 1 ? "positive" : null,
       content: i === 0 ? hostile : `line one\nline two ${i}`,
@@ -33,8 +33,10 @@ describe("transcript", () => {
     expect(el.querySelector(".content")!.textContent).toBe(hostile);
     expect((window as unknown as { __xss?: number }).__xss).toBeUndefined();
     expect(el.querySelectorAll(".msg")[1].querySelector(".feedback")!.textContent).toBe("feedback: positive");
-    const raw = renderRaw(view(1));
+    const json = JSON.stringify({ content: hostile }, null, 2);
+    const raw = renderRaw(json);
     expect(raw.querySelector("*")).toBeNull();
+    expect(raw.textContent).toBe(json);
     el.remove();
   });
 
