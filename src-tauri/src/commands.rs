@@ -93,8 +93,8 @@ pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedPro
 /// been synced they come from it at once (`Catalog::user_summaries`, no
 /// request; the window refreshes the catalog in the background and lists
 /// again); without one, from the bucket, so the first rows show while later
-/// pages load (`browse::user_batches`: 16 indexes read at once, batches of
-/// 50). Cancellable as `task` (the window cancels it when another profile
+/// pages load (`browse::user_batches`: an adaptive number of indexes read
+/// at once, a first batch of 8, then batches of 50). Cancellable as `task` (the window cancels it when another profile
 /// opens, so a huge bucket is not listed on for nothing).
 pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBatch>) -> CmdResult<UsersListed> {
     let running = state.start_task(&task)?;
