@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use archive_desk_core::StoreConfig;
@@ -14,6 +16,9 @@ use archive_desk_harness::{Fault, FaultProxy, Match, Rule, S3Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+
+/// The proxy rule that adds the latency; its hits count the requests.
+const LATENCY_RULE: &str = "latency";
 
 /// How a measurement reaches its server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +44,19 @@ impl Link {
         text.split(',').filter(|t| !t.trim().is_empty()).map(Link::parse).collect()
     }
 
-    /// The proxy's rule: `ms` ± 20%, uniformly; none at 0 ms.
+    /// The proxy's rule: `ms` ± 20%, uniformly (at 0 ms it waits for
+    /// nothing and only counts the requests).
     fn rules(self) -> Vec<Rule> {
         match self {
-            Link::Latency(ms) if ms > 0 => vec![Rule::new(
-                "latency",
+            Link::Latency(ms) => vec![Rule::new(
+                LATENCY_RULE,
                 Match::any(),
                 Fault::Latency {
                     fixed_ms: ms - ms / 5,
                     jitter_ms: 2 * (ms / 5),
                 },
             )],
-            _ => Vec::new(),
+            Link::Direct => Vec::new(),
         }
     }
 }
@@ -72,7 +78,7 @@ pub struct S3Link {
     pub access_key_id: String,
     pub secret_access_key: String,
     config: StoreConfig,
-    _proxy: Option<FaultProxy>,
+    proxy: Option<FaultProxy>,
 }
 
 impl S3Link {
@@ -91,8 +97,13 @@ impl S3Link {
             access_key_id: server.access_key_id.clone(),
             secret_access_key: server.secret_access_key.clone(),
             config,
-            _proxy: proxy,
+            proxy,
         }
+    }
+
+    /// Requests sent over this link so far (0 when direct: not counted).
+    pub fn requests(&self) -> u64 {
+        self.proxy.as_ref().map_or(0, |p| p.hits(LATENCY_RULE))
     }
 
     pub fn store_config(&self, bucket: &str) -> StoreConfig {
@@ -109,6 +120,11 @@ impl S3Link {
             ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
         ]
     }
+}
+
+/// Requests a proxy has carried so far.
+pub fn proxy_requests(proxy: &Option<FaultProxy>) -> u64 {
+    proxy.as_ref().map_or(0, |p| p.hits(LATENCY_RULE))
 }
 
 /// An HTTP link to any server at `url` (the Supabase gateway): the URL to
@@ -130,6 +146,8 @@ pub fn http_link(url: &str, link: Link) -> (String, Option<FaultProxy>) {
 /// stops it and closes its connections.
 pub struct DelayRelay {
     pub port: u16,
+    /// Round trips so far: answers that followed a request, on any connection.
+    round_trips: Arc<AtomicU64>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -141,6 +159,8 @@ impl DelayRelay {
         let port = listener.local_addr().expect("relay address").port();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let one_way = round_trip / 2;
+        let round_trips = Arc::new(AtomicU64::new(0));
+        let counted = round_trips.clone();
         let thread = std::thread::Builder::new()
             .name(format!("delay-relay-{port}"))
             .spawn(move || {
@@ -154,7 +174,7 @@ impl DelayRelay {
                         let mut seed = 0x0BE7C4u64;
                         while let Ok((client, _)) = listener.accept().await {
                             seed += 1;
-                            tokio::spawn(relay(client, upstream, one_way, seed));
+                            tokio::spawn(relay(client, upstream, one_way, seed, counted.clone()));
                         }
                     };
                     tokio::select! {
@@ -166,9 +186,16 @@ impl DelayRelay {
             .expect("relay thread");
         DelayRelay {
             port,
+            round_trips,
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+}
+
+impl DelayRelay {
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 }
 
@@ -183,7 +210,7 @@ impl Drop for DelayRelay {
     }
 }
 
-async fn relay(client: TcpStream, upstream: SocketAddr, one_way: Duration, seed: u64) {
+async fn relay(client: TcpStream, upstream: SocketAddr, one_way: Duration, seed: u64, round_trips: Arc<AtomicU64>) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
     };
@@ -191,9 +218,18 @@ async fn relay(client: TcpStream, upstream: SocketAddr, one_way: Duration, seed:
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
+    // Who spoke last on this connection: the server answering after the
+    // client spoke is one round trip.
+    let client_spoke = AtomicBool::new(false);
+    let to_server = |_: usize| client_spoke.store(true, Ordering::Relaxed);
+    let to_client = |_: usize| {
+        if client_spoke.swap(false, Ordering::Relaxed) {
+            round_trips.fetch_add(1, Ordering::Relaxed);
+        }
+    };
     tokio::join!(
-        delayed_copy(client_read, server_write, one_way, seed),
-        delayed_copy(server_read, client_write, one_way, seed ^ 0xFFFF),
+        delayed_copy(client_read, server_write, one_way, seed, to_server),
+        delayed_copy(server_read, client_write, one_way, seed ^ 0xFFFF, to_client),
     );
 }
 
@@ -204,6 +240,7 @@ async fn delayed_copy(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     delay: Duration,
     seed: u64,
+    on_read: impl Fn(usize),
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
     let reader = async move {
@@ -215,6 +252,7 @@ async fn delayed_copy(
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            on_read(n);
             let jittered = delay.mul_f64(0.8 + 0.4 * rng.f64());
             last = last.max(tokio::time::Instant::now() + jittered);
             if tx.send((last, buf[..n].to_vec())).is_err() {
@@ -244,7 +282,7 @@ mod tests {
             Link::parse_list("direct,0,20, 80"),
             [Link::Direct, Link::Latency(0), Link::Latency(20), Link::Latency(80)]
         );
-        assert!(Link::Latency(0).rules().is_empty());
+        assert!(Link::Direct.rules().is_empty());
         let rules = Link::Latency(80).rules();
         let Fault::Latency { fixed_ms, jitter_ms } = rules[0].fault else {
             panic!("a latency rule");
@@ -282,5 +320,6 @@ mod tests {
             assert!(started.elapsed() >= round_trip.mul_f64(0.8), "{:?}", started.elapsed());
             assert_eq!(back, message);
         }
+        assert_eq!(relay.round_trips(), 3);
     }
 }

@@ -198,11 +198,12 @@ async fn main() {
     let aws_version = peers::aws_cli().map_or_else(|| "not installed".into(), |p| peers::version_of(&p, "--version"));
     let date = archive_desk_core::audit::now_rfc3339();
     let mut md = format!(
-        "Measured {date} on {}.\nCommand: `{}` (release build), one run, {} in total.\n\
+        "Measured {date} on {}.\nCommand: `{}` ({} build), one run, {} in total.\n\
          Peers: {rclone_version}; {aws_version}; {}.\n\
          Links: {}; a proxied link adds its latency ± 20% to every request (one request per connection).\n",
         report::machine(),
         command_line(),
+        if cfg!(debug_assertions) { "debug" } else { "release" },
         secs(total_started.elapsed()),
         restore::snippet_version(),
         config

@@ -18,7 +18,7 @@ use archive_desk_harness::servers;
 use archive_desk_harness::supabase::{postgres_target, rest_target, SupabaseStack};
 use serde_json::Value;
 
-use crate::link::{http_link, DelayRelay, Link};
+use crate::link::{http_link, proxy_requests, DelayRelay, Link};
 use crate::report::{ms, percentile};
 
 const SNIPPET: &str = include_str!("../py/supabase_snippet.py");
@@ -34,6 +34,8 @@ pub struct RestoreRow {
     pub rounds: usize,
     pub p50: Duration,
     pub min: Duration,
+    /// Requests (HTTP) or round trips (Postgres) per restore; none counted when direct.
+    pub round_trips: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -142,9 +144,9 @@ pub async fn restore_rows(links: &[Link], rounds: usize, work: &Path) -> Vec<Res
     let db: SocketAddr = format!("127.0.0.1:{}", stack.db_port).parse().expect("address");
     let mut rows = Vec::new();
     for &link in links {
-        let (url, _proxy) = http_link(&stack.url, link);
+        let (url, proxy) = http_link(&stack.url, link);
         // Postgres over the same link: a wire with that round-trip time.
-        let (pg_url, _relay) = match link {
+        let (pg_url, relay) = match link {
             Link::Direct => (stack.postgres_url.clone(), None),
             Link::Latency(ms) => {
                 let relay = DelayRelay::start(db, Duration::from_millis(ms));
@@ -157,10 +159,12 @@ pub async fn restore_rows(links: &[Link], rounds: usize, work: &Path) -> Vec<Res
         };
         let pg_url = format!("{pg_url}?sslmode=disable");
         let mut snippet = Snippet::start(&url, &stack.service_key, &archive);
-        let mut times: Vec<(Method, Vec<Duration>)> = Method::ALL.iter().map(|m| (*m, Vec::new())).collect();
+        let sent = || proxy_requests(&proxy) + relay.as_ref().map_or(0, DelayRelay::round_trips);
+        let mut times: Vec<(Method, Vec<Duration>, u64)> = Method::ALL.iter().map(|m| (*m, Vec::new(), 0)).collect();
         for round in 0..=rounds {
-            for (method, taken) in times.iter_mut() {
+            for (method, taken, round_trips) in times.iter_mut() {
                 stack.reset();
+                let before = sent();
                 let took = match method {
                     Method::Snippet => match snippet.as_mut() {
                         Some(s) => s.restore(),
@@ -184,10 +188,11 @@ pub async fn restore_rows(links: &[Link], rounds: usize, work: &Path) -> Vec<Res
                 assert_eq!(count(&stack), format!("1|{MESSAGES}"), "{} wrote every row", method.name());
                 if round > 0 {
                     taken.push(took);
+                    *round_trips += sent() - before;
                 }
             }
         }
-        for (method, mut taken) in times {
+        for (method, mut taken, round_trips) in times {
             if taken.is_empty() {
                 continue;
             }
@@ -200,6 +205,7 @@ pub async fn restore_rows(links: &[Link], rounds: usize, work: &Path) -> Vec<Res
                 rounds: taken.len(),
                 p50: percentile(&taken, 0.5),
                 min: taken[0],
+                round_trips: (link != Link::Direct).then(|| round_trips / taken.len() as u64),
             });
         }
     }
@@ -212,8 +218,8 @@ pub fn markdown(rows: &[RestoreRow]) -> String {
          Ours includes reading the columns, checking for the row and reading every restored row back \
          (verified); the snippet sends its two inserts and nothing else. \
          Postgres over a link: a TCP relay delaying each direction by half the latency.\n\n\
-         | link | method | atomic | rounds | p50 | fastest | snippet / this (goal ≥ 2x) |\n\
-         |---|---|---|---|---|---|---|\n",
+         | link | method | atomic | requests (Postgres: round trips) | rounds | p50 | fastest | snippet / this (goal ≥ 2x) |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let snippet = rows
@@ -223,10 +229,11 @@ pub fn markdown(rows: &[RestoreRow]) -> String {
             .unwrap_or_else(|| "n/a".into());
         let snippet = if r.method == SNIPPET_NAME { String::new() } else { snippet };
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {snippet} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {snippet} |\n",
             r.link,
             r.method,
             r.atomic,
+            r.round_trips.map_or("n/a".into(), |n| n.to_string()),
             r.rounds,
             ms(r.p50),
             ms(r.min)

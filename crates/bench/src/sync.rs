@@ -29,6 +29,8 @@ pub struct SyncRow {
     pub ceiling: Ceiling,
     pub rclone: PeerRun,
     pub aws: PeerRun,
+    /// Requests sent (counted by the proxy): ours cold, rclone, aws.
+    pub requests: [u64; 3],
     /// A warm sync after 1% of the indexes changed, and how many it fetched.
     pub warm: Option<(Duration, u64)>,
 }
@@ -90,7 +92,9 @@ pub async fn sync_rows(
         let catalog_path = work.join(format!("catalog-{name}-{round}.sqlite"));
         let catalog = Catalog::open(&catalog_path).expect("catalog");
         eprintln!("bench[{name}, {link}]: cold catalog sync");
+        let before = s3.requests();
         let (cold, report) = timed_sync(&store, &catalog).await;
+        let mut requests = [s3.requests() - before, 0, 0];
         eprintln!("bench[{name}, {link}]:   {cold:?} ({report:?})");
         let cold_report = format!(
             "{} list requests, {} indexes fetched",
@@ -103,10 +107,13 @@ pub async fn sync_rows(
         } else {
             eprintln!("bench[{name}, {link}]: rclone copy --transfers 32");
             let dest = work.join("rclone-out");
+            let before = s3.requests();
             let rclone = timed_peer(rclone_copy(&s3, &bucket, &dest), &dest);
+            requests[1] = s3.requests() - before;
             eprintln!("bench[{name}, {link}]:   {rclone:?}");
             eprintln!("bench[{name}, {link}]: aws s3 cp --recursive");
             let dest = work.join("aws-out");
+            let before = s3.requests();
             let aws = match aws_cp(&s3, &bucket, "archived_conversations/", Some("*/metadata.json"), &dest) {
                 Some(cmd) => timed_peer(cmd, &dest),
                 None => {
@@ -114,6 +121,7 @@ pub async fn sync_rows(
                     None
                 }
             };
+            requests[2] = s3.requests() - before;
             eprintln!("bench[{name}, {link}]:   {aws:?}");
             change_one_percent(seed_store, &catalog, users, round + 1).await;
             eprintln!("bench[{name}, {link}]: warm sync, 1% of indexes changed");
@@ -135,6 +143,7 @@ pub async fn sync_rows(
             ceiling,
             rclone,
             aws,
+            requests,
             warm,
         });
     }
@@ -174,11 +183,19 @@ pub fn markdown(rows: &[SyncRow]) -> String {
          warm, 1% changed | warm / cold (goal ≤ 5%) |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    let peer = |p: &PeerRun| match p {
-        Some((d, files)) => format!("{} ({files} files)", secs(*d)),
-        None => "n/a".into(),
-    };
     for r in rows {
+        // Requests are counted by the proxy only.
+        let sent = |n: u64| {
+            if r.link == Link::Direct {
+                String::new()
+            } else {
+                format!(", {n} requests")
+            }
+        };
+        let peer = |p: &PeerRun, n: u64| match p {
+            Some((d, files)) => format!("{} ({files} files{})", secs(*d), sent(n)),
+            None => "n/a".into(),
+        };
         let vs = |p: &PeerRun| match p {
             Some((d, _)) => format!("{:.2}x", ratio(*d, r.cold)),
             None => "n/a".into(),
@@ -191,7 +208,7 @@ pub fn markdown(rows: &[SyncRow]) -> String {
             None => ("n/a".into(), "n/a".into()),
         };
         md.push_str(&format!(
-            "| {} | {} | {} users, {} objects | {} ({} users; {}) | {} ({} at once) | {:.0}% | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} users, {} objects | {} ({} users; {}{}) | {} ({} at once) | {:.0}% | {} | {} | {} | {} | {} | {} |\n",
             r.server,
             r.link,
             r.users,
@@ -199,12 +216,13 @@ pub fn markdown(rows: &[SyncRow]) -> String {
             secs(r.cold),
             r.cold_users,
             r.cold_report,
+            sent(r.requests[0]),
             secs(r.ceiling.elapsed),
             r.ceiling.concurrency,
             100.0 * ratio(r.ceiling.elapsed, r.cold),
-            peer(&r.rclone),
+            peer(&r.rclone, r.requests[1]),
             vs(&r.rclone),
-            peer(&r.aws),
+            peer(&r.aws, r.requests[2]),
             vs(&r.aws),
             warm.0,
             warm.1,
