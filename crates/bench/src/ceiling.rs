@@ -38,7 +38,7 @@ pub async fn raw_get_ceiling(link: &S3Link, bucket: &str, keys: &[String], concu
         .build()
         .expect("HTTP client");
     let started = Instant::now();
-    let gets =  futures::stream::iter(urls)
+    let gets = futures::stream::iter(urls)
         .map(|url| {
             let http = http.clone();
             async move {

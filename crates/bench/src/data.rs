@@ -176,4 +176,3 @@ pub async fn put_all(store: &Store, puts: Vec<(String, Vec<u8>)>, concurrency: u
         r.expect("PUT");
     }
 }
-

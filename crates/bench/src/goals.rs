@@ -36,7 +36,10 @@ pub fn markdown(
     search: Option<&SearchResult>,
 ) -> String {
     let mut lines = Vec::new();
-    for r in sync.iter().filter(|r| matches!(r.link, Link::Latency(ms) if SYNC_GOAL_MS.contains(&ms))) {
+    for r in sync
+        .iter()
+        .filter(|r| matches!(r.link, Link::Latency(ms) if SYNC_GOAL_MS.contains(&ms)))
+    {
         if let Some((rclone, _)) = r.rclone {
             let x = ratio(rclone, r.cold);
             lines.push(Line {
@@ -78,26 +81,33 @@ pub fn markdown(
             met: r.elapsed <= Duration::from_secs(8) && mb < 150.0,
         });
     }
-    for r in open.iter().filter(|r| r.label.starts_with("10,000") && r.link == Link::Latency(80)) {
+    for r in open
+        .iter()
+        .filter(|r| r.label.starts_with("10,000") && r.link == Link::Latency(80))
+    {
         lines.push(Line {
             goal: format!(
                 "{} at 80 ms: first messages in the core ≤ 300 ms (on screen: the GUI benchmark)",
                 r.label
             ),
-            measured: format!("{} (whole transcript; first byte {})", ms(r.whole_p50), ms(r.first_byte_p50)),
+            measured: format!(
+                "{} (whole transcript; first byte {})",
+                ms(r.whole_p50),
+                ms(r.first_byte_p50)
+            ),
             met: r.whole_p50 <= Duration::from_millis(300),
         });
     }
     for r in restore.iter().filter(|r| r.method != SNIPPET_NAME) {
-        let Some(snippet) = restore
-            .iter()
-            .find(|s| s.link == r.link && s.method == SNIPPET_NAME)
-        else {
+        let Some(snippet) = restore.iter().find(|s| s.link == r.link && s.method == SNIPPET_NAME) else {
             continue;
         };
         let x = ratio(snippet.p50, r.p50);
         lines.push(Line {
-            goal: format!("restore ≥ 2x faster than the archiver's snippet: {} ({})", r.method, r.link),
+            goal: format!(
+                "restore ≥ 2x faster than the archiver's snippet: {} ({})",
+                r.method, r.link
+            ),
             measured: format!("{x:.2}x ({} vs {})", ms(r.p50), ms(snippet.p50)),
             met: x >= 2.0,
         });

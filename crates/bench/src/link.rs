@@ -41,7 +41,10 @@ impl Link {
     }
 
     pub fn parse_list(text: &str) -> Vec<Link> {
-        text.split(',').filter(|t| !t.trim().is_empty()).map(Link::parse).collect()
+        text.split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(Link::parse)
+            .collect()
     }
 
     /// The proxy's rule: `ms` ± 20%, uniformly (at 0 ms it waits for

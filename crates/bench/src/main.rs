@@ -58,7 +58,11 @@ fn parse_args() -> Config {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
-        let value = || args.get(i + 1).cloned().unwrap_or_else(|| panic!("a value after the flag; {USAGE}"));
+        let value = || {
+            args.get(i + 1)
+                .cloned()
+                .unwrap_or_else(|| panic!("a value after the flag; {USAGE}"))
+        };
         let number = || value().parse::<usize>().unwrap_or_else(|_| panic!("a number; {USAGE}"));
         match args[i].as_str() {
             "--users" => c.users = number(),
@@ -151,9 +155,7 @@ async fn main() {
     // moto: the same shape at a smaller scale (it is slow to fill).
     if config.moto_users > 0 {
         let moto = servers::start(ServerKind::Moto);
-        let store = Store::connect(moto.store_config(bucket))
-            .await
-            .expect("store connects");
+        let store = Store::connect(moto.store_config(bucket)).await.expect("store connects");
         archive_desk_harness::create_bucket(&store).await;
         eprintln!(
             "bench: generating {} users x {} conversations on moto (S3 PUTs)",

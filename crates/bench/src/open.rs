@@ -43,9 +43,7 @@ pub async fn seed(store: &Store) {
     for (_, id, messages, enc) in OPENED {
         let doc = fixtures::conversation(id, EMAIL, "A long conversation", messages);
         let cid = ConversationId::parse(id).expect("id");
-        let key = store
-            .layout()
-            .conversation_key(&folder, &cid, enc == Encoding::Gzip);
+        let key = store.layout().conversation_key(&folder, &cid, enc == Encoding::Gzip);
         puts.push((key, encode(&doc, enc)));
     }
     put_all(store, puts, 4).await;
@@ -60,9 +58,7 @@ pub async fn open_rows(store: &Store, link: Link) -> Vec<OpenRow> {
     let mut rows = Vec::new();
     for (label, id, messages, enc) in OPENED {
         let cid = ConversationId::parse(id).expect("id");
-        let key = store
-            .layout()
-            .conversation_key(&folder, &cid, enc == Encoding::Gzip);
+        let key = store.layout().conversation_key(&folder, &cid, enc == Encoding::Gzip);
         let (warm, counted) = if messages > 1_000 { (2, 10) } else { (10, 50) };
         let mut first = Vec::new();
         let mut whole = Vec::new();

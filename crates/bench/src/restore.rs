@@ -177,15 +177,24 @@ pub async fn restore_rows(links: &[Link], rounds: usize, work: &Path) -> Vec<Res
                             Method::Rpc => rest_target(&url, &stack.service_key, Some("restore_archived_conversation")),
                             _ => postgres_target(pg_url.clone()),
                         };
-                        let report = restore::restore(&target, &doc, &RestoreOptions::default(), &CancellationToken::new())
-                            .await
-                            .expect("restore");
+                        let report =
+                            restore::restore(&target, &doc, &RestoreOptions::default(), &CancellationToken::new())
+                                .await
+                                .expect("restore");
                         let took = started.elapsed();
-                        assert!(report.verified && report.messages_inserted == MESSAGES as u64, "{report:?}");
+                        assert!(
+                            report.verified && report.messages_inserted == MESSAGES as u64,
+                            "{report:?}"
+                        );
                         took
                     }
                 };
-                assert_eq!(count(&stack), format!("1|{MESSAGES}"), "{} wrote every row", method.name());
+                assert_eq!(
+                    count(&stack),
+                    format!("1|{MESSAGES}"),
+                    "{} wrote every row",
+                    method.name()
+                );
                 if round > 0 {
                     taken.push(took);
                     *round_trips += sent() - before;
@@ -197,7 +206,11 @@ pub async fn restore_rows(links: &[Link], rounds: usize, work: &Path) -> Vec<Res
                 continue;
             }
             taken.sort();
-            eprintln!("bench[restore, {link}]: {}: p50 {}", method.name(), ms(percentile(&taken, 0.5)));
+            eprintln!(
+                "bench[restore, {link}]: {}: p50 {}",
+                method.name(),
+                ms(percentile(&taken, 0.5))
+            );
             rows.push(RestoreRow {
                 link,
                 method: method.name(),
@@ -227,7 +240,11 @@ pub fn markdown(rows: &[RestoreRow]) -> String {
             .find(|s| s.link == r.link && s.method == SNIPPET_NAME)
             .map(|s| format!("{:.2}x", s.p50.as_secs_f64() / r.p50.as_secs_f64().max(1e-9)))
             .unwrap_or_else(|| "n/a".into());
-        let snippet = if r.method == SNIPPET_NAME { String::new() } else { snippet };
+        let snippet = if r.method == SNIPPET_NAME {
+            String::new()
+        } else {
+            snippet
+        };
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {snippet} |\n",
             r.link,
