@@ -49,6 +49,7 @@ macro_rules! for_each_command {
             search_catalog(query: SearchText, offset: SearchOffset, limit: SearchLimit) -> SearchPage;
             export_user(user: String, file: String, format: ExportFormat, gzip: bool, task: String)
                 channel(on_progress: ExportProgress) -> ExportUserReport;
+            diagnostics() -> Diagnostics;
         }
     };
 }

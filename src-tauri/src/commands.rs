@@ -24,6 +24,7 @@ use archive_desk_core::{
     ThawDays, ThawTier, UserFolder,
 };
 
+use crate::diagnostics::{self, Diagnostics};
 use crate::files::{self, ChosenFile, FilePurpose};
 use crate::ipc::{report, AuditQuery, CmdResult, ConversationView, OpenedProfile};
 use crate::state::AppState;
@@ -288,4 +289,14 @@ pub async fn export_user(
     let (tx, rx) = watch::channel(ExportProgress::default());
     let work = session.export_user(&user, &path, &options, &tx, &running.token);
     with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// Help → Copy diagnostics: version, OS, the credential store, the log's
+/// directory and the recent errors (codes only).
+pub async fn diagnostics(state: &AppState) -> CmdResult<Diagnostics> {
+    Ok(Diagnostics::new(
+        state.profiles.keychain().store().clone(),
+        diagnostics::log_dir(&state.app),
+        &state.errors,
+    ))
 }

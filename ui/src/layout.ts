@@ -4,6 +4,7 @@ import { h } from "./dom";
 import { openHit, openProfile, summaryOf, syncCatalog } from "./browse";
 import { openUser } from "./conversations";
 import { showAudit } from "./views/audit";
+import { helpMenu } from "./views/help";
 import { manageProfiles } from "./views/profiles";
 import { SearchResults } from "./views/search";
 import { TaskBar } from "./views/tasks";
@@ -34,7 +35,7 @@ export function mountLayout(): void {
   catalogBar.hidden = true;
   usersPane.append(catalogBar, usersBody);
   document.getElementById("app")!.append(
-    h("header", { class: "topbar" }, h("strong", { class: "brand", text: "Archive Desk" }), profileLabel, profileButton, search, auditButton),
+    h("header", { class: "topbar" }, h("strong", { class: "brand", text: "Archive Desk" }), profileLabel, profileButton, search, auditButton, helpMenu()),
     h("main", { class: "panes" }, usersPane, convPane, viewPane),
     h("footer", { class: "footer" }, status, tasks.el),
   );
