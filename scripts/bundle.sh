@@ -7,7 +7,8 @@
 # Without one: this system's default, deb+rpm on Linux (AppImage is opt-in:
 # Tauri's AppImage bundler downloads linuxdeploy from GitHub at build time),
 # app+dmg on macOS, nsis+msi on Windows. Other options go to `tauri build`
-# (the release workflow passes `--target universal-apple-darwin`). A leading
+# (the release workflow passes `--target universal-apple-darwin`; `--debug`
+# packages an unoptimised build, to check the packaging quickly). A leading
 # `build` is ignored: tauri-action calls its `tauriScript` as `<script>
 # build <args>` (.github/workflows/release.yml).
 #
@@ -47,10 +48,13 @@ fi
 # Windows' Rust wants a native path in the JSON config below.
 native() { if [[ $os == windows ]]; then cygpath -m "$1"; else printf %s "$1"; fi; }
 config=$(printf '{"build":{"frontendDist":"%s/ui/dist","beforeBuildCommand":"npm run build"}}' "$(native "$root")")
+# `--debug` (passed on to `tauri build`): a quick unoptimised package.
+profile=release
+for o in ${options[@]+"${options[@]}"}; do [[ $o == --debug ]] && profile=debug; done
 if [[ $os == linux ]]; then
   # The CLI ships in the same packages, beside the app.
-  cargo build --release --locked -p archive-desk-cli
-  cli="$CARGO_TARGET_DIR/release/archive-desk-cli"
+  if [[ $profile == release ]]; then cargo build --release --locked -p archive-desk-cli; else cargo build --locked -p archive-desk-cli; fi
+  cli="$CARGO_TARGET_DIR/$profile/archive-desk-cli"
   config=$(printf '{"build":{"frontendDist":"%s/ui/dist","beforeBuildCommand":"npm run build"},"bundle":{"linux":{"deb":{"files":{"/usr/bin/archive-desk-cli":"%s"}},"rpm":{"files":{"/usr/bin/archive-desk-cli":"%s"}}}}}' \
     "$root" "$cli" "$cli")
 fi
@@ -59,5 +63,5 @@ TAURI_APP_PATH="$root/src-tauri" TAURI_FRONTEND_PATH="$root/ui" \
   ui/node_modules/.bin/tauri build --bundles "$bundles" --config "$config" ${options[@]+"${options[@]}"}
 
 # The installers, wherever --target put them (release/ or <triple>/release/).
-find "$CARGO_TARGET_DIR" -maxdepth 5 -type f -path '*/release/bundle/*' \
+find "$CARGO_TARGET_DIR" -maxdepth 5 -type f -path "*/$profile/bundle/*" \
   \( -name '*.deb' -o -name '*.rpm' -o -name '*.AppImage' -o -name '*.dmg' -o -name '*.msi' -o -name '*-setup.exe' \) | sort

@@ -10,6 +10,7 @@ import type { ChosenFile } from "./ChosenFile";
 import type { ColdStatus } from "./ColdStatus";
 import type { ConversationView } from "./ConversationView";
 import type { DeleteReport } from "./DeleteReport";
+import type { Diagnostics } from "./Diagnostics";
 import type { ExportFormat } from "./ExportFormat";
 import type { ExportProgress } from "./ExportProgress";
 import type { ExportReport } from "./ExportReport";
@@ -67,6 +68,7 @@ export type Commands = {
   sync_catalog: { args: { task: string, onProgress: Channel<SyncProgress> }, result: SyncReport },
   search_catalog: { args: { query: SearchText, offset: SearchOffset, limit: SearchLimit }, result: SearchPage },
   export_user: { args: { user: string, file: string, format: ExportFormat, gzip: boolean, task: string, onProgress: Channel<ExportProgress> }, result: ExportUserReport },
+  diagnostics: { args: Record<string, never>, result: Diagnostics },
 };
 
 export type CommandName = keyof Commands;
