@@ -15,9 +15,10 @@ use archive_desk_core::catalog::{self, CatalogStats};
 use archive_desk_core::connection::{self, Check};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
+use archive_desk_core::message_search::{self, MessageSearchOptions, MessageSearchReport, MessageSearchUpdate};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
-use archive_desk_core::restore::{RestoreOptions, RestoreReport};
-use archive_desk_core::session::ExportReport;
+use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, RestoreReport};
+use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
 use archive_desk_core::{
     AuditFilter, AuditRead, AuditVerification, Audited, ColdStatus, ConversationId, DeleteReport, Encoding,
     SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, SyncOptions, SyncProgress, SyncReport,
@@ -156,6 +157,59 @@ pub async fn restore_conversation(
         .map_err(report)
 }
 
+/// Whether each of the user's conversations is in the profile's Supabase
+/// now (read in batches); `None` when the profile has no restore target.
+pub async fn live_status(state: &AppState, user: String) -> CmdResult<Option<Vec<LiveStatus>>> {
+    let (name, session) = state.session().await?;
+    let profile = state.profiles.get(&name).map_err(report)?;
+    if !profile.has_restore_target() {
+        return Ok(None);
+    }
+    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    session.live_status(&user, &target).await.map(Some).map_err(report)
+}
+
+/// What restoring one conversation would do (the dialog before a restore).
+pub async fn preview_restore(
+    state: &AppState,
+    user: String,
+    id: String,
+    allow_missing_columns: bool,
+) -> CmdResult<RestorePreview> {
+    let (name, session) = state.session().await?;
+    let profile = state.profiles.get(&name).map_err(report)?;
+    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    session
+        .preview_restore(&user, &id, &target, allow_missing_columns)
+        .await
+        .map_err(report)
+}
+
+/// Restore several conversations of a user (or all, or a date range) as
+/// one task, with progress; cancellable as `task` (what is not done is
+/// left for the next run, which finishes it).
+pub async fn restore_conversations(
+    state: &AppState,
+    user: String,
+    selection: Selection,
+    allow_missing_columns: bool,
+    task: String,
+    on_progress: Channel<BulkProgress>,
+) -> CmdResult<BulkRestoreReport> {
+    let running = state.start_task(&task)?;
+    let (name, session) = state.session().await?;
+    let profile = state.profiles.get(&name).map_err(report)?;
+    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    #[allow(clippy::needless_update)]
+    let options = RestoreOptions {
+        allow_missing_columns,
+        ..Default::default()
+    };
+    let (tx, rx) = watch::channel(BulkProgress::default());
+    let work = session.restore_many(&user, &selection, &target, &options, &running.token, &tx);
+    with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
 /// Export to a path the person chose in the native save dialog.
 pub async fn export_conversation(
     state: &AppState,
@@ -289,6 +343,37 @@ pub async fn export_user(
     let (tx, rx) = watch::channel(ExportProgress::default());
     let work = session.export_user(&user, &path, &options, &tx, &running.token);
     with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// Find text in every message of one user's conversations, each
+/// conversation's matches streamed as it is searched; cancellable as `task`.
+pub async fn search_user_messages(
+    state: &AppState,
+    user: String,
+    query: SearchText,
+    task: String,
+    on_update: Channel<MessageSearchUpdate>,
+) -> CmdResult<MessageSearchReport> {
+    let running = state.start_task(&task)?;
+    let (_, session) = state.session().await?;
+    let folder = UserFolder::from_user_arg(&user).map_err(report)?;
+    let options = MessageSearchOptions::default();
+    let mut last_sent = std::time::Instant::now();
+    let send = |update: MessageSearchUpdate| {
+        // Matches always go out; a bare count at most every 100 ms (a level).
+        if !update.matches.is_empty()
+            || update.conversations_done == update.conversations_total
+            || last_sent.elapsed() >= std::time::Duration::from_millis(100)
+        {
+            last_sent = std::time::Instant::now();
+            // A closed channel (window gone) only loses updates; a cancel
+            // comes through `cancel_task`.
+            let _ = on_update.send(update);
+        }
+    };
+    message_search::search_user_messages(session.store(), &folder, query.as_str(), &options, send, &running.token)
+        .await
+        .map_err(report)
 }
 
 /// Help → Copy diagnostics: version, OS, the credential store, the log's

@@ -16,9 +16,10 @@ use archive_desk_core::catalog::CatalogStats;
 use archive_desk_core::connection::Check;
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
+use archive_desk_core::message_search::{MessageSearchReport, MessageSearchUpdate};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
-use archive_desk_core::restore::RestoreReport;
-use archive_desk_core::session::ExportReport;
+use archive_desk_core::restore::{LiveStatus, RestorePreview, RestoreReport};
+use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
 use archive_desk_core::{
     AuditRead, AuditVerification, Audited, ColdStatus, DeleteReport, SearchLimit, SearchOffset, SearchPage, SearchText,
     SecretInput, SecretKind, SyncProgress, SyncReport, ThawDays, ThawTier,

@@ -4,23 +4,28 @@ import type { AuditQuery } from "./AuditQuery";
 import type { AuditRead } from "./AuditRead";
 import type { AuditVerification } from "./AuditVerification";
 import type { Audited } from "./Audited";
+import type { BulkProgress } from "./BulkProgress";
+import type { BulkRestoreReport } from "./BulkRestoreReport";
 import type { CatalogStats } from "./CatalogStats";
 import type { Check } from "./Check";
 import type { ChosenFile } from "./ChosenFile";
 import type { ColdStatus } from "./ColdStatus";
 import type { ConversationView } from "./ConversationView";
 import type { DeleteReport } from "./DeleteReport";
-import type { Diagnostics } from "./Diagnostics";
 import type { ExportFormat } from "./ExportFormat";
 import type { ExportProgress } from "./ExportProgress";
 import type { ExportReport } from "./ExportReport";
 import type { ExportUserReport } from "./ExportUserReport";
 import type { FilePurpose } from "./FilePurpose";
 import type { ImportReport } from "./ImportReport";
+import type { LiveStatus } from "./LiveStatus";
+import type { MessageSearchReport } from "./MessageSearchReport";
+import type { MessageSearchUpdate } from "./MessageSearchUpdate";
 import type { OpenedProfile } from "./OpenedProfile";
 import type { Profile } from "./Profile";
 import type { ProfileView } from "./ProfileView";
 import type { RepairReport } from "./RepairReport";
+import type { RestorePreview } from "./RestorePreview";
 import type { RestoreReport } from "./RestoreReport";
 import type { SaveReport } from "./SaveReport";
 import type { SearchLimit } from "./SearchLimit";
@@ -29,6 +34,7 @@ import type { SearchPage } from "./SearchPage";
 import type { SearchText } from "./SearchText";
 import type { SecretInput } from "./SecretInput";
 import type { SecretKind } from "./SecretKind";
+import type { Selection } from "./Selection";
 import type { SyncProgress } from "./SyncProgress";
 import type { SyncReport } from "./SyncReport";
 import type { ThawDays } from "./ThawDays";
@@ -55,6 +61,9 @@ export type Commands = {
   user_conversations: { args: { user: string }, result: UserConversations },
   open_conversation: { args: { user: string, id: string }, result: ConversationView },
   restore_conversation: { args: { user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean, task: string }, result: Audited<RestoreReport> },
+  live_status: { args: { user: string }, result: Array<LiveStatus> | null },
+  preview_restore: { args: { user: string, id: string, allowMissingColumns: boolean }, result: RestorePreview },
+  restore_conversations: { args: { user: string, selection: Selection, allowMissingColumns: boolean, task: string, onProgress: Channel<BulkProgress> }, result: BulkRestoreReport },
   export_conversation: { args: { user: string, id: string, file: string, gzip: boolean }, result: ExportReport },
   delete_conversations: { args: { user: string, ids: Array<string> }, result: Audited<DeleteReport> },
   thaw_conversation: { args: { user: string, id: string, days: ThawDays, tier: ThawTier }, result: ColdStatus },
@@ -68,7 +77,7 @@ export type Commands = {
   sync_catalog: { args: { task: string, onProgress: Channel<SyncProgress> }, result: SyncReport },
   search_catalog: { args: { query: SearchText, offset: SearchOffset, limit: SearchLimit }, result: SearchPage },
   export_user: { args: { user: string, file: string, format: ExportFormat, gzip: boolean, task: string, onProgress: Channel<ExportProgress> }, result: ExportUserReport },
-  diagnostics: { args: Record<string, never>, result: Diagnostics },
+  search_user_messages: { args: { user: string, query: SearchText, task: string, onUpdate: Channel<MessageSearchUpdate> }, result: MessageSearchReport },
 };
 
 export type CommandName = keyof Commands;

@@ -7,6 +7,7 @@
 //! after an irreversible step (delete, restore-and-remove, repair), so
 //! that step is never taken without a trace.
 
+mod bulk;
 mod record;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ use crate::restore::{self, RestoreOptions, RestoreReport, Target};
 use crate::store::Store;
 use crate::CancellationToken;
 
+pub use bulk::{BulkItem, BulkOutcome, BulkProgress, BulkRestoreReport, PreviewItem, Selection};
 use record::to_map;
 pub use record::Audited;
 pub(crate) use record::Subject;
