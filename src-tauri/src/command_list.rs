@@ -56,6 +56,7 @@ macro_rules! for_each_command {
                 channel(on_progress: ExportProgress) -> ExportUserReport;
             search_user_messages(user: String, query: SearchText, task: String)
                 channel(on_update: MessageSearchUpdate) -> MessageSearchReport;
+            diagnostics() -> Diagnostics;
         }
     };
 }

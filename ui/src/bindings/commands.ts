@@ -12,6 +12,7 @@ import type { ChosenFile } from "./ChosenFile";
 import type { ColdStatus } from "./ColdStatus";
 import type { ConversationView } from "./ConversationView";
 import type { DeleteReport } from "./DeleteReport";
+import type { Diagnostics } from "./Diagnostics";
 import type { ExportFormat } from "./ExportFormat";
 import type { ExportProgress } from "./ExportProgress";
 import type { ExportReport } from "./ExportReport";
@@ -80,6 +81,7 @@ export type Commands = {
   search_catalog: { args: { query: SearchText, offset: SearchOffset, limit: SearchLimit }, result: SearchPage },
   export_user: { args: { user: string, file: string, format: ExportFormat, gzip: boolean, task: string, onProgress: Channel<ExportProgress> }, result: ExportUserReport },
   search_user_messages: { args: { user: string, query: SearchText, task: string, onUpdate: Channel<MessageSearchUpdate> }, result: MessageSearchReport },
+  diagnostics: { args: Record<string, never>, result: Diagnostics },
 };
 
 export type CommandName = keyof Commands;
