@@ -7,6 +7,7 @@
 //! after an irreversible step (delete, restore-and-remove, repair), so
 //! that step is never taken without a trace.
 
+mod erase;
 mod record;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ use crate::store::Store;
 use crate::CancellationToken;
 
 use record::to_map;
+pub use erase::ErasureReport;
 pub use record::Audited;
 pub(crate) use record::Subject;
 
