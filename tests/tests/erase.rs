@@ -111,7 +111,10 @@ async fn erasure_on_moto(versioned: bool) {
     let r = &report.receipt;
 
     // Nothing of the user is left, not a version, not a delete marker.
-    assert_eq!(version_ids(session.store(), &user_prefix(EMAIL)).await, Vec::<String>::new());
+    assert_eq!(
+        version_ids(session.store(), &user_prefix(EMAIL)).await,
+        Vec::<String>::new()
+    );
     assert_eq!(version_ids(session.store(), &user_prefix(OTHER)).await, others);
     assert_eq!(index_ids(session.store(), OTHER).await, ["o-0000"]);
 
@@ -227,7 +230,10 @@ async fn erasure_on_rclone_removes_the_objects_and_checks_keys_only() {
     let path = dir.path().join("receipt.json");
     let r = erase(&session, EMAIL, &path).await.receipt;
     assert_eq!(r.outcome, ErasureOutcome::Complete, "{r:?}");
-    assert!(r.warnings[0].starts_with("this store does not list object versions"), "{r:?}");
+    assert!(
+        r.warnings[0].starts_with("this store does not list object versions"),
+        "{r:?}"
+    );
     let keys: Vec<&str> = r.removed.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -263,7 +269,10 @@ async fn object_lock_refuses_the_erasure_and_leaves_everything() {
         .put_object()
         .bucket(session.store().bucket())
         .key(&held)
-        .body(ByteStream::from(archive_desk_core::codec::encode(&d[1], Encoding::Plain)))
+        .body(ByteStream::from(archive_desk_core::codec::encode(
+            &d[1],
+            Encoding::Plain,
+        )))
         .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
         .send()
         .await
@@ -281,9 +290,13 @@ async fn object_lock_refuses_the_erasure_and_leaves_everything() {
     assert_eq!(version_ids(session.store(), PREFIX).await, before);
     assert_eq!(index_ids(session.store(), EMAIL).await, ["k-0000", "k-0001"]);
     // No receipt, and no partial file beside it.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().filter(|e| {
-        e.as_ref().unwrap().file_name().to_string_lossy().contains("receipt")
-    }).count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| { e.as_ref().unwrap().file_name().to_string_lossy().contains("receipt") })
+            .count(),
+        0
+    );
     let outcomes: Vec<(String, Option<String>)> = session
         .audit()
         .read(&AuditFilter::default())

@@ -88,8 +88,7 @@ pub(crate) async fn erase(
         if o.key != index_key && !is_conversation(&o.key) {
             receipt.kept.push(KeptObject {
                 key: o.key,
-                reason: "not a conversation object of the archive (another name or a nested key); left in place"
-                    .into(),
+                reason: "not a conversation object of the archive (another name or a nested key); left in place".into(),
             });
         }
     }

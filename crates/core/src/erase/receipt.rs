@@ -148,6 +148,19 @@ impl ReceiptVerification {
     pub fn is_clean(&self) -> bool {
         self.still_present.is_empty()
     }
+
+    /// What a front end reports when something listed exists.
+    pub fn problem(&self) -> Option<Error> {
+        let first = self.still_present.first()?;
+        Some(Error::ReceiptNotVerified {
+            receipt: self.path.clone(),
+            count: self.still_present.len(),
+            first: match &first.version_id {
+                Some(v) => format!("{} (version {v}, found as {})", first.key, first.found_as),
+                None => format!("{} (found as {})", first.key, first.found_as),
+            },
+        })
+    }
 }
 
 /// Check `receipt` against the bucket: two listings of the user's folder
@@ -178,9 +191,7 @@ pub(crate) async fn verify_receipt(
     let current: HashSet<String> = store.list_objects(&folder).await?.into_iter().map(|o| o.key).collect();
     let (versions, versions_checked): (HashSet<(String, String)>, bool) = match store.list_versions(&prefix).await {
         Ok(all) => (
-            all.into_iter()
-                .filter_map(|v| Some((v.key, v.version_id?)))
-                .collect(),
+            all.into_iter().filter_map(|v| Some((v.key, v.version_id?))).collect(),
             true,
         ),
         Err(listing) => match (listing.not_implemented, store.bucket_versioning().await) {

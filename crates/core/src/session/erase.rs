@@ -30,6 +30,28 @@ pub struct ErasureReport {
     pub receipt_error: Option<String>,
 }
 
+impl ErasureReport {
+    /// Why the erasure is not complete, if it is not: something stays, it
+    /// failed half-way, or its receipt could not be saved.
+    pub fn problem(&self) -> Option<Error> {
+        let r = &self.receipt;
+        let detail = match (r.outcome, &r.error, &self.receipt_error) {
+            (ErasureOutcome::Failed, Some(e), _) => format!("stopped by an error once removal had begun ({e})"),
+            (ErasureOutcome::Incomplete, _, _) => {
+                let kept: Vec<String> = r.kept.iter().map(|k| format!("{} ({})", k.key, k.reason)).collect();
+                format!("{} object(s) stay: {}", r.kept.len(), kept.join("; "))
+            }
+            (_, _, Some(e)) => format!("everything was removed, but the receipt could not be saved: {e}"),
+            _ => return None,
+        };
+        Some(Error::ErasureIncomplete {
+            receipt: self.receipt_path.clone(),
+            folder: r.user_folder.clone(),
+            detail,
+        })
+    }
+}
+
 impl Session {
     /// Erase everything of `user` (see `erase.rs`) and save the deletion
     /// receipt to `receipt_path`. Confirmation (the typed email, `--yes`) is
@@ -117,9 +139,15 @@ impl Session {
                 d.insert("receipt_path".into(), json!(r.receipt_path));
                 d.insert("outcome".into(), json!(r.receipt.outcome));
                 d.insert("versions_removed".into(), json!(r.receipt.removed.len()));
-                d.insert("index_entries_removed".into(), json!(r.receipt.index_entries_removed.len()));
+                d.insert(
+                    "index_entries_removed".into(),
+                    json!(r.receipt.index_entries_removed.len()),
+                );
                 d.insert("index_deleted".into(), json!(r.receipt.index_deleted));
-                d.insert("kept".into(), json!(r.receipt.kept.iter().map(|k| &k.key).collect::<Vec<_>>()));
+                d.insert(
+                    "kept".into(),
+                    json!(r.receipt.kept.iter().map(|k| &k.key).collect::<Vec<_>>()),
+                );
                 d
             },
             |(_, code)| code.clone(),

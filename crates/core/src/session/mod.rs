@@ -27,8 +27,8 @@ use crate::restore::{self, RestoreOptions, RestoreReport, Target};
 use crate::store::Store;
 use crate::CancellationToken;
 
-use record::to_map;
 pub use erase::ErasureReport;
+use record::to_map;
 pub use record::Audited;
 pub(crate) use record::Subject;
 
