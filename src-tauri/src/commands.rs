@@ -217,6 +217,7 @@ pub async fn read_audit(state: &AppState, query: AuditQuery) -> CmdResult<AuditR
         user: query.user.filter(|s| !s.is_empty()),
         action: query.action.map(|a| a.as_str().to_owned()),
         since: query.since.filter(|s| !s.is_empty()),
+        until: query.until.filter(|s| !s.is_empty()),
     };
     let log = state.audit.clone();
     let mut read = blocking(move || log.read(&filter)).await?;

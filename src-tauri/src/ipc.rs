@@ -93,6 +93,8 @@ pub struct AuditQuery {
     pub user: Option<String>,
     pub action: Option<AuditAction>,
     pub since: Option<String>,
+    /// RFC 3339, or a date for that whole day.
+    pub until: Option<String>,
 }
 
 /// The actions the audit log records, which the audit view filters by.
