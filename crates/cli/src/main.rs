@@ -46,7 +46,7 @@ async fn dispatch(cli: &Cli, out: &mut Output) -> Result<(), Failure> {
         Command::Verify(args) => verify::verify(&session, args, out).await,
         Command::Thaw(args) => out.emit(&thaw::thaw(&session, args).await?),
         Command::Sync(args) => out.emit(&catalog::sync(&session, args).await?),
-        Command::ExportUser(args) => out.emit(&catalog::export_user(&session, args).await?),
+        Command::ExportUser(args) => out.emit(catalog::export_user(&session, args).await?.as_ref()),
         Command::EraseUser(args) => out.emit(&erase::erase_user(&session, args).await?),
         Command::VerifyReceipt(args) => out.emit(&erase::verify_receipt(&session, args).await?),
         Command::Profile(_) | Command::Audit(_) | Command::Search(_) => unreachable!("handled before connecting"),

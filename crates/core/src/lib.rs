@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod codec;
 pub mod cold;
 pub mod connection;
+pub mod customer_export;
 mod delete;
 pub mod erase;
 pub mod error;

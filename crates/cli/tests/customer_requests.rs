@@ -1,7 +1,8 @@
-//! `erase-user` and `verify-receipt` through the real binary on moto: no
-//! erasure without `--yes`; the receipt saved, its hash in `audit --json`;
-//! `verify-receipt` exits 0 while nothing listed exists and 1
-//! (`receipt_not_verified`) once a listed key is back.
+//! Whole-customer requests through the real binary on moto: `erase-user`
+//! (no erasure without `--yes`; the receipt saved, its hash in
+//! `audit --json`), `verify-receipt` (exit 0 while nothing listed exists,
+//! 1 `receipt_not_verified` once a listed key is back), and
+//! `export-user --for-customer` (a folder and its manifest).
 
 use std::path::Path;
 use std::process::Output;
@@ -104,4 +105,43 @@ async fn erase_user_saves_a_receipt_that_verify_receipt_checks() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(&key));
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["still_present"][0]["key"], key.as_str());
+}
+
+#[tokio::test]
+async fn export_user_for_customer_writes_a_folder_with_its_manifest() {
+    const USER: &str = "cli.access@example.com";
+    let store = fresh_store(ServerKind::Moto, Layout::default()).await;
+    let d = conversations(USER, "f", 2);
+    seed(&store, |s| {
+        s.user(USER, IndexState::Present, &[&d[0], &d[1]]);
+        s.good(USER, &d[0], ".json", Encoding::Plain);
+        s.good(USER, &d[1], ".json", Encoding::Plain);
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let folder = home.path().join("copy");
+    let folder_arg = folder.to_str().unwrap();
+    let out = run(
+        store.bucket(),
+        home.path(),
+        &["export-user", USER, "--for-customer", "--gzip", "-o", folder_arg],
+    );
+    assert_eq!(out.status.code(), Some(2), "--gzip does not go with --for-customer");
+    let out = run(
+        store.bucket(),
+        home.path(),
+        &["export-user", USER, "--for-customer", "-o", folder_arg, "--json"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["conversations"].as_u64(), report["files"].as_u64()),
+        (Some(2), Some(4))
+    );
+    let manifest = std::fs::read(folder.join("manifest.json")).unwrap();
+    let sha: String = Sha256::digest(&manifest).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(report["manifest_sha256"], sha.as_str());
+    for name in ["f-0000.json", "f-0000.txt", "f-0001.json", "f-0001.txt"] {
+        assert!(folder.join("conversations").join(name).is_file(), "{name}");
+    }
 }
