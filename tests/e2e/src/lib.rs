@@ -1,1 +1,308 @@
-//! Tests only: see tests/app.rs.
+//! The real app in a real window, for the end-to-end tests in `tests/`:
+//! Xvfb, then tauri-driver (which starts the app through WebKitWebDriver),
+//! then a WebDriver client. Each test file launches its own app on a
+//! private config, data and cache dir ([`Home`]) with a profile whose
+//! secrets are in the real keychain (the tests run inside with-keyring.sh).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use archive_desk_core::profile::{AwsAuth, Profile};
+use archive_desk_core::{Keychain, Profiles, Secret, SecretKind};
+use archive_desk_harness::servers::{self, S3Server};
+use archive_desk_harness::supabase::SupabaseStack;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// Kills its process (SIGTERM first, so tauri-driver stops WebKitWebDriver).
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+    }
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+/// Where screenshots go: `$ARCHIVE_DESK_SCREENSHOTS`, else the target dir's `screenshots/`.
+pub fn screenshots_dir() -> PathBuf {
+    let dir = std::env::var_os("ARCHIVE_DESK_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("screenshots"));
+    std::fs::create_dir_all(&dir).expect("create the screenshots dir");
+    dir
+}
+
+/// The app's private directories for one test, removed when it ends.
+pub struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("dialogs")).expect("dialogs dir");
+        Home { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.path().join("config")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.path().join("cache")
+    }
+
+    /// Where the app answers its native file dialogs (WebDriver cannot
+    /// drive them): a save writes `dialogs/<suggested name>`.
+    pub fn dialogs(&self) -> PathBuf {
+        self.path().join("dialogs")
+    }
+
+    /// The app's profiles file, with the real keychain.
+    pub fn profiles(&self) -> Profiles {
+        Profiles::new(self.config_dir().join("profiles.toml"), Keychain::default())
+    }
+
+    /// Adds a profile on `bucket` of `server` (and `supabase` as its restore
+    /// target, if given), secrets in the keychain; returns its name. The
+    /// name is unique, as the keychain is shared by every test of the run.
+    pub fn add_profile(&self, server: &S3Server, bucket: &str, supabase: Option<&SupabaseStack>) -> ProfileGuard {
+        let name = format!("e2e-{}", servers::token());
+        let profiles = self.profiles();
+        let mut profile = Profile::new(bucket);
+        profile.endpoint = Some(server.endpoint.clone());
+        profile.region = Some("us-east-1".into());
+        profile.aws = AwsAuth::Keychain {
+            access_key_id: server.access_key_id.clone(),
+        };
+        profile.supabase_url = supabase.map(|s| s.url.clone());
+        profiles.put(&name, profile).expect("save the profile");
+        profiles
+            .set_secret(
+                &name,
+                SecretKind::AwsSecretAccessKey,
+                &Secret::new(server.secret_access_key.clone()),
+            )
+            .expect("save the S3 secret");
+        if let Some(stack) = supabase {
+            profiles
+                .set_secret(&name, SecretKind::SupabaseKey, &Secret::new(stack.service_key.clone()))
+                .expect("save the Supabase key");
+        }
+        ProfileGuard { profiles, name }
+    }
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Home::new()
+    }
+}
+
+/// A profile added by [`Home::add_profile`]; removed (with its keychain
+/// entries) when dropped, so a failed test leaves no secrets behind.
+pub struct ProfileGuard {
+    profiles: Profiles,
+    pub name: String,
+}
+
+impl Drop for ProfileGuard {
+    fn drop(&mut self) {
+        let _ = self.profiles.remove(&self.name);
+    }
+}
+
+/// The running app: the WebDriver client plus the processes behind it.
+/// Fields drop in order: the session's client before the driver and Xvfb.
+pub struct App {
+    pub client: Client,
+    _driver: Proc,
+    _xvfb: Proc,
+}
+
+fn free_display() -> u32 {
+    (100..200)
+        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
+        .expect("a free X display")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a port")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+impl App {
+    /// Starts the debug build of the app on `home`'s directories.
+    pub async fn launch(home: &Home) -> App {
+        App::launch_with(home, &[]).await
+    }
+
+    /// As [`App::launch`], with extra environment variables for the app.
+    pub async fn launch_with(home: &Home, env: &[(&str, OsString)]) -> App {
+        // Both rustls back ends are linked in this workspace; pick one for fantoccini.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let app = target_dir().join("debug/archive-desk");
+        assert!(
+            app.exists(),
+            "{} is missing: build it with `cargo build -p archive-desk` (scripts/test.sh does)",
+            app.display()
+        );
+        let driver = servers::tools_dir().join("cargo/bin/tauri-driver");
+        assert!(
+            driver.exists(),
+            "{} is missing: run scripts/install-tools.sh",
+            driver.display()
+        );
+        let display = free_display();
+        let xvfb = Proc(
+            Command::new("Xvfb")
+                .args([
+                    format!(":{display}"),
+                    "-screen".into(),
+                    "0".into(),
+                    "1280x800x24".into(),
+                    "-nolisten".into(),
+                    "tcp".into(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb starts"),
+        );
+        let port = free_port();
+        let mut command = Command::new(&driver);
+        command
+            .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
+            .env("DISPLAY", format!(":{display}"))
+            .env("ARCHIVE_DESK_CONFIG_DIR", home.config_dir())
+            .env("ARCHIVE_DESK_DATA_DIR", home.data_dir())
+            .env("ARCHIVE_DESK_CACHE_DIR", home.cache_dir())
+            .env("ARCHIVE_DESK_E2E_DIALOG_DIR", home.dialogs())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let driver = Proc(command.spawn().expect("tauri-driver starts"));
+        let mut caps = serde_json::Map::new();
+        caps.insert("tauri:options".into(), serde_json::json!({ "application": app }));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = loop {
+            match ClientBuilder::rustls()
+                .expect("rustls")
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                // The driver is still starting.
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(300)).await,
+                Err(e) => panic!("could not start a WebDriver session: {e}"),
+            }
+        };
+        App {
+            client,
+            _driver: driver,
+            _xvfb: xvfb,
+        }
+    }
+
+    /// Ends the WebDriver session (the app closes); the processes stop on drop.
+    pub async fn close(self) {
+        let App { client, _driver, _xvfb } = self;
+        client.close().await.expect("close the session");
+    }
+}
+
+pub async fn wait_for(client: &Client, css: &str) -> Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+}
+
+/// Clicks the element matching `css` once it appears.
+pub async fn click(client: &Client, css: &str) {
+    wait_for(client, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// The text of the first element matching `css`, read in the page: views
+/// re-render, so an element found a moment ago may be gone (stale).
+pub async fn text_of(client: &Client, css: &str) -> String {
+    let value = client
+        .execute(
+            "const el = document.querySelector(arguments[0]); return el ? el.textContent : '';",
+            vec![css.into()],
+        )
+        .await
+        .expect("script runs");
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// Wait until the text of `css` satisfies `ok`.
+pub async fn wait_for_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = text_of(client, css).await;
+        if ok(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never got the expected text; last: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wait until no element matches `css`.
+pub async fn wait_gone(client: &Client, css: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = client.find_all(Locator::Css(css)).await.expect("find_all");
+        if found.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{css} is still shown");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Saves a screenshot as `<screenshots_dir>/<name>.png`.
+pub async fn shot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).expect("write screenshot");
+}
