@@ -110,18 +110,20 @@ pub enum AuditAction {
     ExportUser,
     Repair,
     Thaw,
+    EraseUser,
 }
 
 impl AuditAction {
     /// Every action (the tests and the generated `AuditActions` use it).
     #[cfg(test)]
-    pub const ALL: [AuditAction; 6] = [
+    pub const ALL: [AuditAction; 7] = [
         AuditAction::Restore,
         AuditAction::Delete,
         AuditAction::Export,
         AuditAction::ExportUser,
         AuditAction::Repair,
         AuditAction::Thaw,
+        AuditAction::EraseUser,
     ];
 
     /// The name the core records (the serde name).
@@ -133,6 +135,7 @@ impl AuditAction {
             AuditAction::ExportUser => "export_user",
             AuditAction::Repair => "repair",
             AuditAction::Thaw => "thaw",
+            AuditAction::EraseUser => "erase_user",
         }
     }
 }

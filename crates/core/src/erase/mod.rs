@@ -157,7 +157,9 @@ async fn hash_all(
         done: 0,
         total: targets.len() as u64,
     });
-    let hashed = futures::stream::iter(targets)
+    // Owned versions in the stream: a future borrowing from `targets`
+    // would not be `Send` for every lifetime, as the app's tasks need.
+    let hashed = futures::stream::iter(targets.to_vec())
         .map(|t| async move {
             let line = RemovedObject {
                 key: t.key.clone(),
