@@ -4,6 +4,7 @@
 import type { ConversationRow } from "./bindings/ConversationRow";
 import type { UserSummary } from "./bindings/UserSummary";
 import { deleteChecked, deleteIds, exportAll, exportOne, repair, restore, verify } from "./actions";
+import { eraseUser, exportForCustomer } from "./customer";
 import { day, h, kids, when } from "./dom";
 import { call, errorText, isErrorReport } from "./ipc";
 import { convPane, empty, say, viewPane } from "./layout";
@@ -98,9 +99,11 @@ export function renderActions(): void {
   bar.replaceChildren(
     ...kids(
       h("button", { id: "export-user", text: "Export all…", title: "Every conversation of this user in one file", onclick: () => exportAll(user.folder) }),
+      h("button", { id: "export-for-customer", text: "For the customer…", title: "A copy for a data-access request: each conversation as JSON and text, with a manifest", onclick: () => exportForCustomer(user.folder) }),
       h("button", { text: "Verify", onclick: () => verify(user.folder) }),
       ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
       ro || n === 0 ? null : h("button", { class: "danger", text: `Delete ${n} permanently…`, onclick: () => deleteChecked() }),
+      ro ? null : h("button", { id: "erase-user", class: "danger", text: "Erase user…", title: "Everything of this user, for good, with a deletion receipt", onclick: () => eraseUser(user.folder) }),
     ),
   );
 }
