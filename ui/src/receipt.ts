@@ -52,7 +52,7 @@ export function receiptVerificationLines(v: ReceiptVerification): string[] {
     v.still_present.length === 0
       ? "Verified: none of the keys or versions it lists exists any more."
       : `NOT verified: ${count(v.still_present.length, "listed key or version")} exist${v.still_present.length === 1 ? "s" : ""} in the bucket.`,
-    `${count(v.checked, "key or version")} checked in ${v.bucket} for ${v.user_email ?? v.user_folder}${v.versions_checked ? "" : " (keys only: this store lists no versions)"}`,
+    `${v.checked.toLocaleString()} listed key(s) and version(s) checked in ${v.bucket} for ${v.user_email ?? v.user_folder}${v.versions_checked ? "" : " (keys only: this store lists no versions)"}`,
     ...v.still_present.map((p) => `Still present: ${p.key}${p.version_id ? ` version ${p.version_id}` : ""} (${p.found_as})`),
     `Receipt SHA-256: ${v.receipt_sha256}`,
   ];

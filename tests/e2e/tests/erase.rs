@@ -11,7 +11,7 @@ use archive_desk_core::{AuditFilter, AuditLog, Encoding, Layout, UserFolder};
 use archive_desk_e2e::{click, shot, wait_for, wait_for_text, App, Home};
 use archive_desk_harness::check::version_ids;
 use archive_desk_harness::fixtures::{self, object_key, IndexState, Seeder};
-use archive_desk_harness::{enable_versioning, fresh_store, servers, ServerKind};
+use archive_desk_harness::{enable_versioning, fresh_store, servers, RawS3, ServerKind};
 use fantoccini::Locator;
 
 const EMAIL: &str = "erase.e2e@example.com";

@@ -79,8 +79,8 @@ pub(crate) async fn erase(
 
     let plan = plan_delete(store, folder, |key| key == index_key || is_conversation(key)).await?;
     receipt.versioned_bucket = plan.versioned;
+    let versions_listed = plan.listing_note.is_none();
     receipt.warnings.extend(plan.listing_note);
-    let versions_listed = receipt.warnings.is_empty();
     // The index's versions are planned (their holds checked) but removed
     // last, once the entries are gone.
     let conversations: Vec<ObjectVersion> = plan.targets.into_iter().filter(|t| t.key != index_key).collect();
