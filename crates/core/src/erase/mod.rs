@@ -278,7 +278,8 @@ async fn remove_index(
         .await
         .map_err(|l| l.error)?
         .into_iter()
-        .filter(|v| v.key == index_key && !(v.latest && !v.delete_marker))
+        // Every version but a current one with data.
+        .filter(|v| v.key == index_key && (!v.latest || v.delete_marker))
         .collect();
     // Past the point of cancelling: the objects are gone already.
     let (tx, _) = watch::channel(EraseProgress::default());
