@@ -3,7 +3,8 @@
 //! user is left — checked with ListObjectVersions through the tests' own
 //! client — the receipt lists exactly what went, with the hashes of its
 //! bytes, and verifies; it stops verifying once a listed key is back. A
-//! refused erasure (Object Lock, read-only, cancel) leaves everything.
+//! refused erasure (Object Lock, read-only, cancel) leaves everything; one
+//! failing after removal began saves a `failed` receipt of what went.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +13,8 @@ use archive_desk_core::{AuditFilter, CancellationToken, Encoding, Session};
 use archive_desk_harness::check::{exists, index_ids, version_ids};
 use archive_desk_harness::fixtures::{conversations, object_key, seed, IndexState};
 use archive_desk_harness::{
-    create_bucket, create_locked_bucket, enable_versioning, fresh_session, servers, session_for, RawS3, ServerKind,
+    create_bucket, create_locked_bucket, enable_versioning, fresh_session, servers, session_for, Fault, FaultProxy,
+    Match, RawS3, Rule, ServerKind,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ObjectLockLegalHoldStatus;
@@ -337,4 +339,48 @@ async fn read_only_and_cancelled_erasures_remove_nothing() {
     assert_eq!(version_ids(session.store(), PREFIX).await, before);
     assert_eq!(index_ids(session.store(), EMAIL).await, ["e-0000", "e-0001", "e-0002"]);
     assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn an_erasure_failing_after_removal_began_saves_a_failed_receipt_of_what_went() {
+    const EMAIL: &str = "half.erased@example.com";
+    let proxy = FaultProxy::start(servers::shared(ServerKind::Moto));
+    let (session, dir) = session_for(proxy.store_config(&format!("f-{}", servers::token()))).await;
+    create_bucket(session.store()).await;
+    enable_versioning(session.store()).await;
+    seed_two_users(&session, EMAIL, "other.half@example.com").await;
+    let conversations_before: BTreeSet<String> = stored_versions(&session, &user_prefix(EMAIL))
+        .await
+        .into_iter()
+        .filter(|(k, _, _)| !k.ends_with("metadata.json"))
+        .map(|(_, v, _)| v)
+        .collect();
+    // The objects go; then the index update is denied.
+    proxy.set_rules(vec![Rule::new(
+        "index-put",
+        Match::any().method("PUT").key_suffix("metadata.json"),
+        Fault::access_denied(),
+    )]);
+    let path = dir.path().join("receipt.json");
+    let report = erase(&session, EMAIL, &path).await;
+    assert!(proxy.hits("index-put") > 0);
+    proxy.clear();
+    let r = &report.receipt;
+    assert_eq!(r.outcome, ErasureOutcome::Failed, "{r:?}");
+    assert!(r.error.as_deref().is_some_and(|e| e.starts_with("s3: ")), "{r:?}");
+    assert!(r.index_entries_removed.is_empty() && !r.index_deleted, "{r:?}");
+    let listed: BTreeSet<String> = r.removed.iter().filter_map(|o| o.version_id.clone()).collect();
+    assert_eq!(listed, conversations_before);
+    assert_eq!(report.problem().unwrap().code(), "erasure_incomplete");
+    // The index stays whole; what the receipt lists is gone.
+    assert_eq!(index_ids(session.store(), EMAIL).await, ["e-0000", "e-0001", "e-0002"]);
+    assert!(session.verify_receipt(&path).await.unwrap().is_clean());
+    // The audit has an error outcome that still carries the receipt's hash.
+    let records = session.audit().read(&AuditFilter::default()).unwrap();
+    let last = records.last().unwrap();
+    assert_eq!(
+        (last.outcome.as_str(), last.error_code.as_deref()),
+        ("error", Some("s3"))
+    );
+    assert_eq!(last.detail["receipt_sha256"], report.receipt_sha256.as_str());
 }
