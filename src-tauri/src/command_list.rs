@@ -35,6 +35,10 @@ macro_rules! for_each_command {
                 remove_from_archive: bool,
                 task: String,
             ) -> Audited<RestoreReport>;
+            live_status(user: String) -> Option<Vec<LiveStatus>>;
+            preview_restore(user: String, id: String, allow_missing_columns: bool) -> RestorePreview;
+            restore_conversations(user: String, selection: Selection, allow_missing_columns: bool, task: String)
+                channel(on_progress: BulkProgress) -> BulkRestoreReport;
             export_conversation(user: String, id: String, file: String, gzip: bool) -> ExportReport;
             delete_conversations(user: String, ids: Vec<String>) -> Audited<DeleteReport>;
             thaw_conversation(user: String, id: String, days: ThawDays, tier: ThawTier) -> ColdStatus;

@@ -19,8 +19,8 @@ use archive_desk_core::erase::{EraseProgress, ReceiptVerification};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
-use archive_desk_core::restore::{RestoreOptions, RestoreReport};
-use archive_desk_core::session::ExportReport;
+use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, RestoreReport};
+use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
 use archive_desk_core::{
     AuditFilter, AuditRead, AuditVerification, Audited, ColdStatus, ConversationId, DeleteReport, Encoding,
     ErasureReport, SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, SyncOptions,
@@ -156,6 +156,59 @@ pub async fn restore_conversation(
         .restore(&user, &id, &target, &options, remove_from_archive, &running.token)
         .await
         .map_err(report)
+}
+
+/// Whether each of the user's conversations is in the profile's Supabase
+/// now (read in batches); `None` when the profile has no restore target.
+pub async fn live_status(state: &AppState, user: String) -> CmdResult<Option<Vec<LiveStatus>>> {
+    let (name, session) = state.session().await?;
+    let profile = state.profiles.get(&name).map_err(report)?;
+    if !profile.has_restore_target() {
+        return Ok(None);
+    }
+    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    session.live_status(&user, &target).await.map(Some).map_err(report)
+}
+
+/// What restoring one conversation would do (the dialog before a restore).
+pub async fn preview_restore(
+    state: &AppState,
+    user: String,
+    id: String,
+    allow_missing_columns: bool,
+) -> CmdResult<RestorePreview> {
+    let (name, session) = state.session().await?;
+    let profile = state.profiles.get(&name).map_err(report)?;
+    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    session
+        .preview_restore(&user, &id, &target, allow_missing_columns)
+        .await
+        .map_err(report)
+}
+
+/// Restore several conversations of a user (or all, or a date range) as
+/// one task, with progress; cancellable as `task` (what is not done is
+/// left for the next run, which finishes it).
+pub async fn restore_conversations(
+    state: &AppState,
+    user: String,
+    selection: Selection,
+    allow_missing_columns: bool,
+    task: String,
+    on_progress: Channel<BulkProgress>,
+) -> CmdResult<BulkRestoreReport> {
+    let running = state.start_task(&task)?;
+    let (name, session) = state.session().await?;
+    let profile = state.profiles.get(&name).map_err(report)?;
+    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    #[allow(clippy::needless_update)]
+    let options = RestoreOptions {
+        allow_missing_columns,
+        ..Default::default()
+    };
+    let (tx, rx) = watch::channel(BulkProgress::default());
+    let work = session.restore_many(&user, &selection, &target, &options, &running.token, &tx);
+    with_progress(rx, &on_progress, work).await.map_err(report)
 }
 
 /// Export to a path the person chose in the native save dialog.

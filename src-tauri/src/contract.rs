@@ -20,8 +20,8 @@ use archive_desk_core::erase::{EraseProgress, ReceiptVerification};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
-use archive_desk_core::restore::RestoreReport;
-use archive_desk_core::session::ExportReport;
+use archive_desk_core::restore::{LiveStatus, RestorePreview, RestoreReport};
+use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
 use archive_desk_core::{
     AuditRead, AuditVerification, Audited, ColdStatus, DeleteReport, ErasureReport, SearchLimit, SearchOffset,
     SearchPage, SearchText, SecretInput, SecretKind, SyncProgress, SyncReport, ThawDays, ThawTier,

@@ -105,6 +105,7 @@ pub struct AuditQuery {
 #[ts(export)]
 pub enum AuditAction {
     Restore,
+    RestoreBatch,
     Delete,
     Export,
     ExportUser,
@@ -116,8 +117,9 @@ pub enum AuditAction {
 impl AuditAction {
     /// Every action (the tests and the generated `AuditActions` use it).
     #[cfg(test)]
-    pub const ALL: [AuditAction; 7] = [
+    pub const ALL: [AuditAction; 8] = [
         AuditAction::Restore,
+        AuditAction::RestoreBatch,
         AuditAction::Delete,
         AuditAction::Export,
         AuditAction::ExportUser,
@@ -130,6 +132,7 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::Restore => "restore",
+            AuditAction::RestoreBatch => "restore_batch",
             AuditAction::Delete => "delete",
             AuditAction::Export => "export",
             AuditAction::ExportUser => "export_user",

@@ -1,5 +1,5 @@
-// What the buttons of the conversation panes do: restore, export (one or
-// all of a user's), delete, verify and repair; each asks first where it
+// What the buttons of the conversation panes do: export (one or all of a
+// user's), delete, verify and repair (restores: restore.ts); each asks first where it
 // must and reports in a dialog or the status line.
 import type { ExportFormat } from "./bindings/ExportFormat";
 import { ExportFormats, FilePurposes } from "./bindings/enums";
@@ -11,46 +11,6 @@ import { fail, say, sayDone, tasks, viewPane } from "./layout";
 import { bytes, count, deleteReportLines, exportFileName, exportProgressView } from "./logic";
 import { state } from "./state";
 import { confirmDanger, modal } from "./views/dialog";
-
-export async function restore(user: string, id: string): Promise<void> {
-  const remove = h("input", { type: "checkbox" });
-  const allow = h("input", { type: "checkbox" });
-  const choice = await modal("Restore to Supabase", h("div", {},
-    h("p", { text: `Restore conversation ${id} (its row, then its messages). Rows already there are left alone.` }),
-    h("label", { class: "check" }, allow, " Restore even if the tables lack some archive fields (they are listed)"),
-    h("label", { class: "check" }, remove, " Then remove it from the archive (after the restore is verified)"),
-  ), [{ label: "Cancel", value: "cancel" }, { label: "Restore", value: "ok" }]);
-  if (choice !== "ok") return;
-  try {
-    // No progress to show: the task bar gives it a row with Cancel.
-    const r = await tasks.run(`Restoring ${id}`, (task) => call("restore_conversation", { user, id, allowMissingColumns: allow.checked, removeFromArchive: remove.checked, task }), () => ({ text: "restoring…", fraction: null }));
-    const dropped = [...r.dropped_fields.conversations.map((f) => `conversations.${f}`), ...r.dropped_fields.messages.map((f) => `messages.${f}`)];
-    await modal("Restore done", h("div", { class: "report", id: "restore-report" },
-      h("p", { text: `Conversation: ${r.conversation_inserted ? "inserted" : "already present"}` }),
-      h("p", { text: `Messages: ${r.messages_inserted} inserted, ${r.messages_already_present} already present (${r.messages_in_table} in the table)` }),
-      dropped.length ? h("p", { text: `Not restored (the tables lack them): ${dropped.join(", ")}` }) : null,
-      h("p", { text: `Verified: ${r.verified ? "yes" : "NO"} · ${r.target}${r.atomic ? ", one transaction" : ""} · ${r.duration_ms} ms` }),
-      r.differences_count > 0 ? h("p", { text: `Differences between the archive and the tables (${r.differences_count}):` }) : null,
-      ...r.differences.map((d) => h("p", { class: "difference", text: `• ${d.table}.${d.field} of row ${d.row_id}: archive ${clip(JSON.stringify(d.archive))}, table ${clip(JSON.stringify(d.target))}` })),
-      r.differences_count > r.differences.length ? h("p", { text: `…and ${r.differences_count - r.differences.length} more` }) : null,
-      r.removed_from_archive ? h("p", { text: `Removed from the archive: ${r.removed_from_archive.deleted_keys.join(", ")}` }) : null,
-      ...(r.removed_from_archive?.warnings ?? []).map((w) => h("p", { class: "error", text: `Warning: ${w}` })),
-    ), [{ label: "Close", value: "ok" }]);
-    sayDone(`Restored ${id}`, r.audit_warning);
-    if (r.removed_from_archive && state.user) {
-      await openUser(state.user);
-      await refreshSearch();
-    }
-  } catch (e) {
-    if (isCancelled(e)) say(`Restore of ${id} cancelled; nothing was written.`);
-    else fail(e);
-  }
-}
-
-/** At most 200 characters of a value (a message can be long). */
-function clip(text: string): string {
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
-}
 
 export async function exportOne(user: string, id: string): Promise<void> {
   try {

@@ -1,14 +1,16 @@
 // The middle and right panes: a user's conversations (sortable, with
-// checkboxes for a delete of several) and the open conversation (transcript
+// checkboxes for a delete or restore of several, and whether each is in
+// Supabase now when the profile has a restore target) and the open conversation (transcript
 // or raw JSON, with its actions; the cold view when it cannot be read yet).
 import type { ConversationRow } from "./bindings/ConversationRow";
 import type { UserSummary } from "./bindings/UserSummary";
-import { deleteChecked, deleteIds, exportAll, exportOne, repair, restore, verify } from "./actions";
+import { deleteChecked, deleteIds, exportAll, exportOne, repair, verify } from "./actions";
 import { eraseUser, exportForCustomer } from "./customer";
 import { day, h, kids, when } from "./dom";
 import { call, errorText, isErrorReport } from "./ipc";
 import { convPane, empty, say, viewPane } from "./layout";
 import { isCold, rowNotes, userLabel, type SortKey } from "./logic";
+import { liveCell, loadLive, restore, restoreBulk } from "./restore";
 import { conversationRows, state } from "./state";
 import { renderCold } from "./views/cold";
 import { renderRaw, renderTranscript } from "./views/transcript";
@@ -26,6 +28,7 @@ export async function openUser(u: UserSummary): Promise<void> {
     return;
   }
   renderConversations();
+  void loadLive(u.folder);
   if (state.listing.index_error) say(`metadata.json unreadable: ${state.listing.index_error.message}`, "error");
 }
 
@@ -33,6 +36,7 @@ function renderConversations(): void {
   const listing = state.listing;
   if (!listing || !state.user) return;
   const rows = conversationRows();
+  const canRestore = state.profile?.can_restore ?? false;
   const header = (label: string, key: SortKey) =>
     h("th", {
       scope: "col",
@@ -68,6 +72,7 @@ function renderConversations(): void {
         },
         h("td", {}, box),
         h("td", { class: "title", text: r.title ?? r.conversation_id, title: r.conversation_id }),
+        canRestore ? liveCell(r.conversation_id) : null,
         h("td", { class: "date", text: day(r.created_at), title: r.created_at ?? "" }),
         h("td", { class: "date", text: day(r.archived_at), title: r.archived_at ?? "" }),
         h("td", { class: "num", text: r.message_count === null ? "—" : String(r.message_count) }),
@@ -79,7 +84,7 @@ function renderConversations(): void {
   const table = h(
     "table",
     { class: "conversations", tabindex: "0", "aria-label": "Conversations" },
-    h("thead", {}, h("tr", {}, h("th", { text: "" }), header("Title", "title"), header("Created", "created_at"), header("Archived", "archived_at"), header("Messages", "message_count"), header("Storage", "storage_class"), h("th", { text: "" }))),
+    h("thead", {}, h("tr", {}, h("th", { text: "" }), header("Title", "title"), canRestore ? h("th", { scope: "col", text: "In Supabase" }) : null, header("Created", "created_at"), header("Archived", "archived_at"), header("Messages", "message_count"), header("Storage", "storage_class"), h("th", { text: "" }))),
     body,
   );
   convPane.replaceChildren(
@@ -102,6 +107,8 @@ export function renderActions(): void {
       h("button", { id: "export-for-customer", text: "For the customer…", title: "A copy for a data-access request: each conversation as JSON and text, with a manifest", onclick: () => exportForCustomer(user.folder) }),
       h("button", { text: "Verify", onclick: () => verify(user.folder) }),
       ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
+      ro || !state.profile?.can_restore ? null : h("button", { id: "restore-all", text: "Restore all…", title: "Every conversation of this user, or those archived in a date range", onclick: () => restoreBulk(user.folder, "all") }),
+      ro || !state.profile?.can_restore || n === 0 ? null : h("button", { id: "restore-checked", text: `Restore ${n}…`, onclick: () => restoreBulk(user.folder, [...state.checked]) }),
       ro || n === 0 ? null : h("button", { class: "danger", text: `Delete ${n} permanently…`, onclick: () => deleteChecked() }),
       ro ? null : h("button", { id: "erase-user", class: "danger", text: "Erase user…", title: "Everything of this user, for good, with a deletion receipt", onclick: () => eraseUser(user.folder) }),
     ),

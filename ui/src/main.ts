@@ -5,7 +5,8 @@
 // - layout.ts: the page's elements and the status line;
 // - browse.ts: opening a profile, the users list, search, the catalog;
 // - conversations.ts: a user's conversations and the open conversation;
-// - actions.ts: restore, export, delete, verify, repair;
+// - actions.ts: export, delete, verify, repair;
+// - restore.ts: restore preview, bulk restore, live status;
 // - keyboard.ts: the keys;
 // - views/: the parts of the page (lists, transcript, dialogs, audit, task bar).
 import { openProfile, searchAsYouType } from "./browse";

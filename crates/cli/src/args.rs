@@ -60,7 +60,8 @@ pub enum Command {
     Show(browse::ShowArgs),
     /// Write a conversation's stored document, every field kept.
     Export(browse::ExportArgs),
-    /// Restore a conversation into Supabase (REST or direct Postgres); idempotent.
+    /// Restore conversations into Supabase (REST or direct Postgres): one, several, or --all of a
+    /// user (--since/--until); --dry-run previews; idempotent, so a batch run again finishes it.
     Restore(restore::RestoreArgs),
     /// Permanently delete conversations (every version) and their index entries.
     Delete(delete::DeleteArgs),

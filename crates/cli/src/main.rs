@@ -38,7 +38,7 @@ async fn dispatch(cli: &Cli, out: &mut Output) -> Result<(), Failure> {
     let session = connect::session(cli).await?;
     match &cli.command {
         Command::Users(args) => users::users(&session, args, out).await,
-        Command::Index(args) => out.emit(&browse::index(&session, args).await?),
+        Command::Index(args) => out.emit(&browse::index(&session, cli.profile.as_deref(), args).await?),
         Command::Show(args) => out.emit(&browse::show(&session, args).await?),
         Command::Export(args) => out.emit(&browse::export(&session, args).await?),
         Command::Restore(args) => out.emit(&restore::restore(&session, cli.profile.as_deref(), args).await?),

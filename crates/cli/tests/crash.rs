@@ -1,5 +1,6 @@
 //! Crash tests (docs/RELIABILITY.md): the real binary killed with SIGKILL
-//! during delete, repair, export-user, sync and the three restore modes;
+//! during delete, repair, export-user, sync, the three restore modes and a
+//! bulk restore;
 //! after each kill the invariants hold and the operation, run again,
 //! completes. A short pass here (a few runs per operation);
 //! `scripts/reliability.sh` runs the long one (`ARCHIVE_DESK_CRASH_RUNS`).
@@ -46,4 +47,9 @@ fn crash_restore_rpc() {
 #[test]
 fn crash_restore_postgres() {
     crash::restore_postgres(binary(), &Plan::from_env("restore-postgres", 2));
+}
+
+#[test]
+fn crash_restore_bulk() {
+    crash::restore_bulk(binary(), &Plan::from_env("restore-bulk", 2));
 }

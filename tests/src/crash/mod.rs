@@ -17,13 +17,16 @@
 //!
 //! Files: this one (the plan, the CLI runner, the kill, the tally),
 //! `archive.rs` (delete, repair, export-user, sync on moto) and
-//! `restore.rs` (the three restore modes on the Supabase stand-in).
+//! `restore.rs` (the three restore modes on the Supabase stand-in),
+//! `restore_bulk.rs` (a whole user's batch, resumed after the kill).
 
 pub(crate) mod archive;
 pub(crate) mod restore;
+pub(crate) mod restore_bulk;
 
 pub use archive::{delete, export_user, repair, sync};
 pub use restore::{restore_postgres, restore_rest, restore_rpc};
+pub use restore_bulk::restore_bulk;
 
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};

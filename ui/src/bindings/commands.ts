@@ -6,6 +6,8 @@ import type { AuditQuery } from "./AuditQuery";
 import type { AuditRead } from "./AuditRead";
 import type { AuditVerification } from "./AuditVerification";
 import type { Audited } from "./Audited";
+import type { BulkProgress } from "./BulkProgress";
+import type { BulkRestoreReport } from "./BulkRestoreReport";
 import type { CatalogStats } from "./CatalogStats";
 import type { Check } from "./Check";
 import type { ChosenFile } from "./ChosenFile";
@@ -21,11 +23,13 @@ import type { ExportReport } from "./ExportReport";
 import type { ExportUserReport } from "./ExportUserReport";
 import type { FilePurpose } from "./FilePurpose";
 import type { ImportReport } from "./ImportReport";
+import type { LiveStatus } from "./LiveStatus";
 import type { OpenedProfile } from "./OpenedProfile";
 import type { Profile } from "./Profile";
 import type { ProfileView } from "./ProfileView";
 import type { ReceiptVerification } from "./ReceiptVerification";
 import type { RepairReport } from "./RepairReport";
+import type { RestorePreview } from "./RestorePreview";
 import type { RestoreReport } from "./RestoreReport";
 import type { SaveReport } from "./SaveReport";
 import type { SearchLimit } from "./SearchLimit";
@@ -34,6 +38,7 @@ import type { SearchPage } from "./SearchPage";
 import type { SearchText } from "./SearchText";
 import type { SecretInput } from "./SecretInput";
 import type { SecretKind } from "./SecretKind";
+import type { Selection } from "./Selection";
 import type { SyncProgress } from "./SyncProgress";
 import type { SyncReport } from "./SyncReport";
 import type { ThawDays } from "./ThawDays";
@@ -60,6 +65,9 @@ export type Commands = {
   user_conversations: { args: { user: string }, result: UserConversations },
   open_conversation: { args: { user: string, id: string }, result: ConversationView },
   restore_conversation: { args: { user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean, task: string }, result: Audited<RestoreReport> },
+  live_status: { args: { user: string }, result: Array<LiveStatus> | null },
+  preview_restore: { args: { user: string, id: string, allowMissingColumns: boolean }, result: RestorePreview },
+  restore_conversations: { args: { user: string, selection: Selection, allowMissingColumns: boolean, task: string, onProgress: Channel<BulkProgress> }, result: BulkRestoreReport },
   export_conversation: { args: { user: string, id: string, file: string, gzip: boolean }, result: ExportReport },
   delete_conversations: { args: { user: string, ids: Array<string> }, result: Audited<DeleteReport> },
   thaw_conversation: { args: { user: string, id: string, days: ThawDays, tier: ThawTier }, result: ColdStatus },

@@ -48,6 +48,7 @@ export const RestoreModes = {
 /** Every `AuditAction`, by its Rust name. */
 export const AuditActions = {
   Restore: "restore",
+  RestoreBatch: "restore_batch",
   Delete: "delete",
   Export: "export",
   ExportUser: "export_user",

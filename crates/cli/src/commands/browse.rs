@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use archive_desk_core::browse::{self, UserConversations};
 use archive_desk_core::codec::{self, Encoding};
+use archive_desk_core::restore::{LiveState, LiveStatus};
 use archive_desk_core::session::ExportReport;
 use archive_desk_core::{ConversationId, Error, ErrorReport, OpenedConversation, Session, UserFolder};
 use clap::Args;
+use serde::Serialize;
 
+use super::restore::{self, TargetArgs};
 use crate::render::{json_line, Render};
 use crate::text::{email_label, inline, or_dash, printable};
 
@@ -16,6 +19,21 @@ use crate::text::{email_label, inline, or_dash, printable};
 pub struct IndexArgs {
     /// Email (with '@') or folder name.
     user: String,
+    /// Also each conversation's status in the restore target now (nothing
+    /// when no target is set).
+    #[arg(long)]
+    live: bool,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// A listing, with the live status when `--live` asked and a target is set.
+#[derive(Serialize)]
+pub struct Listing {
+    #[serde(flatten)]
+    listing: UserConversations,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<Option<Vec<LiveStatus>>>,
 }
 
 #[derive(Args)]
@@ -36,9 +54,68 @@ pub struct ExportArgs {
     gzip: bool,
 }
 
-pub async fn index(session: &Session, args: &IndexArgs) -> Result<UserConversations, Error> {
+pub async fn index(session: &Session, profile: Option<&str>, args: &IndexArgs) -> Result<Listing, Error> {
     let folder = UserFolder::from_user_arg(&args.user)?;
-    browse::user_conversations(session.store(), &folder).await
+    let listing = browse::user_conversations(session.store(), &folder).await?;
+    if !args.live {
+        return Ok(Listing { listing, live: None });
+    }
+    let Some(target) = restore::target_if_any(profile, &args.target)? else {
+        eprintln!("archive-desk-cli: no restore target set: no live status");
+        return Ok(Listing {
+            listing,
+            live: Some(None),
+        });
+    };
+    let wanted: Vec<(String, Option<u64>)> = listing
+        .conversations
+        .iter()
+        .map(|r| (r.conversation_id.clone(), r.message_count))
+        .collect();
+    let live = target.live_status(&wanted).await?;
+    Ok(Listing {
+        listing,
+        live: Some(Some(live)),
+    })
+}
+
+impl Render for Listing {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.listing.text(out)?;
+        let Some(Some(live)) = &self.live else {
+            return Ok(());
+        };
+        writeln!(out, "live status in the restore target:")?;
+        writeln!(
+            out,
+            "{:<38} {:<9} {:<12} {:>9} {:>8}",
+            "ID", "STATE", "CONVERSATION", "MESSAGES", "MISSING"
+        )?;
+        for s in live {
+            let state = match s.state {
+                LiveState::Absent => "absent",
+                LiveState::Partial => "partial",
+                LiveState::Complete => "complete",
+                LiveState::Present => "present",
+            };
+            writeln!(
+                out,
+                "{:<38} {:<9} {:<12} {:>9} {:>8}",
+                inline(&s.conversation_id),
+                state,
+                if s.conversation_present { "present" } else { "missing" },
+                s.messages_in_table,
+                s.messages_missing.map_or("-".into(), |n| n.to_string())
+            )?;
+        }
+        Ok(())
+    }
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        json_line(out, self)
+    }
+    fn failure(&self) -> Option<ErrorReport> {
+        self.listing.failure()
+    }
 }
 
 pub async fn show(session: &Session, args: &ShowArgs) -> Result<Transcript, Error> {

@@ -80,6 +80,23 @@ impl Profiles {
     /// `overrides` on top; its secret from the mode's environment variable
     /// when that is set, else from the profile's keychain entry.
     pub fn restore_target_with(&self, name: Option<&str>, overrides: &RestoreOverrides) -> Result<Target> {
+        let profile = self.with_restore_overrides(name, overrides)?;
+        self.target_with_secret(name, &profile)
+    }
+
+    /// As [`Self::restore_target_with`], but `None` when neither the
+    /// profile nor the overrides name a target (a profile without one is
+    /// not an error where a target is optional, e.g. live status).
+    pub fn restore_target_if_any(&self, name: Option<&str>, overrides: &RestoreOverrides) -> Result<Option<Target>> {
+        let profile = self.with_restore_overrides(name, overrides)?;
+        if !profile.has_restore_target() {
+            return Ok(None);
+        }
+        self.target_with_secret(name, &profile).map(Some)
+    }
+
+    /// Profile `name` (or an empty one) with the restore overrides on top.
+    fn with_restore_overrides(&self, name: Option<&str>, overrides: &RestoreOverrides) -> Result<Profile> {
         let mut profile = match name {
             Some(name) => self.get(name)?,
             None => Profile::new(""),
@@ -104,13 +121,19 @@ impl Profiles {
                 field.clone_from(v);
             }
         }
+        Ok(profile)
+    }
+
+    /// The target `profile` describes, its secret from the mode's
+    /// environment variable when set, else from the keychain of `name`.
+    fn target_with_secret(&self, name: Option<&str>, profile: &Profile) -> Result<Target> {
         let mode = profile.restore_mode;
         let secret = match (std::env::var(mode.secret_env_var()), name) {
             (Ok(v), _) if !v.is_empty() => Some(Secret::new(v)),
             (_, Some(name)) => self.keychain.get(name, mode.secret_kind())?,
             _ => None,
         };
-        target_of(&profile, secret)
+        target_of(profile, secret)
     }
 
     /// Open a profile: its store, its read-only flag, the audit log.
@@ -217,6 +240,31 @@ mod tests {
             "plain http beyond loopback is refused"
         );
         assert_eq!(target(None, RestoreOverrides::default()).unwrap().code(), "config");
+    }
+
+    /// Where a target is optional (live status), a profile without one is
+    /// `None`, not an error; one set up halfway still says what is missing.
+    #[test]
+    fn no_restore_target_is_none_and_half_a_target_is_an_error() {
+        let (p, _d) = profiles();
+        p.put("bare", Profile::new("b")).unwrap();
+        let mut half = Profile::new("b");
+        half.supabase_url = Some("http://127.0.0.1:9".into());
+        p.put("half", half).unwrap();
+        let none = RestoreOverrides::default();
+        assert!(p.restore_target_if_any(Some("bare"), &none).unwrap().is_none());
+        assert!(p.restore_target_if_any(None, &none).unwrap().is_none());
+        if std::env::var_os("SUPABASE_SERVICE_ROLE_KEY").is_none() {
+            let e = p.restore_target_if_any(Some("half"), &none).err().unwrap();
+            assert_eq!(e.code(), "config", "{e}");
+        }
+        let url = RestoreOverrides {
+            supabase_url: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        };
+        p.set_secret("bare", SecretKind::SupabaseKey, &Secret::new("k"))
+            .unwrap();
+        assert!(p.restore_target_if_any(Some("bare"), &url).unwrap().is_some());
     }
 
     /// A session from a profile and the CLI's flags: the flags go over the

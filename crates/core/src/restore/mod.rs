@@ -17,10 +17,16 @@
 //! the archive (`verify.rs`): only then is the restore `verified`.
 //! Every network step has a timeout (`Timeouts`) and a restore can be
 //! cancelled until its write is committed.
+//!
+//! Reads only: `preview.rs` says what a restore would do (the numbers it
+//! then reports), `status.rs` whether conversations are in the target now
+//! (in batches).
 
 mod plan;
 mod postgres;
+mod preview;
 mod rest;
+mod status;
 mod tls;
 pub mod verify;
 
@@ -40,7 +46,9 @@ use crate::CancellationToken;
 pub use plan::DroppedFields;
 use plan::Plan;
 pub use postgres::PostgresTarget;
+pub use preview::{preview, RestorePreview};
 pub use rest::{check_project_url, RestTarget};
+pub use status::{LiveState, LiveStatus};
 pub use verify::Difference;
 
 /// Rows per request or statement.
@@ -281,6 +289,13 @@ impl Target {
         match self {
             Target::Postgres(p) => Target::Postgres(p.with_ca_file(ca_file)),
             rest => rest,
+        }
+    }
+
+    fn tables(&self) -> &Tables {
+        match self {
+            Target::Rest(r) => r.tables(),
+            Target::Postgres(p) => p.tables(),
         }
     }
 

@@ -45,6 +45,10 @@ impl PostgresTarget {
         self
     }
 
+    pub(super) fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
     pub(super) fn with_ca_file(mut self, ca_file: Option<PathBuf>) -> Self {
         self.ca_file = ca_file;
         self
@@ -325,6 +329,45 @@ impl PgSession<'_> {
                 })
             })
             .collect()
+    }
+
+    /// Live status of these conversation ids in one query: which rows are
+    /// there and how many messages each has.
+    pub(super) async fn live_status(&self, ids: &[Value]) -> Result<super::status::Found> {
+        let c = quote_ident(&self.tables.conversations);
+        let m = quote_ident(&self.tables.messages);
+        let k = quote_ident(&self.tables.conflict_key);
+        let wanted: Vec<Value> = ids
+            .iter()
+            .map(|v| json!({ self.tables.conflict_key.clone(): v }))
+            .collect();
+        let sql = format!(
+            "select r.{k}::text, exists (select 1 from {c} c where c.{k} = r.{k}), \
+             (select count(*) from {m} m where m.conversation_id = r.{k}) \
+             from jsonb_populate_recordset(null::{c}, $1::text::jsonb) r"
+        );
+        let rows = self
+            .bounded(self.client.query(&sql, &[&Value::Array(wanted).to_string()]))
+            .await?;
+        let mut present = HashSet::new();
+        let mut counts = std::collections::HashMap::new();
+        for row in rows {
+            let id: String = row.get(0);
+            if row.get::<_, bool>(1) {
+                present.insert(id.clone());
+            }
+            counts.insert(id, row.get::<_, i64>(2) as u64);
+        }
+        Ok((present, counts))
+    }
+
+    /// Rows of `table` with these keys (for the preview).
+    pub(super) async fn rows_with_keys(&self, table: &str, keys: &[Value]) -> Result<Vec<Value>> {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(READ_CHUNK) {
+            rows.extend(self.rows_by_key(table, chunk).await?);
+        }
+        Ok(rows)
     }
 
     async fn count_messages(&self, plan: &Plan) -> Result<u64> {

@@ -16,7 +16,7 @@ use crate::error::{Error, RestoreFailure, Result};
 use crate::secret::Secret;
 use crate::CancellationToken;
 
-mod query;
+pub(super) mod query;
 
 use query::{in_lists, select_name};
 
@@ -78,13 +78,17 @@ impl RestTarget {
         Ok(self)
     }
 
+    pub(super) fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
     pub(super) fn rpc_function(&self) -> Option<&str> {
         self.rpc_function.as_deref()
     }
 
     /// Legacy keys are JWTs and go in `apikey` and `Authorization`; the new
     /// `sb_secret_...` keys go in `apikey` only.
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let key = self.key.expose();
         let req = self
             .http
@@ -111,7 +115,7 @@ impl RestTarget {
         }
     }
 
-    async fn send(&self, what: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    pub(super) async fn send(&self, what: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let resp = req.send().await.map_err(|e| self.transport_error(what, &e))?;
         if resp.status().is_success() {
             return Ok(resp);
@@ -122,7 +126,7 @@ impl RestTarget {
     }
 
     /// The body of a successful answer as JSON.
-    async fn json(&self, what: &str, resp: reqwest::Response) -> Result<Value> {
+    pub(super) async fn json(&self, what: &str, resp: reqwest::Response) -> Result<Value> {
         resp.json().await.map_err(|e| Error::Restore {
             failure: RestoreFailure::TargetUnavailable,
             message: format!("{what}: Supabase's answer could not be read ({e})"),
@@ -278,7 +282,7 @@ impl RestTarget {
     }
 
     /// Rows of `table` with these keys, only the `columns` restored.
-    async fn rows_by_key(&self, table: &str, columns: &[String], keys: &[Value]) -> Result<Vec<Value>> {
+    pub(super) async fn rows_by_key(&self, table: &str, columns: &[String], keys: &[Value]) -> Result<Vec<Value>> {
         let key = &self.tables.conflict_key;
         let mut select: Vec<String> = columns.iter().map(|c| select_name(c)).collect();
         if !columns.contains(key) {

@@ -7,6 +7,7 @@
 //! after an irreversible step (delete, restore-and-remove, repair), so
 //! that step is never taken without a trace.
 
+mod bulk;
 mod erase;
 mod record;
 
@@ -27,6 +28,7 @@ use crate::restore::{self, RestoreOptions, RestoreReport, Target};
 use crate::store::Store;
 use crate::CancellationToken;
 
+pub use bulk::{BulkItem, BulkOutcome, BulkProgress, BulkRestoreReport, PreviewItem, Selection};
 pub use erase::ErasureReport;
 use record::to_map;
 pub use record::Audited;

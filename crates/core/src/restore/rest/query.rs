@@ -14,7 +14,7 @@ const MAX_LIST_CHARS: usize = 1500;
 
 /// A column in PostgREST's `select=`: plain names as they are, others
 /// double-quoted.
-pub(super) fn select_name(column: &str) -> String {
+pub(in crate::restore) fn select_name(column: &str) -> String {
     if column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         column.to_owned()
     } else {
@@ -24,7 +24,7 @@ pub(super) fn select_name(column: &str) -> String {
 
 /// Keys as PostgREST `in.(...)` lists (each value double-quoted, `"` and
 /// `\` escaped), cut so that no list is too long for a URL.
-pub(super) fn in_lists(keys: &[Value]) -> Vec<String> {
+pub(in crate::restore) fn in_lists(keys: &[Value]) -> Vec<String> {
     let mut lists = Vec::new();
     let mut current: Vec<String> = Vec::new();
     let mut chars = 0;

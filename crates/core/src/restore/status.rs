@@ -1,0 +1,197 @@
+//! Live status: whether archived conversations are in the target now (the
+//! conversation row, and how many of its messages), read in batches — one
+//! `in.(...)` request per batch of ids over REST (message rows paged by
+//! `Range`), one query over Postgres — never one request per conversation.
+//! Reads only.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::rest::query::{in_lists, select_name};
+use super::rest::RestTarget;
+use super::verify::key_text;
+use super::Target;
+use crate::error::{Error, RestoreFailure, Result};
+
+/// Message rows per page when counting over REST: Supabase's default
+/// `max_rows`, so a page is never cut shorter than asked.
+const PAGE_ROWS: u64 = 1000;
+
+/// Where a conversation stands in the target, against the archive.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveState {
+    /// Neither the conversation row nor any message.
+    Absent,
+    /// Some of it: messages missing, or messages without their row.
+    Partial,
+    /// The row and at least as many messages as the archive holds.
+    Complete,
+    /// The row is there; the archive's index does not say how many
+    /// messages to expect.
+    Present,
+}
+
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LiveStatus {
+    pub conversation_id: String,
+    pub conversation_present: bool,
+    /// Message rows of this conversation in the target.
+    pub messages_in_table: u64,
+    /// What the archive's index says it holds (if it says).
+    pub messages_in_archive: Option<u64>,
+    /// `messages_in_archive - messages_in_table`, when both are known.
+    pub messages_missing: Option<u64>,
+    pub state: LiveState,
+}
+
+impl LiveStatus {
+    fn new(conversation_id: String, present: bool, in_table: u64, in_archive: Option<u64>) -> LiveStatus {
+        let missing = in_archive.map(|n| n.saturating_sub(in_table));
+        let state = match (present, missing) {
+            (false, _) if in_table == 0 => LiveState::Absent,
+            (true, Some(0)) => LiveState::Complete,
+            (true, None) => LiveState::Present,
+            _ => LiveState::Partial,
+        };
+        LiveStatus {
+            conversation_id,
+            conversation_present: present,
+            messages_in_table: in_table,
+            messages_in_archive: in_archive,
+            messages_missing: missing,
+            state,
+        }
+    }
+}
+
+impl Target {
+    /// The live status of each conversation `(id, messages the archive
+    /// says it holds)`, in the order given.
+    pub async fn live_status(&self, conversations: &[(String, Option<u64>)]) -> Result<Vec<LiveStatus>> {
+        if conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Value> = conversations.iter().map(|(id, _)| json!(id)).collect();
+        let (present, counts) = match self {
+            Target::Rest(r) => rest_status(r, &ids).await?,
+            Target::Postgres(p) => p.connect().await?.live_status(&ids).await?,
+        };
+        Ok(conversations
+            .iter()
+            .map(|(id, in_archive)| {
+                LiveStatus::new(
+                    id.clone(),
+                    present.contains(id),
+                    counts.get(id).copied().unwrap_or(0),
+                    *in_archive,
+                )
+            })
+            .collect())
+    }
+}
+
+/// Present conversation ids, and message counts by conversation id.
+pub(super) type Found = (HashSet<String>, HashMap<String, u64>);
+
+async fn rest_status(target: &RestTarget, ids: &[Value]) -> Result<Found> {
+    let tables = target.tables();
+    let key = &tables.conflict_key;
+    let mut present = HashSet::new();
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for list in in_lists(ids) {
+        let filter = format!("in.({list})");
+        let rows = get_rows(
+            target,
+            "reading which conversations are in Supabase",
+            &tables.conversations,
+            &[(key.as_str(), filter.clone()), ("select", select_name(key))],
+            None,
+        )
+        .await?
+        .0;
+        present.extend(rows.iter().filter_map(|r| r.get(key)).map(key_text));
+        // Only the conversation id of each message row, a page at a time.
+        let mut offset = 0;
+        loop {
+            let (rows, total) = get_rows(
+                target,
+                "counting the messages in Supabase",
+                &tables.messages,
+                &[
+                    ("conversation_id", filter.clone()),
+                    ("select", "conversation_id".to_owned()),
+                    ("order", format!("conversation_id,{}", select_name(key))),
+                ],
+                Some((offset, PAGE_ROWS)),
+            )
+            .await?;
+            for r in &rows {
+                if let Some(c) = r.get("conversation_id") {
+                    *counts.entry(key_text(c)).or_default() += 1;
+                }
+            }
+            offset += rows.len() as u64;
+            let total = total.ok_or_else(|| Error::Restore {
+                failure: RestoreFailure::RestoreFailed,
+                message: "counting the messages: Supabase did not say how many there are".into(),
+            })?;
+            if rows.is_empty() || offset >= total {
+                break;
+            }
+        }
+    }
+    Ok((present, counts))
+}
+
+/// Rows of `table` matching `query`; with `page` (offset, rows), that
+/// page and the total the filter matches (`Content-Range: 0-999/1234`).
+async fn get_rows(
+    target: &RestTarget,
+    what: &str,
+    table: &str,
+    query: &[(&str, String)],
+    page: Option<(u64, u64)>,
+) -> Result<(Vec<Value>, Option<u64>)> {
+    let mut req = target.request(reqwest::Method::GET, table).query(query);
+    if let Some((offset, rows)) = page {
+        req = req
+            .header("Prefer", "count=exact")
+            .header("Range-Unit", "items")
+            .header("Range", format!("{offset}-{}", offset + rows - 1));
+    }
+    let resp = target.send(what, req).await?;
+    let total = resp
+        .headers()
+        .get("content-range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit('/').next())
+        .and_then(|n| n.parse().ok());
+    match target.json(what, resp).await? {
+        Value::Array(rows) => Ok((rows, total)),
+        _ => Err(Error::Restore {
+            failure: RestoreFailure::RestoreFailed,
+            message: format!("{what}: Supabase did not answer with rows"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_follow_the_row_and_the_counts() {
+        let s = |present, in_table, in_archive| LiveStatus::new("c".into(), present, in_table, in_archive).state;
+        assert_eq!(s(false, 0, Some(3)), LiveState::Absent);
+        assert_eq!(s(false, 2, Some(3)), LiveState::Partial);
+        assert_eq!(s(true, 1, Some(3)), LiveState::Partial);
+        assert_eq!(s(true, 3, Some(3)), LiveState::Complete);
+        assert_eq!(s(true, 0, None), LiveState::Present);
+        assert_eq!(LiveStatus::new("c".into(), true, 1, Some(3)).messages_missing, Some(2));
+    }
+}
