@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long crash runs of docs/RELIABILITY.md: the real archive-desk-cli killed
-# with SIGKILL during delete, repair, export-user, sync and the three restore
-# modes, ARCHIVE_DESK_CRASH_RUNS times each (default 50; ARCHIVE_DESK_CRASH_SEED
+# with SIGKILL during delete, repair, export-user, sync, the three restore
+# modes and a bulk restore, ARCHIVE_DESK_CRASH_RUNS times each (default 50; ARCHIVE_DESK_CRASH_SEED
 # replays a run), then writes the crash table into docs/RELIABILITY.md; and the
 # chaos runs: every operation through the fault proxy under a fault mix,
 # ARCHIVE_DESK_CHAOS_RUNS times each (default 50; ARCHIVE_DESK_CHAOS_SEED
@@ -51,7 +51,7 @@ ARCHIVE_DESK_CRASH_REPORT="$report" cargo test --locked -p archive-desk-cli --te
 python3 - "$report" "$machine" "$started" "$ARCHIVE_DESK_CRASH_RUNS" "$status" <<'PY' >"$report/table.md"
 import json, pathlib, sys
 report, machine, started, runs, status = sys.argv[1:]
-ops = ["delete", "repair", "export-user", "sync", "restore-rest", "restore-rpc", "restore-postgres"]
+ops = ["delete", "repair", "export-user", "sync", "restore-rest", "restore-rpc", "restore-postgres", "restore-bulk"]
 rows, total = [], 0
 for op in ops:
     p = pathlib.Path(report, op + ".json")

@@ -59,6 +59,8 @@ macro_rules! for_each_command {
                 channel(on_progress: EraseProgress) -> Audited<ErasureReport>;
             verify_receipt(file: String) -> ReceiptVerification;
             export_audit(query: AuditQuery, format: AuditExportFormat, file: String) -> AuditExportReport;
+            search_user_messages(user: String, query: SearchText, task: String)
+                channel(on_update: MessageSearchUpdate) -> MessageSearchReport;
         }
     };
 }

@@ -18,6 +18,7 @@ use archive_desk_core::customer_export::CustomerExportReport;
 use archive_desk_core::erase::{EraseProgress, ReceiptVerification};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
+use archive_desk_core::message_search::{self, MessageSearchOptions, MessageSearchReport, MessageSearchUpdate};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
 use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, RestoreReport};
 use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
@@ -417,4 +418,35 @@ pub async fn export_audit(
     let filter = audit_filter(query);
     let log = state.audit.clone();
     blocking(move || log.export(&filter, format, &path)).await
+}
+
+/// Find text in every message of one user's conversations, each
+/// conversation's matches streamed as it is searched; cancellable as `task`.
+pub async fn search_user_messages(
+    state: &AppState,
+    user: String,
+    query: SearchText,
+    task: String,
+    on_update: Channel<MessageSearchUpdate>,
+) -> CmdResult<MessageSearchReport> {
+    let running = state.start_task(&task)?;
+    let (_, session) = state.session().await?;
+    let folder = UserFolder::from_user_arg(&user).map_err(report)?;
+    let options = MessageSearchOptions::default();
+    let mut last_sent = std::time::Instant::now();
+    let send = |update: MessageSearchUpdate| {
+        // Matches always go out; a bare count at most every 100 ms (a level).
+        if !update.matches.is_empty()
+            || update.conversations_done == update.conversations_total
+            || last_sent.elapsed() >= std::time::Duration::from_millis(100)
+        {
+            last_sent = std::time::Instant::now();
+            // A closed channel (window gone) only loses updates; a cancel
+            // comes through `cancel_task`.
+            let _ = on_update.send(update);
+        }
+    };
+    message_search::search_user_messages(session.store(), &folder, query.as_str(), &options, send, &running.token)
+        .await
+        .map_err(report)
 }

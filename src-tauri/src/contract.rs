@@ -19,6 +19,7 @@ use archive_desk_core::customer_export::CustomerExportReport;
 use archive_desk_core::erase::{EraseProgress, ReceiptVerification};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
+use archive_desk_core::message_search::{MessageSearchReport, MessageSearchUpdate};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
 use archive_desk_core::restore::{LiveStatus, RestorePreview, RestoreReport};
 use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};

@@ -13,7 +13,19 @@ import { isCold, rowNotes, userLabel, type SortKey } from "./logic";
 import { liveCell, loadLive, restore, restoreBulk } from "./restore";
 import { conversationRows, state } from "./state";
 import { renderCold } from "./views/cold";
-import { renderRaw, renderTranscript } from "./views/transcript";
+import { copyText } from "./clipboard";
+import { FindBar } from "./views/findbar";
+import type { MessageMatch } from "./bindings/MessageMatch";
+import { searchPanel, searchUserMessages } from "./views/message-search";
+import { renderRaw, TranscriptView } from "./views/transcript";
+
+/** The open transcript's find bar (Ctrl/Cmd+F), if a transcript is shown. */
+export let findBar: FindBar | null = null;
+
+function withClass<T extends HTMLElement>(el: T, name: string): T {
+  el.classList.add(name);
+  return el;
+}
 
 export async function openUser(u: UserSummary): Promise<void> {
   state.user = u;
@@ -37,10 +49,10 @@ function renderConversations(): void {
   if (!listing || !state.user) return;
   const rows = conversationRows();
   const canRestore = state.profile?.can_restore ?? false;
-  const header = (label: string, key: SortKey) =>
+  const header = (label: string, key: SortKey, col: string) =>
     h("th", {
       scope: "col",
-      class: state.sort.key === key ? `sorted ${state.sort.ascending ? "asc" : "desc"}` : "",
+      class: `${col}${state.sort.key === key ? ` sorted ${state.sort.ascending ? "asc" : "desc"}` : ""}`,
       "aria-sort": state.sort.key === key ? (state.sort.ascending ? "ascending" : "descending") : "none",
       onclick: () => {
         state.sort = { key, ascending: state.sort.key === key ? !state.sort.ascending : true };
@@ -70,21 +82,22 @@ function renderConversations(): void {
             openConversation(r);
           },
         },
-        h("td", {}, box),
-        h("td", { class: "title", text: r.title ?? r.conversation_id, title: r.conversation_id }),
-        canRestore ? liveCell(r.conversation_id) : null,
-        h("td", { class: "date", text: day(r.created_at), title: r.created_at ?? "" }),
-        h("td", { class: "date", text: day(r.archived_at), title: r.archived_at ?? "" }),
-        h("td", { class: "num", text: r.message_count === null ? "—" : String(r.message_count) }),
-        h("td", {}, h("span", { class: `badge ${isCold(r) ? "cold" : ""}`, text: r.storage_class ?? "—" })),
-        h("td", { class: "note", text: notes }),
+        h("td", { class: "col-check" }, box),
+        h("td", { class: "title", text: r.title ?? r.conversation_id, title: [r.title, r.conversation_id, notes].filter(Boolean).join("\n") }),
+        canRestore ? withClass(liveCell(r.conversation_id), "col-live") : null,
+        h("td", { class: "date col-created", text: day(r.created_at), title: r.created_at ?? "" }),
+        h("td", { class: "date col-archived", text: day(r.archived_at), title: r.archived_at ?? "" }),
+        h("td", { class: "num col-messages", text: r.message_count === null ? "—" : String(r.message_count) }),
+        h("td", { class: "col-storage" }, h("span", { class: `badge ${isCold(r) ? "cold" : ""}`, text: r.storage_class ?? "—" })),
+        h("td", { class: "note col-note", text: notes, title: notes }),
       ),
     );
   });
   const table = h(
     "table",
     { class: "conversations", tabindex: "0", "aria-label": "Conversations" },
-    h("thead", {}, h("tr", {}, h("th", { text: "" }), header("Title", "title"), canRestore ? h("th", { scope: "col", text: "In Supabase" }) : null, header("Created", "created_at"), header("Archived", "archived_at"), header("Messages", "message_count"), header("Storage", "storage_class"), h("th", { text: "" }))),
+    h("colgroup", {}, ...["col-check", "col-title", canRestore ? "col-live" : "", "col-created", "col-archived", "col-messages", "col-storage", "col-note"].filter(Boolean).map((c) => h("col", { class: c }))),
+    h("thead", {}, h("tr", {}, h("th", { class: "col-check" }, h("span", { class: "visually-hidden", text: "Selected" })), header("Title", "title", "col-title"), canRestore ? h("th", { scope: "col", class: "col-live", text: "In Supabase" }) : null, header("Created", "created_at", "col-created"), header("Archived", "archived_at", "col-archived"), header("Messages", "message_count", "col-messages"), header("Storage", "storage_class", "col-storage"), h("th", { class: "col-note" }, h("span", { class: "visually-hidden", text: "Notes" })))),
     body,
   );
   convPane.replaceChildren(
@@ -106,6 +119,7 @@ export function renderActions(): void {
       h("button", { id: "export-user", text: "Export all…", title: "Every conversation of this user in one file", onclick: () => exportAll(user.folder) }),
       h("button", { id: "export-for-customer", text: "For the customer…", title: "A copy for a data-access request: each conversation as JSON and text, with a manifest", onclick: () => exportForCustomer(user.folder) }),
       h("button", { text: "Verify", onclick: () => verify(user.folder) }),
+      h("button", { id: "search-messages", text: "Search messages…", title: "Find text in all of this user's messages", onclick: () => searchUserMessages(user, openMatch) }),
       ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
       ro || !state.profile?.can_restore ? null : h("button", { id: "restore-all", text: "Restore all…", title: "Every conversation of this user, or those archived in a date range", onclick: () => restoreBulk(user.folder, "all") }),
       ro || !state.profile?.can_restore || n === 0 ? null : h("button", { id: "restore-checked", text: `Restore ${n}…`, onclick: () => restoreBulk(user.folder, [...state.checked]) }),
@@ -115,8 +129,10 @@ export function renderActions(): void {
   );
 }
 
-export async function openConversation(r: ConversationRow): Promise<void> {
+/** Open conversation `r`; with `at`, find `at.query` there from message `at.message` on. */
+export async function openConversation(r: ConversationRow, at?: { query: string; message: number }): Promise<void> {
   if (!state.user) return;
+  findBar = null;
   renderConversationsSelection();
   viewPane.replaceChildren(h("p", { class: "loading", text: "Opening…" }));
   if (isCold(r)) return showCold(r);
@@ -128,7 +144,41 @@ export async function openConversation(r: ConversationRow): Promise<void> {
     viewPane.replaceChildren(h("div", { class: "empty" }, h("h2", { text: "Cannot open this conversation" }), h("p", { class: "error", text: errorText(e) })));
     return;
   }
+  state.tab = at ? "transcript" : state.tab;
   renderConversation();
+  // Set by renderConversation (TypeScript still sees the null above).
+  const bar = findBar as FindBar | null;
+  if (at && bar) {
+    bar.open(at.query);
+    bar.search(at.query, at.message);
+  }
+}
+
+/** Open a match of "Search messages": its conversation, found there from its message on. */
+function openMatch(m: MessageMatch, query: string): void {
+  const i = conversationRows().findIndex((r) => r.conversation_id === m.conversation_id);
+  if (i < 0) {
+    say(`Conversation ${m.conversation_id} is not among the open user's conversations`, "error");
+    return;
+  }
+  state.rowIndex = i;
+  void openConversation(conversationRows()[i], { query, message: m.message_index });
+}
+
+/** Open the find bar of the shown transcript; false when none is shown. */
+export function openFind(): boolean {
+  if (!findBar) return false;
+  findBar.open();
+  return true;
+}
+
+async function copy(text: string, what: string): Promise<void> {
+  try {
+    await copyText(text);
+    say(`${what} copied`, "ok");
+  } catch (e) {
+    say(`${what} not copied: ${errorText(e)}`, "error");
+  }
 }
 
 export function renderConversationsSelection(): void {
@@ -150,17 +200,29 @@ function renderConversation(): void {
   const tab = (id: "transcript" | "raw", label: string) =>
     h("button", { role: "tab", "aria-selected": state.tab === id ? "true" : "false", class: state.tab === id ? "tab active" : "tab", text: label, onclick: () => { state.tab = id; renderConversation(); } });
   const ro = state.profile?.read_only ?? true;
+  let body: HTMLElement;
+  if (state.tab === "transcript") {
+    const transcript = new TranscriptView(c, (text, what) => void copy(text, what));
+    findBar = new FindBar(transcript);
+    body = h("div", { class: "transcript-wrap" }, findBar.el, transcript.el);
+  } else {
+    findBar = null;
+    body = renderRaw(c);
+  }
+  const results = searchPanel?.folder === user.folder ? searchPanel.el : null;
   viewPane.replaceChildren(
     h("div", { class: "pane-head" },
+      results ? h("button", { class: "small back", text: "← Search results", onclick: () => viewPane.replaceChildren(results) }) : null,
       h("h2", { class: "conv-title", text: c.title ?? c.id }),
       h("span", { class: "meta", text: `${c.messages.length} messages · created ${when(c.created_at)} · archived ${when(c.archived_at)} · ${c.encoding}` }),
     ),
     h("div", { class: "actions" },
       ro || !state.profile?.can_restore ? null : h("button", { id: "restore", class: "primary", text: "Restore to Supabase", onclick: () => restore(user.folder, c.id) }),
       h("button", { id: "export", text: "Export JSON…", onclick: () => exportOne(user.folder, c.id) }),
+      h("button", { id: "copy-id", text: "Copy id", title: `Copy the conversation id ${c.id}`, onclick: () => void copy(c.id, "Conversation id") }),
       ro ? null : h("button", { class: "danger", text: "Delete permanently…", onclick: () => deleteIds([c.id]) }),
     ),
     h("div", { class: "tabs", role: "tablist" }, tab("transcript", "Transcript"), tab("raw", "Raw JSON")),
-    state.tab === "transcript" ? renderTranscript(c) : renderRaw(c),
+    body,
   );
 }

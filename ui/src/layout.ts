@@ -9,11 +9,14 @@ import { SearchResults } from "./views/search";
 import { TaskBar } from "./views/tasks";
 import { UserList } from "./views/users";
 import { errorText } from "./ipc";
+import { showShortcuts } from "./keyboard";
+import { installDividers } from "./panes";
 
 export const search = h("input", { type: "search", id: "search", placeholder: "Search emails and titles  ( / )", "aria-label": "Search emails and titles" });
 const profileButton = h("button", { id: "profiles", text: "Profiles…", onclick: () => manageProfiles(openProfile) });
 export const profileLabel = h("span", { class: "profile-label", text: "No profile open" });
 const auditButton = h("button", { id: "audit-log", text: "Audit log", onclick: () => showAudit() });
+const keysButton = h("button", { id: "shortcuts", text: "?", title: "Keyboard shortcuts (?)", "aria-label": "Keyboard shortcuts", onclick: () => showShortcuts() });
 const status = h("div", { id: "status", class: "status", role: "status", "aria-live": "polite" });
 const usersPane = h("section", { class: "pane users-pane", "aria-label": "Users" });
 export const convPane = h("section", { class: "pane conv-pane", "aria-label": "Conversations" });
@@ -33,9 +36,12 @@ export const usersBody = h("div", { class: "users-body" });
 export function mountLayout(): void {
   catalogBar.hidden = true;
   usersPane.append(catalogBar, usersBody);
+  const panes = h("main", { class: "panes" });
+  const [afterUsers, afterConversations] = installDividers(panes);
+  panes.append(usersPane, afterUsers, convPane, afterConversations, viewPane);
   document.getElementById("app")!.append(
-    h("header", { class: "topbar" }, h("strong", { class: "brand", text: "Archive Desk" }), profileLabel, profileButton, search, auditButton),
-    h("main", { class: "panes" }, usersPane, convPane, viewPane),
+    h("header", { class: "topbar" }, h("h1", { class: "brand", text: "Archive Desk" }), profileLabel, profileButton, search, auditButton, keysButton),
+    panes,
     h("footer", { class: "footer" }, status, tasks.el),
   );
 }

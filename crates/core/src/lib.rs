@@ -20,6 +20,7 @@ pub mod integrity;
 pub mod keychain;
 pub mod layout;
 mod loopback;
+pub mod message_search;
 pub mod model;
 mod owner_only;
 pub mod profile;

@@ -205,6 +205,9 @@ impl App {
             .env("ARCHIVE_DESK_DATA_DIR", home.data_dir())
             .env("ARCHIVE_DESK_CACHE_DIR", home.cache_dir())
             .env("ARCHIVE_DESK_E2E_DIALOG_DIR", home.dialogs())
+            // The webview's own storage (localStorage: the pane widths) is
+            // the test's too, not left over from another run.
+            .env("XDG_DATA_HOME", home.path().join("xdg-data"))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (key, value) in env {
@@ -305,4 +308,46 @@ pub async fn wait_gone(client: &Client, css: &str) {
 pub async fn shot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
     std::fs::write(screenshots_dir().join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+/// axe-core, from the UI's dev dependencies (`npm ci --prefix ui`).
+fn axe_source() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run `npm ci --prefix ui`)", path.display()))
+}
+
+/// Runs axe-core on the page as it is now and fails on any serious or
+/// critical violation, naming `screen`, the rule and the elements. axe is
+/// injected as the body of a WebDriver script: the page's strict CSP
+/// governs the page's own scripts, not the driver's.
+pub async fn axe_check(client: &Client, screen: &str) {
+    let loaded = client
+        .execute(&format!("{}\nreturn typeof window.axe;", axe_source()), vec![])
+        .await
+        .expect("inject axe-core");
+    assert_eq!(loaded, serde_json::json!("object"), "axe-core did not load on {screen}");
+    let result = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.axe.run(document, { resultTypes: ['violations'] })
+               .then(r => done({ ok: r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                   nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary) })) }),
+                     e => done({ error: String(e) }));",
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    let violations = result["ok"]
+        .as_array()
+        .unwrap_or_else(|| panic!("axe-core failed on {screen}: {result}"));
+    let serious: Vec<_> = violations
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(
+        serious.is_empty(),
+        "axe-core on {screen}: {} serious or critical violation(s):\n{}",
+        serious.len(),
+        serde_json::to_string_pretty(&serious).unwrap()
+    );
 }

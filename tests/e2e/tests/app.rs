@@ -7,7 +7,7 @@
 //! screenshot of each screen to `$ARCHIVE_DESK_SCREENSHOTS` (default: target dir).
 
 use archive_desk_core::{Encoding, Layout, UserFolder};
-use archive_desk_e2e::{click, shot, text_of, wait_for, wait_for_text, wait_gone, App, Home};
+use archive_desk_e2e::{axe_check, click, shot, text_of, wait_for, wait_for_text, wait_gone, App, Home};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::supabase::SupabaseStack;
 use archive_desk_harness::RawS3;
@@ -46,6 +46,7 @@ async fn open_restore_export_delete_in_the_real_app() {
     wait_for_text(client, ".status", |t| t.contains("users in")).await;
     let user_row = wait_for(client, &format!(".user-row[data-folder='{folder}']")).await;
     shot(client, "1-users").await;
+    axe_check(client, "users").await;
     user_row.click().await.unwrap();
     click(client, "tr[data-id='e2e-plain'] td.title").await;
     wait_for_text(client, ".conv-title", |t| t == "Refund for a double charge").await;
@@ -56,6 +57,7 @@ async fn open_restore_export_delete_in_the_real_app() {
         .unwrap()
         .starts_with("Question 0: how do I reset my password?"));
     shot(client, "2-transcript").await;
+    axe_check(client, "transcript").await;
 
     // Restore: one click, then the report; the rows are in Postgres.
     click(client, "#restore").await;
@@ -164,6 +166,7 @@ async fn open_restore_export_delete_in_the_real_app() {
     click(client, "tr[data-id='e2e-gzip'] input[type=checkbox]").await;
     click(client, "#user-actions button.danger").await;
     shot(client, "5-confirm-delete").await;
+    axe_check(client, "confirm-delete dialog").await;
     click(client, "dialog.modal button[data-value='ok']").await;
     wait_gone(client, "tr[data-id='e2e-gzip']").await;
     let key = store.layout().conversation_key(
@@ -206,6 +209,7 @@ async fn open_restore_export_delete_in_the_real_app() {
     let class = wait_for(client, "#audit-verify").await.attr("class").await.unwrap();
     assert_eq!(class.as_deref(), Some("report"));
     shot(client, "8-audit-verified").await;
+    axe_check(client, "audit").await;
     // Its head file gone: the same log is no longer called intact, in the danger colour.
     std::fs::remove_file(audit.head_path()).unwrap();
     click(client, "#verify-log").await;
@@ -214,6 +218,12 @@ async fn open_restore_export_delete_in_the_real_app() {
     let class = wait_for(client, "#audit-verify").await.attr("class").await.unwrap();
     assert_eq!(class.as_deref(), Some("report error"));
     click(client, "dialog.modal button[data-value='ok']").await;
+
+    // The profiles dialog.
+    click(client, "#profiles").await;
+    wait_for(client, "dialog.modal .profile-row").await;
+    axe_check(client, "profiles").await;
+    click(client, "dialog.modal button[data-value='done']").await;
 
     app.close().await;
 }

@@ -24,6 +24,8 @@ import type { ExportUserReport } from "./ExportUserReport";
 import type { FilePurpose } from "./FilePurpose";
 import type { ImportReport } from "./ImportReport";
 import type { LiveStatus } from "./LiveStatus";
+import type { MessageSearchReport } from "./MessageSearchReport";
+import type { MessageSearchUpdate } from "./MessageSearchUpdate";
 import type { OpenedProfile } from "./OpenedProfile";
 import type { Profile } from "./Profile";
 import type { ProfileView } from "./ProfileView";
@@ -85,6 +87,7 @@ export type Commands = {
   erase_user: { args: { user: string, receiptFile: string, task: string, onProgress: Channel<EraseProgress> }, result: Audited<ErasureReport> },
   verify_receipt: { args: { file: string }, result: ReceiptVerification },
   export_audit: { args: { query: AuditQuery, format: AuditExportFormat, file: string }, result: AuditExportReport },
+  search_user_messages: { args: { user: string, query: SearchText, task: string, onUpdate: Channel<MessageSearchUpdate> }, result: MessageSearchReport },
 };
 
 export type CommandName = keyof Commands;

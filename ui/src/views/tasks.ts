@@ -15,7 +15,7 @@ export function newTaskId(): string {
  * they run.
  */
 export class TaskBar {
-  readonly el: HTMLElement = h("div", { class: "tasks", "aria-label": "Running tasks" });
+  readonly el: HTMLElement = h("div", { class: "tasks", role: "group", "aria-label": "Running tasks" });
 
   /** Start a task under a fresh id; resolves or rejects as the task does. */
   async run<P, T>(

@@ -4,17 +4,24 @@ import { h, when } from "../dom";
 
 const BATCH = 200;
 
-function message(m: MessageView): HTMLElement {
+function message(m: MessageView, index: number, onCopy: (text: string, what: string) => void): HTMLElement {
   const role = m.role ?? "unknown";
   return h(
     "article",
-    { class: `msg role-${role.replace(/[^a-z]/gi, "")}`, "data-id": m.id },
+    { class: `msg role-${role.replace(/[^a-z]/gi, "")}`, "data-id": m.id, "data-index": index },
     h(
       "header",
       {},
       h("span", { class: "role", text: role }),
       h("time", { text: when(m.created_at), title: m.created_at ?? "" }),
       m.feedback ? h("span", { class: "feedback", text: `feedback: ${m.feedback}` }) : null,
+      h("button", {
+        class: "small copy-message",
+        text: "Copy",
+        title: "Copy this message's text",
+        "aria-label": `Copy message ${index + 1}`,
+        onclick: () => onCopy(m.content, "Message text"),
+      }),
     ),
     // Untrusted content: text only, line breaks kept by CSS (pre-wrap).
     h("div", { class: "content", text: m.content }),
@@ -23,29 +30,60 @@ function message(m: MessageView): HTMLElement {
 
 /**
  * The transcript, rendered a batch at a time as the reader scrolls, so a
- * 10k-message conversation opens at once and scrolls smoothly.
+ * 10k-message conversation opens at once and scrolls smoothly; the find bar
+ * asks it to render up to a match further down.
  */
-export function renderTranscript(view: ConversationView): HTMLElement {
-  const list = h("div", { class: "transcript", tabindex: "0", "aria-label": "Transcript" });
-  const sentinel = h("div", { class: "sentinel" });
-  let shown = 0;
-  const more = () => {
-    const next = view.messages.slice(shown, shown + BATCH);
-    const frag = document.createDocumentFragment();
-    next.forEach((m) => frag.append(message(m)));
-    sentinel.before(frag);
-    shown += next.length;
-    if (shown >= view.messages.length) sentinel.remove();
-  };
-  list.append(sentinel);
-  more();
-  if (typeof IntersectionObserver !== "undefined") {
-    const io = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting) && shown < view.messages.length) more();
-    }, { root: list, rootMargin: "800px" });
-    io.observe(sentinel);
+export class TranscriptView {
+  readonly el: HTMLElement;
+  private readonly sentinel = h("div", { class: "sentinel" });
+  /** The rendered messages, by index. */
+  private readonly articles: HTMLElement[] = [];
+  /** Called with the range of messages each new batch rendered. */
+  onRendered: (from: number, to: number) => void = () => {};
+
+  constructor(
+    readonly view: ConversationView,
+    private readonly onCopy: (text: string, what: string) => void = () => {},
+  ) {
+    this.el = h("div", { class: "transcript", tabindex: "0", "aria-label": "Transcript" }, this.sentinel);
+    this.more();
+    if (typeof IntersectionObserver !== "undefined") {
+      const io = new IntersectionObserver((entries) => {
+        if (entries.some((e) => e.isIntersecting) && this.rendered < view.messages.length) this.more();
+      }, { root: this.el, rootMargin: "800px" });
+      io.observe(this.sentinel);
+    }
   }
-  return list;
+
+  /** Messages rendered so far (the first `rendered`). */
+  get rendered(): number {
+    return this.articles.length;
+  }
+
+  /** Render batches until message `index` exists; its element. */
+  messageEl(index: number): HTMLElement | null {
+    while (this.articles.length <= index && this.articles.length < this.view.messages.length) this.more();
+    return this.articles[index] ?? null;
+  }
+
+  /** The text element of rendered message `index` (null when not rendered yet). */
+  contentEl(index: number): HTMLElement | null {
+    return this.articles[index]?.querySelector<HTMLElement>(".content") ?? null;
+  }
+
+  private more(): void {
+    const from = this.articles.length;
+    const next = this.view.messages.slice(from, from + BATCH).map((m, i) => message(m, from + i, this.onCopy));
+    this.sentinel.before(...next);
+    this.articles.push(...next);
+    if (this.articles.length >= this.view.messages.length) this.sentinel.remove();
+    this.onRendered(from, this.articles.length);
+  }
+}
+
+/** The transcript element alone (no find bar). */
+export function renderTranscript(view: ConversationView): HTMLElement {
+  return new TranscriptView(view).el;
 }
 
 export function renderRaw(view: ConversationView): HTMLElement {
