@@ -11,7 +11,7 @@ use tauri::ipc::Channel;
 use tokio::sync::watch;
 
 use archive_desk_core::audit::{AuditExportFormat, AuditExportReport};
-use archive_desk_core::browse::{self, UserBatch, UserConversations};
+use archive_desk_core::browse::{self, UserBatch, UserConversations, UserSummary};
 use archive_desk_core::catalog::{self, CatalogStats};
 use archive_desk_core::connection::{self, Check};
 use archive_desk_core::customer_export::CustomerExportReport;
@@ -24,12 +24,12 @@ use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, Res
 use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
 use archive_desk_core::{
     AuditFilter, AuditRead, AuditVerification, Audited, ColdStatus, ConversationId, DeleteReport, Encoding,
-    ErasureReport, SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, SyncOptions,
+    ErasureReport, Error, SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, SyncOptions,
     SyncProgress, SyncReport, ThawDays, ThawTier, UserFolder,
 };
 
 use crate::files::{self, ChosenFile, FilePurpose};
-use crate::ipc::{report, AuditQuery, CmdResult, ConversationView, OpenedProfile};
+use crate::ipc::{report, AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
 use crate::state::AppState;
 use crate::tasks::{blocking, with_progress};
 
@@ -92,12 +92,37 @@ pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedPro
     })
 }
 
-/// Stream the users, a batch at a time, so the first rows show while later
+/// Stream the users, a batch at a time. Once the profile's catalog has
+/// been synced they come from it at once (`Catalog::user_summaries`, no
+/// request; the window refreshes the catalog in the background and lists
+/// again); without one, from the bucket, so the first rows show while later
 /// pages load (`browse::user_batches`: 16 indexes read at once, batches of
 /// 50). Cancellable as `task` (the window cancels it when another profile
 /// opens, so a huge bucket is not listed on for nothing).
-pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBatch>) -> CmdResult<usize> {
+pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBatch>) -> CmdResult<UsersListed> {
     let running = state.start_task(&task)?;
+    if let Some((synced_at, users)) = catalog_users(state).await {
+        let total = users.len();
+        // Batches keep each message (and the page's work per message) small.
+        for chunk in users.chunks(CATALOG_BATCH) {
+            if running.token.is_cancelled() {
+                return Err(report(Error::Cancelled {
+                    what: "users listing".into(),
+                }));
+            }
+            let batch = UserBatch {
+                users: chunk.to_vec(),
+                unusable: Vec::new(),
+            };
+            if on_batch.send(batch).is_err() {
+                break;
+            }
+        }
+        return Ok(UsersListed {
+            total,
+            from_catalog: Some(synced_at),
+        });
+    }
     let (_, session) = state.session().await?;
     let mut batches = std::pin::pin!(browse::user_batches(
         session.store(),
@@ -109,10 +134,40 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
         total += batch.users.len();
         if on_batch.send(batch).is_err() {
             // The window went away or moved on: stop listing.
-            return Ok(total);
+            break;
         }
     }
-    Ok(total)
+    Ok(UsersListed {
+        total,
+        from_catalog: None,
+    })
+}
+
+/// Users sent a message at a time when the list comes from the catalog.
+const CATALOG_BATCH: usize = 1000;
+
+/// The users of a synced catalog and when it was synced; `None` without
+/// one (never synced, or it cannot be opened: the bucket answers instead).
+async fn catalog_users(state: &AppState) -> Option<(String, Vec<UserSummary>)> {
+    let (session, catalog) = state.catalog().await.ok()?;
+    let (bucket, prefix) = (
+        session.store().bucket().to_owned(),
+        session.store().layout().prefix().to_owned(),
+    );
+    blocking(move || catalog.synced_user_summaries(&bucket, &prefix))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The user a complete email or folder name names, read from the bucket
+/// now whatever the list or the catalog know (`browse::look_up_user`);
+/// `not_found` when there is no such user.
+pub async fn look_up_user(state: &AppState, text: SearchText) -> CmdResult<UserConversations> {
+    let (_, session) = state.session().await?;
+    browse::look_up_user(session.store(), text.as_str())
+        .await
+        .map_err(report)
 }
 
 pub async fn user_conversations(state: &AppState, user: String) -> CmdResult<UserConversations> {

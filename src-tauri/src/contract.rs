@@ -29,7 +29,7 @@ use archive_desk_core::{
 };
 
 use crate::files::{ChosenFile, FilePurpose};
-use crate::ipc::{AuditQuery, CmdResult, ConversationView, OpenedProfile};
+use crate::ipc::{AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
 use crate::state::AppState;
 
 /// A command argument as the page sent it. One that does not deserialize —
@@ -300,7 +300,7 @@ mod typescript {
         // The declared arguments, channels and results, as the webview sees them.
         for line in [
             "  list_profiles: { args: Record<string, never>, result: Array<ProfileView> },",
-            "  list_users: { args: { task: string, onBatch: Channel<UserBatch> }, result: number },",
+            "  list_users: { args: { task: string, onBatch: Channel<UserBatch> }, result: UsersListed },",
             "  choose_file: { args: { purpose: FilePurpose, suggestedName: string }, result: ChosenFile | null },",
             "  delete_conversations: { args: { user: string, ids: Array<string> }, result: Audited<DeleteReport> },",
             "  set_secret: { args: { name: string, kind: SecretKind, value: SecretInput }, result: null },",

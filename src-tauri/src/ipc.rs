@@ -27,6 +27,16 @@ pub struct OpenedProfile {
     pub can_restore: bool,
 }
 
+/// How the users list was served: how many users, and, when they came from
+/// the search catalog (at once, no request) rather than the bucket, when
+/// that catalog was last synced.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct UsersListed {
+    pub total: usize,
+    pub from_catalog: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct MessageView {

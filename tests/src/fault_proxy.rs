@@ -174,6 +174,15 @@ struct Shared {
     upstream: String,
     seed: u64,
     state: Mutex<State>,
+    tracked: Mutex<Tracked>,
+}
+
+/// Requests of one kind in flight at once (`track_in_flight`).
+#[derive(Default)]
+struct Tracked {
+    on: Option<Match>,
+    now: usize,
+    peak: usize,
 }
 
 struct State {
@@ -226,6 +235,7 @@ impl FaultProxy {
                 hits: HashMap::new(),
                 rng: fastrand::Rng::with_seed(seed),
             }),
+            tracked: Mutex::default(),
         });
         config.endpoint = Some(format!("http://127.0.0.1:{port}"));
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -290,6 +300,21 @@ impl FaultProxy {
         self.set_rules(Vec::new());
     }
 
+    /// Count the requests `on` matches that are in flight at once (from
+    /// their head read, through any added latency, until forwarded to the
+    /// server or answered with a fault), from zero: `peak_in_flight`.
+    pub fn track_in_flight(&self, on: Match) {
+        *self.shared.tracked.lock().expect("proxy tracking") = Tracked {
+            on: Some(on),
+            ..Tracked::default()
+        };
+    }
+
+    /// The most tracked requests in flight at once since `track_in_flight`.
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.tracked.lock().expect("proxy tracking").peak
+    }
+
     /// How many requests the rules named `name` have faulted.
     pub fn hits(&self, name: &str) -> u64 {
         let state = self.shared.state.lock().expect("proxy state");
@@ -304,6 +329,30 @@ impl Drop for FaultProxy {
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// One tracked request in flight, counted until dropped.
+struct InFlight<'a>(Option<&'a Mutex<Tracked>>);
+
+impl<'a> InFlight<'a> {
+    fn enter(tracked: &'a Mutex<Tracked>, request: &RequestLine) -> InFlight<'a> {
+        let mut t = tracked.lock().expect("proxy tracking");
+        if !t.on.as_ref().is_some_and(|on| on.matches(request)) {
+            return InFlight(None);
+        }
+        t.now += 1;
+        t.peak = t.peak.max(t.now);
+        InFlight(Some(tracked))
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(tracked) = self.0 {
+            let mut t = tracked.lock().expect("proxy tracking");
+            t.now = t.now.saturating_sub(1);
         }
     }
 }
@@ -353,13 +402,17 @@ impl Shared {
         let mut buf = Vec::new();
         let head_len = read_head(&mut client, &mut buf).await?;
         let request = RequestLine::parse(&buf[..head_len])?;
+        let in_flight = InFlight::enter(&self.tracked, &request);
         let (delay, action) = self.decide(&request);
         tokio::time::sleep(delay).await;
         match action {
             Action::Forward {
                 cut_after,
                 bytes_per_second,
-            } => self.forward(client, buf, head_len, cut_after, bytes_per_second).await,
+            } => {
+                self.forward(client, buf, head_len, cut_after, bytes_per_second, in_flight)
+                    .await
+            }
             Action::Answer(response) => {
                 client.write_all(&response).await?;
                 client.shutdown().await?;
@@ -435,6 +488,7 @@ impl Shared {
         head_len: usize,
         cut_after: Option<usize>,
         bytes_per_second: Option<u64>,
+        in_flight: InFlight<'_>,
     ) -> io::Result<()> {
         let mut server = match TcpStream::connect(&self.upstream).await {
             Ok(server) => server,
@@ -445,6 +499,9 @@ impl Shared {
         };
         server.write_all(&connection_close(&buf[..head_len])).await?;
         server.write_all(&buf[head_len..]).await?;
+        // Counted until here: a server may close the connection well after
+        // the client has its answer, so the rest says nothing about the client.
+        drop(in_flight);
         let (mut client_read, mut client_write) = client.split();
         let (mut server_read, mut server_write) = server.split();
         let upload = async {

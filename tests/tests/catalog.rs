@@ -361,6 +361,7 @@ async fn interrupted_sync_resumes(kind: ServerKind) {
     let options = SyncOptions {
         concurrency: 2,
         batch_users: 5,
+        ..SyncOptions::default()
     };
 
     // Cancel once a third of the users are done.

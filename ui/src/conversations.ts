@@ -3,6 +3,7 @@
 // Supabase now when the profile has a restore target) and the open conversation (transcript
 // or raw JSON, with its actions; the cold view when it cannot be read yet).
 import type { ConversationRow } from "./bindings/ConversationRow";
+import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
 import { deleteChecked, deleteIds, exportAll, exportOne, repair, verify } from "./actions";
 import { eraseUser, exportForCustomer } from "./customer";
@@ -33,15 +34,34 @@ export async function openUser(u: UserSummary): Promise<void> {
   state.checked.clear();
   state.rowIndex = 0;
   convPane.replaceChildren(h("p", { class: "loading", text: `Loading ${userLabel(u)}…` }));
+  let listing: UserConversations;
   try {
-    state.listing = await call("user_conversations", { user: u.folder });
+    listing = await call("user_conversations", { user: u.folder });
   } catch (e) {
-    empty(convPane, "Could not load this user", errorText(e));
+    if (state.user === u) empty(convPane, "Could not load this user", errorText(e));
     return;
   }
+  if (state.user === u) showUser(u, listing);
+}
+
+/** The folder whose conversations the middle pane shows. */
+let shownFolder: string | null = null;
+
+/** Show a user's conversations (read by `openUser`, or by an exact look-up). */
+export function showUser(u: UserSummary, listing: UserConversations): void {
+  // Another user's conversation must not stay open beside this one's list.
+  if (shownFolder !== null && shownFolder !== listing.folder) {
+    state.conversation = null;
+    empty(viewPane, "No conversation open", "Open a conversation to read it.");
+  }
+  shownFolder = listing.folder;
+  state.user = u;
+  state.listing = listing;
+  state.checked.clear();
+  state.rowIndex = 0;
   renderConversations();
   void loadLive(u.folder);
-  if (state.listing.index_error) say(`metadata.json unreadable: ${state.listing.index_error.message}`, "error");
+  if (listing.index_error) say(`metadata.json unreadable: ${listing.index_error.message}`, "error");
 }
 
 function renderConversations(): void {

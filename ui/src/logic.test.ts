@@ -4,7 +4,11 @@ import type { UserSummary } from "./bindings/UserSummary";
 import type { SearchHit } from "./bindings/SearchHit";
 import {
   ago, bytes, deleteReportLines, exportFileName, exportProgressView, filterUsers, groupHits, isCold, moveSelection,
-  rowNotes, sortRows, syncProgressView, userLabel,
+<<<<<<< HEAD
+  rowNotes, sortRows, syncDoneText, syncProgressView, userLabel,
+=======
+  namesOneUser, rowNotes, sortRows, summaryOfListing, syncProgressView, userLabel,
+>>>>>>> w-lookup
 } from "./logic";
 
 const user = (email: string | null, folder: string, source = "index"): UserSummary => ({
@@ -15,6 +19,21 @@ const user = (email: string | null, folder: string, source = "index"): UserSumma
 const row = (id: string, title: string | null, archived: string | null, count: number | null, cls = "STANDARD"): ConversationRow => ({
   conversation_id: id, title, created_at: null, archived_at: archived, message_count: count, key: null, size: null,
   storage_class: cls, last_modified: null, in_index: true, in_store: true, held: null, hold_unknown: false,
+});
+
+describe("exact look-up", () => {
+  it("is tried for a complete email or a folder name only", () => {
+    for (const text of ["alice@example.com", "zoë.ünïcode@bücher.de", "a+b@x.co", "alice_at_example_com"]) expect(namesOneUser(text), text).toBe(true);
+    for (const text of ["alice", "alice@", "alice@example", "alice@example.", "a b@x.io", "@x.io", "refund at 5", "../a_at_b"]) expect(namesOneUser(text), text).toBe(false);
+  });
+  it("makes the users list's row of a looked-up user from its index entries", () => {
+    const orphan = { ...row("o", null, "2025-09-01T00:00:00Z", null), in_index: false };
+    const u = summaryOfListing({
+      folder: "a_at_b_c", email: "a@b.c", email_source: "index", index_missing: false, index_error: null, other_objects: [],
+      conversations: [row("x", "t", "2025-01-02T00:00:00Z", 3), row("y", "u", null, 1), row("z", "v", "2025-03-01T00:00:00Z", 2), orphan],
+    });
+    expect(u).toEqual({ ...user("a@b.c", "a_at_b_c"), conversation_count: 3, last_archived_at: "2025-03-01T00:00:00Z" });
+  });
 });
 
 describe("filterUsers", () => {
@@ -64,6 +83,18 @@ describe("progress", () => {
     expect(v.text).toBe("300 of 1,200 users · 300 index(es) fetched (resuming)");
     // A warm sync knows the old total before the listing ends; done may pass it.
     expect(syncProgressView({ ...sync, users_done: 1300, estimated_total: 1200 }).fraction).toBe(1);
+  });
+  it("says where a finished sync's concurrency settled", () => {
+    const limit = (settled: number) => ({ ceiling: 256, settled, peak: 256, backoffs: 0 });
+    const report = {
+      resumed: false, reset: false, list_requests: 40, list_ranges: 37, objects_listed: 110_000, users_listed: 10_000,
+      indexes_fetched: 100, users_unchanged: 9_900, storage_class_updates: 0, users_dropped: 0, index_errors: 0,
+      unusable_folders: [], users: 10_000, conversations: 100_000, elapsed_ms: 1_234,
+      fetch_concurrency: limit(128), list_concurrency: limit(32),
+    };
+    expect(syncDoneText(report)).toBe(
+      "Catalog synced: 10,000 users, 100,000 conversations; 100 indexes fetched in 1.2 s · 128 fetches and 32 listings at once (of 256)",
+    );
   });
   it("counts conversations and bytes of an export", () => {
     expect(exportProgressView({ conversations_done: 1, conversations_total: 4, json_bytes: 2_500_000 })).toEqual({

@@ -7,7 +7,27 @@ import type { ExportFormat } from "./bindings/ExportFormat";
 import type { ExportProgress } from "./bindings/ExportProgress";
 import type { SearchHit } from "./bindings/SearchHit";
 import type { SyncProgress } from "./bindings/SyncProgress";
+import type { SyncReport } from "./bindings/SyncReport";
+import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
+
+/**
+ * Text that names one user exactly — a complete email (`a@b.c`) or a user
+ * folder name (`a_at_b_c`) — and so is worth one look-up in the bucket.
+ */
+export function namesOneUser(text: string): boolean {
+  return /^[^\s@]+@[^\s@]+\.[^\s@.]+$/.test(text) || /^[^\s@/]+_at_[^\s@/]+$/.test(text);
+}
+
+/** A looked-up user's row, as the users list shows it (index entries only). */
+export function summaryOfListing(l: UserConversations): UserSummary {
+  const indexed = l.conversations.filter((c) => c.in_index);
+  const archived = indexed.map((c) => c.archived_at).filter((a): a is string => a !== null).sort();
+  return {
+    folder: l.folder, email: l.email, email_source: l.email_source, conversation_count: indexed.length,
+    last_archived_at: archived.length ? archived[archived.length - 1] : null, index_missing: l.index_missing, index_error: l.index_error,
+  };
+}
 
 /** Users whose email or folder contains every word of `query` (any case). */
 export function filterUsers(users: UserSummary[], query: string): UserSummary[] {
@@ -85,6 +105,11 @@ export function syncProgressView(p: SyncProgress): ProgressView {
     text: `${p.users_done.toLocaleString()} of ${p.listing_complete ? "" : "~"}${count(total, "user")} · ${p.indexes_fetched.toLocaleString()} index(es) fetched${resuming}`,
     fraction: total > 0 ? p.users_done / total : null,
   };
+}
+
+/** The status line after a sync: what the catalog holds, and how many requests at once the sync settled on. */
+export function syncDoneText(r: SyncReport): string {
+  return `Catalog synced: ${count(r.users, "user")}, ${count(r.conversations, "conversation")}; ${r.indexes_fetched.toLocaleString()} ${r.indexes_fetched === 1 ? "index" : "indexes"} fetched in ${(r.elapsed_ms / 1000).toFixed(1)} s · ${r.fetch_concurrency.settled} fetches and ${r.list_concurrency.settled} listings at once (of ${r.fetch_concurrency.ceiling})`;
 }
 
 export function exportProgressView(p: ExportProgress): ProgressView {

@@ -5,6 +5,7 @@ import type { ConversationRow } from "./bindings/ConversationRow";
 import type { ConversationView } from "./bindings/ConversationView";
 import type { OpenedProfile } from "./bindings/OpenedProfile";
 import type { SearchHit } from "./bindings/SearchHit";
+import type { UserMatch } from "./bindings/UserMatch";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
 import { sortRows, type SortKey } from "./logic";
@@ -26,9 +27,17 @@ export const state = {
   /** The profile generation whose catalog is syncing, if any. */
   syncing: null as number | null,
   hits: [] as SearchHit[],
+  /** The user the search box's text named, found by an exact look-up in the bucket. */
+  found: null as { text: string; user: UserSummary } | null,
+  /** Users the search matched by email whose index holds no conversation. */
+  emptyUsers: [] as UserMatch[],
   /** The users listing under way, cancelled when another profile opens. */
   listingTask: null as string | null,
   searchSeq: 0,
+  /** The exact look-up of the search box's text (newest wins). */
+  lookupSeq: 0,
+  /** When the users list came from the catalog: the time it was synced. */
+  usersFromCatalog: null as string | null,
 };
 
 /** Search goes to the catalog once it has been synced; before that it filters the listed users by email. */

@@ -71,7 +71,8 @@ pub enum Command {
     Thaw(thaw::ThawArgs),
     /// Build or refresh the local catalog of every user's index (for `search`).
     Sync(catalog::SyncArgs),
-    /// Search the local catalog by email or title, across all users.
+    /// Search the local catalog by email or title, across all users; a complete
+    /// email (or folder name) is also looked up in the bucket at once.
     Search(catalog::SearchArgs),
     /// Export every conversation of a user into one file (JSON or JSON Lines).
     ExportUser(catalog::ExportUserArgs),

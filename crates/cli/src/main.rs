@@ -30,9 +30,8 @@ async fn dispatch(cli: &Cli, out: &mut Output) -> Result<(), Failure> {
     match &cli.command {
         Command::Profile(command) => return out.emit(profile::profile(command).await?.as_ref()),
         Command::Audit(args) => return out.emit(audit::audit(args)?.as_ref()),
-        Command::Search(args) => {
-            return out.emit(&catalog::search(cli.profile.as_deref(), cli.bucket.as_deref(), args)?)
-        }
+        // Connects only to look up a complete email or folder name.
+        Command::Search(args) => return out.emit(&catalog::search(cli, args).await?),
         _ => {}
     }
     let session = connect::session(cli).await?;

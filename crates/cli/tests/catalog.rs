@@ -51,6 +51,18 @@ fn sync_then_search_then_export_user() {
     assert!(file.exists(), "the catalog lives in ARCHIVE_DESK_CACHE_DIR");
     let warm = json_of(&run(cache.path(), &["sync", "--json"]));
     assert_eq!(warm["indexes_fetched"], 0);
+    // `--concurrency` is the ceiling of both adaptive limits; the text
+    // report says where they settled.
+    let out = run(cache.path(), &["sync", "--concurrency", "3"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("concurrency: fetches settled at "), "{text}");
+    assert!(text.contains("ceiling 3, 0 back-offs); "), "{text}");
+    assert!(text.contains(" key ranges listed, settled at "), "{text}");
+    let capped = json_of(&run(cache.path(), &["sync", "--concurrency", "2", "--json"]));
+    assert_eq!(capped["fetch_concurrency"]["ceiling"], 2);
+    assert_eq!(capped["list_concurrency"]["ceiling"], 2);
+    assert!(capped["list_concurrency"]["peak"].as_u64().unwrap() <= 2, "{capped}");
+    assert!(capped["list_ranges"].as_u64().unwrap() >= 1, "{capped}");
 
     let page = json_of(&run(cache.path(), &["search", "について", "--json"]));
     assert_eq!(page["hits"][0]["conversation_id"], "u-cjk");

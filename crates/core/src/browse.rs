@@ -9,6 +9,7 @@ use futures::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::adaptive::{self, AdaptiveLimit};
 use crate::error::{Error, ErrorReport, Result};
 use crate::layout::{ObjectKind, UserFolder};
 use crate::model::UserIndex;
@@ -68,8 +69,9 @@ pub async fn user_summary(store: &Store, folder: &UserFolder) -> UserSummary {
     }
 }
 
-/// Users summarised at once by the listing: each is one GET of its index.
-pub const SUMMARY_CONCURRENCY: usize = 16;
+/// The most users summarised at once by the listing (each is one GET of
+/// its index): the ceiling of its adaptive limit.
+pub const SUMMARY_CONCURRENCY: usize = 64;
 
 /// Users per batch of the listing: the first rows show while later ones load.
 pub const USER_BATCH: usize = 50;
@@ -86,7 +88,9 @@ pub struct UserBatch {
 /// Every user of the archive with their summary, in listing order, as a
 /// stream of batches: per listing page, first its unusable folder names
 /// (if any) as a batch of their own, then its users in batches of
-/// `USER_BATCH`, `concurrency` indexes read at once. A user whose index
+/// `USER_BATCH`, up to `concurrency` indexes read at once (an adaptive
+/// limit, `adaptive.rs`, shared by every page: more while throughput
+/// rises, fewer when the store pushes back). A user whose index
 /// cannot be read is still listed (`UserSummary::index_error`); a listing
 /// error ends the stream with that error, and `cancel` ends it with
 /// `Error::Cancelled` at the next step. Both front ends list users here.
@@ -105,12 +109,12 @@ pub fn user_batches_paged(
     concurrency: usize,
     cancel: &CancellationToken,
 ) -> impl Stream<Item = Result<UserBatch>> + Send + 'static {
-    let concurrency = concurrency.max(1);
+    let limit = AdaptiveLimit::new(concurrency);
     let pages = store.list_users_paged(page_size);
-    let store = store.clone();
+    let store = store.with_overload_signals(&limit);
     let batches = pages
         .map(move |page| match page {
-            Ok(page) => page_batches(store.clone(), page, concurrency).map(Ok).left_stream(),
+            Ok(page) => page_batches(store.clone(), page, limit.clone()).map(Ok).left_stream(),
             Err(e) => stream::iter([Err(e)]).right_stream(),
         })
         .flatten();
@@ -118,17 +122,23 @@ pub fn user_batches_paged(
 }
 
 /// One listing page as batches: its unusable names, then its users.
-fn page_batches(store: Store, page: UserPage, concurrency: usize) -> impl Stream<Item = UserBatch> + Send {
+fn page_batches(store: Store, page: UserPage, limit: AdaptiveLimit) -> impl Stream<Item = UserBatch> + Send {
     let unusable = (!page.unusable.is_empty()).then(|| UserBatch {
         users: Vec::new(),
         unusable: page.unusable,
     });
-    let users = stream::iter(page.users)
-        .map(move |folder| {
-            let store = store.clone();
-            async move { user_summary(&store, &folder).await }
-        })
-        .buffered(concurrency)
+    let summaries = stream::iter(page.users).map({
+        let limit = limit.clone();
+        move |folder| {
+            let (store, limit) = (store.clone(), limit.clone());
+            async move {
+                let summary = user_summary(&store, &folder).await;
+                limit.completed();
+                summary
+            }
+        }
+    });
+    let users = adaptive::buffered(summaries, limit)
         .chunks(USER_BATCH)
         .map(|users| UserBatch {
             users,
@@ -289,6 +299,43 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
         conversations: rows,
         other_objects,
     })
+}
+
+/// The user `text` names exactly — a complete email or a folder name —
+/// read from the bucket now, whatever the users listing or the catalog
+/// know: their `metadata.json` (one GET) and their folder (one listing),
+/// fetched together, as `user_conversations` does. So a user archived after
+/// the last sync, or one whose index holds no conversation, is found.
+/// `Error::NoSuchUser` (`not_found`) when the index does not exist and the
+/// folder holds no object; `invalid_name` for text that cannot name a user.
+pub async fn look_up_user(store: &Store, text: &str) -> Result<UserConversations> {
+    let text = text.trim();
+    let folder = UserFolder::from_user_arg(text)?;
+    let found = user_conversations(store, &folder).await?;
+    if found.index_missing && found.conversations.is_empty() && found.other_objects.is_empty() {
+        return Err(Error::NoSuchUser {
+            user: text.to_owned(),
+            key: store.layout().index_key(&folder),
+        });
+    }
+    Ok(found)
+}
+
+impl UserConversations {
+    /// The user's row in the users list, as `user_summary` gives it (the
+    /// count and last archived of the index's entries).
+    pub fn summary(&self) -> UserSummary {
+        let indexed = self.conversations.iter().filter(|c| c.in_index);
+        UserSummary {
+            folder: self.folder.clone(),
+            email: self.email.clone(),
+            email_source: self.email_source,
+            conversation_count: indexed.clone().count(),
+            last_archived_at: indexed.filter_map(|c| c.archived_at.clone()).max(),
+            index_missing: self.index_missing,
+            index_error: self.index_error.clone(),
+        }
+    }
 }
 
 /// Fill `held` (or `hold_unknown`) from a HEAD of each listed object.

@@ -120,7 +120,7 @@ impl Session {
 
         let store = self.store();
         let opened = futures::stream::iter(to_open)
-            .map(|(key, id)| async move {
+            .map(|(key, id, _size)| async move {
                 let result = store.open_key(&key, &id).await;
                 (key, id, result)
             })

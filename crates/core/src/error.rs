@@ -42,7 +42,7 @@ error_codes! {
     InvalidName = "invalid_name",
     /// A request or argument that cannot be carried out as given.
     InvalidInput = "invalid_input",
-    /// The object (conversation, index, version) does not exist.
+    /// The object (conversation, index, version) does not exist, or no user is at that email or folder.
     NotFound = "not_found",
     /// The object is in an archive storage class or tier: thaw it before opening it.
     ColdStorage = "cold_storage",
@@ -177,6 +177,11 @@ pub enum Error {
 
     #[error("{key}: not found")]
     NotFound { key: String },
+
+    /// An exact look-up found nothing: no `metadata.json` and no object
+    /// in the folder the email or folder name maps to.
+    #[error("no user {user:?} in this archive: {key} does not exist and its folder holds no object")]
+    NoSuchUser { user: String, key: String },
 
     #[error("{key}: in cold storage ({storage_class}); request a restore (thaw) before opening it")]
     ColdStorage { key: String, storage_class: String },
@@ -397,7 +402,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::InvalidName { .. } => ErrorCode::InvalidName,
-            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::NotFound { .. } | Error::NoSuchUser { .. } => ErrorCode::NotFound,
             Error::ColdStorage { .. } => ErrorCode::ColdStorage,
             Error::Decode { .. } => ErrorCode::Decode,
             Error::Shape { .. } => ErrorCode::Shape,

@@ -1,6 +1,9 @@
 //! Export every conversation of one user (a data-access request) into one
-//! file, as a stream: one conversation is held in memory at a time (plus a
-//! small read-ahead), whatever the user's size. The file is written beside
+//! file, as a stream: one conversation is written at a time, in index
+//! order, while the next ones are fetched ahead under an adaptive limit
+//! (`adaptive.rs`: more while throughput rises, fewer when the store pushes
+//! back) whose read-ahead holds at most the store's memory budget of stored
+//! bytes, whatever the user's size. The file is written beside
 //! its destination and renamed into place only when complete, so a failed
 //! or cancelled export leaves nothing behind.
 
@@ -8,13 +11,16 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use std::sync::Arc;
+
 use flate2::write::GzEncoder;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::adaptive::{self, AdaptiveLimit, ConcurrencyReport};
 use crate::audit;
 use crate::browse;
 use crate::error::{Error, ErrorReport, Result};
@@ -22,6 +28,11 @@ use crate::layout::{ConversationId, UserFolder};
 use crate::session::Session;
 use crate::session::Subject;
 use crate::store::Store;
+
+/// Bytes in KiB, rounded up, as permits (a u32 covers any object).
+fn kib(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -37,7 +48,8 @@ pub enum ExportFormat {
 pub struct ExportUserOptions {
     pub format: ExportFormat,
     pub gzip: bool,
-    /// Conversations fetched ahead of the one being written.
+    /// The most conversations fetched ahead of the one being written: the
+    /// ceiling of the adaptive limit.
     pub read_ahead: usize,
 }
 
@@ -46,10 +58,14 @@ impl Default for ExportUserOptions {
         ExportUserOptions {
             format: ExportFormat::Json,
             gzip: false,
-            read_ahead: 4,
+            read_ahead: DEFAULT_READ_AHEAD,
         }
     }
 }
+
+/// The default read-ahead ceiling: at 80 ms a request, 64 in flight keep
+/// 800 conversations a second coming.
+pub const DEFAULT_READ_AHEAD: usize = 64;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -82,6 +98,8 @@ pub struct ExportUserReport {
     pub json_bytes: u64,
     /// Listed in the index without an object, in cold storage, or unreadable.
     pub skipped: Vec<SkippedConversation>,
+    /// Conversations fetched at once: where the adaptive read-ahead settled.
+    pub read_ahead: ConcurrencyReport,
 }
 
 /// Counts what passes through, for progress.
@@ -136,7 +154,8 @@ impl Sink {
 pub(crate) struct ToExport {
     /// The true email, from the index or the archive metadata.
     pub(crate) email: Option<String>,
-    pub(crate) to_open: Vec<(String, ConversationId)>,
+    /// Key, id and stored size (0 when the listing gave none).
+    pub(crate) to_open: Vec<(String, ConversationId, u64)>,
     pub(crate) skipped: Vec<SkippedConversation>,
 }
 
@@ -146,7 +165,7 @@ pub(crate) async fn to_export(store: &Store, folder: &UserFolder) -> Result<ToEx
     let mut to_open = Vec::new();
     for row in listing.conversations {
         match (row.key, ConversationId::parse(&row.conversation_id)) {
-            (Some(key), Ok(id)) => to_open.push((key, id)),
+            (Some(key), Ok(id)) => to_open.push((key, id, row.size.unwrap_or(0))),
             (key, Err(e)) => skipped.push(SkippedConversation {
                 conversation_id: row.conversation_id,
                 key,
@@ -255,13 +274,36 @@ impl Session {
             write!(out, "{},\"conversations\":[", &head[..head.len() - 1]).map_err(io)?;
         }
 
-        let store = self.store();
-        let opened = futures::stream::iter(to_open)
-            .map(|(key, id)| async move {
-                let result = store.open_key(&key, &id).await;
-                (key, id, result)
-            })
-            .buffered(options.read_ahead.max(1));
+        // Each conversation ahead holds its stored size of a budget as
+        // large as the store's, taken in index order before its GET and
+        // given back once written: the read-ahead never holds more than
+        // that, and the one to write next already holds its share.
+        let limit = AdaptiveLimit::new(options.read_ahead);
+        let store = &self.store().with_overload_signals(&limit);
+        let total = kib(store.memory_budget_bytes());
+        let ahead = Arc::new(Semaphore::new(total as usize));
+        let opened = adaptive::buffered(
+            futures::stream::iter(to_open)
+                .then(|(key, id, size)| {
+                    let ahead = ahead.clone();
+                    async move {
+                        // Never more than the whole: a conversation larger
+                        // than the budget is fetched, alone.
+                        let share = kib(size).min(total);
+                        let held = ahead.acquire_many_owned(share).await.expect("never closed");
+                        (key, id, held)
+                    }
+                })
+                .map(|(key, id, held)| {
+                    let limit = limit.clone();
+                    async move {
+                        let result = store.open_key(&key, &id).await;
+                        limit.completed();
+                        (key, id, result, held)
+                    }
+                }),
+            limit.clone(),
+        );
         let mut opened = std::pin::pin!(opened);
         let (mut conversations, mut messages) = (0u64, 0u64);
         loop {
@@ -270,7 +312,7 @@ impl Session {
                 _ = cancel.cancelled() => return Err(Error::Cancelled { what: format!("export of {folder}") }),
                 next = opened.next() => next,
             };
-            let Some((key, id, result)) = next else { break };
+            let Some((key, id, result, _held)) = next else { break };
             match result {
                 Ok(conversation) => {
                     if options.format == ExportFormat::Json && conversations > 0 {
@@ -318,6 +360,7 @@ impl Session {
             messages,
             json_bytes,
             skipped,
+            read_ahead: limit.report(),
         })
     }
 }

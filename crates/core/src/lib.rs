@@ -3,6 +3,7 @@
 //! The CLI, the desktop shell and the tests all call these functions; this
 //! crate must never depend on tauri (CI checks it).
 
+pub mod adaptive;
 pub mod audit;
 pub mod bounds;
 pub mod browse;

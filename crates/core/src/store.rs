@@ -14,11 +14,15 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
+use aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
+use crate::adaptive::AdaptiveLimit;
 use crate::codec::{Encoding, Limits};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, ObjectKind, UserFolder};
@@ -35,6 +39,8 @@ mod versions;
 mod write;
 
 use budget::MemoryBudget;
+pub(crate) use list::successor;
+pub use list::KeyRange;
 pub use lock::describe_hold;
 pub(crate) use lock::{look_up_holds, HoldSource};
 pub(crate) use read::Throttle;
@@ -263,6 +269,11 @@ impl Store {
         &self.limits
     }
 
+    /// The memory budget of this store's reads, in bytes (see `StoreConfig`).
+    pub fn memory_budget_bytes(&self) -> u64 {
+        self.memory.bytes()
+    }
+
     pub fn allows_unsafe_index_writes(&self) -> bool {
         self.allow_unsafe_index_writes
     }
@@ -272,20 +283,66 @@ impl Store {
         self.layout.classify(folder, key)
     }
 
-    /// The same store (bucket, caches, memory budget) on a client with
-    /// adaptive retries: besides backing off, it slows its own request rate
-    /// when the store answers 503 SlowDown (the catalog sync's many GETs).
-    pub(crate) fn with_adaptive_retries(&self, max_attempts: u32) -> Store {
+    /// The same store (bucket, caches, memory budget) on a client that
+    /// makes up to `max_attempts` attempts per request (standard retries:
+    /// the catalog sync's many GETs, whose rate its adaptive concurrency
+    /// limit governs rather than the SDK's adaptive mode, which slows the
+    /// whole client to a crawl under a steady trickle of 503s).
+    pub(crate) fn with_attempts(&self, max_attempts: u32) -> Store {
         let config = self
             .client
             .config()
             .to_builder()
-            .retry_config(RetryConfig::adaptive().with_max_attempts(max_attempts))
+            .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
             .build();
         Store {
             client: Client::from_conf(config),
             ..self.clone()
         }
+    }
+
+    /// The same store on a client that tells `limit` of every attempt the
+    /// store pushed back (503 SlowDown or another 5xx, a timeout, a broken
+    /// connection), also those the SDK retries away: what an adaptive
+    /// concurrency limit backs off on.
+    pub(crate) fn with_overload_signals(&self, limit: &AdaptiveLimit) -> Store {
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .interceptor(OverloadSignals(limit.clone()))
+            .build();
+        Store {
+            client: Client::from_conf(config),
+            ..self.clone()
+        }
+    }
+}
+
+/// Reports push-backs to an adaptive limit (see `with_overload_signals`).
+#[derive(Debug)]
+struct OverloadSignals(AdaptiveLimit);
+
+impl Intercept for OverloadSignals {
+    fn name(&self) -> &'static str {
+        "OverloadSignals"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let pushed_back = match context.response() {
+            Some(response) => matches!(response.status().as_u16(), 500 | 502 | 503 | 504),
+            // No response at all: a timeout or a broken connection.
+            None => context.output_or_error().is_some_and(|r| r.is_err()),
+        };
+        if pushed_back {
+            self.0.overloaded();
+        }
+        Ok(())
     }
 }
 

@@ -91,10 +91,22 @@ impl Home {
     /// target, if given), secrets in the keychain; returns its name. The
     /// name is unique, as the keychain is shared by every test of the run.
     pub fn add_profile(&self, server: &S3Server, bucket: &str, supabase: Option<&SupabaseStack>) -> ProfileGuard {
+        self.add_profile_at(&server.endpoint, server, bucket, supabase)
+    }
+
+    /// As [`Home::add_profile`], reaching `server` at `endpoint` (a fault
+    /// proxy in front of it).
+    pub fn add_profile_at(
+        &self,
+        endpoint: &str,
+        server: &S3Server,
+        bucket: &str,
+        supabase: Option<&SupabaseStack>,
+    ) -> ProfileGuard {
         let name = format!("e2e-{}", servers::token());
         let profiles = self.profiles();
         let mut profile = Profile::new(bucket);
-        profile.endpoint = Some(server.endpoint.clone());
+        profile.endpoint = Some(endpoint.to_owned());
         profile.region = Some("us-east-1".into());
         profile.aws = AwsAuth::Keychain {
             access_key_id: server.access_key_id.clone(),

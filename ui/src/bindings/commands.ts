@@ -47,6 +47,7 @@ import type { ThawDays } from "./ThawDays";
 import type { ThawTier } from "./ThawTier";
 import type { UserBatch } from "./UserBatch";
 import type { UserConversations } from "./UserConversations";
+import type { UsersListed } from "./UsersListed";
 import type { Verification } from "./Verification";
 
 /**
@@ -63,7 +64,8 @@ export type Commands = {
   remove_profile: { args: { name: string }, result: null },
   test_profile: { args: { name: string }, result: Array<Check> },
   open_profile: { args: { name: string }, result: OpenedProfile },
-  list_users: { args: { task: string, onBatch: Channel<UserBatch> }, result: number },
+  list_users: { args: { task: string, onBatch: Channel<UserBatch> }, result: UsersListed },
+  look_up_user: { args: { text: SearchText }, result: UserConversations },
   user_conversations: { args: { user: string }, result: UserConversations },
   open_conversation: { args: { user: string, id: string }, result: ConversationView },
   restore_conversation: { args: { user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean, task: string }, result: Audited<RestoreReport> },

@@ -1,6 +1,8 @@
 import type { SearchHit } from "../bindings/SearchHit";
+import type { UserMatch } from "../bindings/UserMatch";
+import type { UserSummary } from "../bindings/UserSummary";
 import { day, h } from "../dom";
-import { count, groupHits } from "../logic";
+import { count, groupHits, userLabel } from "../logic";
 
 const MATCHED: Record<SearchHit["matched"], string> = {
   email: "email",
@@ -25,12 +27,29 @@ export class SearchResults {
     private readonly onOpenHit: (hit: SearchHit) => void,
   ) {}
 
-  /** Show `hits` for `query`; `more` fetches the next page when there is one. */
-  show(query: string, hits: SearchHit[], more: (() => void) | null): void {
+  /**
+   * Show `hits` for `query`; `more` fetches the next page when there is
+   * one. `empties`: users matched by email whose index holds no
+   * conversation (no hit can name them), listed first, saying so.
+   */
+  show(query: string, hits: SearchHit[], more: (() => void) | null, empties: UserMatch[] = [], found: UserSummary | null = null): void {
     this.hits = hits;
     this.selected = Math.min(this.selected, Math.max(hits.length - 1, 0));
     const nodes: Node[] = [h("div", { class: "results-head meta", text: hits.length ? `${count(hits.length, "conversation")}${more ? "+" : ""} matching “${query}”` : "" })];
-    if (hits.length === 0) {
+    // A user found in the bucket is named once: as one without conversations if the catalog says so.
+    if (found && !empties.some((u) => u.folder === found.folder)) {
+      nodes.push(
+        h("button", { class: "hit-user found-user", "data-folder": found.folder, title: `Open ${userLabel(found)}`, onclick: () => this.onOpenUser(found.folder, found.email), text: userLabel(found) }),
+        h("div", { class: "meta user-note", text: `Read from the bucket now: ${count(found.conversation_count, "conversation")}` }),
+      );
+    }
+    for (const u of empties) {
+      nodes.push(
+        h("button", { class: "hit-user empty-user", "data-folder": u.folder, title: `Open ${u.email ?? u.folder}`, onclick: () => this.onOpenUser(u.folder, u.email), text: u.email ?? u.folder }),
+        h("div", { class: "meta user-note", text: u.index_error ? `metadata.json unreadable, so no conversation listed: ${u.index_error}` : "Its index holds no conversation." }),
+      );
+    }
+    if (hits.length === 0 && empties.length === 0 && !found) {
       nodes.push(h("div", { class: "empty" }, h("h2", { text: "No matches" }), h("p", { text: `No email or title contains “${query}”. Try part of an email, or a word from the title.` })));
     }
     let i = 0;

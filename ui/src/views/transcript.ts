@@ -47,6 +47,12 @@ export class TranscriptView {
   ) {
     this.el = h("div", { class: "transcript", tabindex: "0", "aria-label": "Transcript" }, this.sentinel);
     this.more();
+    // Scrolled near the end: the next batch. WebKitGTK's IntersectionObserver
+    // (below) stops firing after the second batch, so scrolling drives it too.
+    this.el.addEventListener("scroll", () => {
+      const el = this.el;
+      if (this.rendered < view.messages.length && el.scrollTop + el.clientHeight > el.scrollHeight - 800) this.more();
+    });
     if (typeof IntersectionObserver !== "undefined") {
       const io = new IntersectionObserver((entries) => {
         if (entries.some((e) => e.isIntersecting) && this.rendered < view.messages.length) this.more();

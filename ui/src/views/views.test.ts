@@ -41,6 +41,9 @@ describe("transcript", () => {
   it("renders a 10k-message conversation a batch at a time", () => {
     const el = renderTranscript(view(10_000));
     expect(el.querySelectorAll(".msg").length).toBe(200);
+    // Scrolled to its end (jsdom has no layout: every scroll is at the end).
+    el.dispatchEvent(new Event("scroll"));
+    expect(el.querySelectorAll(".msg").length).toBe(400);
     expect(el.querySelectorAll(".msg")[2].querySelector(".content")!.textContent).toBe("line one\nline two 2");
   });
 });
@@ -103,6 +106,39 @@ describe("search results", () => {
     view.el.querySelector<HTMLElement>("button.more")!.click();
     expect([opened, users, more]).toEqual([["3"], ["a"], 1]);
     expect(view.current!.conversation_id).toBe("3");
+  });
+
+  it("names users matched by email whose index holds no conversation, as text", () => {
+    const users: string[] = [];
+    const view = new SearchResults((folder) => users.push(folder), () => {});
+    view.show("empty@x.io", [], null, [
+      { folder: "empty_at_x_io", email: hostile, matched: "email", index_error: null },
+      { folder: "bad_at_x_io", email: "bad@x.io", matched: "email_prefix", index_error: "bad_at_x_io/metadata.json: not JSON" },
+    ]);
+    expect(view.el.querySelector(".empty h2")).toBeNull();
+    expect(view.el.querySelector("img, script")).toBeNull();
+    const buttons = view.el.querySelectorAll<HTMLElement>(".empty-user");
+    expect([...buttons].map((b) => b.textContent)).toEqual([hostile, "bad@x.io"]);
+    expect(view.el.textContent).toContain("Its index holds no conversation.");
+    expect(view.el.textContent).toContain("metadata.json unreadable, so no conversation listed: bad_at_x_io/metadata.json: not JSON");
+    buttons[1].click();
+    expect(users).toEqual(["bad_at_x_io"]);
+  });
+
+  it("shows the user found in the bucket first, not “No matches”", () => {
+    const users: string[] = [];
+    const view = new SearchResults((folder) => users.push(folder), () => {});
+    const found = { folder: "late_at_x_io", email: "late@x.io", email_source: "index" as const, conversation_count: 3, last_archived_at: null, index_missing: false, index_error: null };
+    view.show("late@x.io", [], null, [], found);
+    expect(view.el.querySelector(".empty")).toBeNull();
+    expect(view.el.querySelector(".found-user")!.textContent).toBe("late@x.io");
+    expect(view.el.textContent).toContain("Read from the bucket now: 3 conversations");
+    view.el.querySelector<HTMLElement>(".found-user")!.click();
+    expect(users).toEqual(["late_at_x_io"]);
+    // Named once: the catalog's "no conversation" entry is enough.
+    view.show("late@x.io", [], null, [{ folder: "late_at_x_io", email: "late@x.io", matched: "email", index_error: null }], found);
+    expect(view.el.querySelector(".found-user")).toBeNull();
+    expect(view.el.querySelectorAll(".empty-user")).toHaveLength(1);
   });
 
   it("says so when nothing matches and offers no more", () => {

@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use archive_desk_core::browse::{self, UserConversations};
 use archive_desk_core::catalog::{self, Catalog, SyncOptions, SyncProgress};
 use archive_desk_core::customer_export::CustomerExportReport;
 use archive_desk_core::export_user::{
@@ -12,16 +13,21 @@ use archive_desk_core::export_user::{
 };
 use archive_desk_core::{Error, SearchLimit, SearchOffset, SearchPage, SearchText, Session, SyncReport};
 use clap::Args;
+use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::args::Cli;
+use crate::connect;
 use crate::long_task::{cancel_on_ctrl_c, report_progress};
 use crate::render::{json_line, Render};
 use crate::text::printable;
 
 #[derive(Args)]
 pub struct SyncArgs {
-    /// Indexes fetched at once.
-    #[arg(long, default_value_t = 64)]
+    /// The most indexes fetched, and key ranges listed, at once: a ceiling;
+    /// the sync ramps up to it while throughput rises and backs off when
+    /// the store pushes back (503 SlowDown, errors).
+    #[arg(long, default_value_t = catalog::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Users written per transaction.
     #[arg(long, default_value_t = 500)]
@@ -73,6 +79,7 @@ pub async fn sync(session: &Session, args: &SyncArgs) -> Result<Synced, Error> {
     let options = SyncOptions {
         concurrency: args.concurrency.max(1),
         batch_users: args.batch_users.max(1),
+        ..SyncOptions::default()
     };
     let (progress, updates) = watch::channel(SyncProgress::default());
     let printer = report_progress(updates, |p: &SyncProgress| {
@@ -93,24 +100,82 @@ pub async fn sync(session: &Session, args: &SyncArgs) -> Result<Synced, Error> {
     })
 }
 
-/// Search without connecting to S3: the catalog of the profile, else of
-/// the bucket (the one `sync` builds).
-pub fn search(profile: Option<&str>, bucket: Option<&str>, args: &SearchArgs) -> Result<SearchPage, Error> {
-    let name = catalog::catalog_name(profile, bucket.unwrap_or_default());
+/// What `search` found: the user the text names exactly, read from the
+/// bucket now (a complete email or folder name), and the catalog's hits.
+#[derive(Serialize)]
+pub struct Found {
+    /// The user the text names, with their conversations (`None`: the text
+    /// is no complete email, or no such user, or the bucket could not be asked).
+    user: Option<UserConversations>,
+    /// Whether there is a catalog to search (`sync` builds it).
+    catalog: bool,
+    #[serde(flatten)]
+    page: SearchPage,
+}
+
+/// Search the catalog of the profile, else of the bucket (the one `sync`
+/// builds), without connecting to S3 — except for a complete email or a
+/// user folder name (`_at_`), which is also looked up in the bucket at
+/// once (`browse::look_up_user`: found whether or not a catalog exists or
+/// is up to date). Fails only when neither can answer: no catalog and the
+/// look-up failed (an unknown email is `not_found`), or no catalog and no
+/// user named.
+pub async fn search(cli: &Cli, args: &SearchArgs) -> Result<Found, Error> {
+    let text = args.text.as_str().trim();
+    let exact = args.offset.get() == 0 && (text.contains('@') || text.contains("_at_"));
+    let name = catalog::catalog_name(cli.profile.as_deref(), cli.bucket.as_deref().unwrap_or_default());
+    let catalog = if name.is_empty() {
+        None
+    } else {
+        let catalog = Catalog::open_default(name)?;
+        (!catalog.stats()?.is_empty()).then_some(catalog)
+    };
+    if !exact {
+        let Some(catalog) = catalog else {
+            return Err(no_catalog(name));
+        };
+        let page = catalog.search(text, args.offset.get(), args.limit.get())?;
+        return Ok(Found {
+            user: None,
+            catalog: true,
+            page,
+        });
+    }
+    let page = match &catalog {
+        Some(c) => c.search(text, 0, args.limit.get())?,
+        None => SearchPage::default(),
+    };
+    let looked_up = match connect::session(cli).await {
+        Ok(session) => browse::look_up_user(session.store(), text).await,
+        Err(e) => Err(e),
+    };
+    let user = match looked_up {
+        Ok(user) => Some(user),
+        // The catalog may still know something (a longer email, a stale entry).
+        Err(e) if catalog.is_some() && !(page.hits.is_empty() && page.users_without_conversations.is_empty()) => {
+            eprintln!("archive-desk-cli: {e} [{}]", e.code());
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Found {
+        user,
+        catalog: catalog.is_some(),
+        page,
+    })
+}
+
+fn no_catalog(name: &str) -> Error {
     if name.is_empty() {
-        return Err(Error::Config(
-            "no catalog: pass --profile or --bucket, or set S3_BUCKET_NAME".into(),
-        ));
+        return Error::Config("no catalog: pass --profile or --bucket, or set S3_BUCKET_NAME".into());
     }
-    let catalog = Catalog::open_default(name)?;
-    let stats = catalog.stats()?;
-    if stats.is_empty() {
-        return Err(Error::Config(format!(
+    match catalog::default_path(name) {
+        Ok(path) => Error::Config(format!(
             "the catalog {} is empty: run `archive-desk-cli sync` first",
-            stats.path
-        )));
+            path.display()
+        )),
+        Err(e) => e,
     }
-    catalog.search(args.text.as_str(), args.offset.get(), args.limit.get())
 }
 
 pub async fn export_user(session: &Session, args: &ExportUserArgs) -> Result<Box<dyn Render>, Error> {
@@ -169,6 +234,13 @@ impl Render for Synced {
             if r.resumed { ", resumed" } else { "" },
             r.elapsed_ms as f64 / 1000.0
         )?;
+        let (fetch, list) = (&r.fetch_concurrency, &r.list_concurrency);
+        writeln!(
+            out,
+            "  concurrency: fetches settled at {} (peak {}, ceiling {}, {} back-offs); \
+             {} key ranges listed, settled at {} at once ({} back-offs)",
+            fetch.settled, fetch.peak, fetch.ceiling, fetch.backoffs, r.list_ranges, list.settled, list.backoffs
+        )?;
         if r.index_errors > 0 {
             writeln!(out, "  {} unreadable indexes (see `verify`)", r.index_errors)?;
         }
@@ -179,6 +251,36 @@ impl Render for Synced {
     }
     fn json(&self, out: &mut dyn Write) -> io::Result<()> {
         json_line(out, &self.report)
+    }
+}
+
+impl Render for Found {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(user) = &self.user {
+            writeln!(out, "found in the bucket now:")?;
+            user.text(out)?;
+            if self.catalog {
+                writeln!(out, "in the catalog:")?;
+            }
+        }
+        for u in &self.page.users_without_conversations {
+            writeln!(
+                out,
+                "{:<32} {}",
+                printable(u.email.as_deref().unwrap_or(&u.folder)),
+                match &u.index_error {
+                    Some(e) => format!("index unreadable, so no conversation listed: {}", printable(e)),
+                    None => "its index holds no conversation".to_owned(),
+                }
+            )?;
+        }
+        if self.catalog || self.user.is_none() {
+            self.page.text(out)?;
+        }
+        Ok(())
+    }
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        json_line(out, self)
     }
 }
 
@@ -198,7 +300,7 @@ impl Render for SearchPage {
         }
         match self.next_offset {
             Some(next) => writeln!(out, "-- more: --offset {next}"),
-            None if self.hits.is_empty() => writeln!(out, "no matches"),
+            None if self.hits.is_empty() && self.users_without_conversations.is_empty() => writeln!(out, "no matches"),
             None => Ok(()),
         }
     }

@@ -23,7 +23,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 pub use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Result};
+use crate::browse::{EmailSource, UserSummary};
+use crate::error::{Error, ErrorCode, ErrorReport, Result};
 use crate::layout::UserFolder;
 use crate::owner_only;
 
@@ -33,10 +34,10 @@ mod sync;
 #[cfg(test)]
 mod tests;
 
-pub use search::{MatchKind, SearchHit, SearchPage};
+pub use search::{MatchKind, SearchHit, SearchPage, UserMatch};
 use storage::{clear_all, db_error, entry_of_row, open_connection, put_user, remove_database_files, schema_version};
 use storage::{ENTRY_COLUMNS, SCHEMA, SCHEMA_VERSION};
-pub use sync::{sync, SyncOptions, SyncProgress, SyncReport};
+pub use sync::{sync, SyncOptions, SyncProgress, SyncReport, DEFAULT_CONCURRENCY};
 
 /// The catalog of one profile (or bucket).
 #[derive(Clone)]
@@ -274,6 +275,57 @@ impl Catalog {
             })?;
             rows.collect()
         })
+    }
+
+    /// Every user as the users list shows them (true email, count, last
+    /// archived), in folder order — the listing's order, as SQLite compares
+    /// text bytewise like S3 — without one request: the list the app shows
+    /// at once once a catalog exists. Folders without a `metadata.json` are
+    /// not in the catalog, so not here; an index the sync could not read is
+    /// `index_unreadable` with the message the sync saw.
+    pub fn user_summaries(&self) -> Result<Vec<UserSummary>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare(
+                "SELECT u.folder, u.email, u.email_from_index, u.index_error, count(c.id), max(c.archived_at)
+                 FROM users u LEFT JOIN conversations c ON c.user_id = u.id
+                 GROUP BY u.id ORDER BY u.folder",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let email: Option<String> = r.get(1)?;
+                let email_source = match (r.get::<_, bool>(2)?, &email) {
+                    (true, _) => EmailSource::Index,
+                    (false, Some(_)) => EmailSource::Guessed,
+                    (false, None) => EmailSource::Unknown,
+                };
+                Ok(UserSummary {
+                    folder: r.get(0)?,
+                    email,
+                    email_source,
+                    index_error: r.get::<_, Option<String>>(3)?.map(|message| ErrorReport {
+                        code: ErrorCode::IndexUnreadable,
+                        message,
+                    }),
+                    conversation_count: r.get::<_, i64>(4)?.max(0) as usize,
+                    last_archived_at: r.get(5)?,
+                    index_missing: false,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// `user_summaries` and when the catalog was last synced, if it was
+    /// synced completely from this `bucket` and `prefix`; `None` otherwise
+    /// (never synced, or built for another place): then only the bucket
+    /// can list the users.
+    pub fn synced_user_summaries(&self, bucket: &str, prefix: &str) -> Result<Option<(String, Vec<UserSummary>)>> {
+        let stats = self.stats()?;
+        match stats.last_synced_at {
+            Some(at) if stats.bucket.as_deref() == Some(bucket) && stats.prefix.as_deref() == Some(prefix) => {
+                Ok(Some((at, self.user_summaries()?)))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// A user's entries in index order.

@@ -39,7 +39,31 @@ pub struct SearchPage {
     pub hits: Vec<SearchHit>,
     /// Where the next page starts, if there is one.
     pub next_offset: Option<usize>,
+    /// For an email search (the text has an `@`), on the first page: users
+    /// whose email matches but whose index holds no conversation (so no hit
+    /// can name them), at most `MAX_USERS_WITHOUT_CONVERSATIONS`, looked for
+    /// among the first `USERS_CHECKED` users matching each way.
+    pub users_without_conversations: Vec<UserMatch>,
 }
+
+/// A user found by their email alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct UserMatch {
+    pub folder: String,
+    pub email: Option<String>,
+    /// `email`, `email_prefix` or `email_contains`.
+    pub matched: MatchKind,
+    /// Why the sync could not read their `metadata.json`, if it could not.
+    pub index_error: Option<String>,
+}
+
+/// At most this many users without conversations on a page.
+pub const MAX_USERS_WITHOUT_CONVERSATIONS: usize = 50;
+
+/// Users matching by email checked for conversations, per way of matching:
+/// each is one probe, so a search stays fast on a huge catalog.
+pub const USERS_CHECKED: usize = 1000;
 
 /// The exclusive upper bound of the keys starting with `prefix`.
 fn prefix_end(prefix: &str) -> String {
@@ -59,13 +83,77 @@ impl Catalog {
         }
         // Offsets and limits come from people (CLI flags, the app): saturate.
         let end = offset.saturating_add(limit);
-        let hits = self.with_reader(|c| collect_hits(c, &q, end.saturating_add(1)))?;
+        let (hits, users) = self.with_reader(|c| {
+            let hits = collect_hits(c, &q, end.saturating_add(1))?;
+            let users = if offset == 0 && q.contains('@') {
+                users_without_conversations(c, &q)?
+            } else {
+                Vec::new()
+            };
+            Ok((hits, users))
+        })?;
         let more = hits.len() > end;
         Ok(SearchPage {
             hits: hits.into_iter().skip(offset).take(limit).collect(),
             next_offset: more.then_some(end),
+            users_without_conversations: users,
         })
     }
+}
+
+/// Users matching `q` by email (equal, prefix, then contains, as hits
+/// rank) who have no conversation in the catalog, among the first
+/// `USERS_CHECKED` users matching each way.
+fn users_without_conversations(c: &Connection, q: &str) -> rusqlite::Result<Vec<UserMatch>> {
+    const EMPTY: &str = "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.user_id = u.id)";
+    let mut found = Vec::new();
+    let mut seen = HashSet::new();
+    let mut push = |found: &mut Vec<UserMatch>, id: i64, m: UserMatch| {
+        if found.len() < MAX_USERS_WITHOUT_CONVERSATIONS && seen.insert(id) {
+            found.push(m);
+        }
+    };
+    let row = |r: &rusqlite::Row<'_>, matched| -> rusqlite::Result<(i64, UserMatch)> {
+        Ok((
+            r.get(0)?,
+            UserMatch {
+                folder: r.get(1)?,
+                email: r.get(2)?,
+                index_error: r.get(3)?,
+                matched,
+            },
+        ))
+    };
+    let mut by_key = c.prepare_cached(&format!(
+        "SELECT u.id, u.folder, u.email, u.index_error, u.email_key = ?1 FROM
+           (SELECT id FROM users WHERE email_key >= ?1 AND email_key < ?2 ORDER BY email_key <> ?1, email_key, id LIMIT ?3) m
+         JOIN users u ON u.id = m.id WHERE {EMPTY} ORDER BY u.email_key <> ?1, u.email_key, u.id"
+    ))?;
+    let mut rows = by_key.query(params![q, prefix_end(q), USERS_CHECKED as i64])?;
+    while let Some(r) = rows.next()? {
+        let kind = if r.get(4)? {
+            MatchKind::Email
+        } else {
+            MatchKind::EmailPrefix
+        };
+        let (id, m) = row(r, kind)?;
+        push(&mut found, id, m);
+    }
+    // Substrings: the trigram index needs 3 characters (and no NUL).
+    if q.chars().count() >= 3 && !q.contains('\0') && !q.contains(char::is_whitespace) {
+        let mut contains = c.prepare_cached(&format!(
+            "SELECT u.id, u.folder, u.email, u.index_error FROM
+               (SELECT rowid FROM users_fts WHERE users_fts MATCH ?1 ORDER BY rowid LIMIT ?2) f
+             JOIN users u ON u.id = f.rowid WHERE {EMPTY} ORDER BY u.id"
+        ))?;
+        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+        let mut rows = contains.query(params![phrase, USERS_CHECKED as i64])?;
+        while let Some(r) = rows.next()? {
+            let (id, m) = row(r, MatchKind::EmailContains)?;
+            push(&mut found, id, m);
+        }
+    }
+    Ok(found)
 }
 
 /// Hits of every tier in rank order, until `need` are found.

@@ -222,8 +222,16 @@ pub(super) struct SyncStart {
     pub(super) sync_id: i64,
     pub(super) resumed: bool,
     pub(super) reset: bool,
-    /// folder -> (index ETag, objects signature) of the users in the catalog.
-    pub(super) known: HashMap<String, (Option<String>, i64)>,
+    /// The users in the catalog, by folder.
+    pub(super) known: HashMap<String, Known>,
+}
+
+/// What the catalog knows of one user when a sync starts.
+pub(super) struct Known {
+    pub(super) etag: Option<String>,
+    pub(super) signature: i64,
+    /// Their conversations: how many keys the listing will meet in their folder.
+    pub(super) conversations: u64,
 }
 
 pub(super) struct SyncFinish {
@@ -266,10 +274,18 @@ impl Catalog {
             }
             tx.commit()?;
             let mut known = HashMap::new();
-            let mut stmt = c.prepare("SELECT folder, index_etag, objects_signature FROM users")?;
+            let mut stmt = c.prepare(
+                "SELECT u.folder, u.index_etag, u.objects_signature, \
+                        (SELECT count(*) FROM conversations c WHERE c.user_id = u.id) FROM users u",
+            )?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                known.insert(r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?));
+                let known_user = Known {
+                    etag: r.get(1)?,
+                    signature: r.get(2)?,
+                    conversations: r.get::<_, i64>(3)?.max(0) as u64,
+                };
+                known.insert(r.get::<_, String>(0)?, known_user);
             }
             Ok(SyncStart {
                 sync_id,

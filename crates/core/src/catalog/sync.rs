@@ -1,27 +1,35 @@
-//! The sync engine: the catalog brought in line with the bucket. One
-//! listing of the whole prefix without a delimiter (each index's ETag and
-//! each conversation's storage class come with it), grouped by user folder;
-//! only changed indexes are fetched, with bounded concurrency, through the
-//! store's budgeted read; outcomes are written in batches by one writer
-//! thread. Resumable, cancellable, progress on a `watch` channel, adaptive
-//! retries and a shared back-off on 503 SlowDown.
+//! The sync engine: the catalog brought in line with the bucket. A listing
+//! of the whole prefix without a delimiter (each index's ETag and each
+//! conversation's storage class come with it), in key ranges listed side by
+//! side and cut at user-folder boundaries — where the catalog knows the
+//! folders, ranges of about `range_keys` keys; on a cold sync, every
+//! `range_folders` folders of a delimiter listing of the top level, each
+//! range starting as soon as its end is known — grouped by user folder;
+//! only changed indexes are fetched, through the store's budgeted read;
+//! outcomes are written in batches by one writer thread. Range listings and
+//! fetches each run under an adaptive concurrency limit (`adaptive.rs`,
+//! AIMD up to `concurrency`); the report says where each settled.
+//! Resumable, cancellable, progress on a `watch` channel, and a shared
+//! back-off on 503 SlowDown that outlasts the retries.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::stream::{self, BoxStream};
 use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::storage::Outcome;
+use super::storage::{Known, Outcome};
 use super::{Catalog, EntryRecord, UserRecord};
+use crate::adaptive::{self, AdaptiveLimit, ConcurrencyReport};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, ObjectKind, UserFolder, INDEX_FILE};
-use crate::store::{Store, Throttle};
+use crate::store::{successor, KeyRange, Store, Throttle};
 
-/// Attempts of the sync's client (adaptive retries) per request.
+/// Attempts of the sync's client per request.
 const SYNC_ATTEMPTS: u32 = 8;
 
 // ---------------------------------------------------------------------------
@@ -30,20 +38,35 @@ const SYNC_ATTEMPTS: u32 = 8;
 /// How a sync runs.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
-    /// Indexes fetched at once.
+    /// The most indexes fetched, and the most key ranges listed, at once:
+    /// the ceiling of each adaptive limit (they settle below it when the
+    /// store stops getting faster or pushes back).
     pub concurrency: usize,
     /// Users written per transaction.
     pub batch_users: usize,
+    /// Keys per listed range, about, where the catalog knows the folders
+    /// (counted from its users' conversations).
+    pub range_keys: u64,
+    /// Folders per listed range on a cold sync (cut from a delimiter listing).
+    pub range_folders: usize,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
-            concurrency: 64,
+            concurrency: DEFAULT_CONCURRENCY,
             batch_users: 500,
+            // Three pages: enough ranges to list side by side, few final
+            // half-empty pages.
+            range_keys: 3_000,
+            range_folders: 250,
         }
     }
 }
+
+/// The default ceiling: at 80 ms a request, 256 in flight is 3,200
+/// requests a second; the memory budget bounds what they hold.
+pub const DEFAULT_CONCURRENCY: usize = 256;
 
 /// Where a sync is; sent on a `watch` channel as it goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -68,6 +91,8 @@ pub struct SyncReport {
     /// The catalog was built for another bucket or prefix and was emptied first.
     pub reset: bool,
     pub list_requests: u64,
+    /// Key ranges listed side by side.
+    pub list_ranges: u64,
     pub objects_listed: u64,
     pub users_listed: u64,
     pub indexes_fetched: u64,
@@ -82,6 +107,10 @@ pub struct SyncReport {
     pub users: u64,
     pub conversations: u64,
     pub elapsed_ms: u64,
+    /// Indexes fetched at once: where the adaptive limit settled.
+    pub fetch_concurrency: ConcurrencyReport,
+    /// Ranges listed at once: where the adaptive limit settled.
+    pub list_concurrency: ConcurrencyReport,
 }
 
 /// One folder as the listing shows it.
@@ -127,12 +156,29 @@ pub async fn sync(
         }
     });
 
-    // Adaptive retries: besides backing off, the client slows its own
-    // request rate when the store answers 503 SlowDown.
-    let store = &store.with_adaptive_retries(SYNC_ATTEMPTS);
+    // More attempts than other operations: a sync makes thousands of
+    // requests, and the adaptive limits below slow it when the store pushes back.
+    let store = &store.with_attempts(SYNC_ATTEMPTS);
+    let (fetch_limit, list_limit) = (
+        AdaptiveLimit::new(options.concurrency),
+        AdaptiveLimit::new(options.concurrency),
+    );
     let counts = Arc::new(Mutex::new(ListingCounts::default()));
+    let ranges = plan_ranges(
+        &store.with_overload_signals(&list_limit),
+        &start.known,
+        options,
+        counts.clone(),
+    );
     let (listing_tx, listing_rx) = mpsc::channel::<FolderListing>(4096);
-    let lister = tokio::spawn(list_folders(store.clone(), layout.clone(), listing_tx, counts.clone()));
+    let lister = tokio::spawn(list_folders(
+        store.with_overload_signals(&list_limit),
+        layout.clone(),
+        ranges,
+        list_limit.clone(),
+        listing_tx,
+        counts.clone(),
+    ));
 
     let (batch_tx, mut batch_rx) = mpsc::channel::<Vec<Outcome>>(4);
     let writer = {
@@ -148,12 +194,19 @@ pub async fn sync(
 
     let known = Arc::new(start.known);
     let throttle = Arc::new(Throttle::default());
-    let outcomes = folders_of(listing_rx)
-        .map(|folder| {
-            let (store, known, throttle) = (store.clone(), known.clone(), throttle.clone());
-            async move { handle_folder(&store, &known, &throttle, folder).await }
-        })
-        .buffer_unordered(options.concurrency.max(1));
+    let fetch_store = store.with_overload_signals(&fetch_limit);
+    let outcomes = adaptive::buffer_unordered(
+        folders_of(listing_rx).map(|folder| {
+            let (store, known, throttle, limit) = (
+                fetch_store.clone(),
+                known.clone(),
+                throttle.clone(),
+                fetch_limit.clone(),
+            );
+            async move { handle_folder(&store, &known, &throttle, &limit, folder).await }
+        }),
+        fetch_limit.clone(),
+    );
     let mut outcomes = std::pin::pin!(outcomes);
 
     let mut batch = Vec::with_capacity(options.batch_users);
@@ -223,6 +276,7 @@ pub async fn sync(
         return Err(Error::Internal("catalog sync: the listing stopped early".into()));
     }
     report.list_requests = counts.requests;
+    report.list_ranges = counts.ranges;
     report.objects_listed = counts.objects;
     report.users_listed = counts.folders;
     report.unusable_folders = counts.unusable;
@@ -238,6 +292,8 @@ pub async fn sync(
     report.users = finish.users;
     report.conversations = finish.conversations;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
+    report.fetch_concurrency = fetch_limit.report();
+    report.list_concurrency = list_limit.report();
     progress.send_modify(|p| {
         p.listing_complete = true;
         p.users_listed = counts.folders;
@@ -249,6 +305,7 @@ pub async fn sync(
 #[derive(Debug, Default)]
 struct ListingCounts {
     requests: u64,
+    ranges: u64,
     objects: u64,
     folders: u64,
     unusable: Vec<String>,
@@ -270,21 +327,183 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
         .fold(hash, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// The listing, grouped by user folder: keys of one folder are contiguous in
-/// a ListObjectsV2 listing, so each folder is sent once its last key is seen.
+/// The key ranges to list. Where the catalog knows folders, cut at starts
+/// of names under which at most `range_keys` keys lie (a folder's
+/// conversations and its index, as the catalog last saw them; `trie_leaves`):
+/// folders that appeared since fall into the range around them or a gap
+/// between two, and ones that vanished only make a range emptier.
+/// Otherwise from a delimiter listing of the top level.
+fn plan_ranges(
+    store: &Store,
+    known: &HashMap<String, Known>,
+    options: &SyncOptions,
+    counts: Arc<Mutex<ListingCounts>>,
+) -> BoxStream<'static, Result<KeyRange>> {
+    if known.is_empty() {
+        return discovered_ranges(store.clone(), options.range_folders.max(1), counts).boxed();
+    }
+    // In name order (a trie's), each folder weighing its keys.
+    let mut folders: Vec<(Vec<char>, u64)> = known
+        .iter()
+        .map(|(folder, k)| (folder.chars().collect(), k.conversations + 1))
+        .collect();
+    folders.sort_unstable();
+    let target = options.range_keys.max(1);
+    let mut leaves = Vec::new();
+    trie_leaves(&folders, 0, target, &mut leaves);
+    let cuts = cuts_of(leaves, target);
+    let ranges = KeyRange::split_at(store.layout(), cuts);
+    stream::iter(ranges.into_iter().map(Ok)).boxed()
+}
+
+/// Cuts around the leaves: each leaf is `[start, successor(start))`, so
+/// its range lists under its own prefix; neighbouring leaves much lighter
+/// than `target` share one (one request where each would cost one, under
+/// their common prefix).
+fn cuts_of(leaves: Vec<(String, u64)>, target: u64) -> Vec<String> {
+    let mut cuts = Vec::new();
+    let mut group: Option<(String, String, u64)> = None;
+    for (start, weight) in leaves {
+        let end = successor(&start).unwrap_or_else(|| start.clone());
+        group = match group {
+            Some((first, _, sum)) if sum + weight <= target / 2 => Some((first, end, sum + weight)),
+            done => {
+                if let Some((first, last, _)) = done {
+                    cuts.extend([first, last]);
+                }
+                Some((start, end, weight))
+            }
+        };
+    }
+    if let Some((first, last, _)) = group {
+        cuts.extend([first, last]);
+    }
+    cuts.dedup();
+    cuts
+}
+
+/// The starts of names under which at most `target` keys lie, found as a
+/// trie's nodes: a node too heavy is split by the next character (a folder
+/// whose name ends at the node is left to the gaps between the ranges;
+/// every key is in some range whatever the cuts). Ranges cut at such
+/// starts list under a prefix of their own (`KeyRange`), which spares
+/// stores that walk everything under the prefix for each page; on S3 it
+/// makes no difference.
+fn trie_leaves(folders: &[(Vec<char>, u64)], depth: usize, target: u64, leaves: &mut Vec<(String, u64)>) {
+    let weight: u64 = folders.iter().map(|f| f.1).sum();
+    if weight <= target || folders.len() <= 1 {
+        if depth > 0 {
+            leaves.push((folders[0].0[..depth].iter().collect(), weight));
+        }
+        return;
+    }
+    for node in folders.chunk_by(|a, b| a.0.get(depth) == b.0.get(depth)) {
+        if node[0].0.len() > depth {
+            trie_leaves(node, depth + 1, target, leaves);
+        }
+    }
+}
+
+/// Ranges of `per_range` folders each, cut from the users listing (a
+/// delimiter listing: 1,000 folders a request) as it goes, so the first
+/// ranges are listed while the next pages of folders come in.
+fn discovered_ranges(
+    store: Store,
+    per_range: usize,
+    counts: Arc<Mutex<ListingCounts>>,
+) -> impl futures::Stream<Item = Result<KeyRange>> + Send + 'static {
+    let layout = store.layout().clone();
+    let pages = Box::pin(store.list_users());
+    // (pages, start of the open range, folders seen, ended)
+    stream::unfold(
+        (pages, None::<String>, 0usize, false),
+        move |(mut pages, mut start, mut seen, ended)| {
+            let (layout, counts) = (layout.clone(), counts.clone());
+            async move {
+                if ended {
+                    return None;
+                }
+                loop {
+                    let page = match pages.next().await {
+                        None => {
+                            let last = vec![Ok(KeyRange { start, end: None })];
+                            return Some((last, (pages, None, seen, true)));
+                        }
+                        Some(Err(e)) => return Some((vec![Err(e)], (pages, start, seen, true))),
+                        Some(Ok(page)) => page,
+                    };
+                    counts.lock().expect("counts").requests += 1;
+                    let mut ranges = Vec::new();
+                    for folder in &page.users {
+                        if seen > 0 && seen % per_range == 0 {
+                            let cut = layout.user_prefix(folder);
+                            ranges.push(Ok(KeyRange {
+                                start: start.replace(cut.clone()),
+                                end: Some(cut),
+                            }));
+                        }
+                        seen += 1;
+                    }
+                    if !ranges.is_empty() {
+                        return Some((ranges, (pages, start, seen, false)));
+                    }
+                }
+            }
+        },
+    )
+    .flat_map(stream::iter)
+}
+
+/// Every range listed, side by side under `limit`, each grouped by user
+/// folder; a failure stops the listing (the sync then reports it).
 async fn list_folders(
     store: Store,
     layout: Layout,
+    ranges: BoxStream<'static, Result<KeyRange>>,
+    limit: AdaptiveLimit,
     tx: mpsc::Sender<FolderListing>,
     counts: Arc<Mutex<ListingCounts>>,
 ) {
+    let listed = adaptive::buffer_unordered(
+        ranges.map(|range| {
+            let (store, layout, tx, counts, limit) =
+                (store.clone(), layout.clone(), tx.clone(), counts.clone(), limit.clone());
+            async move { list_range_folders(&store, &layout, range?, &tx, &counts, &limit).await }
+        }),
+        limit.clone(),
+    );
+    let mut listed = std::pin::pin!(listed);
+    while let Some(result) = listed.next().await {
+        match result {
+            Ok(true) => {}
+            Ok(false) => return, // the receiver is gone (cancelled)
+            Err(e) => {
+                counts.lock().expect("counts").error = Some(e);
+                return;
+            }
+        }
+    }
+    counts.lock().expect("counts").complete = true;
+}
+
+/// One range's listing, grouped by user folder: keys of one folder are
+/// contiguous in a ListObjectsV2 listing, and all in one range (see
+/// `KeyRange`), so each folder is sent once its last key is seen. False
+/// when the receiver is gone.
+async fn list_range_folders(
+    store: &Store,
+    layout: &Layout,
+    range: KeyRange,
+    tx: &mpsc::Sender<FolderListing>,
+    counts: &Mutex<ListingCounts>,
+    limit: &AdaptiveLimit,
+) -> Result<bool> {
     let prefix = layout.prefix().to_owned();
     let mut current: Option<(String, Vec<ListedObject>)> = None;
     let count = |f: &dyn Fn(&mut ListingCounts)| f(&mut counts.lock().expect("counts"));
     // Send a finished folder; false when the receiver is gone (cancelled).
     let emit = |name: String, objects: Vec<ListedObject>| {
-        let tx = tx.clone();
-        let listing = folder_listing(&layout, &name, objects);
+        let listing = folder_listing(layout, &name, objects);
         match &listing {
             Some(_) => count(&|c| c.folders += 1),
             None => count(&|c| c.unusable.push(format!("{prefix}{name}/"))),
@@ -296,15 +515,11 @@ async fn list_folders(
             }
         }
     };
-    let mut pages = std::pin::pin!(store.list_all());
+    count(&|c| c.ranges += 1);
+    let mut pages = std::pin::pin!(store.list_range(range));
     while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(p) => p,
-            Err(e) => {
-                counts.lock().expect("counts").error = Some(e);
-                return;
-            }
-        };
+        let page = page?;
+        limit.completed();
         count(&|c| {
             c.requests += 1;
             c.objects += page.len() as u64;
@@ -316,7 +531,7 @@ async fn list_folders(
             if current.as_ref().is_none_or(|(f, _)| f != name) {
                 if let Some((f, objects)) = current.take() {
                     if !emit(f, objects).await {
-                        return;
+                        return Ok(false);
                     }
                 }
                 current = Some((name.to_owned(), Vec::new()));
@@ -330,10 +545,10 @@ async fn list_folders(
     }
     if let Some((f, objects)) = current.take() {
         if !emit(f, objects).await {
-            return;
+            return Ok(false);
         }
     }
-    count(&|c| c.complete = true);
+    Ok(true)
 }
 
 /// One listed key of a folder, relative to it.
@@ -381,15 +596,16 @@ fn folder_listing(layout: &Layout, name: &str, objects: Vec<ListedObject>) -> Op
 /// Decide what a listed folder needs, fetching its index if it changed.
 async fn handle_folder(
     store: &Store,
-    known: &HashMap<String, (Option<String>, i64)>,
+    known: &HashMap<String, Known>,
     throttle: &Throttle,
+    limit: &AdaptiveLimit,
     listing: FolderListing,
 ) -> Result<Outcome> {
     if !listing.index_listed {
         return Ok(Outcome::NoIndex);
     }
     let folder = listing.folder.to_string();
-    if let Some((etag, signature)) = known.get(&folder) {
+    if let Some(Known { etag, signature, .. }) = known.get(&folder) {
         if etag.is_some() && *etag == listing.index_etag {
             return Ok(if *signature == listing.signature {
                 Outcome::Unchanged { folder }
@@ -403,7 +619,11 @@ async fn handle_folder(
         }
     }
     let key = store.layout().index_key(&listing.folder);
-    let (index, etag) = match store.read_index_throttled(&key, throttle).await {
+    let fetched = store.read_index_throttled(&key, throttle).await;
+    // Only fetches tell the limit about the store's rate (unchanged
+    // folders are decided above without a request).
+    limit.completed();
+    let (index, etag) = match fetched {
         Ok(fetched) => fetched,
         // Deleted between the listing and now: as if it was never listed.
         Err(Error::NotFound { .. }) => return Ok(Outcome::NoIndex),
@@ -449,4 +669,38 @@ async fn handle_folder(
         objects_signature: listing.signature,
         entries,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 3,000 numbered folders of 11 keys, 3,000 keys a range: a range per
+    /// hundred folders, each under its own prefix (`u00` … `u29`); light
+    /// leaves share a range.
+    #[test]
+    fn ranges_follow_the_starts_of_names() {
+        let mut folders: Vec<(Vec<char>, u64)> = (0..3000)
+            .map(|i| (format!("u{i:04}_at_x_com").chars().collect(), 11))
+            .collect();
+        folders.sort_unstable();
+        let mut leaves = Vec::new();
+        trie_leaves(&folders, 0, 3000, &mut leaves);
+        let want: Vec<(String, u64)> = (0..30).map(|i| (format!("u{i:02}"), 1100)).collect();
+        assert_eq!(leaves, want);
+        // Each leaf from its start to its successor; `u0:` to `u10` is the
+        // gap where a folder like `u0~x` would be.
+        let cuts = cuts_of(leaves, 3000);
+        let mut want: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+        want.extend(["u0:", "u1:", "u2:"].map(str::to_owned));
+        want.sort_unstable();
+        assert_eq!(cuts, want);
+
+        let light = vec![("a".to_owned(), 10), ("b".to_owned(), 10), ("c".to_owned(), 2000)];
+        assert_eq!(cuts_of(light, 3000), ["a", "c", "d"]);
+        // A small bucket is one range.
+        let mut leaves = Vec::new();
+        trie_leaves(&folders[..10], 0, 3000, &mut leaves);
+        assert!(leaves.is_empty());
+    }
 }

@@ -12,6 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// (it is CPU-bound, so that costs no throughput).
 #[derive(Clone)]
 pub(super) struct MemoryBudget {
+    bytes: u64,
     /// In KiB, so a u32 permit count covers any object.
     bodies: Arc<Semaphore>,
     decoders: Arc<Semaphore>,
@@ -21,9 +22,14 @@ impl MemoryBudget {
     pub(super) fn new(bytes: u64) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         MemoryBudget {
+            bytes,
             bodies: Arc::new(Semaphore::new(kib(bytes) as usize)),
             decoders: Arc::new(Semaphore::new(cpus)),
         }
+    }
+
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// A turn to decode: at most one per CPU at a time.
