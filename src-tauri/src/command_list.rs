@@ -62,6 +62,7 @@ macro_rules! for_each_command {
             export_audit(query: AuditQuery, format: AuditExportFormat, file: String) -> AuditExportReport;
             search_user_messages(user: String, query: SearchText, task: String)
                 channel(on_update: MessageSearchUpdate) -> MessageSearchReport;
+            diagnostics() -> Diagnostics;
         }
     };
 }

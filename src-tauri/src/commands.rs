@@ -28,6 +28,7 @@ use archive_desk_core::{
     SyncProgress, SyncReport, ThawDays, ThawTier, UserFolder,
 };
 
+use crate::diagnostics::{self, Diagnostics};
 use crate::files::{self, ChosenFile, FilePurpose};
 use crate::ipc::{report, AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
 use crate::state::AppState;
@@ -504,4 +505,14 @@ pub async fn search_user_messages(
     message_search::search_user_messages(session.store(), &folder, query.as_str(), &options, send, &running.token)
         .await
         .map_err(report)
+}
+
+/// Help → Copy diagnostics: version, OS, the credential store, the log's
+/// directory and the recent errors (codes only).
+pub async fn diagnostics(state: &AppState) -> CmdResult<Diagnostics> {
+    Ok(Diagnostics::new(
+        state.profiles.keychain().store().clone(),
+        diagnostics::log_dir(&state.app),
+        &state.errors,
+    ))
 }

@@ -28,6 +28,7 @@ use archive_desk_core::{
     SearchPage, SearchText, SecretInput, SecretKind, SyncProgress, SyncReport, ThawDays, ThawTier,
 };
 
+use crate::diagnostics::Diagnostics;
 use crate::files::{ChosenFile, FilePurpose};
 use crate::ipc::{AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
 use crate::state::AppState;
@@ -62,7 +63,12 @@ macro_rules! tauri_commands {
                 $($arg: Arg<$type>,)*
                 $($channel: Channel<$message>,)?
             ) -> CmdResult<$result> {
-                crate::commands::$name(&state, $($arg.0,)* $($channel,)?).await
+                let started = std::time::Instant::now();
+                let result = crate::commands::$name(&state, $($arg.0,)* $($channel,)?).await;
+                // The diagnostic log: the command, its time, its error code.
+                let code = result.as_ref().err().map(|e| e.code);
+                state.errors.record(stringify!($name), started.elapsed(), code);
+                result
             }
         )*
     };

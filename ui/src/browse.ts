@@ -12,13 +12,8 @@ import { call, channel, errorText, hasCode, isCancelled } from "./ipc";
 import {
   catalogBar, catalogText, convPane, empty, fail, profileLabel, results, say, search, syncButton, tasks, userList, usersBody, viewPane,
 } from "./layout";
-<<<<<<< HEAD
-import { ago, count, filterUsers, syncDoneText, syncProgressView } from "./logic";
-import { openConversation, openUser } from "./conversations";
-=======
-import { ago, count, filterUsers, namesOneUser, summaryOfListing, syncProgressView, userLabel } from "./logic";
+import { ago, count, filterUsers, namesOneUser, summaryOfListing, syncDoneText, syncProgressView, userLabel } from "./logic";
 import { openConversation, openUser, showUser } from "./conversations";
->>>>>>> w-lookup
 import { catalogReady, conversationRows, state } from "./state";
 import { newTaskId } from "./views/tasks";
 

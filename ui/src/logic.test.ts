@@ -4,11 +4,7 @@ import type { UserSummary } from "./bindings/UserSummary";
 import type { SearchHit } from "./bindings/SearchHit";
 import {
   ago, bytes, deleteReportLines, exportFileName, exportProgressView, filterUsers, groupHits, isCold, moveSelection,
-<<<<<<< HEAD
-  rowNotes, sortRows, syncDoneText, syncProgressView, userLabel,
-=======
-  namesOneUser, rowNotes, sortRows, summaryOfListing, syncProgressView, userLabel,
->>>>>>> w-lookup
+  namesOneUser, rowNotes, sortRows, summaryOfListing, syncDoneText, syncProgressView, userLabel,
 } from "./logic";
 
 const user = (email: string | null, folder: string, source = "index"): UserSummary => ({

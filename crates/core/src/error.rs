@@ -68,6 +68,8 @@ error_codes! {
     ConditionalWritesUnsupported = "conditional_writes_unsupported",
     /// The OS keychain is missing, locked or refused.
     KeychainUnavailable = "keychain_unavailable",
+    /// The credential store in use keeps secrets only for a session (keyring's in-memory mock, a kernel keyring): saving is refused.
+    KeychainNotPersistent = "keychain_not_persistent",
     /// Restore: the target rejected the key, user or password.
     TargetAuth = "target_auth",
     /// Restore: the key or user may not write the target tables.
@@ -260,6 +262,19 @@ pub enum Error {
     #[error("{message}")]
     Keychain { message: String },
 
+    /// Saving a secret was refused: the credential store in use would lose it.
+    #[error(
+        "the {kind} of profile {profile:?} was not saved: the credential store in use ({store}) keeps secrets \
+         {lifetime}, so it would be lost; this build of Archive Desk has no OS keychain for this system \
+         (Secret Service on Linux, Keychain on macOS, Credential Manager on Windows)"
+    )]
+    KeychainNotPersistent {
+        profile: String,
+        kind: &'static str,
+        store: &'static str,
+        lifetime: &'static str,
+    },
+
     /// An irreversible step was refused because its intent could not be
     /// written to the audit log: nothing was done.
     #[error("{action} refused, nothing was done: the audit log {} cannot be written ({reason})", path.display())]
@@ -416,6 +431,7 @@ impl Error {
             Error::IndexConflict { .. } => ErrorCode::IndexConflict,
             Error::ConditionalWritesUnsupported { .. } => ErrorCode::ConditionalWritesUnsupported,
             Error::Keychain { .. } => ErrorCode::KeychainUnavailable,
+            Error::KeychainNotPersistent { .. } => ErrorCode::KeychainNotPersistent,
             Error::Restore { failure, .. } => failure.code(),
             Error::Cancelled { .. } => ErrorCode::Cancelled,
             Error::AuditUnwritable { .. } => ErrorCode::AuditUnwritable,

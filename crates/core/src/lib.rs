@@ -40,7 +40,7 @@ pub use codec::{Encoding, Limits};
 pub use cold::{ColdState, ColdStatus, ThawTier};
 pub use delete::DeleteReport;
 pub use error::{Error, ErrorCode, ErrorReport, RestoreFailure, Result};
-pub use keychain::{Keychain, SecretKind};
+pub use keychain::{Keychain, KeychainStore, Persistence, SecretKind};
 pub use layout::{ConversationId, Layout, ObjectKind, UserFolder};
 pub use model::{ConversationDocument, Fields, IndexEntry, UserIndex};
 pub use profile::{Profile, Profiles, RestoreOverrides, SessionOverrides};

@@ -15,6 +15,7 @@ import type { ColdStatus } from "./ColdStatus";
 import type { ConversationView } from "./ConversationView";
 import type { CustomerExportReport } from "./CustomerExportReport";
 import type { DeleteReport } from "./DeleteReport";
+import type { Diagnostics } from "./Diagnostics";
 import type { EraseProgress } from "./EraseProgress";
 import type { ErasureReport } from "./ErasureReport";
 import type { ExportFormat } from "./ExportFormat";
@@ -90,6 +91,7 @@ export type Commands = {
   verify_receipt: { args: { file: string }, result: ReceiptVerification },
   export_audit: { args: { query: AuditQuery, format: AuditExportFormat, file: string }, result: AuditExportReport },
   search_user_messages: { args: { user: string, query: SearchText, task: string, onUpdate: Channel<MessageSearchUpdate> }, result: MessageSearchReport },
+  diagnostics: { args: Record<string, never>, result: Diagnostics },
 };
 
 export type CommandName = keyof Commands;
