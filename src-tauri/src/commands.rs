@@ -10,9 +10,12 @@ use futures::TryStreamExt;
 use tauri::ipc::Channel;
 use tokio::sync::watch;
 
+use archive_desk_core::audit::{AuditExportFormat, AuditExportReport};
 use archive_desk_core::browse::{self, UserBatch, UserConversations, UserSummary};
 use archive_desk_core::catalog::{self, CatalogStats};
 use archive_desk_core::connection::{self, Check};
+use archive_desk_core::customer_export::CustomerExportReport;
+use archive_desk_core::erase::{EraseProgress, ReceiptVerification};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::message_search::{self, MessageSearchOptions, MessageSearchReport, MessageSearchUpdate};
@@ -20,9 +23,9 @@ use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport}
 use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, RestoreReport};
 use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
 use archive_desk_core::{
-    AuditFilter, AuditRead, AuditVerification, Audited, ColdStatus, ConversationId, DeleteReport, Encoding, Error,
-    SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, SyncOptions, SyncProgress, SyncReport,
-    ThawDays, ThawTier, UserFolder,
+    AuditFilter, AuditRead, AuditVerification, Audited, ColdStatus, ConversationId, DeleteReport, Encoding,
+    ErasureReport, Error, SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, SyncOptions,
+    SyncProgress, SyncReport, ThawDays, ThawTier, UserFolder,
 };
 
 use crate::diagnostics::{self, Diagnostics};
@@ -322,12 +325,18 @@ pub async fn repair_user(state: &AppState, user: String) -> CmdResult<Audited<Re
         .map_err(report)
 }
 
-pub async fn read_audit(state: &AppState, query: AuditQuery) -> CmdResult<AuditRead> {
-    let filter = AuditFilter {
+/// The audit view's filters as the core's.
+fn audit_filter(query: AuditQuery) -> AuditFilter {
+    AuditFilter {
         user: query.user.filter(|s| !s.is_empty()),
         action: query.action.map(|a| a.as_str().to_owned()),
         since: query.since.filter(|s| !s.is_empty()),
-    };
+        until: query.until.filter(|s| !s.is_empty()),
+    }
+}
+
+pub async fn read_audit(state: &AppState, query: AuditQuery) -> CmdResult<AuditRead> {
+    let filter = audit_filter(query);
     let log = state.audit.clone();
     let mut read = blocking(move || log.read(&filter)).await?;
     read.records.reverse();
@@ -398,6 +407,73 @@ pub async fn export_user(
     let (tx, rx) = watch::channel(ExportProgress::default());
     let work = session.export_user(&user, &path, &options, &tx, &running.token);
     with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// The whole-user export for the customer, into a new folder chosen in the
+/// save dialog.
+pub async fn export_user_for_customer(
+    state: &AppState,
+    user: String,
+    folder: String,
+    task: String,
+    on_progress: Channel<ExportProgress>,
+) -> CmdResult<CustomerExportReport> {
+    let path = state
+        .files
+        .take(&folder, FilePurpose::ExportForCustomer)
+        .map_err(report)?;
+    let running = state.start_task(&task)?;
+    let (_, session) = state.session().await?;
+    let (tx, rx) = watch::channel(ExportProgress::default());
+    let work = session.export_user_for_customer(
+        &user,
+        &path,
+        ExportUserOptions::default().read_ahead,
+        &tx,
+        &running.token,
+    );
+    with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// Erase a user, saving the receipt where the save dialog said (the page
+/// asked for the typed email first).
+pub async fn erase_user(
+    state: &AppState,
+    user: String,
+    receipt_file: String,
+    task: String,
+    on_progress: Channel<EraseProgress>,
+) -> CmdResult<Audited<ErasureReport>> {
+    let path = state
+        .files
+        .take(&receipt_file, FilePurpose::EraseReceipt)
+        .map_err(report)?;
+    let running = state.start_task(&task)?;
+    let (_, session) = state.session().await?;
+    let (tx, rx) = watch::channel(EraseProgress::default());
+    let work = session.erase_user(&user, &path, &tx, &running.token);
+    with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// Check a receipt chosen in the open dialog against the open profile's bucket.
+pub async fn verify_receipt(state: &AppState, file: String) -> CmdResult<ReceiptVerification> {
+    let path = state.files.take(&file, FilePurpose::OpenReceipt).map_err(report)?;
+    let (_, session) = state.session().await?;
+    session.verify_receipt(&path).await.map_err(report)
+}
+
+/// Export what the audit view's filters keep (every matching record,
+/// oldest first) as CSV or JSON.
+pub async fn export_audit(
+    state: &AppState,
+    query: AuditQuery,
+    format: AuditExportFormat,
+    file: String,
+) -> CmdResult<AuditExportReport> {
+    let path = state.files.take(&file, FilePurpose::ExportAudit).map_err(report)?;
+    let filter = audit_filter(query);
+    let log = state.audit.clone();
+    blocking(move || log.export(&filter, format, &path)).await
 }
 
 /// Find text in every message of one user's conversations, each

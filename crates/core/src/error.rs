@@ -112,6 +112,10 @@ error_codes! {
     AuditChainBroken = "audit_chain_broken",
     /// Audit verify could not check the whole log: not chained, or its tail not anchored.
     AuditChainUnverified = "audit_chain_unverified",
+    /// An erasure ended with something of the user left or failed half-way; its receipt lists what went and what stays.
+    ErasureIncomplete = "erasure_incomplete",
+    /// A deletion receipt lists keys or versions that exist in the bucket.
+    ReceiptNotVerified = "receipt_not_verified",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -298,6 +302,23 @@ pub enum Error {
     #[error("{what}: cancelled")]
     Cancelled { what: String },
 
+    /// An erasure ended with something of the user left (`kept`) or was
+    /// stopped by an error once removal had begun; the receipt says what.
+    #[error("{receipt}: the erasure of {folder} did not complete: {detail}")]
+    ErasureIncomplete {
+        receipt: String,
+        folder: String,
+        detail: String,
+    },
+
+    /// Keys or versions a deletion receipt lists exist in the bucket.
+    #[error("{receipt}: {count} of the keys or versions it lists exist in the bucket, first {first}")]
+    ReceiptNotVerified {
+        receipt: String,
+        count: usize,
+        first: String,
+    },
+
     /// A delete was refused before anything was removed: the bucket is (or
     /// may be) versioned and its object versions could not be listed, so a
     /// plain delete would only add delete markers and keep every version.
@@ -424,6 +445,8 @@ impl Error {
             Error::ConnectionTest { .. } => ErrorCode::ConnectionTest,
             Error::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
             Error::AuditChainUnverified { .. } => ErrorCode::AuditChainUnverified,
+            Error::ErasureIncomplete { .. } => ErrorCode::ErasureIncomplete,
+            Error::ReceiptNotVerified { .. } => ErrorCode::ReceiptNotVerified,
         }
     }
 
