@@ -2,13 +2,13 @@
 // export for the customer (a data-access request), erasure with a deletion
 // receipt (the email typed to confirm; the receipt's place chosen before
 // anything is removed), and checking a receipt against the bucket.
-import { refreshSearch } from "./browse";
+import { refreshLeftPane, refreshSearch } from "./browse";
 import { FilePurposes } from "./bindings/enums";
 import { openUser } from "./conversations";
 import { h } from "./dom";
 import { call, channel, isCancelled } from "./ipc";
 import { fail, say, tasks, viewPane } from "./layout";
-import { exportProgressView } from "./logic";
+import { exportProgressView, usersAfterErasure } from "./logic";
 import { customerExportLine, erasureReportLines, eraseProgressView, receiptFileName, receiptVerificationLines } from "./receipt";
 import { state } from "./state";
 import { confirmDanger, modal } from "./views/dialog";
@@ -55,6 +55,8 @@ export async function eraseUser(folder: string): Promise<void> {
       ),
     );
     await openUser(state.user);
+    state.users = usersAfterErasure(state.users, folder, state.listing?.folder === folder ? state.listing : null);
+    refreshLeftPane();
     await refreshSearch();
   } catch (e) {
     if (isCancelled(e)) say("Erasure cancelled before anything was removed.");
