@@ -8,7 +8,7 @@
 
 use archive_desk_core::erase::{ErasureOutcome, ErasureReceipt};
 use archive_desk_core::{AuditFilter, AuditLog, Encoding, Layout, UserFolder};
-use archive_desk_e2e::{click, shot, wait_for, wait_for_text, App, Home};
+use archive_desk_e2e::{click, shot, wait_for, wait_for_text, wait_gone, App, Home};
 use archive_desk_harness::check::version_ids;
 use archive_desk_harness::fixtures::{self, object_key, IndexState, Seeder};
 use archive_desk_harness::{enable_versioning, fresh_store, servers, RawS3, ServerKind};
@@ -67,6 +67,10 @@ async fn erase_a_user_with_a_receipt_in_the_real_app() {
     let report = wait_for_text(client, "#erase-report", |t| t.contains("Receipt SHA-256")).await;
     assert!(report.contains("Erased: nothing of this user is left"), "{report}");
     shot(client, "erase-2-report").await;
+    // The users list no longer offers the erased user; the other stays.
+    wait_gone(client, &format!(".user-row[data-folder='{folder}']")).await;
+    let other = UserFolder::from_email(OTHER).unwrap();
+    wait_for(client, &format!(".user-row[data-folder='{other}']")).await;
 
     // Nothing of the user is left, not a version; the other user is untouched.
     assert!(version_ids(&store, &user_prefix).await.is_empty());
