@@ -20,12 +20,12 @@ use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOpt
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::message_search::{self, MessageSearchOptions, MessageSearchReport, MessageSearchUpdate};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
-use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, RestoreReport};
+use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, RestoreReport, Target};
 use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
 use archive_desk_core::{
     AuditFilter, AuditRead, AuditVerification, Audited, ColdStatus, ConversationId, DeleteReport, Encoding,
-    ErasureReport, Error, SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, SyncOptions,
-    SyncProgress, SyncReport, ThawDays, ThawTier, UserFolder,
+    ErasureReport, Error, SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, Session,
+    SyncOptions, SyncProgress, SyncReport, ThawDays, ThawTier, UserFolder,
 };
 
 use crate::diagnostics::{self, Diagnostics};
@@ -199,31 +199,40 @@ pub async fn restore_conversation(
 ) -> CmdResult<Audited<RestoreReport>> {
     // Registered first, so a Cancel clicked while the target is prepared counts.
     let running = state.start_task(&task)?;
-    let (name, session) = state.session().await?;
-    let profile = state.profiles.get(&name).map_err(report)?;
-    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
-    // The rest is a test hook that exists only when the workspace's test
-    // harness turns on the core's `test-hooks` feature.
-    #[allow(clippy::needless_update)]
-    let options = RestoreOptions {
-        allow_missing_columns,
-        ..Default::default()
-    };
+    let (session, target) = session_with_target(state).await?;
+    let options = restore_options(allow_missing_columns);
     session
         .restore(&user, &id, &target, &options, remove_from_archive, &running.token)
         .await
         .map_err(report)
 }
 
+/// The open profile's session and its restore target (secrets from the keychain).
+async fn session_with_target(state: &AppState) -> CmdResult<(Session, Target)> {
+    let (name, session) = state.session().await?;
+    let profile = state.profiles.get(&name).map_err(report)?;
+    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    Ok((session, target))
+}
+
+fn restore_options(allow_missing_columns: bool) -> RestoreOptions {
+    // The rest is a test hook that exists only when the workspace's test
+    // harness turns on the core's `test-hooks` feature.
+    #[allow(clippy::needless_update)]
+    RestoreOptions {
+        allow_missing_columns,
+        ..Default::default()
+    }
+}
+
 /// Whether each of the user's conversations is in the profile's Supabase
 /// now (read in batches); `None` when the profile has no restore target.
 pub async fn live_status(state: &AppState, user: String) -> CmdResult<Option<Vec<LiveStatus>>> {
-    let (name, session) = state.session().await?;
-    let profile = state.profiles.get(&name).map_err(report)?;
-    if !profile.has_restore_target() {
+    let (name, _) = state.session().await?;
+    if !state.profiles.get(&name).map_err(report)?.has_restore_target() {
         return Ok(None);
     }
-    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    let (session, target) = session_with_target(state).await?;
     session.live_status(&user, &target).await.map(Some).map_err(report)
 }
 
@@ -234,9 +243,7 @@ pub async fn preview_restore(
     id: String,
     allow_missing_columns: bool,
 ) -> CmdResult<RestorePreview> {
-    let (name, session) = state.session().await?;
-    let profile = state.profiles.get(&name).map_err(report)?;
-    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    let (session, target) = session_with_target(state).await?;
     session
         .preview_restore(&user, &id, &target, allow_missing_columns)
         .await
@@ -255,14 +262,8 @@ pub async fn restore_conversations(
     on_progress: Channel<BulkProgress>,
 ) -> CmdResult<BulkRestoreReport> {
     let running = state.start_task(&task)?;
-    let (name, session) = state.session().await?;
-    let profile = state.profiles.get(&name).map_err(report)?;
-    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
-    #[allow(clippy::needless_update)]
-    let options = RestoreOptions {
-        allow_missing_columns,
-        ..Default::default()
-    };
+    let (session, target) = session_with_target(state).await?;
+    let options = restore_options(allow_missing_columns);
     let (tx, rx) = watch::channel(BulkProgress::default());
     let work = session.restore_many(&user, &selection, &target, &options, &running.token, &tx);
     with_progress(rx, &on_progress, work).await.map_err(report)
