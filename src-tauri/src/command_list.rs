@@ -55,8 +55,15 @@ macro_rules! for_each_command {
             search_catalog(query: SearchText, offset: SearchOffset, limit: SearchLimit) -> SearchPage;
             export_user(user: String, file: String, format: ExportFormat, gzip: bool, task: String)
                 channel(on_progress: ExportProgress) -> ExportUserReport;
+            export_user_for_customer(user: String, folder: String, task: String)
+                channel(on_progress: ExportProgress) -> CustomerExportReport;
+            erase_user(user: String, receipt_file: String, task: String)
+                channel(on_progress: EraseProgress) -> Audited<ErasureReport>;
+            verify_receipt(file: String) -> ReceiptVerification;
+            export_audit(query: AuditQuery, format: AuditExportFormat, file: String) -> AuditExportReport;
             search_user_messages(user: String, query: SearchText, task: String)
                 channel(on_update: MessageSearchUpdate) -> MessageSearchReport;
+            diagnostics() -> Diagnostics;
         }
     };
 }

@@ -10,21 +10,25 @@ use futures::TryStreamExt;
 use tauri::ipc::Channel;
 use tokio::sync::watch;
 
+use archive_desk_core::audit::{AuditExportFormat, AuditExportReport};
 use archive_desk_core::browse::{self, UserBatch, UserConversations, UserSummary};
 use archive_desk_core::catalog::{self, CatalogStats};
 use archive_desk_core::connection::{self, Check};
+use archive_desk_core::customer_export::CustomerExportReport;
+use archive_desk_core::erase::{EraseProgress, ReceiptVerification};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::message_search::{self, MessageSearchOptions, MessageSearchReport, MessageSearchUpdate};
 use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport};
-use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, RestoreReport};
+use archive_desk_core::restore::{LiveStatus, RestoreOptions, RestorePreview, RestoreReport, Target};
 use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
 use archive_desk_core::{
-    AuditFilter, AuditRead, AuditVerification, Audited, ColdStatus, ConversationId, DeleteReport, Encoding, Error,
-    SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, SyncOptions, SyncProgress, SyncReport,
-    ThawDays, ThawTier, UserFolder,
+    AuditFilter, AuditRead, AuditVerification, Audited, ColdStatus, ConversationId, DeleteReport, Encoding,
+    ErasureReport, Error, SearchLimit, SearchOffset, SearchPage, SearchText, SecretInput, SecretKind, Session,
+    SyncOptions, SyncProgress, SyncReport, ThawDays, ThawTier, UserFolder,
 };
 
+use crate::diagnostics::{self, Diagnostics};
 use crate::files::{self, ChosenFile, FilePurpose};
 use crate::ipc::{report, AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
 use crate::state::AppState;
@@ -205,31 +209,40 @@ pub async fn restore_conversation(
 ) -> CmdResult<Audited<RestoreReport>> {
     // Registered first, so a Cancel clicked while the target is prepared counts.
     let running = state.start_task(&task)?;
-    let (name, session) = state.session().await?;
-    let profile = state.profiles.get(&name).map_err(report)?;
-    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
-    // The rest is a test hook that exists only when the workspace's test
-    // harness turns on the core's `test-hooks` feature.
-    #[allow(clippy::needless_update)]
-    let options = RestoreOptions {
-        allow_missing_columns,
-        ..Default::default()
-    };
+    let (session, target) = session_with_target(state).await?;
+    let options = restore_options(allow_missing_columns);
     session
         .restore(&user, &id, &target, &options, remove_from_archive, &running.token)
         .await
         .map_err(report)
 }
 
+/// The open profile's session and its restore target (secrets from the keychain).
+async fn session_with_target(state: &AppState) -> CmdResult<(Session, Target)> {
+    let (name, session) = state.session().await?;
+    let profile = state.profiles.get(&name).map_err(report)?;
+    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    Ok((session, target))
+}
+
+fn restore_options(allow_missing_columns: bool) -> RestoreOptions {
+    // The rest is a test hook that exists only when the workspace's test
+    // harness turns on the core's `test-hooks` feature.
+    #[allow(clippy::needless_update)]
+    RestoreOptions {
+        allow_missing_columns,
+        ..Default::default()
+    }
+}
+
 /// Whether each of the user's conversations is in the profile's Supabase
 /// now (read in batches); `None` when the profile has no restore target.
 pub async fn live_status(state: &AppState, user: String) -> CmdResult<Option<Vec<LiveStatus>>> {
-    let (name, session) = state.session().await?;
-    let profile = state.profiles.get(&name).map_err(report)?;
-    if !profile.has_restore_target() {
+    let (name, _) = state.session().await?;
+    if !state.profiles.get(&name).map_err(report)?.has_restore_target() {
         return Ok(None);
     }
-    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    let (session, target) = session_with_target(state).await?;
     session.live_status(&user, &target).await.map(Some).map_err(report)
 }
 
@@ -240,9 +253,7 @@ pub async fn preview_restore(
     id: String,
     allow_missing_columns: bool,
 ) -> CmdResult<RestorePreview> {
-    let (name, session) = state.session().await?;
-    let profile = state.profiles.get(&name).map_err(report)?;
-    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
+    let (session, target) = session_with_target(state).await?;
     session
         .preview_restore(&user, &id, &target, allow_missing_columns)
         .await
@@ -261,14 +272,8 @@ pub async fn restore_conversations(
     on_progress: Channel<BulkProgress>,
 ) -> CmdResult<BulkRestoreReport> {
     let running = state.start_task(&task)?;
-    let (name, session) = state.session().await?;
-    let profile = state.profiles.get(&name).map_err(report)?;
-    let target = state.profiles.restore_target(&name, &profile).map_err(report)?;
-    #[allow(clippy::needless_update)]
-    let options = RestoreOptions {
-        allow_missing_columns,
-        ..Default::default()
-    };
+    let (session, target) = session_with_target(state).await?;
+    let options = restore_options(allow_missing_columns);
     let (tx, rx) = watch::channel(BulkProgress::default());
     let work = session.restore_many(&user, &selection, &target, &options, &running.token, &tx);
     with_progress(rx, &on_progress, work).await.map_err(report)
@@ -331,12 +336,18 @@ pub async fn repair_user(state: &AppState, user: String) -> CmdResult<Audited<Re
         .map_err(report)
 }
 
-pub async fn read_audit(state: &AppState, query: AuditQuery) -> CmdResult<AuditRead> {
-    let filter = AuditFilter {
+/// The audit view's filters as the core's.
+fn audit_filter(query: AuditQuery) -> AuditFilter {
+    AuditFilter {
         user: query.user.filter(|s| !s.is_empty()),
         action: query.action.map(|a| a.as_str().to_owned()),
         since: query.since.filter(|s| !s.is_empty()),
-    };
+        until: query.until.filter(|s| !s.is_empty()),
+    }
+}
+
+pub async fn read_audit(state: &AppState, query: AuditQuery) -> CmdResult<AuditRead> {
+    let filter = audit_filter(query);
     let log = state.audit.clone();
     let mut read = blocking(move || log.read(&filter)).await?;
     read.records.reverse();
@@ -409,6 +420,73 @@ pub async fn export_user(
     with_progress(rx, &on_progress, work).await.map_err(report)
 }
 
+/// The whole-user export for the customer, into a new folder chosen in the
+/// save dialog.
+pub async fn export_user_for_customer(
+    state: &AppState,
+    user: String,
+    folder: String,
+    task: String,
+    on_progress: Channel<ExportProgress>,
+) -> CmdResult<CustomerExportReport> {
+    let path = state
+        .files
+        .take(&folder, FilePurpose::ExportForCustomer)
+        .map_err(report)?;
+    let running = state.start_task(&task)?;
+    let (_, session) = state.session().await?;
+    let (tx, rx) = watch::channel(ExportProgress::default());
+    let work = session.export_user_for_customer(
+        &user,
+        &path,
+        ExportUserOptions::default().read_ahead,
+        &tx,
+        &running.token,
+    );
+    with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// Erase a user, saving the receipt where the save dialog said (the page
+/// asked for the typed email first).
+pub async fn erase_user(
+    state: &AppState,
+    user: String,
+    receipt_file: String,
+    task: String,
+    on_progress: Channel<EraseProgress>,
+) -> CmdResult<Audited<ErasureReport>> {
+    let path = state
+        .files
+        .take(&receipt_file, FilePurpose::EraseReceipt)
+        .map_err(report)?;
+    let running = state.start_task(&task)?;
+    let (_, session) = state.session().await?;
+    let (tx, rx) = watch::channel(EraseProgress::default());
+    let work = session.erase_user(&user, &path, &tx, &running.token);
+    with_progress(rx, &on_progress, work).await.map_err(report)
+}
+
+/// Check a receipt chosen in the open dialog against the open profile's bucket.
+pub async fn verify_receipt(state: &AppState, file: String) -> CmdResult<ReceiptVerification> {
+    let path = state.files.take(&file, FilePurpose::OpenReceipt).map_err(report)?;
+    let (_, session) = state.session().await?;
+    session.verify_receipt(&path).await.map_err(report)
+}
+
+/// Export what the audit view's filters keep (every matching record,
+/// oldest first) as CSV or JSON.
+pub async fn export_audit(
+    state: &AppState,
+    query: AuditQuery,
+    format: AuditExportFormat,
+    file: String,
+) -> CmdResult<AuditExportReport> {
+    let path = state.files.take(&file, FilePurpose::ExportAudit).map_err(report)?;
+    let filter = audit_filter(query);
+    let log = state.audit.clone();
+    blocking(move || log.export(&filter, format, &path)).await
+}
+
 /// Find text in every message of one user's conversations, each
 /// conversation's matches streamed as it is searched; cancellable as `task`.
 pub async fn search_user_messages(
@@ -438,4 +516,14 @@ pub async fn search_user_messages(
     message_search::search_user_messages(session.store(), &folder, query.as_str(), &options, send, &running.token)
         .await
         .map_err(report)
+}
+
+/// Help → Copy diagnostics: version, OS, the credential store, the log's
+/// directory and the recent errors (codes only).
+pub async fn diagnostics(state: &AppState) -> CmdResult<Diagnostics> {
+    Ok(Diagnostics::new(
+        state.profiles.keychain().store().clone(),
+        diagnostics::log_dir(&state.app),
+        &state.errors,
+    ))
 }

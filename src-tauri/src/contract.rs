@@ -11,9 +11,12 @@ use serde::de::DeserializeOwned;
 use tauri::ipc::{Channel, CommandArg, CommandItem, InvokeError};
 use tauri::{Runtime, State};
 
+use archive_desk_core::audit::{AuditExportFormat, AuditExportReport};
 use archive_desk_core::browse::{UserBatch, UserConversations};
 use archive_desk_core::catalog::CatalogStats;
 use archive_desk_core::connection::Check;
+use archive_desk_core::customer_export::CustomerExportReport;
+use archive_desk_core::erase::{EraseProgress, ReceiptVerification};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserReport};
 use archive_desk_core::integrity::{RepairReport, Verification};
 use archive_desk_core::message_search::{MessageSearchReport, MessageSearchUpdate};
@@ -21,10 +24,11 @@ use archive_desk_core::profile::{ImportReport, Profile, ProfileView, SaveReport}
 use archive_desk_core::restore::{LiveStatus, RestorePreview, RestoreReport};
 use archive_desk_core::session::{BulkProgress, BulkRestoreReport, ExportReport, Selection};
 use archive_desk_core::{
-    AuditRead, AuditVerification, Audited, ColdStatus, DeleteReport, SearchLimit, SearchOffset, SearchPage, SearchText,
-    SecretInput, SecretKind, SyncProgress, SyncReport, ThawDays, ThawTier,
+    AuditRead, AuditVerification, Audited, ColdStatus, DeleteReport, ErasureReport, SearchLimit, SearchOffset,
+    SearchPage, SearchText, SecretInput, SecretKind, SyncProgress, SyncReport, ThawDays, ThawTier,
 };
 
+use crate::diagnostics::Diagnostics;
 use crate::files::{ChosenFile, FilePurpose};
 use crate::ipc::{AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
 use crate::state::AppState;
@@ -59,7 +63,12 @@ macro_rules! tauri_commands {
                 $($arg: Arg<$type>,)*
                 $($channel: Channel<$message>,)?
             ) -> CmdResult<$result> {
-                crate::commands::$name(&state, $($arg.0,)* $($channel,)?).await
+                let started = std::time::Instant::now();
+                let result = crate::commands::$name(&state, $($arg.0,)* $($channel,)?).await;
+                // The diagnostic log: the command, its time, its error code.
+                let code = result.as_ref().err().map(|e| e.code);
+                state.errors.record(stringify!($name), started.elapsed(), code);
+                result
             }
         )*
     };
@@ -232,10 +241,23 @@ mod typescript {
             enum_object(
                 imports,
                 "FilePurposes",
-                &all_values!(FilePurpose: ExportConversation, ExportUser, ImportEnv),
+                &all_values!(
+                    FilePurpose: ExportConversation,
+                    ExportUser,
+                    ExportForCustomer,
+                    ImportEnv,
+                    EraseReceipt,
+                    OpenReceipt,
+                    ExportAudit
+                ),
             ),
             enum_object(imports, "RestoreModes", &all_values!(RestoreMode: Rest, Postgres)),
             enum_object(imports, "AuditActions", &AuditAction::ALL),
+            enum_object(
+                imports,
+                "AuditExportFormats",
+                &all_values!(AuditExportFormat: Csv, Json),
+            ),
             enum_object(
                 imports,
                 "EmailSources",

@@ -23,8 +23,16 @@ pub enum FilePurpose {
     ExportConversation,
     /// Save every conversation of a user.
     ExportUser,
+    /// Make the folder of a user's export for the customer.
+    ExportForCustomer,
     /// Read the archiver's `.env` into a new profile.
     ImportEnv,
+    /// Save an erasure's deletion receipt (chosen before the erasure runs).
+    EraseReceipt,
+    /// Read a deletion receipt to verify it.
+    OpenReceipt,
+    /// Save the audit view's records as CSV or JSON.
+    ExportAudit,
 }
 
 impl FilePurpose {
@@ -32,12 +40,16 @@ impl FilePurpose {
         match self {
             FilePurpose::ExportConversation => "Export conversation",
             FilePurpose::ExportUser => "Export all conversations",
+            FilePurpose::ExportForCustomer => "Export for the customer (a new folder)",
             FilePurpose::ImportEnv => "Import the archiver's .env",
+            FilePurpose::EraseReceipt => "Save the deletion receipt",
+            FilePurpose::OpenReceipt => "Verify a deletion receipt",
+            FilePurpose::ExportAudit => "Export the audit records",
         }
     }
 
     fn saves(self) -> bool {
-        !matches!(self, FilePurpose::ImportEnv)
+        !matches!(self, FilePurpose::ImportEnv | FilePurpose::OpenReceipt)
     }
 }
 
@@ -97,7 +109,9 @@ pub async fn choose<R: Runtime>(app: &AppHandle<R>, purpose: FilePurpose, sugges
     dialog = match purpose {
         FilePurpose::ExportConversation => dialog.add_filter("JSON", &["json", "gz"]),
         FilePurpose::ExportUser => dialog.add_filter("JSON or JSON Lines", &["json", "jsonl", "gz"]),
-        FilePurpose::ImportEnv => dialog,
+        FilePurpose::EraseReceipt | FilePurpose::OpenReceipt => dialog.add_filter("Deletion receipt", &["json"]),
+        FilePurpose::ExportAudit => dialog.add_filter("CSV or JSON", &["csv", "json"]),
+        FilePurpose::ExportForCustomer | FilePurpose::ImportEnv => dialog,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let send = move |chosen: Option<tauri_plugin_dialog::FilePath>| {

@@ -108,6 +108,8 @@ pub struct AuditQuery {
     pub user: Option<String>,
     pub action: Option<AuditAction>,
     pub since: Option<String>,
+    /// RFC 3339, or a date for that whole day.
+    pub until: Option<String>,
 }
 
 /// The actions the audit log records, which the audit view filters by.
@@ -124,12 +126,13 @@ pub enum AuditAction {
     ExportUser,
     Repair,
     Thaw,
+    EraseUser,
 }
 
 impl AuditAction {
     /// Every action (the tests and the generated `AuditActions` use it).
     #[cfg(test)]
-    pub const ALL: [AuditAction; 7] = [
+    pub const ALL: [AuditAction; 8] = [
         AuditAction::Restore,
         AuditAction::RestoreBatch,
         AuditAction::Delete,
@@ -137,6 +140,7 @@ impl AuditAction {
         AuditAction::ExportUser,
         AuditAction::Repair,
         AuditAction::Thaw,
+        AuditAction::EraseUser,
     ];
 
     /// The name the core records (the serde name).
@@ -149,6 +153,7 @@ impl AuditAction {
             AuditAction::ExportUser => "export_user",
             AuditAction::Repair => "repair",
             AuditAction::Thaw => "thaw",
+            AuditAction::EraseUser => "erase_user",
         }
     }
 }

@@ -9,6 +9,7 @@
 mod command_list;
 mod commands;
 mod contract;
+mod diagnostics;
 mod files;
 mod ipc;
 mod state;
@@ -23,12 +24,77 @@ macro_rules! command_handlers {
     };
 }
 
+/// The directory of the profiles file: one running app per such directory
+/// (a second launch with the same one focuses the first; tests, each with
+/// a directory of their own, run side by side).
+fn config_dir() -> std::path::PathBuf {
+    match archive_desk_core::Profiles::default_location() {
+        Ok(profiles) => profiles.path().parent().map(Into::into).unwrap_or_default(),
+        Err(_) => std::path::PathBuf::new(),
+    }
+}
+
+/// The single-instance D-Bus name (Linux): the app's identifier and a hash
+/// of the config directory. macOS and Windows key the instance on the
+/// identifier alone.
+fn instance_id(identifier: &str, config_dir: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(config_dir.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    // D-Bus name elements may not start with a digit.
+    format!("{}.i{hex}", identifier.replace('-', "_"))
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--version") {
+        println!("archive-desk {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    let context = tauri::generate_context!("../tauri.conf.json");
+    let config_dir = config_dir();
+    let instance = instance_id(&context.config().identifier, &config_dir);
     tauri::Builder::default()
+        // First, so a second launch exits before it sets anything else up.
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .dbus_id(instance)
+                .callback(|app, _args, _cwd| {
+                    diagnostics::note(format_args!("second launch: focusing the open window"));
+                    if let Some(window) = app.get_webview_window("main") {
+                        let _ = window.unminimize();
+                        let _ = window.show();
+                        let _ = window.set_focus();
+                    }
+                })
+                .build(),
+        )
+        .plugin(diagnostics::log_plugin())
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                // Kept beside the profiles, not in Tauri's own config dir.
+                .with_filename(config_dir.join("window-state.json").to_string_lossy())
+                .with_state_flags(
+                    tauri_plugin_window_state::StateFlags::SIZE
+                        | tauri_plugin_window_state::StateFlags::POSITION
+                        | tauri_plugin_window_state::StateFlags::MAXIMIZED,
+                )
+                .build(),
+        )
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             match state::AppState::new(app.handle().clone()) {
-                Ok(state) => app.manage(state),
+                Ok(state) => {
+                    let store = state.profiles.keychain().store().clone();
+                    diagnostics::note(format_args!(
+                        "start version={} os={} {} keychain={:?} persists={}",
+                        env!("CARGO_PKG_VERSION"),
+                        std::env::consts::OS,
+                        std::env::consts::ARCH,
+                        store.name,
+                        store.persists
+                    ));
+                    app.manage(state)
+                }
                 Err(e) => {
                     eprintln!("archive-desk: {e}");
                     std::process::exit(1);
@@ -37,7 +103,7 @@ fn main() {
             Ok(())
         })
         .invoke_handler(for_each_command!(command_handlers))
-        .run(tauri::generate_context!("../tauri.conf.json"))
+        .run(context)
         .expect("Archive Desk failed to start");
 }
 
@@ -183,6 +249,27 @@ mod tests {
             offered, recorded,
             "AuditAction::ALL (src-tauri/src/ipc.rs) and the core's actions differ"
         );
+    }
+
+    #[test]
+    fn each_config_dir_is_its_own_instance_with_a_valid_dbus_name() {
+        let a = super::instance_id("dev.archive-desk.desktop", Path::new("/home/a/.config/archive-desk"));
+        let b = super::instance_id("dev.archive-desk.desktop", Path::new("/tmp/e2e/config"));
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            super::instance_id("dev.archive-desk.desktop", Path::new("/home/a/.config/archive-desk"))
+        );
+        for name in [&a, &b] {
+            let name = format!("{name}.SingleInstance");
+            for element in name.split('.') {
+                assert!(
+                    !element.is_empty() && !element.starts_with(|c: char| c.is_ascii_digit()),
+                    "{name}"
+                );
+                assert!(element.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{name}");
+            }
+        }
     }
 
     #[test]

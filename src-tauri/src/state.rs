@@ -9,6 +9,7 @@ use tokio::sync::{OnceCell, RwLock};
 
 use archive_desk_core::{AuditLog, Catalog, Error, Profiles, Session};
 
+use crate::diagnostics::ErrorHistory;
 use crate::files::ChosenFiles;
 use crate::ipc::{report, CmdResult};
 use crate::tasks::{blocking, TaskGuard, TaskTable};
@@ -22,6 +23,8 @@ pub struct AppState {
     pub files: ChosenFiles,
     /// The running app, which native dialogs are opened from.
     pub app: AppHandle,
+    /// The commands that failed lately, for "Copy diagnostics".
+    pub errors: ErrorHistory,
 }
 
 /// The profile the window works on: its session, and its search catalog,
@@ -42,6 +45,7 @@ impl AppState {
             tasks: TaskTable::default(),
             files: ChosenFiles::default(),
             app,
+            errors: ErrorHistory::default(),
         })
     }
 

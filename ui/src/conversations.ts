@@ -7,6 +7,7 @@ import type { ConversationView } from "./bindings/ConversationView";
 import type { UserConversations } from "./bindings/UserConversations";
 import type { UserSummary } from "./bindings/UserSummary";
 import { deleteChecked, deleteIds, exportAll, exportOne, repair, verify } from "./actions";
+import { eraseUser, exportForCustomer } from "./customer";
 import { day, h, kids, when } from "./dom";
 import { call, errorText, isErrorReport } from "./ipc";
 import { convPane, empty, say, viewPane } from "./layout";
@@ -137,12 +138,14 @@ export function renderActions(): void {
   bar.replaceChildren(
     ...kids(
       h("button", { id: "export-user", text: "Export all…", title: "Every conversation of this user in one file", onclick: () => exportAll(user.folder) }),
+      h("button", { id: "export-for-customer", text: "For the customer…", title: "A copy for a data-access request: each conversation as JSON and text, with a manifest", onclick: () => exportForCustomer(user.folder) }),
       h("button", { text: "Verify", onclick: () => verify(user.folder) }),
       h("button", { id: "search-messages", text: "Search messages…", title: "Find text in all of this user's messages", onclick: () => searchUserMessages(user, openMatch) }),
       ro ? null : h("button", { text: "Verify & repair", onclick: () => repair(user.folder) }),
       ro || !state.profile?.can_restore ? null : h("button", { id: "restore-all", text: "Restore all…", title: "Every conversation of this user, or those archived in a date range", onclick: () => restoreBulk(user.folder, "all") }),
       ro || !state.profile?.can_restore || n === 0 ? null : h("button", { id: "restore-checked", text: `Restore ${n}…`, onclick: () => restoreBulk(user.folder, [...state.checked]) }),
       ro || n === 0 ? null : h("button", { class: "danger", text: `Delete ${n} permanently…`, onclick: () => deleteChecked() }),
+      ro ? null : h("button", { id: "erase-user", class: "danger", text: "Erase user…", title: "Everything of this user, for good, with a deletion receipt", onclick: () => eraseUser(user.folder) }),
     ),
   );
 }

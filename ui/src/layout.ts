@@ -4,6 +4,7 @@ import { h } from "./dom";
 import { openHit, openProfile, summaryOf, syncCatalog } from "./browse";
 import { openUser } from "./conversations";
 import { showAudit } from "./views/audit";
+import { helpMenu } from "./views/help";
 import { manageProfiles } from "./views/profiles";
 import { SearchResults } from "./views/search";
 import { TaskBar } from "./views/tasks";
@@ -40,7 +41,7 @@ export function mountLayout(): void {
   const [afterUsers, afterConversations] = installDividers(panes);
   panes.append(usersPane, afterUsers, convPane, afterConversations, viewPane);
   document.getElementById("app")!.append(
-    h("header", { class: "topbar" }, h("h1", { class: "brand", text: "Archive Desk" }), profileLabel, profileButton, search, auditButton, keysButton),
+    h("header", { class: "topbar" }, h("h1", { class: "brand", text: "Archive Desk" }), profileLabel, profileButton, search, auditButton, keysButton, helpMenu()),
     panes,
     h("footer", { class: "footer" }, status, tasks.el),
   );

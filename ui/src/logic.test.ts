@@ -4,7 +4,7 @@ import type { UserSummary } from "./bindings/UserSummary";
 import type { SearchHit } from "./bindings/SearchHit";
 import {
   ago, bytes, deleteReportLines, exportFileName, exportProgressView, filterUsers, groupHits, isCold, moveSelection,
-  namesOneUser, rowNotes, sortRows, summaryOfListing, syncDoneText, syncProgressView, userLabel,
+  namesOneUser, rowNotes, sortRows, summaryOfListing, syncDoneText, syncProgressView, userLabel, usersAfterErasure,
 } from "./logic";
 
 const user = (email: string | null, folder: string, source = "index"): UserSummary => ({
@@ -15,6 +15,22 @@ const user = (email: string | null, folder: string, source = "index"): UserSumma
 const row = (id: string, title: string | null, archived: string | null, count: number | null, cls = "STANDARD"): ConversationRow => ({
   conversation_id: id, title, created_at: null, archived_at: archived, message_count: count, key: null, size: null,
   storage_class: cls, last_modified: null, in_index: true, in_store: true, held: null, hold_unknown: false,
+});
+
+describe("the users list after an erasure", () => {
+  const listing = (conversations: ConversationRow[], indexMissing: boolean, other: string[] = []) => ({
+    folder: "a_at_b_c", email: "a@b.c", email_source: "index" as const, index_missing: indexMissing, index_error: null, other_objects: other, conversations,
+  });
+  const users = [user("z@y.x", "z_at_y_x"), { ...user("a@b.c", "a_at_b_c"), conversation_count: 5 }];
+  it("drops the user once nothing of theirs is left, or when they cannot be listed", () => {
+    expect(usersAfterErasure(users, "a_at_b_c", listing([], true)).map((u) => u.folder)).toEqual(["z_at_y_x"]);
+    expect(usersAfterErasure(users, "a_at_b_c", null).map((u) => u.folder)).toEqual(["z_at_y_x"]);
+  });
+  it("keeps a user with something left, showing what is left", () => {
+    const left = usersAfterErasure(users, "a_at_b_c", listing([row("x", "t", "2025-01-02T00:00:00Z", 3)], false));
+    expect(left.map((u) => [u.folder, u.conversation_count])).toEqual([["z_at_y_x", 1], ["a_at_b_c", 1]]);
+    expect(usersAfterErasure(users, "a_at_b_c", listing([], true, ["a_at_b_c/notes.txt"])).length).toBe(2);
+  });
 });
 
 describe("exact look-up", () => {

@@ -29,6 +29,17 @@ export function summaryOfListing(l: UserConversations): UserSummary {
   };
 }
 
+/**
+ * The users list after `folder` was erased and listed again (`left`): the
+ * user leaves it once nothing of theirs is left in the bucket, else their
+ * row shows what is left.
+ */
+export function usersAfterErasure(users: UserSummary[], folder: string, left: UserConversations | null): UserSummary[] {
+  const gone = !left || (left.index_missing && left.conversations.length === 0 && left.other_objects.length === 0);
+  if (gone) return users.filter((u) => u.folder !== folder);
+  return users.map((u) => (u.folder === folder ? summaryOfListing(left) : u));
+}
+
 /** Users whose email or folder contains every word of `query` (any case). */
 export function filterUsers(users: UserSummary[], query: string): UserSummary[] {
   const words = query.toLowerCase().split(/\s+/).filter(Boolean);

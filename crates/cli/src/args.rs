@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{audit, browse, catalog, delete, profile, restore, thaw, users, verify};
+use crate::commands::{audit, browse, catalog, delete, erase, profile, restore, thaw, users, verify};
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +76,10 @@ pub enum Command {
     Search(catalog::SearchArgs),
     /// Export every conversation of a user into one file (JSON or JSON Lines).
     ExportUser(catalog::ExportUserArgs),
+    /// Erase everything of a user (every version, index entries, metadata.json) with a deletion receipt.
+    EraseUser(erase::EraseUserArgs),
+    /// Check a deletion receipt against the bucket: exit 0 only when nothing it lists exists.
+    VerifyReceipt(erase::VerifyReceiptArgs),
     /// Show the audit log (`audit verify`: check its hash chain).
     Audit(audit::AuditArgs),
 }

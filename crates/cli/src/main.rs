@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use args::{Cli, Command};
-use commands::{audit, browse, catalog, delete, profile, restore, thaw, users, verify};
+use commands::{audit, browse, catalog, delete, erase, profile, restore, thaw, users, verify};
 use render::{Failure, Output};
 
 #[tokio::main]
@@ -45,7 +45,9 @@ async fn dispatch(cli: &Cli, out: &mut Output) -> Result<(), Failure> {
         Command::Verify(args) => verify::verify(&session, args, out).await,
         Command::Thaw(args) => out.emit(&thaw::thaw(&session, args).await?),
         Command::Sync(args) => out.emit(&catalog::sync(&session, args).await?),
-        Command::ExportUser(args) => out.emit(&catalog::export_user(&session, args).await?),
+        Command::ExportUser(args) => out.emit(catalog::export_user(&session, args).await?.as_ref()),
+        Command::EraseUser(args) => out.emit(&erase::erase_user(&session, args).await?),
+        Command::VerifyReceipt(args) => out.emit(&erase::verify_receipt(&session, args).await?),
         Command::Profile(_) | Command::Audit(_) | Command::Search(_) => unreachable!("handled before connecting"),
     }
 }

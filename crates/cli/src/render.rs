@@ -50,6 +50,9 @@ impl<T: Render + Serialize> Render for Audited<T> {
         warn_audit(self.audit_warning.as_deref());
         json_line(out, self)
     }
+    fn failure(&self) -> Option<ErrorReport> {
+        self.value.failure()
+    }
 }
 
 /// Why a command ended with exit 1.

@@ -1,5 +1,6 @@
 //! `audit` and `audit verify` through the real binary: the hash chain kept
-//! by concurrent processes, a tampered log caught, damaged lines counted.
+//! by concurrent processes, a tampered log caught, damaged lines counted;
+//! `audit --format csv|json -o FILE` exports exactly what the filters keep.
 
 use std::path::Path;
 use std::process::Output;
@@ -174,4 +175,88 @@ fn verify_names_a_cut_end_and_never_calls_an_unanchored_log_intact() {
         stdout.contains("TAIL NOT ANCHORED") && !stdout.contains("intact"),
         "{stdout}"
     );
+}
+
+fn record(action: &str, user: &str, time: &str) -> AuditRecord {
+    AuditRecord {
+        seq: None,
+        prev: None,
+        operation: None,
+        time: time.into(),
+        os_user: "desk".into(),
+        profile: Some("prod".into()),
+        bucket: "b".into(),
+        action: action.into(),
+        user_email: Some(user.into()),
+        user_folder: None,
+        conversation_ids: vec!["c1".into()],
+        outcome: "ok".into(),
+        error_code: None,
+        detail: Default::default(),
+    }
+}
+
+#[test]
+fn audit_exports_what_its_filters_keep_as_csv_and_json() {
+    let data = tempfile::tempdir().unwrap();
+    let log = AuditLog::at(data.path().join("audit.jsonl"));
+    for (action, user, time) in [
+        ("delete", "a@x.io", "2026-03-01T10:00:00Z"),
+        ("erase_user", "a@x.io", "2026-03-02T10:00:00Z"),
+        ("delete", "b@x.io", "2026-03-02T11:00:00Z"),
+        ("delete", "a@x.io", "2026-04-01T10:00:00Z"),
+    ] {
+        log.append(&record(action, user, time)).unwrap();
+    }
+    let filters = [
+        "--user",
+        "a@x.io",
+        "--since",
+        "2026-03-01T00:00:00Z",
+        "--until",
+        "2026-03-31",
+    ];
+    let json = data.path().join("audit.json");
+    let mut args = vec!["audit", "--format", "json", "-o", json.to_str().unwrap()];
+    args.extend(filters);
+    let out = run(data.path(), &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exported 2 audit records"));
+    let exported: Vec<AuditRecord> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let times: Vec<&str> = exported.iter().map(|r| r.time.as_str()).collect();
+    assert_eq!(times, ["2026-03-01T10:00:00Z", "2026-03-02T10:00:00Z"]);
+    assert!(exported.iter().all(|r| r.os_user == "desk" && r.seq.is_some()));
+
+    let csv = data.path().join("audit.csv");
+    let mut args = vec![
+        "audit",
+        "--format",
+        "csv",
+        "-o",
+        csv.to_str().unwrap(),
+        "--action",
+        "delete",
+    ];
+    args.extend(filters);
+    let out = run(data.path(), &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].starts_with("seq,time,os_user,profile,bucket,action,outcome,"),
+        "{text}"
+    );
+    assert!(
+        rows[1].starts_with("1,2026-03-01T10:00:00Z,desk,prod,b,delete,ok,,a@x.io,,c1,,{}"),
+        "{text}"
+    );
+
+    // --format alone prints the same export on stdout; -o alone is refused.
+    let mut args = vec!["audit", "--format", "csv", "--action", "delete"];
+    args.extend(filters);
+    let out = run(data.path(), &args);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text);
+    let out = run(data.path(), &["audit", "-o", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses it");
 }

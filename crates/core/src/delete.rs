@@ -39,17 +39,30 @@ pub struct DeleteReport {
     pub warnings: Vec<String>,
 }
 
-pub(crate) async fn delete_conversations(
+/// What a delete will remove, checked (index writable, versions listed
+/// where old ones may exist, no version held): every version and delete
+/// marker of the selected keys. Shared by `delete_conversations` and the
+/// erasure of a whole user (`erase.rs`), so both follow the same rules.
+pub(crate) struct DeletePlan {
+    pub(crate) targets: Vec<Target>,
+    /// Old versions exist (versioning on or suspended).
+    pub(crate) versioned: bool,
+    /// Versions could not be listed on a never-versioned store; shown with the report.
+    pub(crate) listing_note: Option<String>,
+}
+
+/// Check everything that could make removing the keys of `folder` that
+/// `selected` accepts unsafe or half-done, and list what to remove.
+/// Nothing is removed here.
+pub(crate) async fn plan_delete(
     store: &Store,
     folder: &UserFolder,
-    ids: &[ConversationId],
-) -> Result<DeleteReport> {
+    selected: impl Fn(&str) -> bool,
+) -> Result<DeletePlan> {
     // Before anything is removed: refuse if the index could not be updated
     // safely afterwards (store ignoring If-Match, unreadable index).
     store.ensure_safe_index_writes().await?;
     check_index(store, folder).await?;
-    let wanted: HashSet<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
-    let matches = |key: &str| matches!(store.classify(folder, key), ObjectKind::Conversation { id, .. } if wanted.contains(id.as_str()));
 
     let mut listing_note = None;
     let prefix = store.layout().user_prefix(folder);
@@ -59,7 +72,7 @@ pub(crate) async fn delete_conversations(
             // Each version by its id, "null" included: on a bucket whose
             // versioning was turned on after the object was written, a
             // delete without the id would only add a delete marker.
-            let targets = all.into_iter().filter(|t| matches(&t.key)).collect();
+            let targets = all.into_iter().filter(|t| selected(&t.key)).collect();
             (targets, versioned)
         }
         Err(listing) => {
@@ -113,11 +126,12 @@ pub(crate) async fn delete_conversations(
                 .list_objects(folder)
                 .await?
                 .into_iter()
-                .filter(|o| matches(&o.key))
+                .filter(|o| selected(&o.key))
                 .map(|o| Target {
                     key: o.key,
                     version_id: None,
                     delete_marker: false,
+                    latest: true,
                 })
                 .collect();
             (targets, false)
@@ -130,10 +144,35 @@ pub(crate) async fn delete_conversations(
     if !matches!(store.object_lock_enabled().await, Ok(false)) {
         check_holds(store, &targets).await?;
     }
+    Ok(DeletePlan {
+        targets,
+        versioned,
+        listing_note,
+    })
+}
 
+/// Remove the versions, 1,000 a request; `done` hears of each batch removed.
+pub(crate) async fn remove_versions(store: &Store, targets: &[Target], mut done: impl FnMut(usize)) -> Result<()> {
     for batch in targets.chunks(DELETE_BATCH) {
         store.delete_versions(batch).await?;
+        done(batch.len());
     }
+    Ok(())
+}
+
+pub(crate) async fn delete_conversations(
+    store: &Store,
+    folder: &UserFolder,
+    ids: &[ConversationId],
+) -> Result<DeleteReport> {
+    let wanted: HashSet<String> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+    let matches = |key: &str| matches!(store.classify(folder, key), ObjectKind::Conversation { id, .. } if wanted.contains(id.as_str()));
+    let DeletePlan {
+        targets,
+        versioned,
+        listing_note,
+    } = plan_delete(store, folder, matches).await?;
+    remove_versions(store, &targets, |_| {}).await?;
     let warnings: Vec<String> = listing_note.into_iter().collect();
 
     let mut removed = Vec::new();

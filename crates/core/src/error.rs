@@ -68,6 +68,8 @@ error_codes! {
     ConditionalWritesUnsupported = "conditional_writes_unsupported",
     /// The OS keychain is missing, locked or refused.
     KeychainUnavailable = "keychain_unavailable",
+    /// The credential store in use keeps secrets only for a session (keyring's in-memory mock, a kernel keyring): saving is refused.
+    KeychainNotPersistent = "keychain_not_persistent",
     /// Restore: the target rejected the key, user or password.
     TargetAuth = "target_auth",
     /// Restore: the key or user may not write the target tables.
@@ -110,6 +112,10 @@ error_codes! {
     AuditChainBroken = "audit_chain_broken",
     /// Audit verify could not check the whole log: not chained, or its tail not anchored.
     AuditChainUnverified = "audit_chain_unverified",
+    /// An erasure ended with something of the user left or failed half-way; its receipt lists what went and what stays.
+    ErasureIncomplete = "erasure_incomplete",
+    /// A deletion receipt lists keys or versions that exist in the bucket.
+    ReceiptNotVerified = "receipt_not_verified",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -256,6 +262,19 @@ pub enum Error {
     #[error("{message}")]
     Keychain { message: String },
 
+    /// Saving a secret was refused: the credential store in use would lose it.
+    #[error(
+        "the {kind} of profile {profile:?} was not saved: the credential store in use ({store}) keeps secrets \
+         {lifetime}, so it would be lost; this build of Archive Desk has no OS keychain for this system \
+         (Secret Service on Linux, Keychain on macOS, Credential Manager on Windows)"
+    )]
+    KeychainNotPersistent {
+        profile: String,
+        kind: &'static str,
+        store: &'static str,
+        lifetime: &'static str,
+    },
+
     /// An irreversible step was refused because its intent could not be
     /// written to the audit log: nothing was done.
     #[error("{action} refused, nothing was done: the audit log {} cannot be written ({reason})", path.display())]
@@ -282,6 +301,23 @@ pub enum Error {
     /// no file, a restore writes nothing).
     #[error("{what}: cancelled")]
     Cancelled { what: String },
+
+    /// An erasure ended with something of the user left (`kept`) or was
+    /// stopped by an error once removal had begun; the receipt says what.
+    #[error("{receipt}: the erasure of {folder} did not complete: {detail}")]
+    ErasureIncomplete {
+        receipt: String,
+        folder: String,
+        detail: String,
+    },
+
+    /// Keys or versions a deletion receipt lists exist in the bucket.
+    #[error("{receipt}: {count} of the keys or versions it lists exist in the bucket, first {first}")]
+    ReceiptNotVerified {
+        receipt: String,
+        count: usize,
+        first: String,
+    },
 
     /// A delete was refused before anything was removed: the bucket is (or
     /// may be) versioned and its object versions could not be listed, so a
@@ -395,6 +431,7 @@ impl Error {
             Error::IndexConflict { .. } => ErrorCode::IndexConflict,
             Error::ConditionalWritesUnsupported { .. } => ErrorCode::ConditionalWritesUnsupported,
             Error::Keychain { .. } => ErrorCode::KeychainUnavailable,
+            Error::KeychainNotPersistent { .. } => ErrorCode::KeychainNotPersistent,
             Error::Restore { failure, .. } => failure.code(),
             Error::Cancelled { .. } => ErrorCode::Cancelled,
             Error::AuditUnwritable { .. } => ErrorCode::AuditUnwritable,
@@ -408,6 +445,8 @@ impl Error {
             Error::ConnectionTest { .. } => ErrorCode::ConnectionTest,
             Error::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
             Error::AuditChainUnverified { .. } => ErrorCode::AuditChainUnverified,
+            Error::ErasureIncomplete { .. } => ErrorCode::ErasureIncomplete,
+            Error::ReceiptNotVerified { .. } => ErrorCode::ReceiptNotVerified,
         }
     }
 

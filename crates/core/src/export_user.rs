@@ -27,6 +27,7 @@ use crate::error::{Error, ErrorReport, Result};
 use crate::layout::{ConversationId, UserFolder};
 use crate::session::Session;
 use crate::session::Subject;
+use crate::store::Store;
 
 /// Bytes in KiB, rounded up, as permits (a u32 covers any object).
 fn kib(bytes: u64) -> u32 {
@@ -148,6 +149,48 @@ impl Sink {
     }
 }
 
+/// What a whole-user export opens (index order first, then objects the
+/// index does not list) and what it skips before opening anything.
+pub(crate) struct ToExport {
+    /// The true email, from the index or the archive metadata.
+    pub(crate) email: Option<String>,
+    /// Key, id and stored size (0 when the listing gave none).
+    pub(crate) to_open: Vec<(String, ConversationId, u64)>,
+    pub(crate) skipped: Vec<SkippedConversation>,
+}
+
+pub(crate) async fn to_export(store: &Store, folder: &UserFolder) -> Result<ToExport> {
+    let listing = browse::user_conversations(store, folder).await?;
+    let mut skipped = Vec::new();
+    let mut to_open = Vec::new();
+    for row in listing.conversations {
+        match (row.key, ConversationId::parse(&row.conversation_id)) {
+            (Some(key), Ok(id)) => to_open.push((key, id, row.size.unwrap_or(0))),
+            (key, Err(e)) => skipped.push(SkippedConversation {
+                conversation_id: row.conversation_id,
+                key,
+                error: ErrorReport::from(&e),
+            }),
+            (None, Ok(_)) => skipped.push(SkippedConversation {
+                error: ErrorReport::from(&Error::NotFound {
+                    key: format!(
+                        "{}{} (listed in the index, no object)",
+                        store.layout().user_prefix(folder),
+                        row.conversation_id
+                    ),
+                }),
+                conversation_id: row.conversation_id,
+                key: None,
+            }),
+        }
+    }
+    Ok(ToExport {
+        email: listing.email,
+        to_open,
+        skipped,
+    })
+}
+
 impl Session {
     /// Export all of `user`'s conversations (every stored object of the
     /// folder, index order first) to `path`. Progress goes to `progress`;
@@ -193,30 +236,11 @@ impl Session {
         progress: &watch::Sender<ExportProgress>,
         cancel: &CancellationToken,
     ) -> Result<ExportUserReport> {
-        let listing = browse::user_conversations(self.store(), folder).await?;
-        let mut skipped = Vec::new();
-        let mut to_open = Vec::new();
-        for row in listing.conversations {
-            match (row.key, ConversationId::parse(&row.conversation_id)) {
-                (Some(key), Ok(id)) => to_open.push((key, id, row.size.unwrap_or(0))),
-                (key, Err(e)) => skipped.push(SkippedConversation {
-                    conversation_id: row.conversation_id,
-                    key,
-                    error: ErrorReport::from(&e),
-                }),
-                (None, Ok(_)) => skipped.push(SkippedConversation {
-                    error: ErrorReport::from(&Error::NotFound {
-                        key: format!(
-                            "{}{} (listed in the index, no object)",
-                            self.store().layout().user_prefix(folder),
-                            row.conversation_id
-                        ),
-                    }),
-                    conversation_id: row.conversation_id,
-                    key: None,
-                }),
-            }
-        }
+        let ToExport {
+            email,
+            to_open,
+            mut skipped,
+        } = to_export(self.store(), folder).await?;
         progress.send_modify(|p| {
             *p = ExportProgress {
                 conversations_total: to_open.len() as u64,
@@ -241,7 +265,7 @@ impl Session {
 
         if options.format == ExportFormat::Json {
             let head = json!({
-                "user_email": listing.email,
+                "user_email": email,
                 "folder": folder.as_str(),
                 "exported_at": audit::now_rfc3339(),
             });
@@ -328,7 +352,7 @@ impl Session {
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
         Ok(ExportUserReport {
             folder: folder.to_string(),
-            user_email: listing.email,
+            user_email: email,
             path: path.display().to_string(),
             format: options.format,
             gzip: options.gzip,

@@ -3,7 +3,8 @@
 //! is private to this module and its submodules: every S3 request of the
 //! core is a `Store` method (`list.rs` listings, `read.rs` GETs, `write.rs`
 //! PUTs and the conditional-write probe, `versions.rs` versions and
-//! DeleteObjects, `thaw.rs` HEAD and RestoreObject, `lock.rs` Object Lock).
+//! DeleteObjects, `digest.rs` content hashes for erasure receipts,
+//! `thaw.rs` HEAD and RestoreObject, `lock.rs` Object Lock).
 //! Listings are streamed page by page; nothing here issues a request per
 //! object where a list will do.
 
@@ -29,6 +30,7 @@ use crate::model::{ConversationDocument, UserIndex};
 use crate::secret::Secret;
 
 mod budget;
+mod digest;
 mod list;
 mod lock;
 mod read;

@@ -5,4 +5,4 @@
  * The core writes them as strings (`AuditRecord.action`), so a test in
  * `main.rs` checks `ALL` against the literals it records.
  */
-export type AuditAction = "restore" | "restore_batch" | "delete" | "export" | "export_user" | "repair" | "thaw";
+export type AuditAction = "restore" | "restore_batch" | "delete" | "export" | "export_user" | "repair" | "thaw" | "erase_user";

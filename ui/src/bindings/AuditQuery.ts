@@ -4,4 +4,8 @@ import type { AuditAction } from "./AuditAction";
 /**
  * Filters of the audit view.
  */
-export type AuditQuery = { user: string | null, action: AuditAction | null, since: string | null, };
+export type AuditQuery = { user: string | null, action: AuditAction | null, since: string | null, 
+/**
+ * RFC 3339, or a date for that whole day.
+ */
+until: string | null, };

@@ -18,7 +18,12 @@ operation?: string,
 /**
  * RFC 3339, UTC.
  */
-time: string, os_user: string, profile: string | null, bucket: string, action: string, user_email: string | null, user_folder: string | null, conversation_ids: Array<string>, 
+time: string, 
+/**
+ * The operator's OS user name (empty in a record of a version that
+ * did not write it, which still reads and verifies).
+ */
+os_user: string, profile: string | null, bucket: string, action: string, user_email: string | null, user_folder: string | null, conversation_ids: Array<string>, 
 /**
  * `intent` (written before an irreversible step), `ok` or `error`.
  */

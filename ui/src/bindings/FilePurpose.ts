@@ -3,4 +3,4 @@
 /**
  * What a chosen file is for; a token serves only its purpose.
  */
-export type FilePurpose = "export_conversation" | "export_user" | "import_env";
+export type FilePurpose = "export_conversation" | "export_user" | "export_for_customer" | "import_env" | "erase_receipt" | "open_receipt" | "export_audit";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AuditVerification } from "../bindings/AuditVerification";
-import { auditDamagedText, auditVerificationLines, auditVerified } from "./audit";
+import { auditDamagedText, auditQuery, auditVerificationLines, auditVerified } from "./audit";
 
 const verification = (over: Partial<AuditVerification>): AuditVerification => ({
   path: "/d/audit.jsonl", status: "intact", lines: 4, records: 4, damaged_lines: 0, chain_starts_at_line: 1, first_broken: null,
@@ -43,5 +43,14 @@ describe("audit view texts", () => {
       "Broken at line 6 (removed): 1 record(s) missing before line 6",
       "Intents without an outcome (done or not, unknown) at lines 7",
     ]);
+  });
+});
+
+describe("audit filters", () => {
+  it("sends empty fields as no filter and a from-date as its midnight UTC", () => {
+    expect(auditQuery(" ", "", "", "")).toEqual({ user: null, action: null, since: null, until: null });
+    expect(auditQuery("a@x.io", "erase_user", "2026-03-01", "2026-03-31")).toEqual({
+      user: "a@x.io", action: "erase_user", since: "2026-03-01T00:00:00Z", until: "2026-03-31",
+    });
   });
 });

@@ -1,11 +1,16 @@
-// The audit view: the log's records (filtered by user and action), its
-// damaged lines and the result of "Verify log".
+// The audit view: the log's records (filtered by user, action and date),
+// its damaged lines, the result of "Verify log", the export of what the
+// filters keep (CSV or JSON) and the check of a deletion receipt.
 import type { AuditAction } from "../bindings/AuditAction";
+import type { AuditExportFormat } from "../bindings/AuditExportFormat";
+import type { AuditQuery } from "../bindings/AuditQuery";
 import type { AuditVerification } from "../bindings/AuditVerification";
 import type { ChainStatus } from "../bindings/ChainStatus";
-import { AuditActions } from "../bindings/enums";
+import { verifyReceipt } from "../customer";
+import { AuditActions, AuditExportFormats, FilePurposes } from "../bindings/enums";
 import { clear, h, when } from "../dom";
 import { call, errorText } from "../ipc";
+import { fail, say } from "../layout";
 import { modal } from "./dialog";
 
 function plural(n: number, noun: string): string {
@@ -39,10 +44,35 @@ export function auditVerificationLines(v: AuditVerification): string[] {
   return lines;
 }
 
+/** The filters as the commands take them; empty fields filter nothing. */
+export function auditQuery(user: string, action: string, since: string, until: string): AuditQuery {
+  return {
+    user: user.trim() || null,
+    action: (action || null) as AuditAction | null,
+    // A date picked for "from" starts at its midnight (UTC, as the log's times are).
+    since: since ? `${since}T00:00:00Z` : null,
+    until: until || null,
+  };
+}
+
+async function exportAudit(query: AuditQuery, format: AuditExportFormat): Promise<void> {
+  try {
+    const file = await call("choose_file", { purpose: FilePurposes.ExportAudit, suggestedName: `audit.${format}` });
+    if (!file) return;
+    const r = await call("export_audit", { query, format, file: file.token });
+    say(`Exported ${plural(r.records, "audit record")} to ${r.path}`, "ok");
+  } catch (e) {
+    fail(e);
+  }
+}
+
 /** The audit log dialog. */
 export async function showAudit(): Promise<void> {
   const user = h("input", { type: "text", placeholder: "user email", "aria-label": "User" });
   const action = h("select", { "aria-label": "Action" }, h("option", { value: "", text: "any action" }), ...Object.values(AuditActions).map((a) => h("option", { value: a, text: a })));
+  const since = h("input", { type: "date", "aria-label": "From date" });
+  const until = h("input", { type: "date", "aria-label": "Until date (inclusive)" });
+  const query = () => auditQuery(user.value, action.value, since.value, until.value);
   const table = h("tbody");
   const damaged = h("p", { class: "error", id: "audit-damaged" });
   const verdict = h("div", { class: "report", id: "audit-verify" });
@@ -50,7 +80,7 @@ export async function showAudit(): Promise<void> {
     clear(table);
     damaged.textContent = "";
     try {
-      const read = await call("read_audit", { query: { user: user.value || null, action: (action.value || null) as AuditAction | null, since: null } });
+      const read = await call("read_audit", { query: query() });
       if (read.damaged_lines > 0) damaged.textContent = auditDamagedText(read.damaged_lines);
       if (read.records.length === 0) table.append(h("tr", {}, h("td", { colspan: "5", text: "Nothing recorded yet." })));
       for (const r of read.records) {
@@ -70,9 +100,10 @@ export async function showAudit(): Promise<void> {
       verdict.append(h("p", { class: "error", text: errorText(e) }));
     }
   };
-  user.addEventListener("change", load);
-  action.addEventListener("change", load);
+  for (const input of [user, action, since, until]) input.addEventListener("change", load);
   await load();
   const verifyButton = h("button", { id: "verify-log", text: "Verify log", onclick: () => void verifyLog() });
-  await modal("Audit log", h("div", { class: "audit" }, h("div", { class: "row" }, user, action, verifyButton), verdict, damaged, h("table", {}, h("thead", {}, h("tr", {}, ...["When", "Action", "Outcome", "User", "Conversations"].map((t) => h("th", { text: t })))), table)), [{ label: "Close", value: "ok" }]);
+  const exports = Object.values(AuditExportFormats).map((f) => h("button", { id: `export-audit-${f}`, text: `Export ${f.toUpperCase()}…`, title: "Every record the filters keep", onclick: () => void exportAudit(query(), f) }));
+  const receiptButton = h("button", { id: "verify-receipt", text: "Verify a receipt…", title: "Check an erasure's receipt against the bucket", onclick: () => void verifyReceipt() });
+  await modal("Audit log", h("div", { class: "audit" }, h("div", { class: "row" }, user, action, since, until), h("div", { class: "row" }, verifyButton, ...exports, receiptButton), verdict, damaged, h("table", {}, h("thead", {}, h("tr", {}, ...["When", "Action", "Outcome", "User", "Conversations"].map((t) => h("th", { text: t })))), table)), [{ label: "Close", value: "ok" }]);
 }

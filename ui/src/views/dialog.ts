@@ -29,7 +29,7 @@ export function modal(title: string, body: Node, buttons: { label: string; value
 }
 
 /** Ask for confirmation; with `typeToConfirm`, the person must type that text. */
-export async function confirmDanger(title: string, lines: string[], typeToConfirm?: string): Promise<boolean> {
+export async function confirmDanger(title: string, lines: string[], typeToConfirm?: string, confirmLabel = "Delete permanently"): Promise<boolean> {
   const body = h("div", {}, ...lines.map((l) => h("p", { text: l })));
   let input: HTMLInputElement | undefined;
   if (typeToConfirm) {
@@ -38,7 +38,7 @@ export async function confirmDanger(title: string, lines: string[], typeToConfir
   }
   const dlgPromise = modal(title, body, [
     { label: "Cancel", value: "cancel" },
-    { label: "Delete permanently", value: "ok", danger: true },
+    { label: confirmLabel, value: "ok", danger: true },
   ]);
   const okButton = document.querySelector<HTMLButtonElement>("dialog.modal button[data-value=ok]");
   if (input && okButton) {

@@ -5,6 +5,7 @@ import { FilePurposes, RestoreModes, SecretKinds } from "../bindings/enums";
 import { h, kids } from "../dom";
 import { call, errorText } from "../ipc";
 import { modal } from "./dialog";
+import { keychainWarning } from "./help";
 
 /** A label for every kind of secret (the type makes a new kind need one), in form order. */
 const SECRET_LABELS: Record<SecretKind, string> = {
@@ -167,6 +168,7 @@ export async function manageProfiles(onOpen: (name: string) => void): Promise<vo
   const body = h(
     "div",
     {},
+    await keychainWarning(),
     list,
     h("div", { class: "row" },
       h("button", { text: "Add profile", onclick: async () => { await editProfile(); await refresh(); } }),

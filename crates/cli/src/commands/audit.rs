@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use archive_desk_core::audit::{to_csv, AuditExportFormat, AuditExportReport};
 use archive_desk_core::{AuditFilter, AuditLog, AuditRead, AuditVerification, ChainStatus, Error, ErrorReport};
 use clap::{Args, Subcommand};
 
@@ -22,6 +23,15 @@ pub struct AuditArgs {
     /// RFC 3339 time, e.g. 2026-01-31T00:00:00Z.
     #[arg(long)]
     since: Option<String>,
+    /// RFC 3339 time, or a date for that whole day (2026-01-31).
+    #[arg(long)]
+    until: Option<String>,
+    /// Export the records shown as csv or json (to stdout, or to `-o FILE`).
+    #[arg(long)]
+    format: Option<AuditExportFormat>,
+    /// The file to export to (written atomically); needs `--format`.
+    #[arg(short, long, requires = "format")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -44,7 +54,18 @@ pub fn audit(args: &AuditArgs) -> Result<Box<dyn Render>, Error> {
         user: args.user.clone(),
         action: args.action.clone(),
         since: args.since.clone(),
+        until: args.until.clone(),
     };
+    match (args.format, &args.output) {
+        (Some(format), Some(path)) => return Ok(Box::new(Exported(log.export(&filter, format, path)?))),
+        (Some(format), None) => {
+            return Ok(Box::new(Printed {
+                read: log.read(&filter)?,
+                format,
+            }))
+        }
+        _ => {}
+    }
     Ok(Box::new(Records {
         read: log.read(&filter)?,
         path,
@@ -94,6 +115,41 @@ impl Render for Records {
         out.flush()?;
         self.warn_damaged();
         Ok(())
+    }
+}
+
+/// `--format` with `-o`: the file written, said on stderr (stdout stays
+/// empty, as for `export -o`); in JSON the report on stdout.
+struct Exported(AuditExportReport);
+
+impl Render for Exported {
+    fn text(&self, _: &mut dyn Write) -> io::Result<()> {
+        eprintln!("exported {} audit records to {}", self.0.records, self.0.path);
+        Ok(())
+    }
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        json_line(out, &self.0)
+    }
+}
+
+/// `--format` without `-o`: the export itself on stdout.
+struct Printed {
+    read: AuditRead,
+    format: AuditExportFormat,
+}
+
+impl Render for Printed {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        match self.format {
+            AuditExportFormat::Csv => out.write_all(to_csv(&self.read.records).as_bytes()),
+            AuditExportFormat::Json => {
+                serde_json::to_writer_pretty(&mut *out, &self.read.records)?;
+                writeln!(out)
+            }
+        }
+    }
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.text(out)
     }
 }
 

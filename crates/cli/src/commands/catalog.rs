@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use archive_desk_core::browse::{self, UserConversations};
 use archive_desk_core::catalog::{self, Catalog, SyncOptions, SyncProgress};
-use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport};
+use archive_desk_core::customer_export::CustomerExportReport;
+use archive_desk_core::export_user::{
+    ExportFormat, ExportProgress, ExportUserOptions, ExportUserReport, SkippedConversation,
+};
 use archive_desk_core::{Error, SearchLimit, SearchOffset, SearchPage, SearchText, Session, SyncReport};
 use clap::Args;
 use serde::Serialize;
@@ -50,7 +53,8 @@ pub struct SearchArgs {
 pub struct ExportUserArgs {
     /// Email (with '@') or folder name.
     pub user: String,
-    /// Output file (written beside it, renamed into place when complete).
+    /// Output file (written beside it, renamed into place when complete);
+    /// with --for-customer a new folder.
     #[arg(short, long)]
     pub output: PathBuf,
     /// One stored document per line instead of one JSON document.
@@ -59,6 +63,11 @@ pub struct ExportUserArgs {
     /// Gzip-compress the output.
     #[arg(long)]
     pub gzip: bool,
+    /// For the customer (a data-access request): a folder with each
+    /// conversation as JSON and as a plain-text transcript, and a manifest
+    /// with counts and SHA-256 hashes.
+    #[arg(long, conflicts_with_all = ["jsonl", "gzip"])]
+    pub for_customer: bool,
 }
 
 /// The session's catalog brought up to date with the bucket.
@@ -169,7 +178,7 @@ fn no_catalog(name: &str) -> Error {
     }
 }
 
-pub async fn export_user(session: &Session, args: &ExportUserArgs) -> Result<ExportUserReport, Error> {
+pub async fn export_user(session: &Session, args: &ExportUserArgs) -> Result<Box<dyn Render>, Error> {
     let options = ExportUserOptions {
         format: if args.jsonl {
             ExportFormat::JsonLines
@@ -188,9 +197,18 @@ pub async fn export_user(session: &Session, args: &ExportUserArgs) -> Result<Exp
             p.json_bytes >> 20
         )
     });
-    let result = session
-        .export_user(&args.user, &args.output, &options, &progress, &cancel_on_ctrl_c())
-        .await;
+    let cancel = cancel_on_ctrl_c();
+    let result: Result<Box<dyn Render>, Error> = if args.for_customer {
+        session
+            .export_user_for_customer(&args.user, &args.output, options.read_ahead, &progress, &cancel)
+            .await
+            .map(|r| Box::new(r) as Box<dyn Render>)
+    } else {
+        session
+            .export_user(&args.user, &args.output, &options, &progress, &cancel)
+            .await
+            .map(|r| Box::new(r) as Box<dyn Render>)
+    };
     drop(progress);
     printer.abort();
     result
@@ -302,18 +320,40 @@ impl Render for ExportUserReport {
             printable(self.user_email.as_deref().unwrap_or(&self.folder)),
             self.path
         );
-        warn_skipped(self);
+        warn_skipped(&self.skipped);
         Ok(())
     }
     fn json(&self, out: &mut dyn Write) -> io::Result<()> {
         json_line(out, self)?;
-        warn_skipped(self);
+        warn_skipped(&self.skipped);
         Ok(())
     }
 }
 
-fn warn_skipped(report: &ExportUserReport) {
-    for s in &report.skipped {
+/// As the whole-user export's report: on stderr unless `--json`.
+impl Render for CustomerExportReport {
+    fn text(&self, _: &mut dyn Write) -> io::Result<()> {
+        eprintln!(
+            "exported {} conversations ({} messages, {} files and manifest.json, sha256 {}) of {} to {}",
+            self.conversations,
+            self.messages,
+            self.files,
+            self.manifest_sha256,
+            printable(self.user_email.as_deref().unwrap_or(&self.folder)),
+            self.path
+        );
+        warn_skipped(&self.skipped);
+        Ok(())
+    }
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        json_line(out, self)?;
+        warn_skipped(&self.skipped);
+        Ok(())
+    }
+}
+
+fn warn_skipped(skipped: &[SkippedConversation]) {
+    for s in skipped {
         eprintln!(
             "archive-desk-cli: skipped {}: {} [{}]",
             printable(&s.conversation_id),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod browse;
 pub mod catalog;
 pub mod delete;
+pub mod erase;
 pub mod profile;
 pub mod restore;
 pub mod thaw;

@@ -157,6 +157,8 @@ pub async fn profile(command: &ProfileCommand) -> Result<Box<dyn Render>, Failur
         }
         ProfileCommand::SetSecret { name, kind } => {
             let kind: SecretKind = kind.parse()?;
+            // Before asking for it: a store that would lose it is refused.
+            profiles.keychain().check_persists(name, kind)?;
             profiles.set_secret(name, kind, &read_secret_from_stdin()?)?;
             Box::new(Said(format!(
                 "stored {} of profile {name} in the OS keychain",

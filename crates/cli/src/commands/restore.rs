@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 
 use archive_desk_core::profile::{RestoreMode, RestoreOverrides};
-use archive_desk_core::restore::{RestoreOptions, RestoreReport, Target};
+use archive_desk_core::restore::{Difference, RestoreOptions, RestoreReport, Target};
 use archive_desk_core::session::{BulkOutcome, BulkProgress, BulkRestoreReport, PreviewItem, Selection};
 use archive_desk_core::{Audited, Error, ErrorCode, ErrorReport, Profiles, Session};
 use clap::Args;
@@ -292,24 +292,28 @@ fn plan_text(p: &RestorePlan, out: &mut dyn Write) -> io::Result<()> {
                 "  refused without --allow-missing-columns: the tables lack some archive fields"
             )?;
         }
-        for d in &v.differences {
-            writeln!(
-                out,
-                "  differs (kept): {}.{} of row {}: archive {}, table {}",
-                inline(&d.table),
-                inline(&d.field),
-                inline(&d.row_id),
-                clipped(&d.archive.to_string()),
-                clipped(&d.target.to_string())
-            )?;
-        }
-        if v.differences_count > v.differences.len() as u64 {
-            writeln!(
-                out,
-                "  and {} more differences",
-                v.differences_count - v.differences.len() as u64
-            )?;
-        }
+        write_differences(out, "  differs (kept): ", &v.differences, v.differences_count)?;
+    }
+    Ok(())
+}
+
+/// Fields of present rows that differ from the archive, one escaped, clipped
+/// line each (`lead` starts each line), then how many more were not listed.
+fn write_differences(out: &mut dyn Write, lead: &str, shown: &[Difference], count: u64) -> io::Result<()> {
+    for d in shown {
+        writeln!(
+            out,
+            "{lead}{}.{} of row {}: archive {}, table {}",
+            inline(&d.table),
+            inline(&d.field),
+            inline(&d.row_id),
+            clipped(&d.archive.to_string()),
+            clipped(&d.target.to_string())
+        )?;
+    }
+    if count > shown.len() as u64 {
+        let indent = &lead[..lead.len() - lead.trim_start().len()];
+        writeln!(out, "{indent}and {} more differences", count - shown.len() as u64)?;
     }
     Ok(())
 }
@@ -353,24 +357,7 @@ impl Render for RestoreReport {
             )?;
         }
         writeln!(out, "  verified: {}", if self.verified { "yes" } else { "NO" })?;
-        for d in &self.differences {
-            writeln!(
-                out,
-                "    {}.{} of row {}: archive {}, table {}",
-                inline(&d.table),
-                inline(&d.field),
-                inline(&d.row_id),
-                clipped(&d.archive.to_string()),
-                clipped(&d.target.to_string())
-            )?;
-        }
-        if self.differences_count > self.differences.len() as u64 {
-            writeln!(
-                out,
-                "    and {} more differences",
-                self.differences_count - self.differences.len() as u64
-            )?;
-        }
+        write_differences(out, "    ", &self.differences, self.differences_count)?;
         if let Some(d) = &self.removed_from_archive {
             writeln!(
                 out,

@@ -26,10 +26,12 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::owner_only;
 
+mod export;
 #[cfg(test)]
 mod tests;
 mod verify;
 
+pub use export::{to_csv, AuditExportFormat, AuditExportReport, CSV_COLUMNS};
 pub use verify::{AuditVerification, BreakKind, BrokenLink, ChainStatus};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -50,6 +52,9 @@ pub struct AuditRecord {
     pub operation: Option<String>,
     /// RFC 3339, UTC.
     pub time: String,
+    /// The operator's OS user name (empty in a record of a version that
+    /// did not write it, which still reads and verifies).
+    #[serde(default)]
     pub os_user: String,
     pub profile: Option<String>,
     pub bucket: String,
@@ -100,6 +105,9 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// RFC 3339; records at or after it.
     pub since: Option<String>,
+    /// RFC 3339 or a date (`2026-01-31`: that whole day); records at or
+    /// before it.
+    pub until: Option<String>,
 }
 
 impl AuditFilter {
@@ -110,6 +118,10 @@ impl AuditFilter {
         user_ok
             && self.action.as_ref().is_none_or(|a| &r.action == a)
             && self.since.as_ref().is_none_or(|s| r.time.as_str() >= s.as_str())
+            && self
+                .until
+                .as_ref()
+                .is_none_or(|u| r.time.as_str() <= u.as_str() || r.time.starts_with(u.as_str()))
     }
 }
 

@@ -490,3 +490,110 @@ fn a_verification_that_is_not_intact_is_an_audit_chain_error() {
         assert!(v(status, None).problem().is_none(), "{status:?}");
     }
 }
+
+#[test]
+fn records_without_an_os_user_read_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::at(dir.path().join("audit.jsonl"));
+    // As written by a version that recorded no operator.
+    let old = r#"{"time":"2025-01-01T00:00:00Z","profile":null,"bucket":"b","action":"delete","user_email":"old@x.io","user_folder":null,"conversation_ids":["c"],"outcome":"ok","error_code":null,"detail":{}}"#;
+    std::fs::write(log.path(), format!("{old}\n")).unwrap();
+    log.append(&record("export", "new@x.io", "2026-01-01T00:00:00Z"))
+        .unwrap();
+    let read = log.read(&AuditFilter::default()).unwrap();
+    assert_eq!((read.len(), read.damaged_lines), (2, 0));
+    assert_eq!((read[0].os_user.as_str(), read[1].os_user.as_str()), ("", "tester"));
+    let v = log.verify().unwrap();
+    assert_eq!((v.records, v.damaged_lines, v.status), (2, 0, ChainStatus::Intact));
+}
+
+#[test]
+fn until_keeps_records_up_to_a_time_or_through_a_whole_date() {
+    let (_dir, log) = log_with(0);
+    for time in ["2026-01-30T23:59:59Z", "2026-01-31T12:00:00Z", "2026-02-01T00:00:00Z"] {
+        log.append(&record("export", "a@x.io", time)).unwrap();
+    }
+    let times = |until: &str| -> Vec<String> {
+        let f = AuditFilter {
+            until: Some(until.into()),
+            ..Default::default()
+        };
+        log.read(&f).unwrap().iter().map(|r| r.time.clone()).collect()
+    };
+    assert_eq!(times("2026-01-31"), ["2026-01-30T23:59:59Z", "2026-01-31T12:00:00Z"]);
+    assert_eq!(times("2026-01-31T00:00:00Z"), ["2026-01-30T23:59:59Z"]);
+}
+
+/// A CSV document (RFC 4180: quoted fields, `""` for a quote) as rows.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut cell) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => cell.push(c),
+        }
+    }
+    rows
+}
+
+#[test]
+fn the_export_holds_exactly_the_filtered_records() {
+    let (dir, log) = log_with(0);
+    let mut hostile = record("delete", "=cmd@x.io", "2026-03-02T00:00:00Z");
+    hostile.conversation_ids = vec!["c1".into(), "c2".into()];
+    hostile.detail.insert("note".into(), "a, \"quoted\"\nline".into());
+    for r in [
+        record("delete", "a@x.io", "2026-03-01T00:00:00Z"),
+        record("export", "a@x.io", "2026-03-01T01:00:00Z"),
+        hostile,
+        record("delete", "b@x.io", "2026-04-01T00:00:00Z"),
+    ] {
+        log.append(&r).unwrap();
+    }
+    let filter = AuditFilter {
+        action: Some("delete".into()),
+        since: Some("2026-03-01T00:00:00Z".into()),
+        until: Some("2026-03-31".into()),
+        ..Default::default()
+    };
+    let wanted = log.read(&filter).unwrap().records;
+    assert_eq!(wanted.len(), 2);
+
+    let json = dir.path().join("out.json");
+    let report = log.export(&filter, AuditExportFormat::Json, &json).unwrap();
+    assert_eq!(report.records, 2);
+    let back: Vec<AuditRecord> = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(back, wanted);
+
+    let csv = dir.path().join("out.csv");
+    log.export(&filter, AuditExportFormat::Csv, &csv).unwrap();
+    let rows = parse_csv(&std::fs::read_to_string(&csv).unwrap());
+    assert_eq!(rows[0], CSV_COLUMNS);
+    assert_eq!(rows.len(), 3);
+    for (row, r) in rows[1..].iter().zip(&wanted) {
+        assert_eq!(row[0], r.seq.unwrap().to_string());
+        assert_eq!(
+            (row[1].as_str(), row[2].as_str(), row[5].as_str()),
+            (r.time.as_str(), "tester", "delete")
+        );
+        assert_eq!(row[10], r.conversation_ids.join(" "));
+        let detail: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row[12]).unwrap();
+        assert_eq!(detail, r.detail);
+    }
+    // The email a spreadsheet would run as a formula is defused.
+    assert_eq!(rows[2][8], "'=cmd@x.io");
+}

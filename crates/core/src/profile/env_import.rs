@@ -89,6 +89,10 @@ impl Profiles {
         // Replacing deletes every old secret, the Supabase key included, before
         // the new URL is written: an old key never meets a new project, and a
         // failed delete leaves the old profile as it was.
+        // A store that would lose them refuses before anything is deleted.
+        for (kind, _, _) in &secrets {
+            self.keychain.check_persists(name, *kind)?;
+        }
         if replace {
             self.keychain.delete_all(name)?;
         }

@@ -376,6 +376,47 @@ mod tests {
         format!("archive-desk-unit-{}", d.path().file_name().unwrap().to_string_lossy())
     }
 
+    /// Behind a store that would lose secrets, saving one and importing a
+    /// `.env` with secrets are refused before anything is deleted or written.
+    #[test]
+    fn a_store_that_does_not_persist_refuses_secrets_and_deletes_nothing() {
+        use crate::keychain::memory_store;
+        let (p, d) = profiles();
+        let mut prof = Profile::new("b");
+        prof.supabase_url = Some("https://one.supabase.co".into());
+        p.put("site", prof.clone()).unwrap();
+        p.set_secret("site", SecretKind::SupabaseKey, &Secret::new("key-of-one"))
+            .unwrap();
+
+        let session = Profiles::new(
+            d.path().join("cfg/profiles.toml"),
+            Keychain::with_store(service(&d), "a session store", memory_store::session_only()),
+        );
+        let e = session
+            .set_secret("site", SecretKind::SupabaseKey, &Secret::new("key-of-two"))
+            .unwrap_err();
+        assert_eq!(e.code(), "keychain_not_persistent", "{e}");
+        let env = d.path().join(".env");
+        std::fs::write(
+            &env,
+            "S3_BUCKET_NAME=b\nSUPABASE_URL=https://two.supabase.co\nSUPABASE_SERVICE_ROLE_KEY=key-of-two\n",
+        )
+        .unwrap();
+        let e = session.import_env("site", &env, true).unwrap_err();
+        assert_eq!(e.code(), "keychain_not_persistent", "{e}");
+        assert!(!e.to_string().contains("key-of-two"), "{e}");
+        assert_eq!(
+            p.get("site").unwrap().supabase_url,
+            prof.supabase_url,
+            "the profile is unchanged"
+        );
+        assert_eq!(
+            p.secret("site", SecretKind::SupabaseKey).unwrap().unwrap().expose(),
+            "key-of-one",
+            "the saved key was not deleted"
+        );
+    }
+
     /// The old project's key is deleted before the new URL is written; when
     /// it cannot be deleted, the profile keeps its old URL (save and import).
     #[test]

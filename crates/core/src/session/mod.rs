@@ -8,6 +8,7 @@
 //! that step is never taken without a trace.
 
 mod bulk;
+mod erase;
 mod record;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use crate::store::Store;
 use crate::CancellationToken;
 
 pub use bulk::{BulkItem, BulkOutcome, BulkProgress, BulkRestoreReport, PreviewItem, Selection};
+pub use erase::ErasureReport;
 use record::to_map;
 pub use record::Audited;
 pub(crate) use record::Subject;

@@ -175,7 +175,28 @@ impl Session {
         result: Result<T>,
         detail: impl FnOnce(&T) -> Map<String, Value>,
     ) -> Result<Audited<T>> {
-        let record = self.outcome_record(action, subject, Some(operation), &result, detail);
+        self.record_outcome_with_code(operation, action, subject, result, detail, |_| None)
+            .await
+    }
+
+    /// [`record_outcome`](Self::record_outcome) for a step whose value can
+    /// report its own failure (an erasure stopped half-way still has a
+    /// receipt): when `failed` gives a code, the record is an `error` with
+    /// that code, and keeps the value's detail.
+    pub(super) async fn record_outcome_with_code<T>(
+        &self,
+        operation: &str,
+        action: &str,
+        subject: &Subject,
+        result: Result<T>,
+        detail: impl FnOnce(&T) -> Map<String, Value>,
+        failed: impl FnOnce(&T) -> Option<String>,
+    ) -> Result<Audited<T>> {
+        let mut record = self.outcome_record(action, subject, Some(operation), &result, detail);
+        if let Some(code) = result.as_ref().ok().and_then(failed) {
+            record.outcome = "error".into();
+            record.error_code = Some(code);
+        }
         let written = self.audit.append_off_runtime(record).await;
         let value = match (result, &written) {
             (Ok(value), _) => value,

@@ -146,7 +146,8 @@ impl Store {
     /// Read a GET response's body as a stream, never past the object limit
     /// nor past the length it declared (a body without a length reserves
     /// the whole limit), then decode it. Every GET of the core ends here
-    /// (`fetch` and `read_index_throttled`, the only two `get_object` calls).
+    /// (`fetch` and `read_index_throttled`; the one other `get_object`, the
+    /// erasure receipt's `digest.rs`, hashes a body without holding it).
     async fn decode_response<T>(
         &self,
         key: &str,
@@ -239,7 +240,7 @@ impl Store {
     }
 }
 
-fn get_error(key: &str, err: SdkError<GetObjectError>) -> Error {
+pub(super) fn get_error(key: &str, err: SdkError<GetObjectError>) -> Error {
     if let Some(service) = err.as_service_error() {
         match service {
             GetObjectError::NoSuchKey(_) => return Error::NotFound { key: key.to_owned() },

@@ -24,6 +24,8 @@ pub(crate) struct ObjectVersion {
     pub(crate) version_id: Option<String>,
     /// Delete markers hold no data and cannot be locked.
     pub(crate) delete_marker: bool,
+    /// The key's current version (always, for a store without versions).
+    pub(crate) latest: bool,
 }
 
 /// Why ListObjectVersions failed.
@@ -114,6 +116,7 @@ impl Store {
                         key: key.to_owned(),
                         version_id: v.version_id().map(str::to_owned),
                         delete_marker: false,
+                        latest: v.is_latest() == Some(true),
                     });
                 }
             }
@@ -123,6 +126,7 @@ impl Store {
                         key: key.to_owned(),
                         version_id: m.version_id().map(str::to_owned),
                         delete_marker: true,
+                        latest: m.is_latest() == Some(true),
                     });
                 }
             }
@@ -173,6 +177,26 @@ impl Store {
             });
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// DeleteObject of `key`'s current object only while its ETag is still
+    /// `etag` (`None`: unconditionally, for stores allowed unsafe index
+    /// writes): false when it changed meanwhile (412) and nothing was
+    /// deleted. On a versioned bucket this adds a delete marker.
+    pub(crate) async fn delete_current_if_match(&self, key: &str, etag: Option<&str>) -> Result<bool> {
+        let request = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_if_match(etag.map(str::to_owned));
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().map(HttpStatus::status) == Some(412) => Ok(false),
+            Err(e) => Err(s3_error("DeleteObject", key, e)),
+        }
     }
 }
 
