@@ -159,6 +159,7 @@ impl Drop for ProfileGuard {
 /// Fields drop in order: the session's client before the driver and Xvfb.
 pub struct App {
     pub client: Client,
+    config_dir: PathBuf,
     _driver: Proc,
     _xvfb: Proc,
 }
@@ -253,16 +254,58 @@ impl App {
         };
         App {
             client,
+            config_dir: home.config_dir(),
             _driver: driver,
             _xvfb: xvfb,
         }
     }
 
     /// Ends the WebDriver session (the app closes); the processes stop on drop.
+    /// Returns once the app process is gone: the app is single-instance per
+    /// config dir, so a relaunch on the same `Home` while the old process is
+    /// still exiting would hand over to it and never start a session.
     pub async fn close(self) {
-        let App { client, _driver, _xvfb } = self;
+        let App {
+            client,
+            config_dir,
+            _driver,
+            _xvfb,
+        } = self;
         client.close().await.expect("close the session");
+        drop(_driver);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = app_processes(&config_dir);
+            if left.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                for pid in &left {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+                panic!("the app (pids {left:?}) did not exit within 30 s of its session's end");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
+}
+
+/// The app processes started on `config_dir` (Linux: read from /proc).
+fn app_processes(config_dir: &Path) -> Vec<u32> {
+    let wanted = format!("ARCHIVE_DESK_CONFIG_DIR={}", config_dir.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            comm.trim_end() == "archive-desk"
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .map(|env| env.split(|b| *b == 0).any(|var| var == wanted.as_bytes()))
+                    .unwrap_or(false)
+        })
+        .collect()
 }
 
 pub async fn wait_for(client: &Client, css: &str) -> Element {
