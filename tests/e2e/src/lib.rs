@@ -240,12 +240,14 @@ impl App {
         caps.insert("tauri:options".into(), serde_json::json!({ "application": app }));
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = loop {
-            match ClientBuilder::rustls()
-                .expect("rustls")
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
+            // A session whose app never starts would wait for ever: bounded.
+            let mut builder = ClientBuilder::rustls().expect("rustls");
+            builder.capabilities(caps.clone());
+            let url = format!("http://127.0.0.1:{port}");
+            let Ok(connected) = tokio::time::timeout(Duration::from_secs(90), builder.connect(&url)).await else {
+                panic!("no WebDriver session within 90 s: the app did not start");
+            };
+            match connected {
                 Ok(client) => break client,
                 // The driver is still starting.
                 Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(300)).await,
