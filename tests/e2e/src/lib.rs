@@ -262,10 +262,11 @@ impl App {
         }
     }
 
-    /// Ends the WebDriver session (the app closes); the processes stop on drop.
-    /// Returns once the app process is gone: the app is single-instance per
-    /// config dir, so a relaunch on the same `Home` while the old process is
-    /// still exiting would hand over to it and never start a session.
+    /// Ends the WebDriver session (the app closes) and returns once the app
+    /// process is gone: the app is single-instance per config dir, so a
+    /// relaunch on the same `Home` must not meet the old process. The app
+    /// sometimes outlives its session (open in the platforms issue); after
+    /// 10 s it is killed, as a test's own process.
     pub async fn close(self) {
         let App {
             client,
@@ -275,17 +276,19 @@ impl App {
         } = self;
         client.close().await.expect("close the session");
         drop(_driver);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = app_processes(&config_dir);
             if left.is_empty() {
                 return;
             }
+            if Instant::now() > deadline + Duration::from_secs(10) {
+                panic!("the app (pids {left:?}) is still running 10 s after SIGKILL");
+            }
             if Instant::now() > deadline {
                 for pid in &left {
                     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
                 }
-                panic!("the app (pids {left:?}) did not exit within 30 s of its session's end");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
