@@ -137,3 +137,14 @@ pub fn seeded(kind: ServerKind) -> &'static SeededArchive {
         .expect("seeding the fixture archive")
     })
 }
+
+/// Runs each named `async fn check(ServerKind)` of the calling test file
+/// once against moto and once against rclone (test modules `moto` and
+/// `rclone`), on a two-worker runtime.
+#[macro_export]
+macro_rules! on_both_servers {
+    ($($check:ident),* $(,)?) => {
+        mod moto { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check($crate::ServerKind::Moto).await } )* }
+        mod rclone { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check($crate::ServerKind::Rclone).await } )* }
+    };
+}

@@ -3,6 +3,7 @@
 //! vanish or appear; an interrupted sync resumes; search finds unicode
 //! titles and emails; a whole user exports as one streamed document.
 
+use archive_desk_harness::on_both_servers;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -19,13 +20,6 @@ use archive_desk_harness::{fresh_store, seeded, ServerKind};
 use futures::TryStreamExt;
 use serde_json::{json, Value};
 use tokio::sync::watch;
-
-macro_rules! on_both_servers {
-    ($($check:ident),* $(,)?) => {
-        mod moto { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::ServerKind::Moto).await } )* }
-        mod rclone { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::ServerKind::Rclone).await } )* }
-    };
-}
 
 on_both_servers!(
     cold_sync_equals_the_union_of_all_indexes,

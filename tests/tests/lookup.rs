@@ -11,18 +11,12 @@ use archive_desk_core::{
     CancellationToken, Catalog, ErrorCode, Layout, Store, SyncOptions, SyncProgress, UserBatch, UserFolder,
 };
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
+use archive_desk_harness::on_both_servers;
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, seeded, ServerKind};
 use futures::TryStreamExt;
 use serde_json::{json, Value};
 use tokio::sync::watch;
-
-macro_rules! on_both_servers {
-    ($($check:ident),* $(,)?) => {
-        mod moto { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::ServerKind::Moto).await } )* }
-        mod rclone { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::ServerKind::Rclone).await } )* }
-    };
-}
 
 on_both_servers!(
     exact_lookup_without_a_catalog,

@@ -8,6 +8,7 @@
 //! with the same catalog; the whole-user export reads ahead adaptively but
 //! never holds more than the store's memory budget, in index order.
 
+use archive_desk_harness::on_both_servers;
 use std::collections::BTreeMap;
 
 use archive_desk_core::codec::{encode, Encoding};
@@ -23,13 +24,6 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures::TryStreamExt;
 use serde_json::{json, Value};
 use tokio::sync::watch;
-
-macro_rules! on_both_servers {
-    ($($check:ident),* $(,)?) => {
-        mod moto { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::ServerKind::Moto).await } )* }
-        mod rclone { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $check() { super::$check(super::ServerKind::Rclone).await } )* }
-    };
-}
 
 on_both_servers!(
     ranges_list_every_key_once_in_order,
