@@ -83,6 +83,11 @@ impl Home {
         self.path().join("cache")
     }
 
+    /// The app's diagnostic log (`ARCHIVE_DESK_LOG_DIR`).
+    pub fn log_dir(&self) -> PathBuf {
+        self.path().join("logs")
+    }
+
     /// Where the app answers its native file dialogs (WebDriver cannot
     /// drive them): a save writes `dialogs/<suggested name>`.
     pub fn dialogs(&self) -> PathBuf {
@@ -160,6 +165,7 @@ impl Drop for ProfileGuard {
 pub struct App {
     pub client: Client,
     config_dir: PathBuf,
+    log_dir: PathBuf,
     _driver: Proc,
     _xvfb: Proc,
 }
@@ -202,6 +208,14 @@ impl App {
             "{} is missing: run scripts/install-tools.sh",
             driver.display()
         );
+        // One app per config dir (single instance): a second launch beside a
+        // running one would hand over to it and exit, and its WebDriver
+        // session would never start.
+        let running = app_processes(&home.config_dir());
+        assert!(
+            running.is_empty(),
+            "an app (pids {running:?}) still runs on this config dir"
+        );
         let display = free_display();
         let xvfb = Proc(
             Command::new("Xvfb")
@@ -227,6 +241,7 @@ impl App {
             .env("ARCHIVE_DESK_DATA_DIR", home.data_dir())
             .env("ARCHIVE_DESK_CACHE_DIR", home.cache_dir())
             .env("ARCHIVE_DESK_E2E_DIALOG_DIR", home.dialogs())
+            .env("ARCHIVE_DESK_LOG_DIR", home.log_dir())
             // The webview's own storage (localStorage: the pane widths) is
             // the test's too, not left over from another run.
             .env("XDG_DATA_HOME", home.path().join("xdg-data"))
@@ -257,42 +272,77 @@ impl App {
         App {
             client,
             config_dir: home.config_dir(),
+            log_dir: home.log_dir(),
             _driver: driver,
             _xvfb: xvfb,
         }
     }
 
-    /// Ends the WebDriver session (the app closes) and returns once the app
-    /// process is gone: the app is single-instance per config dir, so a
-    /// relaunch on the same `Home` must not meet the old process. The app
-    /// sometimes outlives its session (open in the platforms issue); after
-    /// 10 s it is killed, as a test's own process.
+    /// Closes the app as its window's close button does (the window state
+    /// is saved, the app exits) and returns once it has exited cleanly: its
+    /// process is gone and its log ends with `exit`. The app is single-
+    /// instance per config dir, so a relaunch on the same `Home` must never
+    /// meet the old process. An app still running 30 s later is a failure
+    /// (it is killed then, so it cannot outlive the test).
+    ///
+    /// The page closes its window (`window.close()`): ending the WebDriver
+    /// session instead makes WebKitWebDriver SIGKILL the app when the
+    /// session goes, racing the app's own exit, and with no window manager
+    /// under Xvfb there is no title bar to click.
     pub async fn close(self) {
         let App {
             client,
             config_dir,
+            log_dir,
             _driver,
             _xvfb,
         } = self;
-        client.close().await.expect("close the session");
-        drop(_driver);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // After the script has answered: a page gone while its script is
+        // pending is a bare "unknown error" in WebKitWebDriver.
+        client
+            .execute("setTimeout(() => window.close(), 0);", vec![])
+            .await
+            .expect("ask the page to close its window");
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = app_processes(&config_dir);
             if left.is_empty() {
-                return;
-            }
-            if Instant::now() > deadline + Duration::from_secs(10) {
-                panic!("the app (pids {left:?}) is still running 10 s after SIGKILL");
+                break;
             }
             if Instant::now() > deadline {
                 for pid in &left {
                     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
                 }
+                panic!("the app (pids {left:?}) still ran 30 s after its window was closed: killed");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let log = read_log(&log_dir);
+        let starts = log.lines().filter(|l| l.contains("[archive_desk] start ")).count();
+        let exits = log.lines().filter(|l| l.ends_with("[archive_desk] exit")).count();
+        assert_eq!(
+            (starts, exits),
+            (starts, starts),
+            "the app did not exit cleanly (a start without its exit line) in {}:\n{log}",
+            log_dir.display()
+        );
+        // The browser is gone: the session's end has nothing left to close.
+        let _ = client.close().await;
+        drop(_driver);
     }
+}
+
+/// The app's diagnostic log: every file in `dir`, oldest first.
+pub fn read_log(dir: &Path) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    // Rotated files are named with their date; the live one comes last.
+    files.sort_by_key(|p| (p.file_name() == Some("archive-desk.log".as_ref()), p.clone()));
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
 }
 
 /// The app processes started on `config_dir` (Linux: read from /proc).

@@ -6,7 +6,6 @@
 //! codes, and never the customer's email, the message content, the title
 //! or a secret.
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,12 +74,12 @@ async fn the_diagnostic_log_has_actions_and_codes_but_no_customer_data_or_secret
 
     let home = Home::new();
     let profile = home.add_profile(server, store.bucket(), None);
-    let log_dir = home.path().join("logs");
-    let env: [(&str, OsString); 1] = [("ARCHIVE_DESK_LOG_DIR", log_dir.clone().into())];
+    // Every app the e2e launches logs there (`ARCHIVE_DESK_LOG_DIR`).
+    let log_dir = home.log_dir();
     let postgres_secret = format!("postgresql://desk:pw-canary-{}@db.example.com/app", servers::token());
     let folder = UserFolder::from_email(EMAIL).unwrap().to_string();
 
-    let app = App::launch_with(&home, &env).await;
+    let app = App::launch(&home).await;
     let client = &app.client;
 
     // The walk: the user, the conversation (its content shown), a search
@@ -166,7 +165,7 @@ async fn the_diagnostic_log_has_actions_and_codes_but_no_customer_data_or_secret
     // The first one still answers.
     wait_for(client, "#help").await;
 
-    drop(app);
+    app.close().await;
 
     // The log: actions with times and codes, nothing of the customer's.
     let logs = read_logs(&log_dir);
