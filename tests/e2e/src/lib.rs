@@ -297,12 +297,10 @@ impl App {
             _driver,
             _xvfb,
         } = self;
-        // After the script has answered: a page gone while its script is
-        // pending is a bare "unknown error" in WebKitWebDriver.
-        client
-            .execute("setTimeout(() => window.close(), 0);", vec![])
-            .await
-            .expect("ask the page to close its window");
+        // Not checked: the page may be gone before WebKitWebDriver has passed
+        // the script's answer on, which it then reports as a bare "unknown
+        // error". What is checked is the app's exit, below.
+        let _ = client.execute("setTimeout(() => window.close(), 0);", vec![]).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = app_processes(&config_dir);
@@ -437,28 +435,63 @@ fn axe_source() -> String {
 
 /// Runs axe-core on the page as it is now and fails on any serious or
 /// critical violation, naming `screen`, the rule and the elements. axe is
-/// injected as the body of a WebDriver script: the page's strict CSP
-/// governs the page's own scripts, not the driver's.
+/// injected as the body of a WebDriver script (the page's strict CSP governs
+/// the page's own scripts, not the driver's), once per page load.
+///
+/// axe runs for seconds (more on a loaded machine) while the page keeps
+/// working: it is started by one short script and its outcome read back by
+/// more, so no WebDriver command stays pending through it. A command that
+/// is pending when the page's script context goes away fails with a bare
+/// "unknown error" in WebKitWebDriver; an outcome that vanished means the
+/// page was loaded afresh, and is said so.
 pub async fn axe_check(client: &Client, screen: &str) {
     let loaded = client
-        .execute(&format!("{}\nreturn typeof window.axe;", axe_source()), vec![])
+        .execute("return typeof window.axe;", vec![])
         .await
-        .expect("inject axe-core");
-    assert_eq!(loaded, serde_json::json!("object"), "axe-core did not load on {screen}");
-    let result = client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             window.axe.run(document, { resultTypes: ['violations'] })
-               .then(r => done({ ok: r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                   nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary) })) }),
-                     e => done({ error: String(e) }));",
-            vec![],
+        .unwrap_or_else(|e| panic!("axe-core on {screen}: is it loaded: {e:?}"));
+    if loaded != serde_json::json!("object") {
+        let loaded = client
+            .execute(&format!("{}\nreturn typeof window.axe;", axe_source()), vec![])
+            .await
+            .unwrap_or_else(|e| panic!("axe-core on {screen}: inject: {e:?}"));
+        assert_eq!(loaded, serde_json::json!("object"), "axe-core did not load on {screen}");
+    }
+    let run = format!("axe-{}", servers::token());
+    client
+        .execute(
+            "const run = arguments[0];
+             window.__axeRun = { run, state: 'running' };
+             window.axe.run(document, { resultTypes: ['violations'] }).then(
+               r => { window.__axeRun = { run, state: 'done', violations: r.violations.map(v => ({ id: v.id,
+                        impact: v.impact, help: v.help,
+                        nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary) })) }; },
+               e => { window.__axeRun = { run, state: 'failed', error: String(e) }; });",
+            vec![run.clone().into()],
         )
         .await
-        .expect("run axe-core");
-    let violations = result["ok"]
+        .unwrap_or_else(|e| panic!("axe-core on {screen}: start: {e:?}"));
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let outcome = loop {
+        // A string: nothing for the driver to walk through but one value.
+        let state = client
+            .execute("return JSON.stringify(window.__axeRun || null);", vec![])
+            .await
+            .unwrap_or_else(|e| panic!("axe-core on {screen}: read its outcome: {e:?}"));
+        let state: serde_json::Value = serde_json::from_str(state.as_str().unwrap_or("null")).expect("JSON");
+        assert_eq!(
+            state["run"].as_str(),
+            Some(run.as_str()),
+            "axe-core on {screen}: the page was loaded afresh while axe ran ({state})"
+        );
+        if state["state"] != "running" {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "axe-core on {screen} still ran after 180 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let violations = outcome["violations"]
         .as_array()
-        .unwrap_or_else(|| panic!("axe-core failed on {screen}: {result}"));
+        .unwrap_or_else(|| panic!("axe-core failed on {screen}: {outcome}"));
     let serious: Vec<_> = violations
         .iter()
         .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
