@@ -167,13 +167,43 @@ pub struct App {
     config_dir: PathBuf,
     log_dir: PathBuf,
     _driver: Proc,
-    _xvfb: Proc,
+    _xvfb: Xvfb,
 }
 
-fn free_display() -> u32 {
-    (100..200)
-        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-        .expect("a free X display")
+/// An X server of the test's own, stopped when dropped.
+pub struct Xvfb {
+    _proc: Proc,
+    pub display: u32,
+}
+
+impl Xvfb {
+    /// Xvfb picks a free display itself and names it once it accepts
+    /// connections (`-displayfd`). Choosing one by looking for a free
+    /// socket in /tmp/.X11-unix raced: two launches at once (a file's
+    /// tests run in parallel, and so do other runs) took the same display,
+    /// and the test whose Xvfb it was took the other's app down with it when
+    /// it ended: a bare WebDriver "unknown error" in whatever that app was
+    /// running (axe-core over the find bar, once).
+    pub fn start() -> Xvfb {
+        use std::io::BufRead;
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts");
+        let stdout = child.stdout.take().expect("Xvfb's stdout");
+        let proc = Proc(child);
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read Xvfb's display");
+        let display = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb named no display: {line:?}"));
+        Xvfb { _proc: proc, display }
+    }
 }
 
 fn free_port() -> u16 {
@@ -216,22 +246,8 @@ impl App {
             running.is_empty(),
             "an app (pids {running:?}) still runs on this config dir"
         );
-        let display = free_display();
-        let xvfb = Proc(
-            Command::new("Xvfb")
-                .args([
-                    format!(":{display}"),
-                    "-screen".into(),
-                    "0".into(),
-                    "1280x800x24".into(),
-                    "-nolisten".into(),
-                    "tcp".into(),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb starts"),
-        );
+        let xvfb = Xvfb::start();
+        let display = xvfb.display;
         let port = free_port();
         let mut command = Command::new(&driver);
         command

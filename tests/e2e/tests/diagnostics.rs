@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use archive_desk_core::{Encoding, Layout, UserFolder};
-use archive_desk_e2e::{click, shot, target_dir, wait_for, wait_for_text, App, Home};
+use archive_desk_e2e::{click, shot, target_dir, wait_for, wait_for_text, App, Home, Xvfb};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, servers, ServerKind};
@@ -126,18 +126,9 @@ async fn the_diagnostic_log_has_actions_and_codes_but_no_customer_data_or_secret
     click(client, "dialog.modal button[data-value='done']").await;
 
     // A second launch on the same config dir hands over to this one and exits.
-    let display = (100..200)
-        .rev()
-        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-        .expect("a free X display");
-    let mut xvfb = Command::new("Xvfb")
-        .args([format!(":{display}"), "-nolisten".into(), "tcp".into()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Xvfb starts");
+    let xvfb = Xvfb::start();
     let mut second = Command::new(target_dir().join("debug/archive-desk"))
-        .env("DISPLAY", format!(":{display}"))
+        .env("DISPLAY", format!(":{}", xvfb.display))
         .env("ARCHIVE_DESK_CONFIG_DIR", home.config_dir())
         .env("ARCHIVE_DESK_DATA_DIR", home.data_dir())
         .env("ARCHIVE_DESK_CACHE_DIR", home.cache_dir())
@@ -153,13 +144,11 @@ async fn the_diagnostic_log_has_actions_and_codes_but_no_customer_data_or_secret
         }
         if Instant::now() > deadline {
             let _ = second.kill();
-            let _ = xvfb.kill();
             panic!("the second launch kept running beside the first");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let _ = xvfb.kill();
-    let _ = xvfb.wait();
+    drop(xvfb);
     assert!(status.success(), "{status}");
     wait_for_log(&log_dir, "second launch: focusing the open window").await;
     // The first one still answers.
