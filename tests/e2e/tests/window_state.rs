@@ -1,7 +1,7 @@
 //! The window's size and position are remembered across a relaunch: the
-//! window is moved and resized through WebDriver, the app closed as a
-//! person closes it (its window; `App::close` checks it exited cleanly),
-//! then launched again on the same config dir, where it meets no old
+//! window is moved and resized through WebDriver, its window closed (the
+//! page closes it, down the same path as its close button; `App::close`
+//! checks the app exited cleanly), then launched again on the same config dir, where it meets no old
 //! instance and opens where it was left. Three relaunches in a row, as
 //! the relaunch once hung here.
 
