@@ -90,10 +90,13 @@ revoke all on function public.restore_archived_conversation(jsonb) from public;
 revoke all on function public.restore_archived_conversation(jsonb) from anon, authenticated;
 grant execute on function public.restore_archived_conversation(jsonb) to service_role;
 
--- The two-argument form (Archive Desk 0.x and later call this one, by the
--- same name): `{"payload": <the archive object>, "options":
--- {"allow_missing_columns": false}}`. It differs from the one-argument form
--- above in three ways, so that a restore is one request:
+-- The two-argument form, by the same name, which Archive Desk calls first:
+-- `{"archive": <the archive object>, "options": {"allow_missing_columns":
+-- false}}`. Its first argument is not called `payload` on purpose: a
+-- database with only the one-argument form then answers "no such function"
+-- (PGRST202) and writes nothing, and Archive Desk restores the older way.
+-- It differs from the one-argument form in three ways, so that a restore is
+-- one request:
 -- - It checks the archive's fields against the tables' columns itself, in
 --   the same transaction: a field no column holds is refused (error 42703,
 --   nothing written, the fields listed in `detail`) unless
@@ -105,7 +108,7 @@ grant execute on function public.restore_archived_conversation(jsonb) to service
 -- Returns {"version": 2, "conversation_inserted": 0|1, "messages_inserted":
 -- N, "messages_present": M, "conversation": {row}|null, "messages": [rows],
 -- "dropped": {"conversations": [...], "messages": [...]}}.
-create or replace function public.restore_archived_conversation(payload jsonb, options jsonb)
+create or replace function public.restore_archived_conversation(archive jsonb, options jsonb)
 returns jsonb
 language plpgsql
 volatile
@@ -113,6 +116,7 @@ security invoker
 set search_path = public, pg_temp
 as $$
 declare
+  payload       jsonb := archive;
   conv          public.conversations;
   msgs          jsonb := coalesce(payload -> 'messages', '[]'::jsonb);
   allow_missing boolean := coalesce((options ->> 'allow_missing_columns')::boolean, false);

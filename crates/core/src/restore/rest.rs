@@ -319,7 +319,7 @@ impl RestTarget {
         // out) those without a column.
         let messages: Vec<&Map<String, Value>> = doc.messages().map(|m| m.map()).collect();
         let body = json!({
-            "payload": {"conversation": doc.conversation().map(), "messages": messages},
+            "archive": {"conversation": doc.conversation().map(), "messages": messages},
             "options": {"allow_missing_columns": options.allow_missing_columns},
         });
         // One call, one transaction: once sent it commits or fails as a
@@ -337,7 +337,10 @@ impl RestTarget {
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
             let body: Value = resp.json().await.unwrap_or(Value::Null);
-            if body["code"] == "PGRST202" {
+            // No such function (PostgREST's word, or Postgres's while
+            // PostgREST's schema cache still lists a dropped one): nothing
+            // was written.
+            if body["code"] == "PGRST202" || body["code"] == "42883" {
                 return Ok(None);
             }
             if body["hint"] == "archive-desk: missing columns" {
