@@ -78,7 +78,10 @@ fn assert_first(report: &RestoreReport) {
 
 fn assert_repeat(report: &RestoreReport) {
     assert!(report.verified && report.conversation_already_present, "{report:?}");
-    assert_eq!((report.messages_inserted, report.messages_already_present), (0, MESSAGES as u64));
+    assert_eq!(
+        (report.messages_inserted, report.messages_already_present),
+        (0, MESSAGES as u64)
+    );
     assert_eq!(report.messages_in_table, MESSAGES as u64);
 }
 
@@ -86,11 +89,19 @@ fn assert_repeat(report: &RestoreReport) {
 async fn the_rpc_function_restores_and_verifies_in_one_request() {
     let stack = SupabaseStack::start();
     let proxy = counting_proxy(&stack);
-    let target = rest_target(&proxy.endpoint(), &stack.service_key, Some("restore_archived_conversation"));
+    let target = rest_target(
+        &proxy.endpoint(),
+        &stack.service_key,
+        Some("restore_archived_conversation"),
+    );
     let mut seen = [0; 3];
     let doc = doc("rpc-trips", MESSAGES);
     assert_first(&run(&target, &doc, &RestoreOptions::default()).await);
-    assert_eq!(requests(&proxy, &mut seen), [0, 1, 0], "first restore: one call, nothing read");
+    assert_eq!(
+        requests(&proxy, &mut seen),
+        [0, 1, 0],
+        "first restore: one call, nothing read"
+    );
     assert_repeat(&run(&target, &doc, &RestoreOptions::default()).await);
     assert_eq!(requests(&proxy, &mut seen), [0, 1, 0], "repeat: one call");
     assert_eq!(count(&stack, "rpc-trips"), format!("1|{MESSAGES}"));
@@ -100,7 +111,11 @@ async fn the_rpc_function_restores_and_verifies_in_one_request() {
 async fn the_rpc_function_checks_the_columns_itself_and_the_one_argument_form_still_works() {
     let stack = SupabaseStack::start_with("alter table public.messages drop column feedback");
     let proxy = counting_proxy(&stack);
-    let target = rest_target(&proxy.endpoint(), &stack.service_key, Some("restore_archived_conversation"));
+    let target = rest_target(
+        &proxy.endpoint(),
+        &stack.service_key,
+        Some("restore_archived_conversation"),
+    );
     let mut seen = [0; 3];
     // A field without a column: refused in the call, nothing written.
     let columns = doc("rpc-columns", 6);
@@ -123,9 +138,7 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_one_argument_form_st
 
     // A database with only the one-argument form (not upgraded): the call
     // falls back to it, with the columns read first and the rows read back.
-    stack.psql(
-        "drop function public.restore_archived_conversation(jsonb, jsonb); notify pgrst, 'reload schema'",
-    );
+    stack.psql("drop function public.restore_archived_conversation(jsonb, jsonb); notify pgrst, 'reload schema'");
     let old = doc("rpc-v1", 6);
     let deadline = Instant::now() + Duration::from_secs(30);
     let report = loop {
@@ -158,7 +171,11 @@ async fn plain_rest_inserts_in_two_rounds_and_reads_back_only_what_was_there() {
     // conversation, then two chunks of 500 sent together. Nothing read back.
     let first = doc("plain-trips", MESSAGES);
     assert_first(&run(&target, &first, &RestoreOptions::default()).await);
-    assert_eq!(requests(&proxy, &mut seen), [18, 3, 0], "first restore, columns not known yet");
+    assert_eq!(
+        requests(&proxy, &mut seen),
+        [18, 3, 0],
+        "first restore, columns not known yet"
+    );
     let second = doc("plain-tripz", MESSAGES);
     assert_first(&run(&target, &second, &RestoreOptions::default()).await);
     assert_eq!(requests(&proxy, &mut seen), [17, 3, 0], "first restore, columns known");
@@ -341,9 +358,14 @@ async fn a_column_dropped_after_the_columns_were_read_is_refused_not_lost() {
         // over from the server's columns and refuses the field, as it would
         // have from the start: nothing written.
         let id = format!("after-{name}");
-        let err = restore::restore(target, &doc(&id, 6), &RestoreOptions::default(), &CancellationToken::new())
-            .await
-            .unwrap_err();
+        let err = restore::restore(
+            target,
+            &doc(&id, 6),
+            &RestoreOptions::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), "missing_columns", "{name}: {err}");
         assert!(err.to_string().contains("messages.feedback"), "{name}: {err}");
         assert_eq!(count(&stack, &id), "0|0", "{name}");

@@ -50,7 +50,8 @@ impl Config {
     }
 }
 
-const USAGE: &str = "flags: --users N (rclone bucket, 10000) --conversations-per-user N (10) --moto-users N (1000; 0 skips) \
+const USAGE: &str =
+    "flags: --users N (rclone bucket, 10000) --conversations-per-user N (10) --moto-users N (1000; 0 skips) \
      --search-entries N (1000000; 0 skips) --latencies LIST (direct,0,20,80) --restore-rounds N (5; 0 skips) \
      --only LIST (sync,open,export,restore,search; all) --out FILE";
 

@@ -355,7 +355,11 @@ fn column_cache() -> &'static Mutex<HashMap<String, Columns>> {
 }
 
 fn cached_columns(key: &str) -> Option<Columns> {
-    column_cache().lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    column_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .cloned()
 }
 
 fn remember_columns(key: &str, columns: &Columns) {
@@ -504,8 +508,12 @@ async fn restore_planned(
                 Err(e) => return (Err(e), false),
             };
             let key = p.cache_key().unwrap_or_default();
-            let planned =
-                unless_cancelled(cancel, id, plan_restore(doc, options, &key, use_cache, session.columns())).await;
+            let planned = unless_cancelled(
+                cancel,
+                id,
+                plan_restore(doc, options, &key, use_cache, session.columns()),
+            )
+            .await;
             let (plan, cached) = match planned {
                 Ok(p) => p,
                 Err(e) => return (Err(e), false),
@@ -513,7 +521,15 @@ async fn restore_planned(
             let (stored, reusable) = session.restore(&plan, options, cancel).await;
             // A connection that answered (even with an error the statement
             // rolled back on) is fit for the next restore.
-            if reusable && !matches!(&stored, Err(Error::Restore { failure: RestoreFailure::TargetUnavailable, .. })) {
+            if reusable
+                && !matches!(
+                    &stored,
+                    Err(Error::Restore {
+                        failure: RestoreFailure::TargetUnavailable,
+                        ..
+                    })
+                )
+            {
                 p.keep_idle(session);
             }
             (stored.map(|s| (plan, s)), cached)

@@ -205,8 +205,12 @@ impl PgSession {
     pub(super) async fn columns(&self) -> Result<(HashSet<String>, HashSet<String>)> {
         let (cs, ct) = schema_and_table(&self.tables.conversations);
         let (ms, mt) = schema_and_table(&self.tables.messages);
-        let params: [(&(dyn ToSql + Sync), Type); 4] =
-            [(&cs, Type::TEXT), (&ct, Type::TEXT), (&ms, Type::TEXT), (&mt, Type::TEXT)];
+        let params: [(&(dyn ToSql + Sync), Type); 4] = [
+            (&cs, Type::TEXT),
+            (&ct, Type::TEXT),
+            (&ms, Type::TEXT),
+            (&mt, Type::TEXT),
+        ];
         let rows = self
             .bounded(self.client.query_typed(
                 "select (table_schema = $1 and table_name = $2), (table_schema = $3 and table_name = $4), \
@@ -265,8 +269,11 @@ impl PgSession {
         let conversation = Value::Array(vec![Value::Object(plan.conversation.clone())]).to_string();
         let messages = serde_json::to_string(&plan.messages).expect("rows serialize");
         let owner = json!({ "conversation_id": plan.id }).to_string();
-        let params: [(&(dyn ToSql + Sync), Type); 3] =
-            [(&conversation, Type::TEXT), (&messages, Type::TEXT), (&owner, Type::TEXT)];
+        let params: [(&(dyn ToSql + Sync), Type); 3] = [
+            (&conversation, Type::TEXT),
+            (&messages, Type::TEXT),
+            (&owner, Type::TEXT),
+        ];
         // The test hook: the rows are written (in the transaction), then
         // the restore fails before the commit.
         let end = if fault { "rollback" } else { "commit" };
@@ -313,7 +320,9 @@ impl PgSession {
             return (Err(commit_unknown(&plan.id)), false);
         };
         let out = match (begun, rows, ended) {
-            (_, Err(e), _) if cancelled && e.code() == Some(&SqlState::QUERY_CANCELED) => Err(cancelled_error(&plan.id)),
+            (_, Err(e), _) if cancelled && e.code() == Some(&SqlState::QUERY_CANCELED) => {
+                Err(cancelled_error(&plan.id))
+            }
             (Ok(()), Ok(_), Ok(())) if fault => Err(injected_fault()),
             (Ok(()), Ok(rows), Ok(())) => stored(&rows),
             // The statement failed: the `commit` rolled back.

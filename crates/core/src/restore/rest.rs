@@ -10,8 +10,8 @@ use serde_json::{json, Map, Value};
 use super::plan::Plan;
 use super::verify;
 use super::{cancelled_error, check_identifier, injected_fault, RestoreOptions, Stored, Tables, Timeouts, CHUNK};
-use crate::model::ConversationDocument;
 use crate::error::{Error, RestoreFailure, Result};
+use crate::model::ConversationDocument;
 use crate::secret::Secret;
 use crate::CancellationToken;
 
@@ -348,7 +348,9 @@ impl RestTarget {
                     failure: RestoreFailure::MissingColumns,
                     message: format!(
                         "conversation {id}: {}; nothing was written (add the columns, or restore without them)",
-                        body["message"].as_str().unwrap_or("the target tables lack archive fields")
+                        body["message"]
+                            .as_str()
+                            .unwrap_or("the target tables lack archive fields")
                     ),
                 });
             }
@@ -366,7 +368,10 @@ impl RestTarget {
                 .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
                 .unwrap_or_default()
         };
-        let (dropped_c, dropped_m) = (names(&out["dropped"]["conversations"]), names(&out["dropped"]["messages"]));
+        let (dropped_c, dropped_m) = (
+            names(&out["dropped"]["conversations"]),
+            names(&out["dropped"]["messages"]),
+        );
         let conv_cols: HashSet<String> = doc
             .conversation()
             .map()
@@ -400,7 +405,12 @@ impl RestTarget {
 
     /// The RPC function's one-argument form (a database not upgraded yet):
     /// the call, then the rows read back.
-    pub(super) async fn restore_rpc_v1(&self, function: &str, plan: &Plan, cancel: &CancellationToken) -> Result<Stored> {
+    pub(super) async fn restore_rpc_v1(
+        &self,
+        function: &str,
+        plan: &Plan,
+        cancel: &CancellationToken,
+    ) -> Result<Stored> {
         if cancel.is_cancelled() {
             return Err(cancelled_error(&plan.id));
         }
@@ -414,7 +424,9 @@ impl RestTarget {
             )
             .await?;
         let out = self.json(&what, resp).await?;
-        let (conversation, messages) = self.read_back(plan, true, &plan.message_keys(&self.tables.conflict_key)).await?;
+        let (conversation, messages) = self
+            .read_back(plan, true, &plan.message_keys(&self.tables.conflict_key))
+            .await?;
         Ok(Stored {
             conversation_inserted: out["conversation_inserted"].as_u64() == Some(1),
             messages_inserted: out["messages_inserted"].as_u64().unwrap_or(0),
@@ -426,7 +438,12 @@ impl RestTarget {
 
     /// The conversation row (if asked) and the messages with these keys,
     /// as stored; every request at once.
-    async fn read_back(&self, plan: &Plan, conversation: bool, message_keys: &[Value]) -> Result<(Vec<Value>, Vec<Value>)> {
+    async fn read_back(
+        &self,
+        plan: &Plan,
+        conversation: bool,
+        message_keys: &[Value],
+    ) -> Result<(Vec<Value>, Vec<Value>)> {
         let key = &self.tables.conflict_key;
         let conv_key = [plan.conversation.get(key).cloned().unwrap_or(Value::Null)];
         let conv = async {
