@@ -712,6 +712,21 @@ mod tests {
             "missing_table"
         );
         assert_eq!(rest_error("x", 503, &Value::Null).code(), "target_unavailable");
+        // A column the request names is gone: the restore starts over from
+        // fresh columns on this code.
+        assert_eq!(
+            rest_error(
+                "x",
+                400,
+                &json!({"code": "PGRST204", "message": "Could not find the 'feedback' column"})
+            )
+            .code(),
+            "missing_columns"
+        );
+        assert_eq!(
+            rest_error("x", 400, &json!({"code": "42703"})).code(),
+            "missing_columns"
+        );
         assert_eq!(
             rest_error(
                 "x",
