@@ -146,14 +146,14 @@ begin
   -- them silently, so they are refused unless the caller allows it.
   select coalesce(array_agg(k order by k), '{}') into conv_unknown
     from jsonb_object_keys(payload -> 'conversation') k
-   where not exists (select from pg_attribute a
-                      where a.attrelid = 'public.conversations'::regclass
-                        and a.attname = k and a.attnum > 0 and not a.attisdropped);
+   where k <> all (array(select a.attname::text from pg_attribute a
+                          where a.attrelid = 'public.conversations'::regclass
+                            and a.attnum > 0 and not a.attisdropped));
   select coalesce(array_agg(distinct k order by k), '{}') into msg_unknown
     from jsonb_array_elements(msgs) m, jsonb_object_keys(m) k
-   where not exists (select from pg_attribute a
-                      where a.attrelid = 'public.messages'::regclass
-                        and a.attname = k and a.attnum > 0 and not a.attisdropped);
+   where k <> all (array(select a.attname::text from pg_attribute a
+                          where a.attrelid = 'public.messages'::regclass
+                            and a.attnum > 0 and not a.attisdropped));
   if (cardinality(conv_unknown) > 0 or cardinality(msg_unknown) > 0) and not allow_missing then
     raise exception 'the target tables lack these archive fields: %',
         array_to_string(array(select 'conversations.' || f from unnest(conv_unknown) f
@@ -186,26 +186,34 @@ begin
   on conflict (id) do nothing;
   get diagnostics conv_rows = row_count;
 
-  insert into public.messages
-  select r.*
-    from jsonb_populate_recordset(
-           null::public.messages,
-           (select coalesce(jsonb_agg(
-                     m || jsonb_build_object('conversation_id', conv.id)
-                     order by ord), '[]'::jsonb)
-              from jsonb_array_elements(msgs) with ordinality as e(m, ord))
-         ) r
-  on conflict (id) do nothing;
-  get diagnostics msg_rows = row_count;
+  -- The rows inserted, as stored (`returning`).
+  with inserted as (
+    insert into public.messages
+    select r.*
+      from jsonb_populate_recordset(
+             null::public.messages,
+             (select coalesce(jsonb_agg(
+                       m || jsonb_build_object('conversation_id', conv.id)
+                       order by ord), '[]'::jsonb)
+                from jsonb_array_elements(msgs) with ordinality as e(m, ord))
+           ) r
+    on conflict (id) do nothing
+    returning *
+  )
+  select count(*), coalesce(jsonb_agg(to_jsonb(inserted)), '[]'::jsonb)
+    into msg_rows, stored_msgs
+    from inserted;
 
-  -- Each statement of a function sees the ones before it: these are the
-  -- rows as stored now, inserted or already there.
+  -- Some were there already: every row with the messages' ids as stored
+  -- now (each statement of a function sees the ones before it).
+  if msg_rows < jsonb_array_length(msgs) then
+    select coalesce(jsonb_agg(to_jsonb(s)), '[]'::jsonb) into stored_msgs
+      from public.messages s
+     where s.id in (select r.id from jsonb_populate_recordset(null::public.messages, msgs) r);
+  end if;
   select to_jsonb(c) into stored_conv
     from public.conversations c
    where c.id = conv.id;
-  select coalesce(jsonb_agg(to_jsonb(s)), '[]'::jsonb) into stored_msgs
-    from public.messages s
-   where s.id in (select r.id from jsonb_populate_recordset(null::public.messages, msgs) r);
 
   select count(*) into present
     from public.messages
