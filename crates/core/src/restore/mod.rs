@@ -5,16 +5,19 @@
 //! Two targets behind one interface (`Target`):
 //! - Supabase REST (PostgREST, `rest.rs`): with an installed RPC function
 //!   (`sql/restore_archived_conversation.sql`) the whole restore is one
-//!   call, one transaction; without it, the conversation then the messages
-//!   in chunks, and on any failure or cancel what this attempt inserted is
-//!   deleted again.
-//! - Postgres direct (`postgres.rs`): one transaction, `ON CONFLICT DO
-//!   NOTHING`, TLS with libpq's `sslmode` meanings (`tls.rs`).
+//!   call, one transaction, which checks the columns and answers with the
+//!   rows as stored; without it, the conversation then the messages, and
+//!   on any failure or cancel what this attempt inserted is deleted again.
+//! - Postgres direct (`postgres.rs`): one statement in one transaction,
+//!   `ON CONFLICT DO NOTHING`, pipelined with its `begin` and `commit`; TLS
+//!   with libpq's `sslmode` meanings (`tls.rs`).
 //!
-//! Before writing, the target's columns are discovered; archive fields a
-//! table lacks are refused (listed) unless the caller allows dropping them.
-//! Afterwards every restored row is read back by its key and compared with
-//! the archive (`verify.rs`): only then is the restore `verified`.
+//! Before writing, the target's columns are known (remembered per process,
+//! asked again when they may be stale); archive fields a table lacks are
+//! refused (listed) unless the caller allows dropping them. Every restored
+//! row, as stored after the write (the inserts' answers, the function's or
+//! the statement's, rows already there read by key), is compared with the
+//! archive (`verify.rs`): only then is the restore `verified`.
 //! Every network step has a timeout (`Timeouts`) and a restore can be
 //! cancelled until its write is committed.
 //!
