@@ -39,6 +39,25 @@ pub fn check_project_url(url: &str) -> Result<()> {
     }
 }
 
+/// The RPC call's body: `{"archive": {...}, "options": {...}}`, borrowing
+/// the document.
+#[derive(serde::Serialize)]
+struct RpcBody<'a> {
+    archive: RpcArchive<'a>,
+    options: RpcOptions,
+}
+
+#[derive(serde::Serialize)]
+struct RpcArchive<'a> {
+    conversation: &'a Map<String, Value>,
+    messages: Vec<&'a Map<String, Value>>,
+}
+
+#[derive(serde::Serialize)]
+struct RpcOptions {
+    allow_missing_columns: bool,
+}
+
 pub struct RestTarget {
     http: reqwest::Client,
     /// `{project_url}/rest/v1`
@@ -317,11 +336,17 @@ impl RestTarget {
         let id = doc.id();
         // Every archive field: the function refuses (or, allowed, leaves
         // out) those without a column.
-        let messages: Vec<&Map<String, Value>> = doc.messages().map(|m| m.map()).collect();
-        let body = json!({
-            "archive": {"conversation": doc.conversation().map(), "messages": messages},
-            "options": {"allow_missing_columns": options.allow_missing_columns},
-        });
+        // Serialised straight from the document (no copy of it as a `Value`).
+        let body = serde_json::to_vec(&RpcBody {
+            archive: RpcArchive {
+                conversation: doc.conversation().map(),
+                messages: doc.messages().map(|m| m.map()).collect(),
+            },
+            options: RpcOptions {
+                allow_missing_columns: options.allow_missing_columns,
+            },
+        })
+        .map_err(|e| Error::Internal(format!("the archive of conversation {id} as JSON: {e}")))?;
         // One call, one transaction: once sent it commits or fails as a
         // whole, so a cancel from here on has nothing to undo.
         if cancel.is_cancelled() {
@@ -330,7 +355,8 @@ impl RestTarget {
         let what = format!("calling {function}");
         let resp = self
             .request(reqwest::Method::POST, &format!("rpc/{function}"))
-            .json(&body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .map_err(|e| self.transport_error(&what, &e))?;
@@ -356,7 +382,7 @@ impl RestTarget {
             }
             return Err(rest_error(&what, status, &body));
         }
-        let out = self.json(&what, resp).await?;
+        let mut out = self.json(&what, resp).await?;
         if out["version"] != 2 {
             return Err(Error::Restore {
                 failure: RestoreFailure::RestoreFailed,
@@ -389,15 +415,17 @@ impl RestTarget {
             .cloned()
             .collect();
         let plan = Plan::new(doc, &conv_cols, &msg_cols);
-        let rows = |v: &Value| v.as_array().cloned().unwrap_or_default();
         let stored = Stored {
             conversation_inserted: out["conversation_inserted"].as_u64() == Some(1),
             messages_inserted: out["messages_inserted"].as_u64().unwrap_or(0),
-            conversation: match &out["conversation"] {
+            conversation: match out["conversation"].take() {
                 Value::Null => Vec::new(),
-                row => vec![row.clone()],
+                row => vec![row],
             },
-            messages: rows(&out["messages"]),
+            messages: match out["messages"].take() {
+                Value::Array(rows) => rows,
+                _ => Vec::new(),
+            },
             messages_in_table: out["messages_present"].as_u64().unwrap_or(0),
         };
         Ok(Some((plan, stored)))
