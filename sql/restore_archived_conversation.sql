@@ -99,14 +99,20 @@ grant execute on function public.restore_archived_conversation(jsonb) to service
 --   nothing written, the fields listed in `detail`) unless
 --   `allow_missing_columns` is true, then left out and listed in `dropped`.
 -- - It returns what is stored, after the inserts: the conversation row and
---   the rows with the messages' ids, as `to_jsonb` shows them, so the caller
+--   the rows with the messages' ids, as `row_to_json` shows them, so the caller
 --   verifies every field without reading anything back.
 -- - `version: 2` in the answer says which form answered.
 -- Returns {"version": 2, "conversation_inserted": 0|1, "messages_inserted":
 -- N, "messages_present": M, "conversation": {row}|null, "messages": [rows],
 -- "dropped": {"conversations": [...], "messages": [...]}}.
+-- `json`, not `jsonb`: the answer is ~260 KB of rows for 1,000 messages,
+-- and PostgREST turns a function's answer into text through `json_agg`;
+-- built as `json` it is never converted (~20 ms less per call). Earlier
+-- versions returned `jsonb`, and a function's return type cannot be
+-- replaced, hence the `drop`.
+drop function if exists public.restore_archived_conversation(jsonb, jsonb);
 create or replace function public.restore_archived_conversation(archive jsonb, options jsonb)
-returns jsonb
+returns json
 language plpgsql
 volatile
 security invoker
@@ -125,8 +131,8 @@ declare
   msg_rows      integer;
   present       integer;
   stray         text;
-  stored_conv   jsonb;
-  stored_msgs   jsonb;
+  stored_conv   json;
+  stored_msgs   json;
 begin
   if payload is null or jsonb_typeof(payload -> 'conversation') is distinct from 'object' then
     raise exception 'payload.conversation must be a JSON object'
@@ -197,18 +203,18 @@ begin
     on conflict (id) do nothing
     returning *
   )
-  select count(*), coalesce(jsonb_agg(to_jsonb(inserted)), '[]'::jsonb)
+  select count(*), coalesce(json_agg(inserted), '[]'::json)
     into msg_rows, stored_msgs
     from inserted;
 
   -- Some were there already: every row with the messages' ids as stored
   -- now (each statement of a function sees the ones before it).
   if msg_rows < jsonb_array_length(msgs) then
-    select coalesce(jsonb_agg(to_jsonb(s)), '[]'::jsonb) into stored_msgs
+    select coalesce(json_agg(s), '[]'::json) into stored_msgs
       from public.messages s
      where s.id in (select r.id from jsonb_populate_recordset(null::public.messages, msgs) r);
   end if;
-  select to_jsonb(c) into stored_conv
+  select row_to_json(c) into stored_conv
     from public.conversations c
    where c.id = conv.id;
 
@@ -216,14 +222,14 @@ begin
     from public.messages
    where conversation_id = conv.id;
 
-  return jsonb_build_object(
+  return json_build_object(
     'version', 2,
     'conversation_inserted', conv_rows,
     'messages_inserted', msg_rows,
     'messages_present', present,
     'conversation', stored_conv,
     'messages', stored_msgs,
-    'dropped', jsonb_build_object('conversations', to_jsonb(conv_unknown),
+    'dropped', json_build_object('conversations', to_jsonb(conv_unknown),
                                   'messages', to_jsonb(msg_unknown)));
 end
 $$;
