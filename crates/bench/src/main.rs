@@ -40,10 +40,21 @@ struct Config {
     links: Vec<Link>,
     restore_rounds: usize,
     out: PathBuf,
+    /// The sections to run (`--only`); all when empty.
+    only: Vec<String>,
+}
+
+/// Sections `--only` names.
+const SECTIONS: [&str; 5] = ["sync", "open", "export", "restore", "search"];
+
+impl Config {
+    fn runs(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
 }
 
 const USAGE: &str = "flags: --users N (rclone bucket, 10000) --conversations-per-user N (10) --moto-users N (1000; 0 skips) \
-     --search-entries N (1000000; 0 skips) --latencies LIST (direct,0,20,80) --restore-rounds N (5; 0 skips) --out FILE";
+     --search-entries N (1000000; 0 skips) --latencies LIST (direct,0,20,80) --restore-rounds N (5; 0 skips) --out FILE --only LIST (of sync,open,export,restore,search; all)";
 
 fn parse_args() -> Config {
     let mut c = Config {
@@ -54,6 +65,7 @@ fn parse_args() -> Config {
         links: Link::parse_list("direct,0,20,80"),
         restore_rounds: 5,
         out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/BENCHMARKS.md"),
+        only: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -72,6 +84,12 @@ fn parse_args() -> Config {
             "--latencies" => c.links = Link::parse_list(&value()),
             "--restore-rounds" => c.restore_rounds = number(),
             "--out" => c.out = PathBuf::from(value()),
+            "--only" => {
+                c.only = value().split(',').map(|s| s.trim().to_owned()).collect();
+                if let Some(bad) = c.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+                    panic!("unknown section {bad}; {USAGE}");
+                }
+            }
             other => panic!("unknown argument {other}; {USAGE}"),
         }
         i += 2;
@@ -116,21 +134,27 @@ async fn main() {
         config.users, config.conversations_per_user
     );
     let started = Instant::now();
-    let objects = data::generate_on_disk(&bucket_dir, config.users, config.conversations_per_user);
+    // The sync's users; open and export write their own (the bucket exists either way).
+    let users = if config.runs("sync") { config.users } else { 0 };
+    let objects = data::generate_on_disk(&bucket_dir, users, config.conversations_per_user);
     eprintln!("bench:   {objects} objects in {:?}", started.elapsed());
     let seed_store = Store::connect(rclone.store_config(bucket))
         .await
         .expect("store connects");
-    let mut sync_rows = sync::sync_rows(
-        &rclone,
-        &seed_store,
-        &config.links,
-        config.users,
-        objects,
-        work,
-        &mut sections,
-    )
-    .await;
+    let mut sync_rows = if config.runs("sync") {
+        sync::sync_rows(
+            &rclone,
+            &seed_store,
+            &config.links,
+            config.users,
+            objects,
+            work,
+            &mut sections,
+        )
+        .await
+    } else {
+        Vec::new()
+    };
 
     open::seed(&seed_store).await;
     export::seed(&seed_store).await;
@@ -139,11 +163,13 @@ async fn main() {
     for &link in &config.links {
         let s3 = S3Link::open(&rclone, link);
         let store = Store::connect(s3.store_config(bucket)).await.expect("store connects");
-        let section = sections.start(format!("open, {link}"));
-        eprintln!("bench[open, {link}]");
-        open_rows.extend(open::open_rows(&store, link).await);
-        sections.end(section);
-        if link != Link::Direct {
+        if config.runs("open") {
+            let section = sections.start(format!("open, {link}"));
+            eprintln!("bench[open, {link}]");
+            open_rows.extend(open::open_rows(&store, link).await);
+            sections.end(section);
+        }
+        if link != Link::Direct && config.runs("export") {
             let section = sections.start(format!("export, {link}"));
             export_rows.extend(export::export_rows(&s3, bucket, work));
             sections.end(section);
@@ -153,7 +179,7 @@ async fn main() {
     drop(rclone);
 
     // moto: the same shape at a smaller scale (it is slow to fill).
-    if config.moto_users > 0 {
+    if config.moto_users > 0 && config.runs("sync") {
         let moto = servers::start(ServerKind::Moto);
         let store = Store::connect(moto.store_config(bucket)).await.expect("store connects");
         archive_desk_harness::create_bucket(&store).await;
@@ -178,7 +204,7 @@ async fn main() {
         );
     }
 
-    let restore_rows = if config.restore_rounds > 0 {
+    let restore_rows = if config.restore_rounds > 0 && config.runs("restore") {
         let section = sections.start("restore");
         let rows = restore::restore_rows(&proxied, config.restore_rounds, work).await;
         sections.end(section);
@@ -187,7 +213,7 @@ async fn main() {
         Vec::new()
     };
 
-    let search = (config.search_entries > 0).then(|| {
+    let search = (config.search_entries > 0 && config.runs("search")).then(|| {
         eprintln!("bench: search over {} generated catalog entries", config.search_entries);
         let section = sections.start("search");
         let result = search::search_bench(work, config.search_entries);

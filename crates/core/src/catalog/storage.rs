@@ -224,6 +224,8 @@ pub(super) struct SyncStart {
     pub(super) reset: bool,
     /// The users in the catalog, by folder.
     pub(super) known: HashMap<String, Known>,
+    /// Indexes fetched at once where the last complete sync settled.
+    pub(super) last_fetch_concurrency: Option<usize>,
 }
 
 /// What the catalog knows of one user when a sync starts.
@@ -287,11 +289,13 @@ impl Catalog {
                 };
                 known.insert(r.get::<_, String>(0)?, known_user);
             }
+            let last_fetch_concurrency = meta(c, "fetch_concurrency")?.and_then(|v| v.parse().ok());
             Ok(SyncStart {
                 sync_id,
                 resumed,
                 reset,
                 known,
+                last_fetch_concurrency,
             })
         })
     }
@@ -334,8 +338,9 @@ impl Catalog {
     }
 
     /// After a complete listing: drop the users it did not show with an
-    /// index, and close the sync.
-    pub(super) fn finish_sync(&self, sync_id: i64) -> Result<SyncFinish> {
+    /// index, and close the sync, noting where its fetches settled (the
+    /// next sync starts there).
+    pub(super) fn finish_sync(&self, sync_id: i64, fetch_concurrency: u64) -> Result<SyncFinish> {
         self.with_writer(|c| {
             let tx = c.transaction()?;
             tx.execute(
@@ -347,6 +352,10 @@ impl Catalog {
             tx.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('last_synced_at', ?1)",
                 [crate::audit::now_rfc3339()],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('fetch_concurrency', ?1)",
+                [fetch_concurrency.to_string()],
             )?;
             tx.commit()?;
             Ok(SyncFinish {
