@@ -31,7 +31,7 @@ use archive_desk_core::{
 use crate::diagnostics::{self, Diagnostics};
 use crate::files::{self, ChosenFile, FilePurpose};
 use crate::ipc::{report, AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
-use crate::state::AppState;
+use crate::state::{AppState, EarlyUsers};
 use crate::tasks::{blocking, with_progress};
 
 pub async fn list_profiles(state: &AppState) -> CmdResult<Vec<ProfileView>> {
@@ -81,8 +81,9 @@ pub async fn test_profile(state: &AppState, name: String) -> CmdResult<Vec<Check
 
 pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedProfile> {
     let profile = state.profiles.get(&name).map_err(report)?;
-    let session = state.profiles.open(&name, state.audit.clone()).await.map_err(report)?;
-    state.set_open(name.clone(), session).await;
+    // Opened at launch already when it is the only profile (`open_early`).
+    let opening = async { state.profiles.open(&name, state.audit.clone()).await.map_err(report) };
+    state.open_profile_named(&name, opening).await?;
     let can_restore = profile.has_restore_target();
     Ok(OpenedProfile {
         name,
@@ -102,7 +103,34 @@ pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedPro
 /// opens, so a huge bucket is not listed on for nothing).
 pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBatch>) -> CmdResult<UsersListed> {
     let running = state.start_task(&task)?;
-    if let Some((synced_at, users)) = catalog_users(state).await {
+    // The first listing of the profile opened at launch began then.
+    let (from_catalog, mut early_batches) = match state.take_early_users().await {
+        Some(EarlyUsers::Catalog(at, users)) => (Some((at, users)), None),
+        Some(EarlyUsers::Streamed(batches)) => (None, Some(batches)),
+        None => (catalog_users(state).await, None),
+    };
+    if let Some(batches) = early_batches.as_mut() {
+        let mut total = 0;
+        loop {
+            let batch = tokio::select! {
+                _ = running.token.cancelled() => return Err(report(Error::Cancelled {
+                    what: "users listing".into(),
+                })),
+                batch = batches.recv() => batch,
+            };
+            let Some(batch) = batch.transpose().map_err(report)? else { break };
+            total += batch.users.len();
+            if on_batch.send(batch).is_err() {
+                break;
+            }
+        }
+        // Dropping the receiver ends the early listing if it was left early.
+        return Ok(UsersListed {
+            total,
+            from_catalog: None,
+        });
+    }
+    if let Some((synced_at, users)) = from_catalog {
         let total = users.len();
         // Batches keep each message (and the page's work per message) small.
         for chunk in users.chunks(CATALOG_BATCH) {
@@ -174,6 +202,8 @@ pub async fn look_up_user(state: &AppState, text: SearchText) -> CmdResult<UserC
 pub async fn user_conversations(state: &AppState, user: String) -> CmdResult<UserConversations> {
     let (_, session) = state.session().await?;
     let folder = UserFolder::from_user_arg(&user).map_err(report)?;
+    // The users listing and a background sync wait meanwhile.
+    let _first = session.store().foreground();
     browse::user_conversations(session.store(), &folder)
         .await
         .map_err(report)
@@ -183,6 +213,7 @@ pub async fn open_conversation(state: &AppState, user: String, id: String) -> Cm
     let (_, session) = state.session().await?;
     let folder = UserFolder::from_user_arg(&user).map_err(report)?;
     let id = ConversationId::parse(&id).map_err(report)?;
+    let _first = session.store().foreground();
     let opened = session.store().get_conversation(&folder, &id).await.map_err(report)?;
     Ok(ConversationView::from(&opened))
 }
@@ -381,7 +412,9 @@ pub async fn sync_catalog(state: &AppState, task: String, on_progress: Channel<S
     let (session, catalog) = state.catalog().await?;
     let (tx, rx) = watch::channel(SyncProgress::default());
     let options = SyncOptions::default();
-    let work = catalog::sync(session.store(), &catalog, &options, &tx, &running.token);
+    // In the background: what the person opens meanwhile goes first.
+    let store = session.store().in_background();
+    let work = catalog::sync(&store, &catalog, &options, &tx, &running.token);
     with_progress(rx, &on_progress, work).await.map_err(report)
 }
 

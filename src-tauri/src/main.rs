@@ -93,6 +93,8 @@ fn main() {
                         store.name,
                         store.persists
                     ));
+                    // While the webview starts, not after the page asks.
+                    state.open_early();
                     app.manage(state)
                 }
                 Err(e) => {

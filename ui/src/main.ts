@@ -9,6 +9,10 @@
 // - restore.ts: restore preview, bulk restore, live status;
 // - keyboard.ts: the keys;
 // - views/: the parts of the page (lists, transcript, dialogs, audit, task bar).
+// User Timing marks of the launch (read by the GUI benchmark,
+// tests/e2e/tests/gui_bench.rs): when the page's script starts, and when it
+// first calls the app (the rest: `archive-desk:profile-opened`, `:first-user-row`).
+performance.mark("archive-desk:script-start");
 import { openProfile, searchAsYouType } from "./browse";
 import { call } from "./ipc";
 import { installKeyboard } from "./keyboard";
@@ -22,6 +26,7 @@ installKeyboard();
 empty(usersBody, "Welcome", "Open a profile to browse its archive: Profiles… (add one, or import the archiver's .env).");
 empty(convPane, "", "");
 empty(viewPane, "", "");
+performance.mark("archive-desk:first-call");
 call("list_profiles", {})
   .then((profiles) => {
     const wanted = new URLSearchParams(window.location.search).get("profile");
