@@ -118,7 +118,9 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
                 })),
                 batch = batches.recv() => batch,
             };
-            let Some(batch) = batch.transpose().map_err(report)? else { break };
+            let Some(batch) = batch.transpose().map_err(report)? else {
+                break;
+            };
             total += batch.users.len();
             if on_batch.send(batch).is_err() {
                 break;

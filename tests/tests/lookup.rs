@@ -12,8 +12,8 @@ use archive_desk_core::{
 };
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
-use archive_desk_harness::servers;
 use archive_desk_harness::on_both_servers;
+use archive_desk_harness::servers;
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, seeded, ServerKind};
 use futures::TryStreamExt;
@@ -294,12 +294,18 @@ async fn behind_a_slow_look_up(kind: ServerKind) -> (FaultProxy, Store) {
         Rule::new(
             "background",
             Match::any().method("GET").key_suffix(&key("u1@example.com")),
-            Fault::Latency { fixed_ms: 0, jitter_ms: 0 },
+            Fault::Latency {
+                fixed_ms: 0,
+                jitter_ms: 0,
+            },
         ),
         Rule::new(
             "background",
             Match::any().method("GET").key_suffix(&key("u2@example.com")),
-            Fault::Latency { fixed_ms: 0, jitter_ms: 0 },
+            Fault::Latency {
+                fixed_ms: 0,
+                jitter_ms: 0,
+            },
         ),
     ]);
     (proxy, store)
@@ -325,7 +331,11 @@ async fn a_look_up_goes_before_the_users_listing(kind: ServerKind) {
     let found = browse::look_up_user(&store, "u0@example.com").await.unwrap();
     assert_eq!(found.conversations.len(), 2);
     assert_eq!(proxy.hits("look-up"), 1);
-    assert_eq!(proxy.hits("background"), 0, "the listing read indexes during the look-up");
+    assert_eq!(
+        proxy.hits("background"),
+        0,
+        "the listing read indexes during the look-up"
+    );
     assert!(!listing.is_finished());
     drop(foreground);
     assert_eq!(listing.await.unwrap(), 3);

@@ -312,7 +312,13 @@ async fn launch_phases(client: &Client, started_at_ms: f64) -> String {
         vec![],
     )
     .await;
-    let names = ["webview navigating", "script start", "first call", "profile opened", "first row"];
+    let names = [
+        "webview navigating",
+        "script start",
+        "first call",
+        "profile opened",
+        "first row",
+    ];
     names
         .iter()
         .zip(v.as_array().unwrap())
