@@ -42,6 +42,14 @@ pub async fn list_profiles(state: &AppState) -> CmdResult<Vec<ProfileView>> {
         .collect()
 }
 
+/// The profiles' names alone: the profiles file, no keychain read (what
+/// `list_profiles` does for each secret of each profile, slow enough on a
+/// busy desktop to hold up the window's launch, which only needs a name).
+pub async fn profile_names(state: &AppState) -> CmdResult<Vec<String>> {
+    let file = state.profiles.load().map_err(report)?;
+    Ok(file.profiles.into_keys().collect())
+}
+
 /// Save a profile's settings; the report says whether its Supabase key was
 /// deleted because the URL changed.
 pub async fn save_profile(state: &AppState, name: String, profile: Profile) -> CmdResult<SaveReport> {
@@ -135,7 +143,7 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
     if let Some((synced_at, users)) = from_catalog {
         let total = users.len();
         // Batches keep each message (and the page's work per message) small.
-        for chunk in users.chunks(CATALOG_BATCH) {
+        for chunk in catalog_batches(&users) {
             if running.token.is_cancelled() {
                 return Err(report(Error::Cancelled {
                     what: "users listing".into(),
@@ -176,6 +184,19 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
 
 /// Users sent a message at a time when the list comes from the catalog.
 const CATALOG_BATCH: usize = 1000;
+
+/// The first such message: small, so the first rows show before the page
+/// has parsed and laid out a thousand.
+const FIRST_CATALOG_BATCH: usize = 100;
+
+/// `users` as the messages of a listing from the catalog.
+fn catalog_batches(users: &[UserSummary]) -> impl Iterator<Item = &[UserSummary]> {
+    let (first, rest) = users.split_at(users.len().min(FIRST_CATALOG_BATCH));
+    (!first.is_empty())
+        .then_some(first)
+        .into_iter()
+        .chain(rest.chunks(CATALOG_BATCH))
+}
 
 /// The users of a synced catalog and when it was synced; `None` without
 /// one (never synced, or it cannot be opened: the bucket answers instead).
@@ -561,4 +582,37 @@ pub async fn diagnostics(state: &AppState) -> CmdResult<Diagnostics> {
         diagnostics::log_dir(&state.app),
         &state.errors,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archive_desk_core::browse::EmailSource;
+
+    fn users(n: usize) -> Vec<UserSummary> {
+        (0..n)
+            .map(|i| UserSummary {
+                folder: format!("u{i}"),
+                email: None,
+                email_source: EmailSource::Unknown,
+                conversation_count: 0,
+                last_archived_at: None,
+                index_missing: false,
+                index_error: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_listing_from_the_catalog_sends_a_small_first_batch_then_large_ones() {
+        let sizes = |n| catalog_batches(&users(n)).map(<[_]>::len).collect::<Vec<_>>();
+        assert_eq!(sizes(2150), [100, 1000, 1000, 50]);
+        assert_eq!(sizes(1100), [100, 1000]);
+        assert_eq!(sizes(40), [40]);
+        assert!(sizes(0).is_empty());
+        // Every user once, in order.
+        let all = users(2150);
+        let sent: Vec<&str> = catalog_batches(&all).flatten().map(|u| u.folder.as_str()).collect();
+        assert_eq!(sent, all.iter().map(|u| u.folder.as_str()).collect::<Vec<_>>());
+    }
 }

@@ -27,11 +27,12 @@ empty(usersBody, "Welcome", "Open a profile to browse its archive: Profiles… (
 empty(convPane, "", "");
 empty(viewPane, "", "");
 performance.mark("archive-desk:first-call");
-call("list_profiles", {})
-  .then((profiles) => {
+// The names alone: the profile opens without waiting on the keychain.
+call("profile_names", {})
+  .then((names) => {
     const wanted = new URLSearchParams(window.location.search).get("profile");
-    const pick = profiles.find((p) => p.name === wanted) ?? (profiles.length === 1 ? profiles[0] : undefined);
-    if (pick) openProfile(pick.name);
-    else if (profiles.length === 0) manageProfiles(openProfile);
+    const pick = names.find((n) => n === wanted) ?? (names.length === 1 ? names[0] : undefined);
+    if (pick) openProfile(pick);
+    else if (names.length === 0) manageProfiles(openProfile);
   })
   .catch(fail);
