@@ -89,3 +89,148 @@ $$;
 revoke all on function public.restore_archived_conversation(jsonb) from public;
 revoke all on function public.restore_archived_conversation(jsonb) from anon, authenticated;
 grant execute on function public.restore_archived_conversation(jsonb) to service_role;
+
+-- The two-argument form, by the same name, which Archive Desk calls first:
+-- `{"archive": <the archive object>, "options": {"allow_missing_columns":
+-- false}}`. Its first argument is not called `payload` on purpose: a
+-- database with only the one-argument form then answers "no such function"
+-- (PGRST202) and writes nothing, and Archive Desk restores the older way.
+-- It differs from the one-argument form in three ways, so that a restore is
+-- one request:
+-- - It checks the archive's fields against the tables' columns itself, in
+--   the same transaction: a field no column holds is refused (error 42703,
+--   nothing written, the fields listed in `detail`) unless
+--   `allow_missing_columns` is true, then left out and listed in `dropped`.
+-- - It returns what is stored, after the inserts: the conversation row and
+--   the rows with the messages' ids, as `to_jsonb` shows them, so the caller
+--   verifies every field without reading anything back.
+-- - `version: 2` in the answer says which form answered.
+-- Returns {"version": 2, "conversation_inserted": 0|1, "messages_inserted":
+-- N, "messages_present": M, "conversation": {row}|null, "messages": [rows],
+-- "dropped": {"conversations": [...], "messages": [...]}}.
+create or replace function public.restore_archived_conversation(archive jsonb, options jsonb)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = public, pg_temp
+as $$
+declare
+  payload       jsonb := archive;
+  conv          public.conversations;
+  msgs          jsonb := coalesce(payload -> 'messages', '[]'::jsonb);
+  allow_missing boolean := coalesce((options ->> 'allow_missing_columns')::boolean, false);
+  conv_unknown  text[];
+  msg_unknown   text[];
+  conv_rows     integer;
+  msg_rows      integer;
+  present       integer;
+  stray         text;
+  stored_conv   jsonb;
+  stored_msgs   jsonb;
+begin
+  if payload is null or jsonb_typeof(payload -> 'conversation') is distinct from 'object' then
+    raise exception 'payload.conversation must be a JSON object'
+      using errcode = '22023';
+  end if;
+  if jsonb_typeof(msgs) <> 'array' then
+    raise exception 'payload.messages must be a JSON array'
+      using errcode = '22023';
+  end if;
+  if exists (select from jsonb_array_elements(msgs) m where jsonb_typeof(m) <> 'object') then
+    raise exception 'every element of payload.messages must be a JSON object'
+      using errcode = '22023';
+  end if;
+
+  -- Archive fields without a column: jsonb_populate_record would ignore
+  -- them silently, so they are refused unless the caller allows it.
+  select coalesce(array_agg(k order by k), '{}') into conv_unknown
+    from jsonb_object_keys(payload -> 'conversation') k
+   where k <> all (array(select a.attname::text from pg_attribute a
+                          where a.attrelid = 'public.conversations'::regclass
+                            and a.attnum > 0 and not a.attisdropped));
+  select coalesce(array_agg(distinct k order by k), '{}') into msg_unknown
+    from jsonb_array_elements(msgs) m, jsonb_object_keys(m) k
+   where k <> all (array(select a.attname::text from pg_attribute a
+                          where a.attrelid = 'public.messages'::regclass
+                            and a.attnum > 0 and not a.attisdropped));
+  if (cardinality(conv_unknown) > 0 or cardinality(msg_unknown) > 0) and not allow_missing then
+    raise exception 'the target tables lack these archive fields: %',
+        array_to_string(array(select 'conversations.' || f from unnest(conv_unknown) f
+                              union all
+                              select 'messages.' || f from unnest(msg_unknown) f), ', ')
+      using errcode = '42703',
+            detail = jsonb_build_object('conversations', to_jsonb(conv_unknown),
+                                        'messages', to_jsonb(msg_unknown))::text,
+            hint = 'archive-desk: missing columns';
+  end if;
+
+  conv := jsonb_populate_record(null::public.conversations, payload -> 'conversation');
+  if conv.id is null then
+    raise exception 'payload.conversation.id is missing'
+      using errcode = '22023';
+  end if;
+
+  select m ->> 'id' into stray
+    from jsonb_array_elements(msgs) m
+   where m ->> 'conversation_id' is not null
+     and m ->> 'conversation_id' <> conv.id
+   limit 1;
+  if found then
+    raise exception 'message % belongs to another conversation than %', stray, conv.id
+      using errcode = '22023';
+  end if;
+
+  insert into public.conversations
+  select (conv).*
+  on conflict (id) do nothing;
+  get diagnostics conv_rows = row_count;
+
+  -- The rows inserted, as stored (`returning`).
+  with inserted as (
+    insert into public.messages
+    select r.*
+      from jsonb_populate_recordset(
+             null::public.messages,
+             (select coalesce(jsonb_agg(
+                       m || jsonb_build_object('conversation_id', conv.id)
+                       order by ord), '[]'::jsonb)
+                from jsonb_array_elements(msgs) with ordinality as e(m, ord))
+           ) r
+    on conflict (id) do nothing
+    returning *
+  )
+  select count(*), coalesce(jsonb_agg(to_jsonb(inserted)), '[]'::jsonb)
+    into msg_rows, stored_msgs
+    from inserted;
+
+  -- Some were there already: every row with the messages' ids as stored
+  -- now (each statement of a function sees the ones before it).
+  if msg_rows < jsonb_array_length(msgs) then
+    select coalesce(jsonb_agg(to_jsonb(s)), '[]'::jsonb) into stored_msgs
+      from public.messages s
+     where s.id in (select r.id from jsonb_populate_recordset(null::public.messages, msgs) r);
+  end if;
+  select to_jsonb(c) into stored_conv
+    from public.conversations c
+   where c.id = conv.id;
+
+  select count(*) into present
+    from public.messages
+   where conversation_id = conv.id;
+
+  return jsonb_build_object(
+    'version', 2,
+    'conversation_inserted', conv_rows,
+    'messages_inserted', msg_rows,
+    'messages_present', present,
+    'conversation', stored_conv,
+    'messages', stored_msgs,
+    'dropped', jsonb_build_object('conversations', to_jsonb(conv_unknown),
+                                  'messages', to_jsonb(msg_unknown)));
+end
+$$;
+
+revoke all on function public.restore_archived_conversation(jsonb, jsonb) from public;
+revoke all on function public.restore_archived_conversation(jsonb, jsonb) from anon, authenticated;
+grant execute on function public.restore_archived_conversation(jsonb, jsonb) to service_role;

@@ -45,6 +45,42 @@ fn instance_id(identifier: &str, config_dir: &std::path::Path) -> String {
     format!("{}.i{hex}", identifier.replace('-', "_"))
 }
 
+/// Linux: the page closing itself (`window.close()`, or WebDriver closing
+/// its browsing context) closes the window, as a browser does, so the app
+/// exits. wry answers the page's "close" by destroying the webview alone:
+/// the empty window and the process lived on, the window state was never
+/// saved, and a relaunch met the old instance (it holds the single-instance
+/// name) and handed over to it. wry's handler is the first and destroying
+/// drops every later one, so the webview's "destroy" is what is watched.
+#[cfg(target_os = "linux")]
+fn close_window_with_its_page<R: tauri::Runtime>(window: &tauri::WebviewWindow<R>) -> tauri::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use webkit2gtk::glib::prelude::ObjectExt;
+
+    // Set when the window itself is closing (it then destroys the webview too).
+    let closing = Arc::new(AtomicBool::new(false));
+    let seen = closing.clone();
+    window.on_window_event(move |event| {
+        if matches!(
+            event,
+            tauri::WindowEvent::CloseRequested { .. } | tauri::WindowEvent::Destroyed
+        ) {
+            seen.store(true, Ordering::SeqCst);
+        }
+    });
+    let owner = window.clone();
+    window.with_webview(move |webview| {
+        webview.inner().connect_local("destroy", false, move |_| {
+            if !closing.load(Ordering::SeqCst) {
+                diagnostics::note(format_args!("the page closed: closing its window"));
+                let _ = owner.close();
+            }
+            None
+        });
+    })
+}
+
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("--version") {
         println!("archive-desk {}", env!("CARGO_PKG_VERSION"));
@@ -52,6 +88,11 @@ fn main() {
     }
     let context = tauri::generate_context!("../tauri.conf.json");
     let config_dir = config_dir();
+    // The window state is written there on exit, by a plugin that does not
+    // create it: before the first profile is saved it may not exist yet.
+    if let Err(e) = std::fs::create_dir_all(&config_dir) {
+        eprintln!("archive-desk: cannot create {}: {e}", config_dir.display());
+    }
     let instance = instance_id(&context.config().identifier, &config_dir);
     tauri::Builder::default()
         // First, so a second launch exits before it sets anything else up.
@@ -102,11 +143,22 @@ fn main() {
                     std::process::exit(1);
                 }
             };
+            #[cfg(target_os = "linux")]
+            for window in app.webview_windows().values() {
+                close_window_with_its_page(window)?;
+            }
             Ok(())
         })
         .invoke_handler(for_each_command!(command_handlers))
-        .run(context)
-        .expect("Archive Desk failed to start");
+        .build(context)
+        .expect("Archive Desk failed to start")
+        // After the plugins' own handlers (the window state is saved by
+        // then): the line the e2e's `App::close` waits for.
+        .run(|_, event| {
+            if let tauri::RunEvent::Exit = event {
+                diagnostics::note(format_args!("exit"));
+            }
+        });
 }
 
 #[cfg(test)]

@@ -39,11 +39,21 @@ struct Config {
     search_entries: usize,
     links: Vec<Link>,
     restore_rounds: usize,
+    /// `--only`: the sections to run (all when empty).
+    only: Vec<String>,
     out: PathBuf,
 }
 
-const USAGE: &str = "flags: --users N (rclone bucket, 10000) --conversations-per-user N (10) --moto-users N (1000; 0 skips) \
-     --search-entries N (1000000; 0 skips) --latencies LIST (direct,0,20,80) --restore-rounds N (5; 0 skips) --out FILE";
+impl Config {
+    fn runs(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
+}
+
+const USAGE: &str =
+    "flags: --users N (rclone bucket, 10000) --conversations-per-user N (10) --moto-users N (1000; 0 skips) \
+     --search-entries N (1000000; 0 skips) --latencies LIST (direct,0,20,80) --restore-rounds N (5; 0 skips) \
+     --only LIST (sync,open,export,restore,search; all) --out FILE";
 
 fn parse_args() -> Config {
     let mut c = Config {
@@ -53,6 +63,7 @@ fn parse_args() -> Config {
         search_entries: 1_000_000,
         links: Link::parse_list("direct,0,20,80"),
         restore_rounds: 5,
+        only: Vec::new(),
         out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/BENCHMARKS.md"),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -71,6 +82,15 @@ fn parse_args() -> Config {
             "--search-entries" => c.search_entries = number(),
             "--latencies" => c.links = Link::parse_list(&value()),
             "--restore-rounds" => c.restore_rounds = number(),
+            "--only" => {
+                c.only = value().split(',').map(|s| s.trim().to_owned()).collect();
+                for s in &c.only {
+                    assert!(
+                        ["sync", "open", "export", "restore", "search"].contains(&s.as_str()),
+                        "unknown section {s:?}; {USAGE}"
+                    );
+                }
+            }
             "--out" => c.out = PathBuf::from(value()),
             other => panic!("unknown argument {other}; {USAGE}"),
         }
@@ -108,77 +128,80 @@ async fn main() {
     // The links with a proxy: peers, open, export and restore run over these.
     let proxied: Vec<Link> = config.links.iter().copied().filter(|l| *l != Link::Direct).collect();
 
-    // rclone serve s3: the full-size bucket, generated on its disk.
-    let rclone = servers::start(ServerKind::Rclone);
-    let bucket_dir = rclone.data_dir.as_ref().expect("rclone data dir").join(bucket);
-    eprintln!(
-        "bench: generating {} users x {} conversations on rclone's disk",
-        config.users, config.conversations_per_user
-    );
-    let started = Instant::now();
-    let objects = data::generate_on_disk(&bucket_dir, config.users, config.conversations_per_user);
-    eprintln!("bench:   {objects} objects in {:?}", started.elapsed());
-    let seed_store = Store::connect(rclone.store_config(bucket))
-        .await
-        .expect("store connects");
-    let mut sync_rows = sync::sync_rows(
-        &rclone,
-        &seed_store,
-        &config.links,
-        config.users,
-        objects,
-        work,
-        &mut sections,
-    )
-    .await;
-
-    open::seed(&seed_store).await;
-    export::seed(&seed_store).await;
+    let mut sync_rows = Vec::new();
     let mut open_rows = Vec::new();
     let mut export_rows = Vec::new();
-    for &link in &config.links {
-        let s3 = S3Link::open(&rclone, link);
-        let store = Store::connect(s3.store_config(bucket)).await.expect("store connects");
-        let section = sections.start(format!("open, {link}"));
-        eprintln!("bench[open, {link}]");
-        open_rows.extend(open::open_rows(&store, link).await);
-        sections.end(section);
-        if link != Link::Direct {
-            let section = sections.start(format!("export, {link}"));
-            export_rows.extend(export::export_rows(&s3, bucket, work));
-            sections.end(section);
-        }
-    }
-    drop(seed_store);
-    drop(rclone);
-
-    // moto: the same shape at a smaller scale (it is slow to fill).
-    if config.moto_users > 0 {
-        let moto = servers::start(ServerKind::Moto);
-        let store = Store::connect(moto.store_config(bucket)).await.expect("store connects");
-        archive_desk_harness::create_bucket(&store).await;
+    if config.runs("sync") || config.runs("open") || config.runs("export") {
+        // rclone serve s3: the full-size bucket, generated on its disk.
+        let rclone = servers::start(ServerKind::Rclone);
+        let bucket_dir = rclone.data_dir.as_ref().expect("rclone data dir").join(bucket);
         eprintln!(
-            "bench: generating {} users x {} conversations on moto (S3 PUTs)",
-            config.moto_users, config.conversations_per_user
+            "bench: generating {} users x {} conversations on rclone's disk",
+            config.users, config.conversations_per_user
         );
         let started = Instant::now();
-        let objects = data::generate_through_s3(&store, config.moto_users, config.conversations_per_user).await;
+        let objects = data::generate_on_disk(&bucket_dir, config.users, config.conversations_per_user);
         eprintln!("bench:   {objects} objects in {:?}", started.elapsed());
-        sync_rows.extend(
-            sync::sync_rows(
-                &moto,
-                &store,
-                &config.links,
-                config.moto_users,
-                objects,
-                work,
-                &mut sections,
-            )
-            .await,
-        );
+        let seed_store = Store::connect(rclone.store_config(bucket))
+            .await
+            .expect("store connects");
+        sync_rows = sync::sync_rows(
+            &rclone,
+            &seed_store,
+            &config.links,
+            config.users,
+            objects,
+            work,
+            &mut sections,
+        )
+        .await;
+
+        open::seed(&seed_store).await;
+        export::seed(&seed_store).await;
+        for &link in &config.links {
+            let s3 = S3Link::open(&rclone, link);
+            let store = Store::connect(s3.store_config(bucket)).await.expect("store connects");
+            let section = sections.start(format!("open, {link}"));
+            eprintln!("bench[open, {link}]");
+            open_rows.extend(open::open_rows(&store, link).await);
+            sections.end(section);
+            if link != Link::Direct {
+                let section = sections.start(format!("export, {link}"));
+                export_rows.extend(export::export_rows(&s3, bucket, work));
+                sections.end(section);
+            }
+        }
+        drop(seed_store);
+        drop(rclone);
+
+        // moto: the same shape at a smaller scale (it is slow to fill).
+        if config.moto_users > 0 {
+            let moto = servers::start(ServerKind::Moto);
+            let store = Store::connect(moto.store_config(bucket)).await.expect("store connects");
+            archive_desk_harness::create_bucket(&store).await;
+            eprintln!(
+                "bench: generating {} users x {} conversations on moto (S3 PUTs)",
+                config.moto_users, config.conversations_per_user
+            );
+            let started = Instant::now();
+            let objects = data::generate_through_s3(&store, config.moto_users, config.conversations_per_user).await;
+            eprintln!("bench:   {objects} objects in {:?}", started.elapsed());
+            sync_rows.extend(
+                sync::sync_rows(
+                    &moto,
+                    &store,
+                    &config.links,
+                    config.moto_users,
+                    objects,
+                    work,
+                    &mut sections,
+                )
+                .await,
+            );
+        }
     }
 
-    let restore_rows = if config.restore_rounds > 0 {
+    let restore_rows = if config.restore_rounds > 0 && config.runs("restore") {
         let section = sections.start("restore");
         let rows = restore::restore_rows(&proxied, config.restore_rounds, work).await;
         sections.end(section);
@@ -187,7 +210,7 @@ async fn main() {
         Vec::new()
     };
 
-    let search = (config.search_entries > 0).then(|| {
+    let search = (config.search_entries > 0 && config.runs("search")).then(|| {
         eprintln!("bench: search over {} generated catalog entries", config.search_entries);
         let section = sections.start("search");
         let result = search::search_bench(work, config.search_entries);

@@ -83,6 +83,11 @@ impl Home {
         self.path().join("cache")
     }
 
+    /// The app's diagnostic log (`ARCHIVE_DESK_LOG_DIR`).
+    pub fn log_dir(&self) -> PathBuf {
+        self.path().join("logs")
+    }
+
     /// Where the app answers its native file dialogs (WebDriver cannot
     /// drive them): a save writes `dialogs/<suggested name>`.
     pub fn dialogs(&self) -> PathBuf {
@@ -160,14 +165,45 @@ impl Drop for ProfileGuard {
 pub struct App {
     pub client: Client,
     config_dir: PathBuf,
+    log_dir: PathBuf,
     _driver: Proc,
-    _xvfb: Proc,
+    _xvfb: Xvfb,
 }
 
-fn free_display() -> u32 {
-    (100..200)
-        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-        .expect("a free X display")
+/// An X server of the test's own, stopped when dropped.
+pub struct Xvfb {
+    _proc: Proc,
+    pub display: u32,
+}
+
+impl Xvfb {
+    /// Xvfb picks a free display itself and names it once it accepts
+    /// connections (`-displayfd`). Choosing one by looking for a free
+    /// socket in /tmp/.X11-unix raced: two launches at once (a file's
+    /// tests run in parallel, and so do other runs) took the same display,
+    /// and the test whose Xvfb it was took the other's app down with it when
+    /// it ended: a bare WebDriver "unknown error" in whatever that app was
+    /// running (axe-core over the find bar, once).
+    pub fn start() -> Xvfb {
+        use std::io::BufRead;
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts");
+        let stdout = child.stdout.take().expect("Xvfb's stdout");
+        let proc = Proc(child);
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read Xvfb's display");
+        let display = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb named no display: {line:?}"));
+        Xvfb { _proc: proc, display }
+    }
 }
 
 fn free_port() -> u16 {
@@ -202,22 +238,16 @@ impl App {
             "{} is missing: run scripts/install-tools.sh",
             driver.display()
         );
-        let display = free_display();
-        let xvfb = Proc(
-            Command::new("Xvfb")
-                .args([
-                    format!(":{display}"),
-                    "-screen".into(),
-                    "0".into(),
-                    "1280x800x24".into(),
-                    "-nolisten".into(),
-                    "tcp".into(),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb starts"),
+        // One app per config dir (single instance): a second launch beside a
+        // running one would hand over to it and exit, and its WebDriver
+        // session would never start.
+        let running = app_processes(&home.config_dir());
+        assert!(
+            running.is_empty(),
+            "an app (pids {running:?}) still runs on this config dir"
         );
+        let xvfb = Xvfb::start();
+        let display = xvfb.display;
         let port = free_port();
         let mut command = Command::new(&driver);
         command
@@ -227,6 +257,7 @@ impl App {
             .env("ARCHIVE_DESK_DATA_DIR", home.data_dir())
             .env("ARCHIVE_DESK_CACHE_DIR", home.cache_dir())
             .env("ARCHIVE_DESK_E2E_DIALOG_DIR", home.dialogs())
+            .env("ARCHIVE_DESK_LOG_DIR", home.log_dir())
             // The webview's own storage (localStorage: the pane widths) is
             // the test's too, not left over from another run.
             .env("XDG_DATA_HOME", home.path().join("xdg-data"))
@@ -257,42 +288,75 @@ impl App {
         App {
             client,
             config_dir: home.config_dir(),
+            log_dir: home.log_dir(),
             _driver: driver,
             _xvfb: xvfb,
         }
     }
 
-    /// Ends the WebDriver session (the app closes) and returns once the app
-    /// process is gone: the app is single-instance per config dir, so a
-    /// relaunch on the same `Home` must not meet the old process. The app
-    /// sometimes outlives its session (open in the platforms issue); after
-    /// 10 s it is killed, as a test's own process.
+    /// Closes the app as its window's close button does (the window state
+    /// is saved, the app exits) and returns once it has exited cleanly: its
+    /// process is gone and its log ends with `exit`. The app is single-
+    /// instance per config dir, so a relaunch on the same `Home` must never
+    /// meet the old process. An app still running 30 s later is a failure
+    /// (it is killed then, so it cannot outlive the test).
+    ///
+    /// The page closes its window (`window.close()`): ending the WebDriver
+    /// session instead makes WebKitWebDriver SIGKILL the app when the
+    /// session goes, racing the app's own exit, and with no window manager
+    /// under Xvfb there is no title bar to click.
     pub async fn close(self) {
         let App {
             client,
             config_dir,
+            log_dir,
             _driver,
             _xvfb,
         } = self;
-        client.close().await.expect("close the session");
-        drop(_driver);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Not checked: the page may be gone before WebKitWebDriver has passed
+        // the script's answer on, which it then reports as a bare "unknown
+        // error". What is checked is the app's exit, below.
+        let _ = client.execute("setTimeout(() => window.close(), 0);", vec![]).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = app_processes(&config_dir);
             if left.is_empty() {
-                return;
-            }
-            if Instant::now() > deadline + Duration::from_secs(10) {
-                panic!("the app (pids {left:?}) is still running 10 s after SIGKILL");
+                break;
             }
             if Instant::now() > deadline {
                 for pid in &left {
                     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
                 }
+                panic!("the app (pids {left:?}) still ran 30 s after its window was closed: killed");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let log = read_log(&log_dir);
+        let starts = log.lines().filter(|l| l.contains("[archive_desk] start ")).count();
+        let exits = log.lines().filter(|l| l.ends_with("[archive_desk] exit")).count();
+        assert_eq!(
+            (starts, exits),
+            (starts, starts),
+            "the app did not exit cleanly (a start without its exit line) in {}:\n{log}",
+            log_dir.display()
+        );
+        // The browser is gone: the session's end has nothing left to close.
+        let _ = client.close().await;
+        drop(_driver);
     }
+}
+
+/// The app's diagnostic log: every file in `dir`, oldest first.
+pub fn read_log(dir: &Path) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    // Rotated files are named with their date; the live one comes last.
+    files.sort_by_key(|p| (p.file_name() == Some("archive-desk.log".as_ref()), p.clone()));
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
 }
 
 /// The app processes started on `config_dir` (Linux: read from /proc).
@@ -387,28 +451,63 @@ fn axe_source() -> String {
 
 /// Runs axe-core on the page as it is now and fails on any serious or
 /// critical violation, naming `screen`, the rule and the elements. axe is
-/// injected as the body of a WebDriver script: the page's strict CSP
-/// governs the page's own scripts, not the driver's.
+/// injected as the body of a WebDriver script (the page's strict CSP governs
+/// the page's own scripts, not the driver's), once per page load.
+///
+/// axe runs for seconds (more on a loaded machine) while the page keeps
+/// working: it is started by one short script and its outcome read back by
+/// more, so no WebDriver command stays pending through it. A command that
+/// is pending when the page's script context goes away fails with a bare
+/// "unknown error" in WebKitWebDriver; an outcome that vanished means the
+/// page was loaded afresh, and is said so.
 pub async fn axe_check(client: &Client, screen: &str) {
     let loaded = client
-        .execute(&format!("{}\nreturn typeof window.axe;", axe_source()), vec![])
+        .execute("return typeof window.axe;", vec![])
         .await
-        .expect("inject axe-core");
-    assert_eq!(loaded, serde_json::json!("object"), "axe-core did not load on {screen}");
-    let result = client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             window.axe.run(document, { resultTypes: ['violations'] })
-               .then(r => done({ ok: r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                   nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary) })) }),
-                     e => done({ error: String(e) }));",
-            vec![],
+        .unwrap_or_else(|e| panic!("axe-core on {screen}: is it loaded: {e:?}"));
+    if loaded != serde_json::json!("object") {
+        let loaded = client
+            .execute(&format!("{}\nreturn typeof window.axe;", axe_source()), vec![])
+            .await
+            .unwrap_or_else(|e| panic!("axe-core on {screen}: inject: {e:?}"));
+        assert_eq!(loaded, serde_json::json!("object"), "axe-core did not load on {screen}");
+    }
+    let run = format!("axe-{}", servers::token());
+    client
+        .execute(
+            "const run = arguments[0];
+             window.__axeRun = { run, state: 'running' };
+             window.axe.run(document, { resultTypes: ['violations'] }).then(
+               r => { window.__axeRun = { run, state: 'done', violations: r.violations.map(v => ({ id: v.id,
+                        impact: v.impact, help: v.help,
+                        nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary) })) }; },
+               e => { window.__axeRun = { run, state: 'failed', error: String(e) }; });",
+            vec![run.clone().into()],
         )
         .await
-        .expect("run axe-core");
-    let violations = result["ok"]
+        .unwrap_or_else(|e| panic!("axe-core on {screen}: start: {e:?}"));
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let outcome = loop {
+        // A string: nothing for the driver to walk through but one value.
+        let state = client
+            .execute("return JSON.stringify(window.__axeRun || null);", vec![])
+            .await
+            .unwrap_or_else(|e| panic!("axe-core on {screen}: read its outcome: {e:?}"));
+        let state: serde_json::Value = serde_json::from_str(state.as_str().unwrap_or("null")).expect("JSON");
+        assert_eq!(
+            state["run"].as_str(),
+            Some(run.as_str()),
+            "axe-core on {screen}: the page was loaded afresh while axe ran ({state})"
+        );
+        if state["state"] != "running" {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "axe-core on {screen} still ran after 180 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let violations = outcome["violations"]
         .as_array()
-        .unwrap_or_else(|| panic!("axe-core failed on {screen}: {result}"));
+        .unwrap_or_else(|| panic!("axe-core failed on {screen}: {outcome}"));
     let serious: Vec<_> = violations
         .iter()
         .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))

@@ -6,13 +6,12 @@
 //! codes, and never the customer's email, the message content, the title
 //! or a secret.
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use archive_desk_core::{Encoding, Layout, UserFolder};
-use archive_desk_e2e::{click, shot, target_dir, wait_for, wait_for_text, App, Home};
+use archive_desk_e2e::{click, shot, target_dir, wait_for, wait_for_text, App, Home, Xvfb};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, servers, ServerKind};
@@ -75,12 +74,12 @@ async fn the_diagnostic_log_has_actions_and_codes_but_no_customer_data_or_secret
 
     let home = Home::new();
     let profile = home.add_profile(server, store.bucket(), None);
-    let log_dir = home.path().join("logs");
-    let env: [(&str, OsString); 1] = [("ARCHIVE_DESK_LOG_DIR", log_dir.clone().into())];
+    // Every app the e2e launches logs there (`ARCHIVE_DESK_LOG_DIR`).
+    let log_dir = home.log_dir();
     let postgres_secret = format!("postgresql://desk:pw-canary-{}@db.example.com/app", servers::token());
     let folder = UserFolder::from_email(EMAIL).unwrap().to_string();
 
-    let app = App::launch_with(&home, &env).await;
+    let app = App::launch(&home).await;
     let client = &app.client;
 
     // The walk: the user, the conversation (its content shown), a search
@@ -127,18 +126,9 @@ async fn the_diagnostic_log_has_actions_and_codes_but_no_customer_data_or_secret
     click(client, "dialog.modal button[data-value='done']").await;
 
     // A second launch on the same config dir hands over to this one and exits.
-    let display = (100..200)
-        .rev()
-        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-        .expect("a free X display");
-    let mut xvfb = Command::new("Xvfb")
-        .args([format!(":{display}"), "-nolisten".into(), "tcp".into()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Xvfb starts");
+    let xvfb = Xvfb::start();
     let mut second = Command::new(target_dir().join("debug/archive-desk"))
-        .env("DISPLAY", format!(":{display}"))
+        .env("DISPLAY", format!(":{}", xvfb.display))
         .env("ARCHIVE_DESK_CONFIG_DIR", home.config_dir())
         .env("ARCHIVE_DESK_DATA_DIR", home.data_dir())
         .env("ARCHIVE_DESK_CACHE_DIR", home.cache_dir())
@@ -154,19 +144,17 @@ async fn the_diagnostic_log_has_actions_and_codes_but_no_customer_data_or_secret
         }
         if Instant::now() > deadline {
             let _ = second.kill();
-            let _ = xvfb.kill();
             panic!("the second launch kept running beside the first");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let _ = xvfb.kill();
-    let _ = xvfb.wait();
+    drop(xvfb);
     assert!(status.success(), "{status}");
     wait_for_log(&log_dir, "second launch: focusing the open window").await;
     // The first one still answers.
     wait_for(client, "#help").await;
 
-    drop(app);
+    app.close().await;
 
     // The log: actions with times and codes, nothing of the customer's.
     let logs = read_logs(&log_dir);

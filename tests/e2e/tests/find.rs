@@ -277,7 +277,7 @@ async fn dark_theme_follows_the_os_and_pane_widths_are_remembered() {
     shot(client, "theme-dark").await;
     axe_check(client, "dark theme").await;
 
-    // A pane divider moved with the keyboard: the width is kept for the next page load.
+    // A pane divider moved with the keyboard: the width is kept for the next launch.
     let width = "return document.querySelector('.conv-pane').getBoundingClientRect().width";
     let before = js(client, width).await.as_f64().unwrap();
     js(
@@ -300,11 +300,11 @@ async fn dark_theme_follows_the_os_and_pane_widths_are_remembered() {
             .unwrap();
     }
     assert_eq!(js(client, width).await.as_f64().unwrap(), before - 48.0);
-    // The page loaded afresh (its state gone, the stored width read back).
-    // Not a relaunch: a second launch on the same config dir sometimes never
-    // started under tauri-driver (the app's single-instance hand-over is
-    // suspected), which is open in the platforms issue.
-    client.refresh().await.unwrap();
+    // Closed and launched again on the same dirs (`App::close` waits for a
+    // clean exit, so the relaunch never meets the old instance).
+    app.close().await;
+    let app = App::launch_with(&home, &[("GTK_THEME", OsString::from("Adwaita:dark"))]).await;
+    let client = &app.client;
     open_user(client).await;
     assert_eq!(js(client, width).await.as_f64().unwrap(), before - 48.0);
     app.close().await;

@@ -20,6 +20,31 @@ export function messageSearchProgress(p: MessageSearchUpdate): ProgressView {
   };
 }
 
+/**
+ * The updates a search has delivered. A channel's messages reach the page
+ * apart from the command's answer, so the last ones can come after it:
+ * `allDelivered(n)` resolves once the updates of `n` conversations are in.
+ */
+export class UpdatesSeen {
+  private done = 0;
+  private waiting: { n: number; resolve: () => void } | null = null;
+
+  add(u: MessageSearchUpdate): void {
+    this.done = Math.max(this.done, u.conversations_done);
+    if (this.waiting && this.done >= this.waiting.n) {
+      this.waiting.resolve();
+      this.waiting = null;
+    }
+  }
+
+  allDelivered(n: number): Promise<void> {
+    if (this.done >= n) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiting = { n, resolve };
+    });
+  }
+}
+
 /** One match: where it is and its snippet, as text. */
 export function matchItem(m: MessageMatch, open: (m: MessageMatch) => void): HTMLElement {
   return h(
@@ -59,10 +84,14 @@ export function searchUserMessages(user: UserSummary, open: (m: MessageMatch, qu
     list.replaceChildren();
     summary.textContent = "Searching…";
     let found = 0;
+    let answered = false;
+    const seen = new UpdatesSeen();
     const onUpdate = (u: MessageSearchUpdate) => {
       found += u.matches.length;
       list.append(...u.matches.map((m) => matchItem(m, (hit) => open(hit, query))));
-      summary.textContent = `${found} matching message(s) so far`;
+      seen.add(u);
+      // A late update must not put "so far" back over the final count.
+      if (!answered) summary.textContent = `${found} matching message(s) so far`;
     };
     try {
       const r = await tasks.run(
@@ -71,6 +100,9 @@ export function searchUserMessages(user: UserSummary, open: (m: MessageMatch, qu
           call("search_user_messages", { user: user.folder, query, task, onUpdate: channel((u: MessageSearchUpdate) => { onUpdate(u); onProgress(u); }) }),
         messageSearchProgress,
       );
+      answered = true;
+      // The final count only once every match is listed.
+      await seen.allDelivered(r.conversations_searched);
       const skipped = r.unsearched.length ? ` · ${r.unsearched.length} could not be read: ${r.unsearched.map((u) => `${u.conversation_id} (${u.error.message})`).join("; ")}` : "";
       summary.textContent = `${r.matching_messages} matching message(s) in ${count(r.conversations_searched, "conversation")}${r.truncated ? " (stopped at the limit: refine the search)" : ""}${skipped}`;
     } catch (e) {

@@ -5,16 +5,19 @@
 //! Two targets behind one interface (`Target`):
 //! - Supabase REST (PostgREST, `rest.rs`): with an installed RPC function
 //!   (`sql/restore_archived_conversation.sql`) the whole restore is one
-//!   call, one transaction; without it, the conversation then the messages
-//!   in chunks, and on any failure or cancel what this attempt inserted is
-//!   deleted again.
-//! - Postgres direct (`postgres.rs`): one transaction, `ON CONFLICT DO
-//!   NOTHING`, TLS with libpq's `sslmode` meanings (`tls.rs`).
+//!   call, one transaction, which checks the columns and answers with the
+//!   rows as stored; without it, the conversation then the messages, and
+//!   on any failure or cancel what this attempt inserted is deleted again.
+//! - Postgres direct (`postgres.rs`): one statement in one transaction,
+//!   `ON CONFLICT DO NOTHING`, pipelined with its `begin` and `commit`; TLS
+//!   with libpq's `sslmode` meanings (`tls.rs`).
 //!
-//! Before writing, the target's columns are discovered; archive fields a
-//! table lacks are refused (listed) unless the caller allows dropping them.
-//! Afterwards every restored row is read back by its key and compared with
-//! the archive (`verify.rs`): only then is the restore `verified`.
+//! Before writing, the target's columns are known (remembered per process,
+//! asked again when they may be stale); archive fields a table lacks are
+//! refused (listed) unless the caller allows dropping them. Every restored
+//! row, as stored after the write (the inserts' answers, the function's or
+//! the statement's, rows already there read by key), is compared with the
+//! archive (`verify.rs`): only then is the restore `verified`.
 //! Every network step has a timeout (`Timeouts`) and a restore can be
 //! cancelled until its write is committed.
 //!
@@ -30,9 +33,10 @@ mod status;
 mod tls;
 pub mod verify;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -311,26 +315,118 @@ impl Target {
         !matches!(self, Target::Rest(r) if r.rpc_function().is_none())
     }
 
-    /// Check the target is reachable and both tables exist; their columns.
+    /// Check the target is reachable and both tables exist; their columns
+    /// (asked now, never cached; remembered for the next restore).
     pub async fn columns(&self) -> Result<(HashSet<String>, HashSet<String>)> {
-        match self {
-            Target::Rest(r) => r.columns().await,
-            Target::Postgres(p) => p.connect().await?.columns().await,
+        let (columns, key) = match self {
+            Target::Rest(r) => (r.columns().await?, Some(r.cache_key())),
+            Target::Postgres(p) => (p.connect().await?.columns().await?, p.cache_key()),
+        };
+        if let Some(key) = key {
+            remember_columns(&key, &columns);
         }
+        Ok(columns)
     }
 }
 
-/// What a write did.
+/// What a restore wrote, and the restored rows as stored afterwards (read
+/// in the same transaction or taken from the inserts' answers), which
+/// verify it.
 #[derive(Debug, Default)]
-struct Written {
+struct Stored {
     conversation_inserted: bool,
     messages_inserted: u64,
+    /// The row with the conversation's key (none if missing).
+    conversation: Vec<serde_json::Value>,
+    /// The rows with the messages' keys.
+    messages: Vec<serde_json::Value>,
+    messages_in_table: u64,
 }
 
-/// What reading the rows back found.
-struct Readback {
-    messages_in_table: u64,
-    differences: verify::Differences,
+type Columns = (HashSet<String>, HashSet<String>);
+
+/// The tables' columns per target (server and tables, never a secret),
+/// for this process: a restore uses them instead of asking the server
+/// first. Trusted only to say a column exists: a field the list lacks is
+/// looked up afresh before it is refused or left out, and a column the
+/// server rejects makes the restore start over with a fresh list (nothing
+/// of the rejected attempt stays: a transaction, or compensated). So a
+/// stale list costs a request, never a field.
+fn column_cache() -> &'static Mutex<HashMap<String, Columns>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Columns>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn cached_columns(key: &str) -> Option<Columns> {
+    column_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .cloned()
+}
+
+fn remember_columns(key: &str, columns: &Columns) {
+    column_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.to_owned(), columns.clone());
+}
+
+/// The plan: from the cached columns when they hold every archive field,
+/// else from `discover` (remembered), refusing fields without a column
+/// unless allowed. The flag says whether the cache was used.
+async fn plan_restore(
+    doc: &ConversationDocument,
+    options: &RestoreOptions,
+    cache_key: &str,
+    use_cache: bool,
+    discover: impl Future<Output = Result<Columns>>,
+) -> Result<(Plan, bool)> {
+    if use_cache {
+        if let Some((conv, msgs)) = cached_columns(cache_key) {
+            let plan = Plan::new(doc, &conv, &msgs);
+            if plan.dropped.is_empty() {
+                return Ok((plan, true));
+            }
+        }
+    }
+    let columns = discover.await?;
+    remember_columns(cache_key, &columns);
+    let plan = Plan::new(doc, &columns.0, &columns.1);
+    refuse_missing_columns(&plan, options)?;
+    Ok((plan, false))
+}
+
+fn refuse_missing_columns(plan: &Plan, options: &RestoreOptions) -> Result<()> {
+    if options.allow_missing_columns || plan.dropped.is_empty() {
+        return Ok(());
+    }
+    let mut fields: Vec<String> = plan
+        .dropped
+        .conversations
+        .iter()
+        .map(|f| format!("conversations.{f}"))
+        .collect();
+    fields.extend(plan.dropped.messages.iter().map(|f| format!("messages.{f}")));
+    Err(Error::Restore {
+        failure: RestoreFailure::MissingColumns,
+        message: format!(
+            "conversation {}: the target tables lack these archive fields: {}; nothing was written \
+             (add the columns, or restore without them)",
+            plan.id,
+            fields.join(", ")
+        ),
+    })
+}
+
+fn column_rejected(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Restore {
+            failure: RestoreFailure::MissingColumns,
+            ..
+        }
+    )
 }
 
 fn cancelled_error(id: &str) -> Error {
@@ -352,6 +448,11 @@ async fn unless_cancelled<T>(cancel: &CancellationToken, id: &str, work: impl Fu
 /// committed ends with `Error::Cancelled` and nothing written (Postgres:
 /// rolled back; plain REST: what was inserted is deleted; RPC: the one call
 /// is not sent). Once committed the restore completes and is verified.
+///
+/// Round trips of a first restore at latency: RPC one request; Postgres
+/// one (plus the connect when no connection of this process is idle);
+/// plain REST two rounds (the conversation, then the messages); plus one
+/// to read the columns when this process has not yet.
 pub async fn restore(
     target: &Target,
     doc: &ConversationDocument,
@@ -359,58 +460,118 @@ pub async fn restore(
     cancel: &CancellationToken,
 ) -> Result<RestoreReport> {
     let started = Instant::now();
-    let id = doc.id();
-    let (conv_cols, msg_cols) = unless_cancelled(cancel, id, target.columns()).await?;
-    let plan = Plan::new(doc, &conv_cols, &msg_cols);
-    if !options.allow_missing_columns && (!plan.dropped.conversations.is_empty() || !plan.dropped.messages.is_empty()) {
-        let mut fields: Vec<String> = plan
-            .dropped
-            .conversations
-            .iter()
-            .map(|f| format!("conversations.{f}"))
-            .collect();
-        fields.extend(plan.dropped.messages.iter().map(|f| format!("messages.{f}")));
-        return Err(Error::Restore {
-            failure: RestoreFailure::MissingColumns,
-            message: format!(
-                "conversation {id}: the target tables lack these archive fields: {}; nothing was written \
-                 (add the columns, or restore without them)",
-                fields.join(", ")
-            ),
-        });
+    if let Target::Rest(r) = target {
+        if let Some(function) = r.rpc_function() {
+            if let Some((plan, stored)) = r.restore_rpc(function, doc, options, cancel).await? {
+                return Ok(report(target, plan, stored, started));
+            }
+        }
     }
-    let in_archive = plan.messages.len() as u64;
-    let (written, conversation_before, readback) = match target {
+    let mut use_cache = true;
+    loop {
+        let (out, cache_used) = restore_planned(target, doc, options, cancel, use_cache).await;
+        match out {
+            // A column the cache named is gone: nothing of this attempt
+            // stayed, so start over from the server's columns.
+            Err(e) if cache_used && column_rejected(&e) => use_cache = false,
+            out => {
+                let (plan, stored) = out?;
+                return Ok(report(target, plan, stored, started));
+            }
+        }
+    }
+}
+
+/// One attempt; the flag says whether it planned from cached columns.
+async fn restore_planned(
+    target: &Target,
+    doc: &ConversationDocument,
+    options: &RestoreOptions,
+    cancel: &CancellationToken,
+    use_cache: bool,
+) -> (Result<(Plan, Stored)>, bool) {
+    let id = doc.id();
+    match target {
         Target::Rest(r) => {
-            let before = unless_cancelled(cancel, id, r.conversation_exists(&plan.id)).await?;
-            let written = r.write(&plan, options, cancel, before).await?;
-            (written, before, r.read_back(&plan).await?)
+            let key = r.cache_key();
+            let planned = unless_cancelled(cancel, id, plan_restore(doc, options, &key, use_cache, r.columns())).await;
+            let (plan, cached) = match planned {
+                Ok(p) => p,
+                Err(e) => return (Err(e), false),
+            };
+            let stored = match r.rpc_function() {
+                Some(function) => r.restore_rpc_v1(function, &plan, cancel).await,
+                None => r.restore_plain(&plan, options, cancel).await,
+            };
+            (stored.map(|s| (plan, s)), cached)
         }
         Target::Postgres(p) => {
-            let mut session = unless_cancelled(cancel, id, p.connect()).await?;
-            let before = unless_cancelled(cancel, id, session.conversation_exists(&plan)).await?;
-            let written = session.write(&plan, options, cancel).await?;
-            (written, before, session.read_back(&plan).await?)
+            let session = match unless_cancelled(cancel, id, p.session_for_restore()).await {
+                Ok(s) => s,
+                Err(e) => return (Err(e), false),
+            };
+            let key = p.cache_key().unwrap_or_default();
+            let planned = unless_cancelled(
+                cancel,
+                id,
+                plan_restore(doc, options, &key, use_cache, session.columns()),
+            )
+            .await;
+            let (plan, cached) = match planned {
+                Ok(p) => p,
+                Err(e) => return (Err(e), false),
+            };
+            let (stored, reusable) = session.restore(&plan, options, cancel).await;
+            // A connection that answered (even with an error the statement
+            // rolled back on) is fit for the next restore.
+            if reusable
+                && !matches!(
+                    &stored,
+                    Err(Error::Restore {
+                        failure: RestoreFailure::TargetUnavailable,
+                        ..
+                    })
+                )
+            {
+                p.keep_idle(session);
+            }
+            (stored.map(|s| (plan, s)), cached)
         }
-    };
-    let verify::Differences { listed, count } = readback.differences;
-    Ok(RestoreReport {
+    }
+}
+
+/// The report, verifying every restored row against what is stored.
+fn report(target: &Target, plan: Plan, stored: Stored, started: Instant) -> RestoreReport {
+    let tables = target.tables();
+    let key = &tables.conflict_key;
+    let mut differences = verify::Differences::default();
+    differences.compare(
+        &tables.conversations,
+        key,
+        std::slice::from_ref(&plan.conversation),
+        &stored.conversation,
+    );
+    differences.compare(&tables.messages, key, &plan.messages, &stored.messages);
+    let verify::Differences { listed, count } = differences;
+    let in_archive = plan.messages.len() as u64;
+    RestoreReport {
         conversation_id: plan.id.clone(),
         target: target.name(),
         atomic: target.atomic(),
-        conversation_inserted: written.conversation_inserted,
-        conversation_already_present: conversation_before,
+        conversation_inserted: stored.conversation_inserted,
+        // A conversation not inserted by a restore that succeeded was there.
+        conversation_already_present: !stored.conversation_inserted,
         messages_in_archive: in_archive,
-        messages_inserted: written.messages_inserted,
-        messages_already_present: in_archive.saturating_sub(written.messages_inserted),
-        messages_in_table: readback.messages_in_table,
+        messages_inserted: stored.messages_inserted,
+        messages_already_present: in_archive.saturating_sub(stored.messages_inserted),
+        messages_in_table: stored.messages_in_table,
         verified: count == 0,
         differences: listed,
         differences_count: count,
         dropped_fields: plan.dropped,
         duration_ms: started.elapsed().as_millis() as u64,
         removed_from_archive: None,
-    })
+    }
 }
 
 fn injected_fault() -> Error {

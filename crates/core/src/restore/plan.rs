@@ -15,6 +15,12 @@ pub struct DroppedFields {
     pub messages: Vec<String>,
 }
 
+impl DroppedFields {
+    pub fn is_empty(&self) -> bool {
+        self.conversations.is_empty() && self.messages.is_empty()
+    }
+}
+
 /// The rows to write, cut down to the target's columns.
 pub(super) struct Plan {
     pub id: String,

@@ -7,15 +7,16 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::plan::Plan;
 use super::tls::{self, Connection, Connector};
-use super::verify::Differences;
-use super::{cancelled_error, injected_fault, Readback, RestoreOptions, Tables, Timeouts, Written, CHUNK};
+use super::{cancelled_error, injected_fault, RestoreOptions, Stored, Tables, Timeouts};
 use crate::error::{Error, RestoreFailure, Result};
 use crate::secret::Secret;
 use crate::CancellationToken;
@@ -55,8 +56,8 @@ impl PostgresTarget {
     }
 
     /// Connect (TLS per `sslmode`, see `tls.rs`), within the connect
-    /// timeout, and set the session's statement and lock timeouts.
-    pub(super) async fn connect(&self) -> Result<PgSession<'_>> {
+    /// timeout.
+    pub(super) async fn connect(&self) -> Result<PgSession> {
         let parsed = Connection::parse(self.url.expose(), self.ca_file.as_deref())?;
         let host = parsed.host();
         let connector = parsed.connector()?;
@@ -97,212 +98,242 @@ impl PostgresTarget {
         Ok(PgSession {
             client,
             connector,
-            tables: &self.tables,
+            tables: self.tables.clone(),
             timeouts: self.timeouts,
         })
     }
+
+    /// A connection for a restore: the one a restore to the same server
+    /// left idle in this process less than [`IDLE_REUSE`] ago and still
+    /// open, else a new one. Saves the connect (TCP, TLS, the password
+    /// exchange: three or four round trips) for restores in a row.
+    pub(super) async fn session_for_restore(&self) -> Result<PgSession> {
+        let reused = {
+            let mut idle = idle_sessions().lock().unwrap_or_else(|e| e.into_inner());
+            let at = idle.iter().position(|s| {
+                s.url.expose() == self.url.expose()
+                    && s.ca_file == self.ca_file
+                    && s.since.elapsed() < IDLE_REUSE
+                    && !s.session.client.is_closed()
+            });
+            let reused = at.map(|i| idle.swap_remove(i).session);
+            idle.retain(|s| s.since.elapsed() < IDLE_REUSE && !s.session.client.is_closed());
+            reused
+        };
+        match reused {
+            Some(mut session) => {
+                session.tables = self.tables.clone();
+                session.timeouts = self.timeouts;
+                Ok(session)
+            }
+            None => self.connect().await,
+        }
+    }
+
+    /// Keep a connection that ended a restore cleanly for the next one.
+    pub(super) fn keep_idle(&self, session: PgSession) {
+        let mut idle = idle_sessions().lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() >= MAX_IDLE {
+            idle.remove(0);
+        }
+        idle.push(IdleSession {
+            url: self.url.clone(),
+            ca_file: self.ca_file.clone(),
+            session,
+            since: Instant::now(),
+        });
+    }
+
+    /// What identifies this target's tables in the column cache: server,
+    /// database, user and tables; never the password.
+    pub(super) fn cache_key(&self) -> Option<String> {
+        let parsed = Connection::parse(self.url.expose(), self.ca_file.as_deref()).ok()?;
+        let c = &parsed.config;
+        Some(format!(
+            "postgres {:?} {:?} {:?} {:?} {}|{}|{}",
+            c.get_hosts(),
+            c.get_ports(),
+            c.get_dbname(),
+            c.get_user(),
+            self.tables.conversations,
+            self.tables.messages,
+            self.tables.conflict_key
+        ))
+    }
 }
 
-/// One connection, for one restore.
-pub(super) struct PgSession<'a> {
+/// How long an idle connection is kept for the next restore, and how many.
+const IDLE_REUSE: Duration = Duration::from_secs(60);
+const MAX_IDLE: usize = 4;
+
+struct IdleSession {
+    url: Secret,
+    ca_file: Option<PathBuf>,
+    session: PgSession,
+    since: Instant,
+}
+
+fn idle_sessions() -> &'static Mutex<Vec<IdleSession>> {
+    static IDLE: OnceLock<Mutex<Vec<IdleSession>>> = OnceLock::new();
+    IDLE.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// One connection.
+pub(super) struct PgSession {
     client: tokio_postgres::Client,
     connector: Connector,
-    tables: &'a Tables,
+    tables: Tables,
     timeouts: Timeouts,
 }
 
-impl PgSession<'_> {
+impl PgSession {
     /// A statement, bounded on our side too: the server's timeouts end slow
     /// statements, this ends the wait for a server that went silent.
     async fn bounded<T>(&self, work: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T> {
-        let limit = self.timeouts.statement + self.timeouts.lock + self.timeouts.connect;
+        let limit = self.limit();
         match tokio::time::timeout(limit, work).await {
             Ok(out) => out.map_err(pg_error),
             Err(_) => Err(silent(limit)),
         }
     }
 
+    fn limit(&self) -> Duration {
+        self.timeouts.statement + self.timeouts.lock + self.timeouts.connect
+    }
+
+    /// Both tables' columns, in one query (no separate prepare).
     pub(super) async fn columns(&self) -> Result<(HashSet<String>, HashSet<String>)> {
-        let mut out = Vec::new();
-        for table in [&self.tables.conversations, &self.tables.messages] {
-            let (schema, name) = schema_and_table(table);
-            let rows = self
-                .bounded(self.client.query(
-                    "select column_name::text from information_schema.columns where table_schema = $1 and table_name = $2",
-                    &[&schema, &name],
-                ))
-                .await?;
-            if rows.is_empty() {
+        let (cs, ct) = schema_and_table(&self.tables.conversations);
+        let (ms, mt) = schema_and_table(&self.tables.messages);
+        let params: [(&(dyn ToSql + Sync), Type); 4] = [
+            (&cs, Type::TEXT),
+            (&ct, Type::TEXT),
+            (&ms, Type::TEXT),
+            (&mt, Type::TEXT),
+        ];
+        let rows = self
+            .bounded(self.client.query_typed(
+                "select (table_schema = $1 and table_name = $2), (table_schema = $3 and table_name = $4), \
+                 column_name::text from information_schema.columns \
+                 where (table_schema = $1 and table_name = $2) or (table_schema = $3 and table_name = $4)",
+                &params,
+            ))
+            .await?;
+        let mut conv = HashSet::new();
+        let mut msgs = HashSet::new();
+        for row in &rows {
+            if row.get::<_, bool>(0) {
+                conv.insert(row.get::<_, String>(2));
+            }
+            if row.get::<_, bool>(1) {
+                msgs.insert(row.get::<_, String>(2));
+            }
+        }
+        for (cols, table) in [(&conv, &self.tables.conversations), (&msgs, &self.tables.messages)] {
+            if cols.is_empty() {
                 return Err(Error::Restore {
                     failure: RestoreFailure::MissingTable,
                     message: format!("table {table} does not exist in Postgres (or this user cannot see it)"),
                 });
             }
-            out.push(rows.iter().map(|r| r.get::<_, String>(0)).collect::<HashSet<_>>());
         }
-        let msgs = out.pop().expect("two tables");
-        Ok((out.pop().expect("two tables"), msgs))
+        Ok((conv, msgs))
     }
 
-    pub(super) async fn conversation_exists(&self, plan: &Plan) -> Result<bool> {
-        let t = quote_ident(&self.tables.conversations);
-        let k = quote_ident(&self.tables.conflict_key);
-        let row = json!({ self.tables.conflict_key.clone(): plan.id }).to_string();
-        let sql = format!(
-            "select count(*) from {t} c, jsonb_populate_record(null::{t}, $1::text::jsonb) r where c.{k} = r.{k}"
-        );
-        let n: i64 = self.bounded(self.client.query_one(&sql, &[&row])).await?.get(0);
-        Ok(n > 0)
-    }
-
-    /// Everything in one transaction: an error or a cancel anywhere rolls
-    /// all of it back.
-    pub(super) async fn write(
-        &mut self,
+    /// The whole restore in one round trip: `begin` (with this
+    /// transaction's timeouts), one statement that inserts the conversation
+    /// and the messages (`ON CONFLICT DO NOTHING`) and returns the rows as
+    /// stored, and `commit`, sent together (pipelined). The statement is
+    /// one transaction by itself; an error in it turns the `commit` into a
+    /// rollback. A cancel before the answer asks the server to stop the
+    /// statement: if it stopped, nothing was written; if it had finished,
+    /// the restore is complete (and reported so). The second value says
+    /// whether the connection is fit to be kept (no cancel was sent on it).
+    pub(super) async fn restore(
+        &self,
         plan: &Plan,
         options: &RestoreOptions,
         cancel: &CancellationToken,
-    ) -> Result<Written> {
-        let cancel_token = self.client.cancel_token();
-        let connector = self.connector.clone();
-        let limit = self.timeouts.statement + self.timeouts.lock + self.timeouts.connect;
-        let tables = self.tables;
-        // BEGIN and the settings write nothing: a cancel just stops waiting
-        // (a dropped BEGIN is rolled back by tokio-postgres).
-        let tx = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Err(cancelled_error(&plan.id)),
-            out = tokio::time::timeout(limit, self.client.transaction()) => {
-                out.map_err(|_| silent(limit))?.map_err(pg_error)?
-            }
-        };
-        // For this transaction only (`set local`): through a pooler in
-        // transaction mode a session setting would outlive us on a shared
-        // server connection.
-        let settings = format!(
-            "set local statement_timeout = {}; set local lock_timeout = {}",
+    ) -> (Result<Stored>, bool) {
+        if cancel.is_cancelled() {
+            return (Err(cancelled_error(&plan.id)), true);
+        }
+        let limit = self.limit();
+        let fault = options.fault_after_conversation();
+        let begin = format!(
+            "begin; set local statement_timeout = {}; set local lock_timeout = {}",
             self.timeouts.statement.as_millis(),
             self.timeouts.lock.as_millis()
         );
-        let set = tokio::select! {
+        let sql = restore_sql(&self.tables, plan);
+        let conversation = Value::Array(vec![Value::Object(plan.conversation.clone())]).to_string();
+        let messages = serde_json::to_string(&plan.messages).expect("rows serialize");
+        let owner = json!({ "conversation_id": plan.id }).to_string();
+        let params: [(&(dyn ToSql + Sync), Type); 3] = [
+            (&conversation, Type::TEXT),
+            (&messages, Type::TEXT),
+            (&owner, Type::TEXT),
+        ];
+        // The test hook: the rows are written (in the transaction), then
+        // the restore fails before the commit.
+        let end = if fault { "rollback" } else { "commit" };
+        // `join3` polls in order, so the three go out in this order at once.
+        let all = futures::future::join3(
+            self.client.batch_execute(&begin),
+            self.client.query_typed(&sql, &params),
+            self.client.batch_execute(end),
+        );
+        tokio::pin!(all);
+        let finished = tokio::select! {
             biased;
+            out = tokio::time::timeout(limit, &mut all) => Some(out),
             _ = cancel.cancelled() => None,
-            out = tokio::time::timeout(limit, tx.batch_execute(&settings)) => Some(out),
         };
-        match set {
-            Some(Ok(Ok(()))) => {}
-            // Nothing written yet; dropping `tx` rolls back.
-            Some(Ok(Err(e))) => return Err(pg_error(e)),
-            Some(Err(_)) => return Err(silent(limit)),
-            None => return Err(cancelled_error(&plan.id)),
-        }
-        // One statement, unless the person cancels: then the server is told
-        // to stop it at once (it may be waiting for a lock) and its error
-        // awaited, so the rollback below is not queued behind it.
-        let statement = |sql: String, rows: String| {
-            let tx = &tx;
-            let cancel_token = cancel_token.clone();
-            let connector = connector.clone();
-            async move {
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&rows];
-                let exec = tx.execute(&sql, &params);
-                tokio::pin!(exec);
-                let finished = tokio::select! {
-                    biased;
-                    out = tokio::time::timeout(limit, &mut exec) => Some(out),
-                    _ = cancel.cancelled() => None,
+        let (cancelled, answers) = match finished {
+            Some(out) => (false, out),
+            None => {
+                let token = self.client.cancel_token();
+                let stop = async {
+                    match self.connector.clone() {
+                        Connector::Plain => token.cancel_query(tokio_postgres::NoTls).await,
+                        Connector::Tls(tls) => token.cancel_query(tls).await,
+                    }
                 };
-                match finished {
-                    Some(Ok(out)) => out.map_err(pg_error),
-                    Some(Err(_)) => Err(silent(limit)),
-                    None => {
-                        let stop = async {
-                            match connector {
-                                Connector::Plain => cancel_token.cancel_query(tokio_postgres::NoTls).await,
-                                Connector::Tls(tls) => cancel_token.cancel_query(tls).await,
-                            }
-                        };
-                        let _ = tokio::time::timeout(Duration::from_secs(5), stop).await;
-                        let _ = tokio::time::timeout(limit, exec).await;
-                        Err(cancelled_error(&plan.id))
+                let _ = tokio::time::timeout(Duration::from_secs(5), stop).await;
+                // A server that answers neither the statement nor the
+                // cancel is not waited for long: the person asked to stop.
+                match tokio::time::timeout(self.timeouts.connect.min(limit), all).await {
+                    Ok(out) => (true, Ok(out)),
+                    Err(_) => {
+                        let what = format!(
+                            "restore of conversation {} (Postgres answered neither the restore nor the cancel, \
+                             so whether it was written cannot be told: run the restore again to complete it; \
+                             it is idempotent)",
+                            plan.id
+                        );
+                        return (Err(Error::Cancelled { what }), false);
                     }
                 }
             }
         };
-        let result = async {
-            if cancel.is_cancelled() {
-                return Err(cancelled_error(&plan.id));
+        let Ok((begun, rows, ended)) = answers else {
+            return (Err(commit_unknown(&plan.id)), false);
+        };
+        let out = match (begun, rows, ended) {
+            (_, Err(e), _) if cancelled && e.code() == Some(&SqlState::QUERY_CANCELED) => {
+                Err(cancelled_error(&plan.id))
             }
-            let conv_rows = Value::Array(vec![Value::Object(plan.conversation.clone())]).to_string();
-            let conversation_inserted = statement(
-                insert_sql(&tables.conversations, &plan.conversation_columns, &tables.conflict_key),
-                conv_rows,
-            )
-            .await?
-                > 0;
-            if options.fault_after_conversation() {
-                return Err(injected_fault());
-            }
-            let mut messages_inserted = 0;
-            if !plan.messages.is_empty() {
-                let sql = insert_sql(&tables.messages, &plan.message_columns, &tables.conflict_key);
-                for chunk in plan.messages.chunks(CHUNK) {
-                    let rows = serde_json::to_string(chunk).expect("rows serialize");
-                    messages_inserted += statement(sql.clone(), rows).await?;
-                }
-            }
-            if cancel.is_cancelled() {
-                return Err(cancelled_error(&plan.id));
-            }
-            Ok(Written {
-                conversation_inserted,
-                messages_inserted,
-            })
-        }
-        .await;
-        match result {
-            Ok(written) => {
-                tokio::time::timeout(limit, tx.commit())
-                    .await
-                    .map_err(|_| Error::Restore {
-                        failure: RestoreFailure::TargetUnavailable,
-                        message: "Postgres did not confirm the commit in time: run the restore again to see \
-                                  whether it was written (it is idempotent)"
-                            .into(),
-                    })?
-                    .map_err(pg_error)?;
-                Ok(written)
-            }
-            Err(e) => {
-                // Roll back now rather than on drop, so the server releases the
-                // rows at once (a dropped transaction only queues the rollback).
-                let _ = tokio::time::timeout(limit, tx.rollback()).await;
-                Err(e)
-            }
-        }
-    }
-
-    /// Read every restored row back and compare it with the archive.
-    pub(super) async fn read_back(&self, plan: &Plan) -> Result<Readback> {
-        let key = &self.tables.conflict_key;
-        let mut differences = Differences::default();
-        let conv_key = plan.conversation.get(key).cloned().unwrap_or(Value::Null);
-        let conversation = self.rows_by_key(&self.tables.conversations, &[conv_key]).await?;
-        differences.compare(
-            &self.tables.conversations,
-            key,
-            std::slice::from_ref(&plan.conversation),
-            &conversation,
-        );
-        let mut messages = Vec::new();
-        for keys in plan.message_keys(key).chunks(READ_CHUNK) {
-            messages.extend(self.rows_by_key(&self.tables.messages, keys).await?);
-        }
-        differences.compare(&self.tables.messages, key, &plan.messages, &messages);
-        Ok(Readback {
-            messages_in_table: self.count_messages(plan).await?,
-            differences,
-        })
+            (Ok(()), Ok(_), Ok(())) if fault => Err(injected_fault()),
+            (Ok(()), Ok(rows), Ok(())) => stored(&rows),
+            // The statement failed: the `commit` rolled back.
+            (_, Err(e), _) => Err(pg_error(e)),
+            // Without its `begin` the statement committed by itself, or not.
+            (Err(_), Ok(_), _) => Err(commit_unknown(&plan.id)),
+            (Ok(()), Ok(_), Err(e)) if e.is_closed() => Err(commit_unknown(&plan.id)),
+            // The server refused the commit: rolled back.
+            (Ok(()), Ok(_), Err(e)) => Err(pg_error(e)),
+        };
+        (out, !cancelled)
     }
 
     /// Rows of `table` with these keys, as JSON (`to_jsonb`: timestamps as
@@ -369,16 +400,6 @@ impl PgSession<'_> {
         }
         Ok(rows)
     }
-
-    async fn count_messages(&self, plan: &Plan) -> Result<u64> {
-        let t = quote_ident(&self.tables.messages);
-        let row = json!({ "conversation_id": plan.id }).to_string();
-        let sql = format!(
-            "select count(*) from {t} m, jsonb_populate_record(null::{t}, $1::text::jsonb) r where m.conversation_id = r.conversation_id"
-        );
-        let n: i64 = self.bounded(self.client.query_one(&sql, &[&row])).await?.get(0);
-        Ok(n as u64)
-    }
 }
 
 /// A server that stopped answering (our own bound, not the server's).
@@ -409,6 +430,13 @@ pub(super) fn pg_error(e: tokio_postgres::Error) -> Error {
         Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => (
             RestoreFailure::TargetPermission,
             "permission denied for this Postgres user".to_owned(),
+        ),
+        Some(c) if *c == SqlState::UNDEFINED_COLUMN => (
+            RestoreFailure::MissingColumns,
+            format!(
+                "a column is not in the table ({})",
+                e.as_db_error().map_or("", |d| d.message())
+            ),
         ),
         Some(c) if *c == SqlState::UNDEFINED_TABLE => {
             (RestoreFailure::MissingTable, "a table does not exist".to_owned())
@@ -448,13 +476,80 @@ pub(super) fn pg_error(e: tokio_postgres::Error) -> Error {
     }
 }
 
-/// `insert ... select ... from jsonb_populate_recordset ... on conflict do nothing`
-fn insert_sql(table: &str, columns: &[String], key: &str) -> String {
-    let cols = columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
-    let t = quote_ident(table);
+/// A restore's outcome when the commit was sent but not confirmed.
+fn commit_unknown(id: &str) -> Error {
+    Error::Restore {
+        failure: RestoreFailure::TargetUnavailable,
+        message: format!(
+            "Postgres did not confirm the restore of conversation {id} in time: run the restore again to see \
+             whether it was written (it is idempotent)"
+        ),
+    }
+}
+
+/// The restore statement's one row: what was inserted, the rows as stored,
+/// the conversation's messages in the table.
+fn stored(rows: &[tokio_postgres::Row]) -> Result<Stored> {
+    let row = rows.first().ok_or_else(|| Error::Restore {
+        failure: RestoreFailure::RestoreFailed,
+        message: "the restore statement returned no row".into(),
+    })?;
+    let parse = |i: usize, what: &str| -> Result<Vec<Value>> {
+        serde_json::from_str(row.get::<_, &str>(i)).map_err(|e| Error::Restore {
+            failure: RestoreFailure::RestoreFailed,
+            message: format!("the stored {what} rows returned are not JSON: {e}"),
+        })
+    };
+    Ok(Stored {
+        conversation_inserted: row.get::<_, i64>(0) > 0,
+        messages_inserted: row.get::<_, i64>(1) as u64,
+        conversation: parse(2, "conversation")?,
+        messages: parse(3, "message")?,
+        messages_in_table: row.get::<_, i64>(4) as u64,
+    })
+}
+
+/// One statement: insert the conversation and the messages (`ON CONFLICT
+/// DO NOTHING`, only the planned columns), and return the rows with the
+/// restored keys as stored: those inserted (`returning`) and those already
+/// there (the statement's snapshot, taken before its inserts). A message's
+/// conversation row may be inserted by the same statement: foreign keys
+/// are checked at its end. `$1` the conversation (a one-row array), `$2`
+/// the messages, `$3` `{"conversation_id": id}`.
+fn restore_sql(tables: &Tables, plan: &Plan) -> String {
+    let c = quote_ident(&tables.conversations);
+    let m = quote_ident(&tables.messages);
+    let k = quote_ident(&tables.conflict_key);
+    let list = |cols: &[String]| cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+    let ccols = list(&plan.conversation_columns);
+    let mcols = list(&plan.message_columns);
+    let messages = if plan.message_columns.is_empty() {
+        format!(
+            "m_in as (select to_jsonb(t) as row, t.conversation_id as cid from {m} t where false), \
+             m_old as (select to_jsonb(t) as row from {m} t where false)"
+        )
+    } else {
+        format!(
+            "m_in as (insert into {m} as t ({mcols}) select {mcols} \
+             from jsonb_populate_recordset(null::{m}, $2::text::jsonb) on conflict ({k}) do nothing \
+             returning to_jsonb(t) as row, t.conversation_id as cid), \
+             m_old as (select to_jsonb(t) as row from {m} t \
+             where t.{k} in (select r.{k} from jsonb_populate_recordset(null::{m}, $2::text::jsonb) r))"
+        )
+    };
+    let owner = format!("(select r.conversation_id from jsonb_populate_record(null::{m}, $3::text::jsonb) r)");
     format!(
-        "insert into {t} ({cols}) select {cols} from jsonb_populate_recordset(null::{t}, $1::text::jsonb) on conflict ({}) do nothing",
-        quote_ident(key)
+        "with c_in as (insert into {c} as t ({ccols}) select {ccols} \
+         from jsonb_populate_recordset(null::{c}, $1::text::jsonb) on conflict ({k}) do nothing \
+         returning to_jsonb(t) as row), \
+         c_old as (select to_jsonb(t) as row from {c} t \
+         where t.{k} in (select r.{k} from jsonb_populate_recordset(null::{c}, $1::text::jsonb) r)), \
+         {messages} \
+         select (select count(*) from c_in), (select count(*) from m_in), \
+         (select coalesce(jsonb_agg(x.row), '[]') from (select row from c_in union all select row from c_old) x)::text, \
+         (select coalesce(jsonb_agg(x.row), '[]') from (select row from m_in union all select row from m_old) x)::text, \
+         (select count(*) from {m} t where t.conversation_id = {owner}) \
+         + (select count(*) from m_in where cid = {owner})"
     )
 }
 
@@ -484,7 +579,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cancel_stops_the_wait_for_begin() {
+    async fn a_cancel_stops_the_wait_for_a_silent_server() {
         let port = silent_after_login().await;
         let long = Duration::from_secs(60);
         let tables = Tables::default();
@@ -498,7 +593,7 @@ mod tests {
             statement: long,
             lock: long,
         });
-        let mut session = target.connect().await.unwrap();
+        let session = target.connect().await.unwrap();
         let doc = crate::model::ConversationDocument::from_value(
             "k",
             json!({"conversation": {"id": "c1"}, "messages": [{"id": "m1"}]}),
@@ -513,14 +608,16 @@ mod tests {
             trigger.cancel();
         });
         // Without the cancel the wait would last statement + lock + connect
-        // (130 s): a bound of 20 s tells the two apart.
-        let out = tokio::time::timeout(
+        // (130 s): a bound of 20 s tells the two apart (the cancel waits 5 s
+        // for the server to take it, then the connect timeout, 10 s).
+        let (out, reusable) = tokio::time::timeout(
             Duration::from_secs(20),
-            session.write(&plan, &RestoreOptions::default(), &cancel),
+            session.restore(&plan, &RestoreOptions::default(), &cancel),
         )
         .await
         .expect("the cancel ended the wait");
         assert_eq!(out.unwrap_err().code(), "cancelled");
+        assert!(!reusable, "a connection left mid-statement is not kept");
     }
 
     #[test]

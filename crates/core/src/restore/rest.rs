@@ -8,17 +8,16 @@ use std::collections::HashSet;
 use serde_json::{json, Map, Value};
 
 use super::plan::Plan;
-use super::verify::{self, Differences};
-use super::{
-    cancelled_error, check_identifier, injected_fault, Readback, RestoreOptions, Tables, Timeouts, Written, CHUNK,
-};
+use super::verify;
+use super::{cancelled_error, check_identifier, injected_fault, RestoreOptions, Stored, Tables, Timeouts, CHUNK};
 use crate::error::{Error, RestoreFailure, Result};
+use crate::model::ConversationDocument;
 use crate::secret::Secret;
 use crate::CancellationToken;
 
 pub(super) mod query;
 
-use query::{in_lists, select_name};
+use query::{in_lists, select_list};
 
 /// A Supabase project URL: `https://`, or `http://` only to this machine
 /// (the key travels in every request).
@@ -84,6 +83,14 @@ impl RestTarget {
 
     pub(super) fn rpc_function(&self) -> Option<&str> {
         self.rpc_function.as_deref()
+    }
+
+    /// What identifies this target's tables in the column cache (never the key).
+    pub(super) fn cache_key(&self) -> String {
+        format!(
+            "rest {} {}|{}|{}",
+            self.base, self.tables.conversations, self.tables.messages, self.tables.conflict_key
+        )
     }
 
     /// Legacy keys are JWTs and go in `apikey` and `Authorization`; the new
@@ -155,27 +162,11 @@ impl RestTarget {
         Ok((cols(&self.tables.conversations)?, cols(&self.tables.messages)?))
     }
 
-    pub(super) async fn conversation_exists(&self, id: &str) -> Result<bool> {
-        let key = &self.tables.conflict_key;
-        let what = "checking for the conversation";
-        let resp = self
-            .send(
-                what,
-                self.request(reqwest::Method::GET, &self.tables.conversations)
-                    .query(&[(key.as_str(), format!("eq.{id}")), ("select", key.clone())]),
-            )
-            .await?;
-        Ok(self
-            .json(what, resp)
-            .await?
-            .as_array()
-            .is_some_and(|rows| !rows.is_empty()))
-    }
-
+    /// Messages of conversation `id` in the table now.
     async fn count_messages(&self, id: &str) -> Result<u64> {
         let resp = self
             .send(
-                "counting the restored messages",
+                "counting the conversation's messages",
                 self.request(reqwest::Method::GET, &self.tables.messages)
                     .query(&[
                         ("conversation_id", format!("eq.{id}")),
@@ -198,7 +189,9 @@ impl RestTarget {
             })
     }
 
-    /// Insert rows, skipping ones already there; the keys of those inserted.
+    /// Insert rows, skipping ones already there; the rows inserted, as
+    /// stored (`return=representation`, the `columns` and the key), which
+    /// is what verifies them.
     async fn insert(
         &self,
         table: &str,
@@ -216,7 +209,7 @@ impl RestTarget {
             .query(&[
                 ("columns", columns.join(",")),
                 ("on_conflict", key.clone()),
-                ("select", key.clone()),
+                ("select", select_list(columns, key)),
             ])
             .header("Prefer", "return=representation,resolution=ignore-duplicates")
             .json(rows)
@@ -234,11 +227,13 @@ impl RestTarget {
             return Err(InsertError { error, maybe_written });
         }
         // Committed, but which rows it wrote is in the answer we could not read.
-        let inserted = self.json(&what, resp).await.map_err(maybe)?;
-        Ok(inserted
-            .as_array()
-            .map(|rows| rows.iter().filter_map(|r| r.get(key).cloned()).collect())
-            .unwrap_or_default())
+        match self.json(&what, resp).await.map_err(maybe)? {
+            Value::Array(rows) => Ok(rows),
+            _ => Err(maybe(Error::Restore {
+                failure: RestoreFailure::RestoreFailed,
+                message: format!("{what}: Supabase did not answer with the rows written"),
+            })),
+        }
     }
 
     /// The keys among `keys` that `table` holds now.
@@ -281,119 +276,245 @@ impl RestTarget {
         Ok(())
     }
 
-    /// Rows of `table` with these keys, only the `columns` restored.
+    /// Rows of `table` with these keys, only the `columns` restored: one
+    /// request per `in.(...)` list, all sent at once.
     pub(super) async fn rows_by_key(&self, table: &str, columns: &[String], keys: &[Value]) -> Result<Vec<Value>> {
         let key = &self.tables.conflict_key;
-        let mut select: Vec<String> = columns.iter().map(|c| select_name(c)).collect();
-        if !columns.contains(key) {
-            select.push(select_name(key));
-        }
+        let select = select_list(columns, key);
         let what = format!("reading the restored rows of {table} back");
-        let mut rows = Vec::new();
-        for list in in_lists(keys) {
-            let resp = self
-                .send(
-                    &what,
-                    self.request(reqwest::Method::GET, table)
-                        .query(&[(key.as_str(), format!("in.({list})")), ("select", select.join(","))]),
-                )
-                .await?;
-            match self.json(&what, resp).await? {
-                Value::Array(found) => rows.extend(found),
-                _ => {
-                    return Err(Error::Restore {
+        let what = what.as_str();
+        let pages = futures::future::try_join_all(in_lists(keys).into_iter().map(|list| {
+            let req = self
+                .request(reqwest::Method::GET, table)
+                .query(&[(key.as_str(), format!("in.({list})")), ("select", select.clone())]);
+            async move {
+                let resp = self.send(what, req).await?;
+                match self.json(what, resp).await? {
+                    Value::Array(found) => Ok(found),
+                    _ => Err(Error::Restore {
                         failure: RestoreFailure::RestoreFailed,
                         message: format!("{what}: Supabase did not answer with rows"),
-                    })
+                    }),
                 }
             }
-        }
-        Ok(rows)
+        }))
+        .await?;
+        Ok(pages.into_iter().flatten().collect())
     }
 
-    /// Read every restored row back and compare it with the archive.
-    pub(super) async fn read_back(&self, plan: &Plan) -> Result<Readback> {
-        let key = &self.tables.conflict_key;
-        let mut differences = Differences::default();
-        let conversation = self
-            .rows_by_key(
-                &self.tables.conversations,
-                &plan.conversation_columns,
-                &[plan.conversation.get(key).cloned().unwrap_or(Value::Null)],
+    /// Restore with the RPC function's two-argument form: one request, one
+    /// transaction, which checks the archive's fields against the columns
+    /// itself and answers with the rows as stored. `None` when the database
+    /// has only the one-argument form (nothing was written): then the
+    /// caller restores the older way.
+    pub(super) async fn restore_rpc(
+        &self,
+        function: &str,
+        doc: &ConversationDocument,
+        options: &RestoreOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Option<(Plan, Stored)>> {
+        let id = doc.id();
+        // Every archive field: the function refuses (or, allowed, leaves
+        // out) those without a column.
+        let messages: Vec<&Map<String, Value>> = doc.messages().map(|m| m.map()).collect();
+        let body = json!({
+            "archive": {"conversation": doc.conversation().map(), "messages": messages},
+            "options": {"allow_missing_columns": options.allow_missing_columns},
+        });
+        // One call, one transaction: once sent it commits or fails as a
+        // whole, so a cancel from here on has nothing to undo.
+        if cancel.is_cancelled() {
+            return Err(cancelled_error(id));
+        }
+        let what = format!("calling {function}");
+        let resp = self
+            .request(reqwest::Method::POST, &format!("rpc/{function}"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&what, &e))?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            // No such function (PostgREST's word, or Postgres's while
+            // PostgREST's schema cache still lists a dropped one): nothing
+            // was written.
+            if body["code"] == "PGRST202" || body["code"] == "42883" {
+                return Ok(None);
+            }
+            if body["hint"] == "archive-desk: missing columns" {
+                return Err(Error::Restore {
+                    failure: RestoreFailure::MissingColumns,
+                    message: format!(
+                        "conversation {id}: {}; nothing was written (add the columns, or restore without them)",
+                        body["message"]
+                            .as_str()
+                            .unwrap_or("the target tables lack archive fields")
+                    ),
+                });
+            }
+            return Err(rest_error(&what, status, &body));
+        }
+        let out = self.json(&what, resp).await?;
+        if out["version"] != 2 {
+            return Err(Error::Restore {
+                failure: RestoreFailure::RestoreFailed,
+                message: format!("{what}: the answer is not the two-argument form's (no \"version\": 2)"),
+            });
+        }
+        let names = |v: &Value| -> HashSet<String> {
+            v.as_array()
+                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                .unwrap_or_default()
+        };
+        let (dropped_c, dropped_m) = (
+            names(&out["dropped"]["conversations"]),
+            names(&out["dropped"]["messages"]),
+        );
+        let conv_cols: HashSet<String> = doc
+            .conversation()
+            .map()
+            .keys()
+            .filter(|k| !dropped_c.contains(*k))
+            .cloned()
+            .collect();
+        // The function fills `conversation_id` in; the plan does too, to
+        // verify it.
+        let msg_cols: HashSet<String> = doc
+            .messages()
+            .flat_map(|m| m.map().keys())
+            .chain(std::iter::once(&"conversation_id".to_owned()))
+            .filter(|k| !dropped_m.contains(*k))
+            .cloned()
+            .collect();
+        let plan = Plan::new(doc, &conv_cols, &msg_cols);
+        let rows = |v: &Value| v.as_array().cloned().unwrap_or_default();
+        let stored = Stored {
+            conversation_inserted: out["conversation_inserted"].as_u64() == Some(1),
+            messages_inserted: out["messages_inserted"].as_u64().unwrap_or(0),
+            conversation: match &out["conversation"] {
+                Value::Null => Vec::new(),
+                row => vec![row.clone()],
+            },
+            messages: rows(&out["messages"]),
+            messages_in_table: out["messages_present"].as_u64().unwrap_or(0),
+        };
+        Ok(Some((plan, stored)))
+    }
+
+    /// The RPC function's one-argument form (a database not upgraded yet):
+    /// the call, then the rows read back.
+    pub(super) async fn restore_rpc_v1(
+        &self,
+        function: &str,
+        plan: &Plan,
+        cancel: &CancellationToken,
+    ) -> Result<Stored> {
+        if cancel.is_cancelled() {
+            return Err(cancelled_error(&plan.id));
+        }
+        let payload = json!({"payload": {"conversation": plan.conversation, "messages": plan.messages}});
+        let what = format!("calling {function}");
+        let resp = self
+            .send(
+                &what,
+                self.request(reqwest::Method::POST, &format!("rpc/{function}"))
+                    .json(&payload),
             )
             .await?;
-        differences.compare(
-            &self.tables.conversations,
-            key,
-            std::slice::from_ref(&plan.conversation),
-            &conversation,
-        );
-        let messages = self
-            .rows_by_key(&self.tables.messages, &plan.message_columns, &plan.message_keys(key))
+        let out = self.json(&what, resp).await?;
+        let (conversation, messages) = self
+            .read_back(plan, true, &plan.message_keys(&self.tables.conflict_key))
             .await?;
-        differences.compare(&self.tables.messages, key, &plan.messages, &messages);
-        Ok(Readback {
-            messages_in_table: self.count_messages(&plan.id).await?,
-            differences,
+        Ok(Stored {
+            conversation_inserted: out["conversation_inserted"].as_u64() == Some(1),
+            messages_inserted: out["messages_inserted"].as_u64().unwrap_or(0),
+            conversation,
+            messages,
+            messages_in_table: out["messages_present"].as_u64().unwrap_or(0),
         })
     }
 
-    pub(super) async fn write(
+    /// The conversation row (if asked) and the messages with these keys,
+    /// as stored; every request at once.
+    async fn read_back(
+        &self,
+        plan: &Plan,
+        conversation: bool,
+        message_keys: &[Value],
+    ) -> Result<(Vec<Value>, Vec<Value>)> {
+        let key = &self.tables.conflict_key;
+        let conv_key = [plan.conversation.get(key).cloned().unwrap_or(Value::Null)];
+        let conv = async {
+            if conversation {
+                self.rows_by_key(&self.tables.conversations, &plan.conversation_columns, &conv_key)
+                    .await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let msgs = async {
+            if message_keys.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.rows_by_key(&self.tables.messages, &plan.message_columns, message_keys)
+                    .await
+            }
+        };
+        futures::future::try_join(conv, msgs).await
+    }
+
+    /// Plain REST: the conversation, then the messages (the foreign key
+    /// orders them), each insert answering with the rows it wrote; only
+    /// rows that were already there are read back. What the table holds
+    /// before the messages go in is read beside the conversation's insert,
+    /// so no request waits for it. On any failure or cancel what this
+    /// attempt inserted is deleted again.
+    pub(super) async fn restore_plain(
         &self,
         plan: &Plan,
         options: &RestoreOptions,
         cancel: &CancellationToken,
-        conversation_before: bool,
-    ) -> Result<Written> {
+    ) -> Result<Stored> {
         if cancel.is_cancelled() {
             return Err(cancelled_error(&plan.id));
         }
-        if let Some(function) = &self.rpc_function {
-            // One call, one transaction: once sent it commits or fails as a
-            // whole, so a cancel from here on has nothing to undo.
-            let payload = json!({"payload": {"conversation": plan.conversation, "messages": plan.messages}});
-            let what = format!("calling {function}");
-            let resp = self
-                .send(
-                    &what,
-                    self.request(reqwest::Method::POST, &format!("rpc/{function}"))
-                        .json(&payload),
-                )
-                .await?;
-            let out = self.json(&what, resp).await?;
-            return Ok(Written {
-                conversation_inserted: out["conversation_inserted"].as_u64() == Some(1),
-                messages_inserted: out["messages_inserted"].as_u64().unwrap_or(0),
-            });
-        }
-
+        let key = self.tables.conflict_key.as_str();
+        let conv_key = vec![plan.conversation.get(key).cloned().unwrap_or(Value::Null)];
+        let message_keys = plan.message_keys(key);
         // A request under way is never abandoned for a cancel (its insert
         // could still commit after we undo); a cancel is honoured between
         // requests. A request that times out or loses its answer may have
         // committed: its rows are looked for, to be undone too; when that
         // cannot be told, nothing is undone and the error says so (a second
         // restore completes the first, whatever it did).
-        let key = self.tables.conflict_key.as_str();
-        let conv = match self
-            .insert(
+        let (conv, conv_before, msgs_before, count_before) = tokio::join!(
+            self.insert(
                 &self.tables.conversations,
                 &plan.conversation_columns,
                 std::slice::from_ref(&plan.conversation),
-            )
-            .await
-        {
-            Ok(conv) => conv,
+            ),
+            self.present_keys(&self.tables.conversations, &conv_key),
+            self.present_keys(&self.tables.messages, &message_keys),
+            self.count_messages(&plan.id),
+        );
+        let conv_rows = match conv {
+            Ok(rows) => rows,
             Err(InsertError {
                 error,
                 maybe_written: false,
             }) => return Err(error),
             Err(InsertError { error, .. }) => {
-                let absent: Vec<Value> = if conversation_before {
-                    Vec::new()
-                } else {
-                    vec![plan.conversation.get(key).cloned().unwrap_or(Value::Null)]
+                // Read beside the insert, "absent" is certain; "present"
+                // may be the insert's own row.
+                let Ok(before) = conv_before else {
+                    return Err(state_unknown(&plan.id, &error));
                 };
-                let Some(conv) = self.written_by_unanswered(&self.tables.conversations, &absent).await else {
+                if !before.is_empty() {
+                    return Err(state_unknown(&plan.id, &error));
+                }
+                let Some(conv) = self.written_by_unanswered(&self.tables.conversations, &conv_key).await else {
                     return Err(state_unknown(&plan.id, &error));
                 };
                 let undo = self.delete_keys(&self.tables.conversations, &conv).await;
@@ -403,70 +524,104 @@ impl RestTarget {
                 });
             }
         };
-        let mut inserted_messages = Vec::new();
-        let result: std::result::Result<(), InsertError> = async {
+        let conv_inserted: Vec<Value> = conv_rows.iter().filter_map(|r| r.get(key).cloned()).collect();
+        let mut inserted_messages: Vec<Value> = Vec::new();
+        let mut message_rows: Vec<Value> = Vec::new();
+        let result: std::result::Result<u64, InsertError> = async {
             let certain = |error| InsertError {
                 error,
                 maybe_written: false,
             };
+            let msgs_before = msgs_before.map_err(certain)?;
+            let count_before = count_before.map_err(certain)?;
             if options.fault_after_conversation() {
                 return Err(certain(injected_fault()));
             }
-            for chunk in plan.messages.chunks(CHUNK) {
-                if cancel.is_cancelled() {
-                    return Err(certain(cancelled_error(&plan.id)));
-                }
-                let keys: Vec<Value> = chunk
+            if cancel.is_cancelled() {
+                return Err(certain(cancelled_error(&plan.id)));
+            }
+            // The chunks go at once; each is a statement of its own, and
+            // all are awaited before anything is decided.
+            let chunks: Vec<&[Map<String, Value>]> = plan.messages.chunks(CHUNK).collect();
+            let answers = futures::future::join_all(
+                chunks
                     .iter()
-                    .map(|m| m.get(key).cloned().unwrap_or(Value::Null))
-                    .collect();
-                // Which keys are not there yet: if the insert goes unanswered,
-                // those found afterwards are this attempt's.
-                let before = self.present_keys(&self.tables.messages, &keys).await.map_err(certain)?;
-                match self.insert(&self.tables.messages, &plan.message_columns, chunk).await {
-                    Ok(keys) => inserted_messages.extend(keys),
+                    .map(|chunk| self.insert(&self.tables.messages, &plan.message_columns, chunk)),
+            )
+            .await;
+            let mut failed = None;
+            for (chunk, answer) in chunks.iter().zip(answers) {
+                match answer {
+                    Ok(rows) => {
+                        inserted_messages.extend(rows.iter().filter_map(|r| r.get(key).cloned()));
+                        message_rows.extend(rows);
+                    }
                     Err(e) if e.maybe_written => {
-                        let absent: Vec<Value> = keys
-                            .into_iter()
-                            .filter(|k| !before.contains(&verify::key_text(k)))
+                        // Which keys were not there before: if they are now,
+                        // this attempt wrote them.
+                        let absent: Vec<Value> = chunk
+                            .iter()
+                            .map(|m| m.get(key).cloned().unwrap_or(Value::Null))
+                            .filter(|k| !msgs_before.contains(&verify::key_text(k)))
                             .collect();
                         match self.written_by_unanswered(&self.tables.messages, &absent).await {
                             Some(written) => {
                                 inserted_messages.extend(written);
-                                return Err(certain(e.error));
+                                failed.get_or_insert(certain(e.error));
                             }
-                            None => return Err(e),
+                            // Unknown beats a certain failure: nothing is undone.
+                            None => failed = Some(e),
                         }
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
                 }
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
             // A cancel during the last request still counts: it came before
             // the restore was done.
             if cancel.is_cancelled() {
                 return Err(certain(cancelled_error(&plan.id)));
             }
-            Ok(())
+            Ok(count_before)
         }
         .await;
-        if let Err(InsertError { error, maybe_written }) = result {
-            if maybe_written {
-                return Err(state_unknown(&plan.id, &error));
+        let count_before = match result {
+            Ok(n) => n,
+            Err(InsertError { error, maybe_written }) => {
+                if maybe_written {
+                    return Err(state_unknown(&plan.id, &error));
+                }
+                // Never leave a half restore: take back what this attempt wrote.
+                let undo = async {
+                    self.delete_keys(&self.tables.messages, &inserted_messages).await?;
+                    self.delete_keys(&self.tables.conversations, &conv_inserted).await
+                }
+                .await;
+                return Err(match undo {
+                    Ok(()) => error,
+                    Err(undo_err) => undo_failed(&error, &undo_err),
+                });
             }
-            // Never leave a half restore: take back what this attempt wrote.
-            let undo = async {
-                self.delete_keys(&self.tables.messages, &inserted_messages).await?;
-                self.delete_keys(&self.tables.conversations, &conv).await
-            }
-            .await;
-            return Err(match undo {
-                Ok(()) => error,
-                Err(undo_err) => undo_failed(&error, &undo_err),
-            });
-        }
-        Ok(Written {
-            conversation_inserted: !conv.is_empty(),
-            messages_inserted: inserted_messages.len() as u64,
+        };
+        // Verified from the inserts' answers; what was there already is read.
+        let written: HashSet<String> = inserted_messages.iter().map(verify::key_text).collect();
+        let unwritten: Vec<Value> = message_keys
+            .into_iter()
+            .filter(|k| !written.contains(&verify::key_text(k)))
+            .collect();
+        let (old_conv, old_msgs) = self.read_back(plan, conv_rows.is_empty(), &unwritten).await?;
+        let messages_inserted = inserted_messages.len() as u64;
+        Ok(Stored {
+            conversation_inserted: !conv_inserted.is_empty(),
+            messages_inserted,
+            conversation: conv_rows.into_iter().chain(old_conv).collect(),
+            messages: message_rows.into_iter().chain(old_msgs).collect(),
+            // Before the inserts, plus what they added.
+            messages_in_table: count_before + messages_inserted,
         })
     }
 }
@@ -517,6 +672,12 @@ pub(super) fn rest_error(what: &str, status: u16, body: &Value) -> Error {
             RestoreFailure::TargetAuth,
             "Supabase rejected the key: check the service-role (or sb_secret_) key of this project".to_owned(),
         ),
+        // A column the request names is not in the table (or not in
+        // PostgREST's schema cache).
+        (_, "PGRST204" | "42703") => (
+            RestoreFailure::MissingColumns,
+            format!("a column is not in the table ({detail})"),
+        ),
         (404, _) | (_, "PGRST205" | "42P01" | "PGRST202") => {
             (RestoreFailure::MissingTable, format!("the table or function does not exist ({detail})"))
         }
@@ -551,6 +712,21 @@ mod tests {
             "missing_table"
         );
         assert_eq!(rest_error("x", 503, &Value::Null).code(), "target_unavailable");
+        // A column the request names is gone: the restore starts over from
+        // fresh columns on this code.
+        assert_eq!(
+            rest_error(
+                "x",
+                400,
+                &json!({"code": "PGRST204", "message": "Could not find the 'feedback' column"})
+            )
+            .code(),
+            "missing_columns"
+        );
+        assert_eq!(
+            rest_error("x", 400, &json!({"code": "42703"})).code(),
+            "missing_columns"
+        );
         assert_eq!(
             rest_error(
                 "x",

@@ -1,4 +1,4 @@
-//! Verification after a restore: every restored row, read back by its key,
+//! Verification after a restore: every restored row, as stored afterwards,
 //! must hold what the archive holds in every restored field. A count is not
 //! enough: a row that was already there (skipped by `ON CONFLICT DO
 //! NOTHING`) may hold something else under the same id.

@@ -22,6 +22,15 @@ pub(in crate::restore) fn select_name(column: &str) -> String {
     }
 }
 
+/// PostgREST's `select=` for these columns and the key (once).
+pub(in crate::restore) fn select_list(columns: &[String], key: &str) -> String {
+    let mut select: Vec<String> = columns.iter().map(|c| select_name(c)).collect();
+    if !columns.iter().any(|c| c == key) {
+        select.push(select_name(key));
+    }
+    select.join(",")
+}
+
 /// Keys as PostgREST `in.(...)` lists (each value double-quoted, `"` and
 /// `\` escaped), cut so that no list is too long for a URL.
 pub(in crate::restore) fn in_lists(keys: &[Value]) -> Vec<String> {
@@ -62,5 +71,7 @@ mod tests {
         assert!(in_lists(&long).iter().all(|l| l.len() <= MAX_LIST_CHARS + 210));
         assert_eq!(select_name("created_at"), "created_at");
         assert_eq!(select_name("odd name"), "\"odd name\"");
+        assert_eq!(select_list(&["a".into(), "odd name".into()], "id"), "a,\"odd name\",id");
+        assert_eq!(select_list(&["id".into(), "a".into()], "id"), "id,a");
     }
 }
