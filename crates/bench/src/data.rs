@@ -99,6 +99,8 @@ pub fn index_doc(email: &str, ids: &[(String, String, usize)], version: usize) -
 /// objects through S3 would take longer than the benchmark itself.
 pub fn generate_on_disk(bucket_dir: &Path, users: usize, per_user: usize) -> usize {
     let layout = Layout::default();
+    // The bucket, also when no user is generated into it.
+    std::fs::create_dir_all(bucket_dir).expect("bucket dir");
     let mut written = 0;
     for i in 0..users {
         let email = email_of(i);

@@ -32,6 +32,8 @@ pub struct ExportRow {
     pub json_bytes: u64,
     pub elapsed: Duration,
     pub peak_rss_kb: u64,
+    /// Where the adaptive read-ahead settled, and its peak.
+    pub read_ahead: (u64, u64),
     /// `aws s3 cp --recursive` of the same folder.
     pub peer: PeerRun,
 }
@@ -67,7 +69,8 @@ async fn put_export_user(store: &Store, email: &str, n: usize, messages: usize) 
 }
 
 /// Runs in a child process (`--export-child`), so its peak RSS is the
-/// export's own: prints `{peak_rss_kb, elapsed_ms, json_bytes, conversations}`.
+/// export's own: prints `{peak_rss_kb, elapsed_ms, json_bytes, conversations,
+/// read_ahead_settled, read_ahead_peak}`.
 pub async fn export_child(args: &[String]) {
     let [endpoint, key_id, secret, bucket, user, out] = args else {
         panic!("--export-child ENDPOINT KEY_ID SECRET BUCKET USER OUT");
@@ -97,7 +100,8 @@ pub async fn export_child(args: &[String]) {
     println!(
         "{}",
         json!({"peak_rss_kb": peak_kb, "elapsed_ms": elapsed.as_millis() as u64,
-               "json_bytes": report.json_bytes, "conversations": report.conversations})
+               "json_bytes": report.json_bytes, "conversations": report.conversations,
+               "read_ahead_settled": report.read_ahead.settled, "read_ahead_peak": report.read_ahead.peak})
     );
 }
 
@@ -137,6 +141,7 @@ pub fn export_rows(link: &S3Link, bucket: &str, work: &Path) -> Vec<ExportRow> {
             json_bytes: n("json_bytes"),
             elapsed: Duration::from_millis(n("elapsed_ms")),
             peak_rss_kb: n("peak_rss_kb"),
+            read_ahead: (n("read_ahead_settled"), n("read_ahead_peak")),
             peer,
         });
     }
@@ -146,8 +151,8 @@ pub fn export_rows(link: &S3Link, bucket: &str, work: &Path) -> Vec<ExportRow> {
 pub fn markdown(rows: &[ExportRow]) -> String {
     let mut md = String::from(
         "\n### Export a whole user (JSON, gzip; a child process, peak RSS from `VmHWM`)\n\n\
-         | link | user | conversations | JSON written | time (goal 1,000 at 80 ms ≤ 8 s) | throughput | peak RSS (goal < 150 MB) | peer: `aws s3 cp --recursive` of the folder |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         | link | user | conversations | JSON written | time (goal 1,000 at 80 ms ≤ 8 s) | throughput | peak RSS (goal < 150 MB) | read ahead: settled / peak | peer: `aws s3 cp --recursive` of the folder |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let peer = match r.peer {
@@ -155,14 +160,16 @@ pub fn markdown(rows: &[ExportRow]) -> String {
             None => "n/a".into(),
         };
         md.push_str(&format!(
-            "| {} | {} | {} | {:.1} MB | {} | {:.1} MB/s | {:.1} MB | {peer} |\n",
+            "| {} | {} | {} | {:.1} MB | {} | {:.1} MB/s | {:.1} MB | {} / {} | {peer} |\n",
             r.link,
             r.label,
             r.conversations,
             r.json_bytes as f64 / 1e6,
             secs(r.elapsed),
             r.json_bytes as f64 / 1e6 / r.elapsed.as_secs_f64().max(1e-9),
-            r.peak_rss_kb as f64 / 1024.0
+            r.peak_rss_kb as f64 / 1024.0,
+            r.read_ahead.0,
+            r.read_ahead.1
         ));
     }
     md

@@ -48,20 +48,21 @@ pub fn markdown(
                 met: x >= 2.0,
             });
         }
-        let share = ratio(r.ceiling.elapsed, r.cold);
+        let ceiling = r.best_ceiling();
+        let share = ratio(ceiling.elapsed, r.cold);
         lines.push(Line {
             goal: format!("cold sync ≥ 80% of the raw GET ceiling ({}, {})", r.server, r.link),
             measured: format!(
                 "{:.0}% ({} vs {} for {} GETs at {})",
                 100.0 * share,
                 secs(r.cold),
-                secs(r.ceiling.elapsed),
-                r.ceiling.gets,
-                r.ceiling.concurrency
+                secs(ceiling.elapsed),
+                ceiling.gets,
+                ceiling.concurrency
             ),
             met: share >= 0.8,
         });
-        if let Some((warm, fetched)) = r.warm {
+        if let Some((warm, fetched, _)) = r.warm {
             let share = ratio(warm, r.cold);
             lines.push(Line {
                 goal: format!("warm sync, 1% changed, ≤ 5% of cold ({}, {})", r.server, r.link),

@@ -190,6 +190,12 @@ impl AdaptiveLimit {
         AdaptiveLimit(Arc::new(Mutex::new(Aimd::new(ceiling, INITIAL_LIMIT))))
     }
 
+    /// Between 1 and `ceiling`, starting at `initial`: where a known
+    /// amount of work or an earlier run says the store takes more at once.
+    pub fn starting_at(ceiling: usize, initial: usize) -> AdaptiveLimit {
+        AdaptiveLimit(Arc::new(Mutex::new(Aimd::new(ceiling, initial))))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Aimd) -> T) -> T {
         f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }

@@ -34,6 +34,7 @@ mod digest;
 mod list;
 mod lock;
 mod read;
+mod stored_names;
 mod thaw;
 mod versions;
 mod write;
@@ -44,6 +45,7 @@ pub use list::KeyRange;
 pub use lock::describe_hold;
 pub(crate) use lock::{look_up_holds, HoldSource};
 pub(crate) use read::Throttle;
+use stored_names::StoredNames;
 pub(crate) use versions::{ObjectVersion, Versioning};
 
 /// Where AWS credentials come from.
@@ -197,6 +199,8 @@ pub struct Store {
     object_lock: Arc<OnceCell<bool>>,
     /// The custom endpoint it was configured with, if any.
     endpoint: Option<String>,
+    /// Conversations last seen stored as `<id>.json.gz` only.
+    stored_names: Arc<StoredNames>,
     /// Reads a person is waiting on, shared by every clone of the store.
     foreground: Arc<watch::Sender<usize>>,
     /// This clone's GETs and listings wait while any foreground read runs
@@ -264,6 +268,7 @@ impl Store {
             memory: MemoryBudget::new(config.memory_budget_bytes.max(config.limits.max_object_bytes)),
             object_lock: Arc::default(),
             endpoint: config.endpoint,
+            stored_names: Arc::default(),
             foreground: Arc::new(watch::channel(0).0),
             background: false,
         })

@@ -36,7 +36,7 @@ mod tests;
 
 pub use search::{MatchKind, SearchHit, SearchPage, UserMatch};
 use storage::{clear_all, db_error, entry_of_row, open_connection, put_user, remove_database_files, schema_version};
-use storage::{ENTRY_COLUMNS, SCHEMA, SCHEMA_VERSION};
+use storage::{ENTRY_COLUMNS, FTS_TRIGGERS, SCHEMA, SCHEMA_VERSION};
 pub use sync::{sync, SyncOptions, SyncProgress, SyncReport, DEFAULT_CONCURRENCY};
 
 /// The catalog of one profile (or bucket).
@@ -209,6 +209,7 @@ impl Catalog {
             None => {
                 let tx = conn.transaction()?;
                 tx.execute_batch(SCHEMA)?;
+                tx.execute_batch(FTS_TRIGGERS)?;
                 tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
                     [SCHEMA_VERSION],

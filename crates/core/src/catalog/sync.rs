@@ -56,9 +56,9 @@ impl Default for SyncOptions {
         SyncOptions {
             concurrency: DEFAULT_CONCURRENCY,
             batch_users: 500,
-            // Three pages: enough ranges to list side by side, few final
-            // half-empty pages.
-            range_keys: 3_000,
+            // One page each (ListObjectsV2 answers up to 1,000 keys): a
+            // warm sync lists its whole bucket in one round trip.
+            range_keys: 1_000,
             range_folders: 250,
         }
     }
@@ -159,17 +159,35 @@ pub async fn sync(
     // More attempts than other operations: a sync makes thousands of
     // requests, and the adaptive limits below slow it when the store pushes back.
     let store = &store.with_attempts(SYNC_ATTEMPTS);
-    let (fetch_limit, list_limit) = (
-        AdaptiveLimit::new(options.concurrency),
-        AdaptiveLimit::new(options.concurrency),
-    );
     let counts = Arc::new(Mutex::new(ListingCounts::default()));
-    let ranges = plan_ranges(
-        &store.with_overload_signals(&list_limit),
-        &start.known,
-        options,
-        counts.clone(),
+    let ranges = plan_ranges(store, &start.known, options);
+    let planned = match &ranges {
+        Ranges::Planned(ranges) => Some(ranges.len().max(1)),
+        Ranges::Discovered => None,
+    };
+    // Where the catalog knows the folders, every range (about a page each)
+    // is listed at once: the warm listing is one round trip. Fetches start
+    // where the last sync settled, so a warm sync's few changed indexes go
+    // out together rather than after a slow start. Both still back off
+    // when the store pushes back.
+    let list_limit = AdaptiveLimit::starting_at(options.concurrency, planned.unwrap_or(adaptive::INITIAL_LIMIT));
+    let fetch_limit = AdaptiveLimit::starting_at(
+        options.concurrency,
+        start
+            .last_fetch_concurrency
+            .unwrap_or(adaptive::INITIAL_LIMIT)
+            .max(adaptive::INITIAL_LIMIT),
     );
+    // The delimiter listing that cuts a cold sync's ranges reports push-backs too.
+    let ranges = match ranges {
+        Ranges::Planned(ranges) => stream::iter(ranges.into_iter().map(Ok)).boxed(),
+        Ranges::Discovered => discovered_ranges(
+            store.with_overload_signals(&list_limit),
+            options.range_folders.max(1),
+            counts.clone(),
+        )
+        .boxed(),
+    };
     let (listing_tx, listing_rx) = mpsc::channel::<FolderListing>(4096);
     let lister = tokio::spawn(list_folders(
         store.with_overload_signals(&list_limit),
@@ -283,8 +301,8 @@ pub async fn sync(
 
     let finish = {
         let catalog = catalog.clone();
-        let sync_id = start.sync_id;
-        tokio::task::spawn_blocking(move || catalog.finish_sync(sync_id))
+        let (sync_id, settled) = (start.sync_id, fetch_limit.report().settled);
+        tokio::task::spawn_blocking(move || catalog.finish_sync(sync_id, settled))
             .await
             .expect("catalog task")?
     };
@@ -333,14 +351,9 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 /// folders that appeared since fall into the range around them or a gap
 /// between two, and ones that vanished only make a range emptier.
 /// Otherwise from a delimiter listing of the top level.
-fn plan_ranges(
-    store: &Store,
-    known: &HashMap<String, Known>,
-    options: &SyncOptions,
-    counts: Arc<Mutex<ListingCounts>>,
-) -> BoxStream<'static, Result<KeyRange>> {
+fn plan_ranges(store: &Store, known: &HashMap<String, Known>, options: &SyncOptions) -> Ranges {
     if known.is_empty() {
-        return discovered_ranges(store.clone(), options.range_folders.max(1), counts).boxed();
+        return Ranges::Discovered;
     }
     // In name order (a trie's), each folder weighing its keys.
     let mut folders: Vec<(Vec<char>, u64)> = known
@@ -352,8 +365,14 @@ fn plan_ranges(
     let mut leaves = Vec::new();
     trie_leaves(&folders, 0, target, &mut leaves);
     let cuts = cuts_of(leaves, target);
-    let ranges = KeyRange::split_at(store.layout(), cuts);
-    stream::iter(ranges.into_iter().map(Ok)).boxed()
+    Ranges::Planned(KeyRange::split_at(store.layout(), cuts))
+}
+
+/// The ranges a sync lists: planned from the catalog, or cut from a
+/// delimiter listing as it goes.
+enum Ranges {
+    Planned(Vec<KeyRange>),
+    Discovered,
 }
 
 /// Cuts around the leaves: each leaf is `[start, successor(start))`, so

@@ -183,3 +183,75 @@ fn catalog_path_is_per_profile_in_the_cache_dir() {
     let p = default_path("prod/eu west").unwrap();
     assert!(p.ends_with("catalog-prod_eu_west.sqlite"), "{}", p.display());
 }
+
+/// A cold sync writes rows without their full-text entries and indexes
+/// them all at its end, also when it was interrupted and resumed; later
+/// syncs keep the index in step row by row again.
+#[test]
+fn a_cold_sync_indexes_substrings_at_its_end_and_warm_ones_row_by_row() {
+    use super::storage::Outcome;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sqlite");
+    let found = |catalog: &Catalog, text: &str| -> Vec<String> {
+        let page = catalog.search(text, 0, 10).unwrap();
+        let mut ids: Vec<String> = page.hits.iter().map(|h| h.entry.conversation_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let deferred = |catalog: &Catalog| {
+        catalog
+            .with_reader(|c| {
+                c.query_row("SELECT count(*) FROM meta WHERE key = 'fts_deferred'", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .unwrap()
+            == 1
+    };
+
+    let catalog = Catalog::open(&path).unwrap();
+    let start = catalog.begin_sync("b", "p/").unwrap();
+    catalog
+        .write_batch(
+            start.sync_id,
+            &[Outcome::Index(user("ann_at_x_io", "ann@x.io", &["Refund please"]))],
+        )
+        .unwrap();
+    assert!(deferred(&catalog));
+    assert!(found(&catalog, "efund").is_empty(), "not indexed before the end");
+    drop(catalog);
+
+    // Interrupted, then resumed: still deferred, and indexed at the end.
+    let catalog = Catalog::open(&path).unwrap();
+    let start = catalog.begin_sync("b", "p/").unwrap();
+    assert!(start.resumed && deferred(&catalog));
+    catalog
+        .write_batch(
+            start.sync_id,
+            &[
+                Outcome::Index(user("ann_at_x_io", "ann@x.io", &["Refund please"])),
+                Outcome::Index(user("bob_at_y_io", "bob@y.io", &["Partial refund"])),
+            ],
+        )
+        .unwrap();
+    catalog.finish_sync(start.sync_id, 8).unwrap();
+    assert!(!deferred(&catalog));
+    assert_eq!(found(&catalog, "efund"), ["ann_at_x_io-0", "bob_at_y_io-0"]);
+    assert_eq!(found(&catalog, "y.io"), ["bob_at_y_io-0"]);
+
+    // A warm sync: a title changes, a user goes; the triggers keep up.
+    let start = catalog.begin_sync("b", "p/").unwrap();
+    assert!(!deferred(&catalog));
+    assert_eq!(start.last_fetch_concurrency, Some(8));
+    catalog
+        .write_batch(
+            start.sync_id,
+            &[Outcome::Index(user("ann_at_x_io", "ann@x.io", &["Invoice late"]))],
+        )
+        .unwrap();
+    assert_eq!(found(&catalog, "nvoice"), ["ann_at_x_io-0"], "indexed as written");
+    catalog.finish_sync(start.sync_id, 8).unwrap();
+    assert!(found(&catalog, "efund").is_empty(), "{:?}", found(&catalog, "efund"));
+    assert!(found(&catalog, "y.io").is_empty());
+    assert_eq!(found(&catalog, "nvoice"), ["ann_at_x_io-0"]);
+}

@@ -203,6 +203,7 @@ impl Store {
                 None => break,
             }
         }
+        self.stored_names.listed(&self.layout, folder, &objects);
         Ok(objects)
     }
 

@@ -80,21 +80,25 @@ impl Store {
         }
     }
 
-    /// Open a conversation by id: `<id>.json`, else `<id>.json.gz`.
+    /// Open a conversation by id: `<id>.json`, else `<id>.json.gz` — the
+    /// gzip first when this store last saw it stored so (its folder's
+    /// listing, or an earlier open): one GET instead of a 404 and a second.
     pub async fn get_conversation(&self, folder: &UserFolder, id: &ConversationId) -> Result<OpenedConversation> {
         let plain = self.layout.conversation_key(folder, id, false);
-        match self.open_key(&plain, id).await {
-            Err(Error::NotFound { .. }) => {
-                let gz = self.layout.conversation_key(folder, id, true);
-                self.open_key(&gz, id).await.map_err(|e| match e {
-                    Error::NotFound { .. } => Error::NotFound {
-                        key: format!("{plain} (or .json.gz)"),
-                    },
-                    e => e,
-                })
-            }
+        let gz = self.layout.conversation_key(folder, id, true);
+        let gzip_first = self.stored_names.is_gzip_only(folder, id);
+        let (first, second) = if gzip_first { (&gz, &plain) } else { (&plain, &gz) };
+        let opened = match self.open_key(first, id).await {
+            Err(Error::NotFound { .. }) => self.open_key(second, id).await.map_err(|e| match e {
+                Error::NotFound { .. } => Error::NotFound {
+                    key: format!("{plain} (or .json.gz)"),
+                },
+                e => e,
+            }),
             other => other,
-        }
+        }?;
+        self.stored_names.opened(folder, id, opened.key == gz);
+        Ok(opened)
     }
 
     /// Open the conversation stored at `key`, which must hold conversation `id`.
