@@ -16,7 +16,9 @@ scripts/install-tools.sh
 npm ci --prefix ui
 npm --prefix ui run build
 if [ -z "${ARCHIVE_DESK_APP:-}" ]; then
-  cargo build --locked --release -p archive-desk
+  # As `tauri build` (scripts/bundle.sh) builds it: the UI served by the
+  # app's own protocol, what the bundles install.
+  cargo build --locked --release -p archive-desk --features tauri/custom-protocol
   export ARCHIVE_DESK_APP="$CARGO_TARGET_DIR/release/archive-desk"
 fi
 cargo test --locked -p archive-desk-e2e --test gui_bench --no-run

@@ -18,6 +18,7 @@ macro_rules! for_each_command {
     ($then:ident) => {
         $then! {
             list_profiles() -> Vec<ProfileView>;
+            profile_names() -> Vec<String>;
             save_profile(name: String, profile: Profile) -> SaveReport;
             set_secret(name: String, kind: SecretKind, value: SecretInput) -> ();
             import_env(name: String, file: String, replace: bool) -> ImportReport;

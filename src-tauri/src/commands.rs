@@ -31,7 +31,7 @@ use archive_desk_core::{
 use crate::diagnostics::{self, Diagnostics};
 use crate::files::{self, ChosenFile, FilePurpose};
 use crate::ipc::{report, AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
-use crate::state::AppState;
+use crate::state::{AppState, EarlyUsers};
 use crate::tasks::{blocking, with_progress};
 
 pub async fn list_profiles(state: &AppState) -> CmdResult<Vec<ProfileView>> {
@@ -40,6 +40,14 @@ pub async fn list_profiles(state: &AppState) -> CmdResult<Vec<ProfileView>> {
         .keys()
         .map(|name| state.profiles.view(name).map_err(report))
         .collect()
+}
+
+/// The profiles' names alone: the profiles file, no keychain read (what
+/// `list_profiles` does for each secret of each profile, slow enough on a
+/// busy desktop to hold up the window's launch, which only needs a name).
+pub async fn profile_names(state: &AppState) -> CmdResult<Vec<String>> {
+    let file = state.profiles.load().map_err(report)?;
+    Ok(file.profiles.into_keys().collect())
 }
 
 /// Save a profile's settings; the report says whether its Supabase key was
@@ -81,8 +89,9 @@ pub async fn test_profile(state: &AppState, name: String) -> CmdResult<Vec<Check
 
 pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedProfile> {
     let profile = state.profiles.get(&name).map_err(report)?;
-    let session = state.profiles.open(&name, state.audit.clone()).await.map_err(report)?;
-    state.set_open(name.clone(), session).await;
+    // Opened at launch already when it is the only profile (`open_early`).
+    let opening = async { state.profiles.open(&name, state.audit.clone()).await.map_err(report) };
+    state.open_profile_named(&name, opening).await?;
     let can_restore = profile.has_restore_target();
     Ok(OpenedProfile {
         name,
@@ -102,10 +111,39 @@ pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedPro
 /// opens, so a huge bucket is not listed on for nothing).
 pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBatch>) -> CmdResult<UsersListed> {
     let running = state.start_task(&task)?;
-    if let Some((synced_at, users)) = catalog_users(state).await {
+    // The first listing of the profile opened at launch began then.
+    let (from_catalog, mut early_batches) = match state.take_early_users().await {
+        Some(EarlyUsers::Catalog(at, users)) => (Some((at, users)), None),
+        Some(EarlyUsers::Streamed(batches)) => (None, Some(batches)),
+        None => (catalog_users(state).await, None),
+    };
+    if let Some(batches) = early_batches.as_mut() {
+        let mut total = 0;
+        loop {
+            let batch = tokio::select! {
+                _ = running.token.cancelled() => return Err(report(Error::Cancelled {
+                    what: "users listing".into(),
+                })),
+                batch = batches.recv() => batch,
+            };
+            let Some(batch) = batch.transpose().map_err(report)? else {
+                break;
+            };
+            total += batch.users.len();
+            if on_batch.send(batch).is_err() {
+                break;
+            }
+        }
+        // Dropping the receiver ends the early listing if it was left early.
+        return Ok(UsersListed {
+            total,
+            from_catalog: None,
+        });
+    }
+    if let Some((synced_at, users)) = from_catalog {
         let total = users.len();
         // Batches keep each message (and the page's work per message) small.
-        for chunk in users.chunks(CATALOG_BATCH) {
+        for chunk in catalog_batches(&users) {
             if running.token.is_cancelled() {
                 return Err(report(Error::Cancelled {
                     what: "users listing".into(),
@@ -147,6 +185,19 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
 /// Users sent a message at a time when the list comes from the catalog.
 const CATALOG_BATCH: usize = 1000;
 
+/// The first such message: small, so the first rows show before the page
+/// has parsed and laid out a thousand.
+const FIRST_CATALOG_BATCH: usize = 100;
+
+/// `users` as the messages of a listing from the catalog.
+fn catalog_batches(users: &[UserSummary]) -> impl Iterator<Item = &[UserSummary]> {
+    let (first, rest) = users.split_at(users.len().min(FIRST_CATALOG_BATCH));
+    (!first.is_empty())
+        .then_some(first)
+        .into_iter()
+        .chain(rest.chunks(CATALOG_BATCH))
+}
+
 /// The users of a synced catalog and when it was synced; `None` without
 /// one (never synced, or it cannot be opened: the bucket answers instead).
 async fn catalog_users(state: &AppState) -> Option<(String, Vec<UserSummary>)> {
@@ -174,6 +225,8 @@ pub async fn look_up_user(state: &AppState, text: SearchText) -> CmdResult<UserC
 pub async fn user_conversations(state: &AppState, user: String) -> CmdResult<UserConversations> {
     let (_, session) = state.session().await?;
     let folder = UserFolder::from_user_arg(&user).map_err(report)?;
+    // The users listing and a background sync wait meanwhile.
+    let _first = session.store().foreground();
     browse::user_conversations(session.store(), &folder)
         .await
         .map_err(report)
@@ -183,6 +236,7 @@ pub async fn open_conversation(state: &AppState, user: String, id: String) -> Cm
     let (_, session) = state.session().await?;
     let folder = UserFolder::from_user_arg(&user).map_err(report)?;
     let id = ConversationId::parse(&id).map_err(report)?;
+    let _first = session.store().foreground();
     let opened = session.store().get_conversation(&folder, &id).await.map_err(report)?;
     Ok(ConversationView::from(&opened))
 }
@@ -381,7 +435,9 @@ pub async fn sync_catalog(state: &AppState, task: String, on_progress: Channel<S
     let (session, catalog) = state.catalog().await?;
     let (tx, rx) = watch::channel(SyncProgress::default());
     let options = SyncOptions::default();
-    let work = catalog::sync(session.store(), &catalog, &options, &tx, &running.token);
+    // In the background: what the person opens meanwhile goes first.
+    let store = session.store().in_background();
+    let work = catalog::sync(&store, &catalog, &options, &tx, &running.token);
     with_progress(rx, &on_progress, work).await.map_err(report)
 }
 
@@ -526,4 +582,37 @@ pub async fn diagnostics(state: &AppState) -> CmdResult<Diagnostics> {
         diagnostics::log_dir(&state.app),
         &state.errors,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archive_desk_core::browse::EmailSource;
+
+    fn users(n: usize) -> Vec<UserSummary> {
+        (0..n)
+            .map(|i| UserSummary {
+                folder: format!("u{i}"),
+                email: None,
+                email_source: EmailSource::Unknown,
+                conversation_count: 0,
+                last_archived_at: None,
+                index_missing: false,
+                index_error: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_listing_from_the_catalog_sends_a_small_first_batch_then_large_ones() {
+        let sizes = |n| catalog_batches(&users(n)).map(<[_]>::len).collect::<Vec<_>>();
+        assert_eq!(sizes(2150), [100, 1000, 1000, 50]);
+        assert_eq!(sizes(1100), [100, 1000]);
+        assert_eq!(sizes(40), [40]);
+        assert!(sizes(0).is_empty());
+        // Every user once, in order.
+        let all = users(2150);
+        let sent: Vec<&str> = catalog_batches(&all).flatten().map(|u| u.folder.as_str()).collect();
+        assert_eq!(sent, all.iter().map(|u| u.folder.as_str()).collect::<Vec<_>>());
+    }
 }

@@ -134,6 +134,8 @@ fn main() {
                         store.name,
                         store.persists
                     ));
+                    // While the webview starts, not after the page asks.
+                    state.open_early();
                     app.manage(state)
                 }
                 Err(e) => {

@@ -2,12 +2,15 @@
 //! profile (its session and its search catalog), the running tasks and the
 //! files chosen in native dialogs.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::StreamExt;
 use tauri::AppHandle;
-use tokio::sync::{OnceCell, RwLock};
+use tokio::sync::{mpsc, OnceCell, RwLock};
 
-use archive_desk_core::{AuditLog, Catalog, Error, Profiles, Session};
+use archive_desk_core::browse::{self, UserBatch, UserSummary};
+use archive_desk_core::{AuditLog, CancellationToken, Catalog, Error, Profiles, Session};
 
 use crate::diagnostics::ErrorHistory;
 use crate::files::ChosenFiles;
@@ -25,6 +28,37 @@ pub struct AppState {
     pub app: AppHandle,
     /// The commands that failed lately, for "Copy diagnostics".
     pub errors: ErrorHistory,
+    /// The profile opened at start, before the page asks for it.
+    early: Mutex<Option<EarlyProfile>>,
+}
+
+/// The only profile, opened by the shell as it starts, while the webview
+/// is still starting (`AppState::open_early`): its session, its catalog
+/// and the users list's start are ready (or under way) when the page's
+/// `open_profile` and `list_users` ask, rather than begun by them one
+/// after the other.
+struct EarlyProfile {
+    name: String,
+    /// `None` when it failed: `open_profile` then opens it again and
+    /// reports the error.
+    opened: Shared<BoxFuture<'static, Option<EarlyOpened>>>,
+    /// Cancels the users listing started early (when not taken).
+    cancel: CancellationToken,
+}
+
+#[derive(Clone)]
+struct EarlyOpened {
+    session: Session,
+    catalog: Option<Catalog>,
+    users: Arc<Mutex<Option<EarlyUsers>>>,
+}
+
+/// The users list as started early, for the page's first `list_users`.
+pub enum EarlyUsers {
+    /// From the catalog synced at that time.
+    Catalog(String, Vec<UserSummary>),
+    /// Streamed from the bucket: the batches read so far and to come.
+    Streamed(mpsc::UnboundedReceiver<archive_desk_core::Result<UserBatch>>),
 }
 
 /// The profile the window works on: its session, and its search catalog,
@@ -34,6 +68,10 @@ struct OpenProfile {
     name: String,
     session: Session,
     catalog: Arc<OnceCell<Catalog>>,
+    /// The users list started at launch, until the first `list_users` takes it.
+    early_users: Arc<Mutex<Option<EarlyUsers>>>,
+    /// Cancels the early listing when another profile opens.
+    early_cancel: Option<CancellationToken>,
 }
 
 impl AppState {
@@ -46,20 +84,107 @@ impl AppState {
             files: ChosenFiles::default(),
             app,
             errors: ErrorHistory::default(),
+            early: Mutex::new(None),
         })
+    }
+
+    /// Open the only profile now, as the app starts (with several, the
+    /// page asks which): its session, its catalog, and its users — the
+    /// synced catalog's, or the bucket's listing started, its batches kept
+    /// for the page. The page's `open_profile` of that name and its first
+    /// `list_users` then take what is ready instead of starting it.
+    pub fn open_early(&self) {
+        let Ok(file) = self.profiles.load() else { return };
+        let mut names = file.profiles.keys();
+        let (Some(name), None) = (names.next(), names.next()) else {
+            return;
+        };
+        let (name, profiles, audit) = (name.clone(), self.profiles.clone(), self.audit.clone());
+        let cancel = CancellationToken::new();
+        let opening = {
+            let (name, cancel) = (name.clone(), cancel.clone());
+            async move {
+                let session = profiles.open(&name, audit).await.ok()?;
+                let catalog = {
+                    let name = name.clone();
+                    blocking(move || Catalog::open_default(&name)).await.ok()
+                };
+                let store = session.store();
+                let (bucket, prefix) = (store.bucket().to_owned(), store.layout().prefix().to_owned());
+                let synced = match &catalog {
+                    Some(c) => {
+                        let c = c.clone();
+                        blocking(move || c.synced_user_summaries(&bucket, &prefix))
+                            .await
+                            .ok()
+                            .flatten()
+                    }
+                    None => None,
+                };
+                let users = match synced {
+                    Some((at, users)) => EarlyUsers::Catalog(at, users),
+                    None => EarlyUsers::Streamed(stream_users(&session, cancel)),
+                };
+                Some(EarlyOpened {
+                    session,
+                    catalog,
+                    users: Arc::new(Mutex::new(Some(users))),
+                })
+            }
+        };
+        let opened = tauri::async_runtime::spawn(opening)
+            .map(|joined| joined.ok().flatten())
+            .boxed()
+            .shared();
+        *self.early.lock().expect("early lock") = Some(EarlyProfile { name, opened, cancel });
     }
 
     async fn open_profile(&self) -> CmdResult<OpenProfile> {
         self.open.read().await.clone().ok_or_else(|| report(Error::NoProfile))
     }
 
-    /// Make `session` (of profile `name`) the one the window works on.
-    pub async fn set_open(&self, name: String, session: Session) {
-        *self.open.write().await = Some(OpenProfile {
-            name,
-            session,
-            catalog: Arc::default(),
+    /// Make profile `name` the one the window works on: the session opened
+    /// at launch when it is that profile, else one `open` opens now.
+    pub async fn open_profile_named<F>(&self, name: &str, open: F) -> CmdResult<Session>
+    where
+        F: std::future::Future<Output = CmdResult<Session>>,
+    {
+        let early = self.early.lock().expect("early lock").take();
+        let mut early_cancel = None;
+        let early = match early {
+            Some(e) if e.name == name => {
+                early_cancel = Some(e.cancel.clone());
+                e.opened.await
+            }
+            Some(e) => {
+                e.cancel.cancel();
+                None
+            }
+            None => None,
+        };
+        let (session, catalog, early_users) = match early {
+            Some(o) => (o.session, Arc::new(OnceCell::new_with(o.catalog)), o.users),
+            None => (open.await?, Arc::default(), Arc::default()),
+        };
+        let mut open = self.open.write().await;
+        if let Some(previous) = open.as_ref().and_then(|o| o.early_cancel.as_ref()) {
+            previous.cancel();
+        }
+        *open = Some(OpenProfile {
+            name: name.to_owned(),
+            session: session.clone(),
+            catalog,
+            early_users,
+            early_cancel,
         });
+        Ok(session)
+    }
+
+    /// The users list started at launch for the open profile, once.
+    pub async fn take_early_users(&self) -> Option<EarlyUsers> {
+        let open = self.open.read().await;
+        let users = open.as_ref()?.early_users.lock().expect("early users lock").take();
+        users
     }
 
     /// Remove a profile (settings, secrets and catalog), closing it first
@@ -93,4 +218,24 @@ impl AppState {
     pub fn start_task(&self, id: &str) -> CmdResult<TaskGuard<'_>> {
         self.tasks.start(id)
     }
+}
+
+/// The users of `session`'s bucket streamed (`browse::user_batches`) into
+/// a channel by a task of their own, until read to the end, `cancel`led or
+/// no longer wanted (the receiver dropped).
+fn stream_users(
+    session: &Session,
+    cancel: CancellationToken,
+) -> mpsc::UnboundedReceiver<archive_desk_core::Result<UserBatch>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let batches = browse::user_batches(session.store(), browse::SUMMARY_CONCURRENCY, &cancel);
+    tauri::async_runtime::spawn(async move {
+        let mut batches = std::pin::pin!(batches);
+        while let Some(batch) = batches.next().await {
+            if tx.send(batch).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }

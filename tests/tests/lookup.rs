@@ -10,8 +10,10 @@ use archive_desk_core::codec::{encode, Encoding};
 use archive_desk_core::{
     CancellationToken, Catalog, ErrorCode, Layout, Store, SyncOptions, SyncProgress, UserBatch, UserFolder,
 };
+use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::on_both_servers;
+use archive_desk_harness::servers;
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, seeded, ServerKind};
 use futures::TryStreamExt;
@@ -24,6 +26,8 @@ on_both_servers!(
     user_whose_index_holds_no_conversation_is_found,
     unknown_email_is_a_clear_not_found,
     users_list_from_the_catalog_equals_the_streamed_one,
+    a_look_up_goes_before_the_users_listing,
+    a_look_up_goes_before_a_background_sync,
 );
 
 async fn sync(store: &Store, catalog: &Catalog) {
@@ -267,4 +271,94 @@ async fn users_list_from_the_catalog_equals_the_streamed_one(kind: ServerKind) {
         .synced_user_summaries("another-bucket", &prefix)
         .unwrap()
         .is_none());
+}
+
+/// The archive of `small_archive` reached through a fault proxy that
+/// holds the look-up's index GET (`u0`'s) for 400 ms and counts every
+/// request for the other users' indexes as "background".
+async fn behind_a_slow_look_up(kind: ServerKind) -> (FaultProxy, Store) {
+    let direct = small_archive(kind, 3).await;
+    let proxy = FaultProxy::start(servers::shared(kind));
+    let store = Store::connect(proxy.store_config(direct.bucket())).await.unwrap();
+    let layout = Layout::default();
+    let key = |email: &str| layout.index_key(&UserFolder::from_email(email).unwrap());
+    proxy.set_rules(vec![
+        Rule::new(
+            "look-up",
+            Match::any().method("GET").key_suffix(&key("u0@example.com")),
+            Fault::Latency {
+                fixed_ms: 400,
+                jitter_ms: 0,
+            },
+        ),
+        Rule::new(
+            "background",
+            Match::any().method("GET").key_suffix(&key("u1@example.com")),
+            Fault::Latency {
+                fixed_ms: 0,
+                jitter_ms: 0,
+            },
+        ),
+        Rule::new(
+            "background",
+            Match::any().method("GET").key_suffix(&key("u2@example.com")),
+            Fault::Latency {
+                fixed_ms: 0,
+                jitter_ms: 0,
+            },
+        ),
+    ]);
+    (proxy, store)
+}
+
+/// While an exact look-up runs (`Store::foreground`), the users listing
+/// sends no request: none of its index GETs reaches the server before the
+/// look-up is done (without the gate they would, in the look-up's 400 ms),
+/// and the listing then completes.
+async fn a_look_up_goes_before_the_users_listing(kind: ServerKind) {
+    let (proxy, store) = behind_a_slow_look_up(kind).await;
+    let foreground = store.foreground();
+    let listing = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let batches: Vec<UserBatch> = browse::user_batches(&store, 8, &CancellationToken::new())
+                .try_collect()
+                .await
+                .unwrap();
+            batches.iter().map(|b| b.users.len()).sum::<usize>()
+        }
+    });
+    let found = browse::look_up_user(&store, "u0@example.com").await.unwrap();
+    assert_eq!(found.conversations.len(), 2);
+    assert_eq!(proxy.hits("look-up"), 1);
+    assert_eq!(
+        proxy.hits("background"),
+        0,
+        "the listing read indexes during the look-up"
+    );
+    assert!(!listing.is_finished());
+    drop(foreground);
+    assert_eq!(listing.await.unwrap(), 3);
+    assert_eq!(proxy.hits("background"), 2);
+}
+
+/// The same for a catalog sync run on the store's background clone
+/// (`Store::in_background`, as the app's background refresh runs it): it
+/// waits out the look-up, then syncs every user.
+async fn a_look_up_goes_before_a_background_sync(kind: ServerKind) {
+    let (proxy, store) = behind_a_slow_look_up(kind).await;
+    let foreground = store.foreground();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&dir.path().join("catalog.sqlite")).unwrap();
+    let syncing = tokio::spawn({
+        let (store, catalog) = (store.in_background(), catalog.clone());
+        async move { sync(&store, &catalog).await }
+    });
+    browse::look_up_user(&store, "u0@example.com").await.unwrap();
+    assert_eq!(proxy.hits("background"), 0, "the sync read indexes during the look-up");
+    assert!(!syncing.is_finished());
+    drop(foreground);
+    syncing.await.unwrap();
+    assert_eq!(proxy.hits("background"), 2);
+    assert_eq!(catalog.stats().unwrap().users, 3);
 }

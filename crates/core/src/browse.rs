@@ -98,7 +98,9 @@ pub struct UserBatch {
 /// rises, fewer when the store pushes back). A user whose index
 /// cannot be read is still listed (`UserSummary::index_error`); a listing
 /// error ends the stream with that error, and `cancel` ends it with
-/// `Error::Cancelled` at the next step. Both front ends list users here.
+/// `Error::Cancelled` at the next step. It sends no request while a
+/// foreground read of the store runs (`Store::foreground`: an exact
+/// look-up). Both front ends list users here.
 pub fn user_batches(
     store: &Store,
     concurrency: usize,
@@ -115,6 +117,8 @@ pub fn user_batches_paged(
     cancel: &CancellationToken,
 ) -> impl Stream<Item = Result<UserBatch>> + Send + 'static {
     let limit = AdaptiveLimit::new(concurrency);
+    // A look-up the person waits on goes first (`Store::foreground`).
+    let store = store.in_background();
     let pages = store.list_users_paged(page_size);
     let store = store.with_overload_signals(&limit);
     let batches = pages
@@ -335,6 +339,8 @@ pub async fn user_conversations(store: &Store, folder: &UserFolder) -> Result<Us
 /// `Error::NoSuchUser` (`not_found`) when the index does not exist and the
 /// folder holds no object; `invalid_name` for text that cannot name a user.
 pub async fn look_up_user(store: &Store, text: &str) -> Result<UserConversations> {
+    // The users listing and a background sync wait while this runs.
+    let _first = store.foreground();
     let text = text.trim();
     let folder = UserFolder::from_user_arg(text)?;
     let found = user_conversations(store, &folder).await?;

@@ -47,4 +47,4 @@ pub use profile::{Profile, Profiles, RestoreOverrides, SessionOverrides};
 pub use restore::RestoreMode;
 pub use secret::Secret;
 pub use session::{Audited, ErasureReport, Session, SessionBuilder};
-pub use store::{CredentialSource, ObjectInfo, OpenedConversation, Store, StoreConfig};
+pub use store::{CredentialSource, ForegroundRead, ObjectInfo, OpenedConversation, Store, StoreConfig};

@@ -20,7 +20,7 @@ use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 use serde::Serialize;
-use tokio::sync::OnceCell;
+use tokio::sync::{watch, OnceCell};
 
 use crate::adaptive::AdaptiveLimit;
 use crate::codec::{Encoding, Limits};
@@ -201,6 +201,21 @@ pub struct Store {
     endpoint: Option<String>,
     /// Conversations last seen stored as `<id>.json.gz` only.
     stored_names: Arc<StoredNames>,
+    /// Reads a person is waiting on, shared by every clone of the store.
+    foreground: Arc<watch::Sender<usize>>,
+    /// This clone's GETs and listings wait while any foreground read runs
+    /// (`in_background`).
+    background: bool,
+}
+
+/// A read the person waits on is under way (`Store::foreground`): the
+/// store's background clones start no new request until it is dropped.
+pub struct ForegroundRead(Arc<watch::Sender<usize>>);
+
+impl Drop for ForegroundRead {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 impl Store {
@@ -254,6 +269,8 @@ impl Store {
             object_lock: Arc::default(),
             endpoint: config.endpoint,
             stored_names: Arc::default(),
+            foreground: Arc::new(watch::channel(0).0),
+            background: false,
         })
     }
 
@@ -286,6 +303,38 @@ impl Store {
     /// Classify a listed key of `folder`.
     pub fn classify(&self, folder: &UserFolder, key: &str) -> ObjectKind {
         self.layout.classify(folder, key)
+    }
+
+    /// Mark a read the person waits on (an exact look-up, a user's
+    /// conversations, an opened conversation) until the guard is dropped:
+    /// the store's background clones (`in_background`: the users listing,
+    /// the catalog sync) send no new request meanwhile, so its requests do
+    /// not queue behind theirs at the server (on a busy link or a small
+    /// machine the listing's dozens of GETs in flight cost a look-up
+    /// hundreds of milliseconds). Requests already sent are not stopped.
+    pub fn foreground(&self) -> ForegroundRead {
+        // Its own reads would wait for it.
+        debug_assert!(!self.background, "a foreground read on a background store");
+        self.foreground.send_modify(|n| *n += 1);
+        ForegroundRead(self.foreground.clone())
+    }
+
+    /// The same store, whose GETs and listings each wait until no
+    /// foreground read (`foreground`) is under way before being sent.
+    pub fn in_background(&self) -> Store {
+        Store {
+            background: true,
+            ..self.clone()
+        }
+    }
+
+    /// Before a request: a background store waits out foreground reads.
+    async fn yield_to_foreground(&self) {
+        if self.background {
+            let mut idle = self.foreground.subscribe();
+            // The sender lives as long as `self`, so this cannot fail.
+            let _ = idle.wait_for(|n| *n == 0).await;
+        }
     }
 
     /// The same store (bucket, caches, memory budget) on a client that

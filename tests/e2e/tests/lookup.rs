@@ -116,6 +116,12 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
     );
     wait_for(client, &format!(".user-row[data-folder='{early}']")).await;
     assert!(has_row(client, &quiet).await);
+    // The background sync starts once the list is shown.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy.hits("hold-sync-listing") == 0 {
+        assert!(Instant::now() < deadline, "the background sync never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         proxy.hits("hold-sync-listing"),
         1,

@@ -58,6 +58,7 @@ import type { Verification } from "./Verification";
  */
 export type Commands = {
   list_profiles: { args: Record<string, never>, result: Array<ProfileView> },
+  profile_names: { args: Record<string, never>, result: Array<string> },
   save_profile: { args: { name: string, profile: Profile }, result: SaveReport },
   set_secret: { args: { name: string, kind: SecretKind, value: SecretInput }, result: null },
   import_env: { args: { name: string, file: string, replace: boolean }, result: ImportReport },

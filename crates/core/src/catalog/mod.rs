@@ -320,9 +320,17 @@ impl Catalog {
     /// (never synced, or built for another place): then only the bucket
     /// can list the users.
     pub fn synced_user_summaries(&self, bucket: &str, prefix: &str) -> Result<Option<(String, Vec<UserSummary>)>> {
-        let stats = self.stats()?;
-        match stats.last_synced_at {
-            Some(at) if stats.bucket.as_deref() == Some(bucket) && stats.prefix.as_deref() == Some(prefix) => {
+        // The meta rows only: `stats` counts every entry, a scan of a
+        // million rows the window's launch would wait on for nothing.
+        let (synced, at_bucket, at_prefix) = self.with_reader(|c| {
+            let meta = |key: &str| -> rusqlite::Result<Option<String>> {
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()
+            };
+            Ok((meta("last_synced_at")?, meta("bucket")?, meta("prefix")?))
+        })?;
+        match synced {
+            Some(at) if at_bucket.as_deref() == Some(bucket) && at_prefix.as_deref() == Some(prefix) => {
                 Ok(Some((at, self.user_summaries()?)))
             }
             _ => Ok(None),

@@ -146,6 +146,7 @@ impl Store {
         token: Option<String>,
         start_after: Option<String>,
     ) -> Result<ListObjectsV2Output> {
+        self.yield_to_foreground().await;
         self.client
             .list_objects_v2()
             .bucket(&self.bucket)

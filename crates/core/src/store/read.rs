@@ -130,6 +130,7 @@ impl Store {
     async fn fetch<T>(&self, key: &str, decode: impl Fn(Vec<u8>) -> Result<T>) -> Result<Fetched<T>> {
         let mut attempt = 1;
         loop {
+            self.yield_to_foreground().await;
             let out = self
                 .client
                 .get_object()
@@ -221,6 +222,7 @@ impl Store {
         let mut attempt = 0;
         let out = loop {
             throttle.wait().await;
+            self.yield_to_foreground().await;
             match self.client.get_object().bucket(&self.bucket).key(key).send().await {
                 Ok(out) => break out,
                 Err(e) => {
