@@ -30,4 +30,4 @@ if [[ "$(cat "$BENCH_VENV/.archive-desk-stamp" 2>/dev/null)" != "$PEERS" || ! -x
   echo "$PEERS" > "$BENCH_VENV/.archive-desk-stamp"
 fi
 
-cargo run --release --locked -p archive-desk-bench -- "$@"
+cargo run --release --locked -p archive-desk-bench --bin archive-desk-bench -- "$@"
