@@ -216,19 +216,40 @@ fn run(binary: &Path, plan: &Plan, mode: Mode) {
     tally.finish();
 }
 
-/// The rows once they stop changing (a killed client's last request may
-/// still be committing): two equal reads 300 ms apart, within 20 s.
+/// The rows once the server is done with what a killed client sent. An
+/// insert sent just before the kill may still be in PostgREST or
+/// committing, and on a busy machine that outlasts any fixed pause (seen:
+/// rows read as absent 300 ms apart, then committed). So: no other session
+/// of this database busy for a whole second, with equal reads around it;
+/// within 30 s.
 pub(crate) fn settled_rows(stack: &SupabaseStack, id: &str) -> (u64, u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = rows(stack, id);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        std::thread::sleep(Duration::from_millis(300));
+        let first = rows(stack, id);
+        let quiet = quiet_for(stack, Duration::from_secs(1));
         let now = rows(stack, id);
-        if now == last || Instant::now() > deadline {
+        if (quiet && now == first) || Instant::now() > deadline {
             return now;
         }
-        last = now;
     }
+}
+
+/// Whether no other client session of the project's database was busy
+/// (running, or inside a transaction) at any look over `span`.
+fn quiet_for(stack: &SupabaseStack, span: Duration) -> bool {
+    let since = Instant::now();
+    while since.elapsed() < span {
+        let busy = stack.psql(
+            "select count(*) from pg_stat_activity where datname = current_database() \
+             and backend_type = 'client backend' and state <> 'idle' and pid <> pg_backend_pid()",
+        );
+        if busy.trim() != "0" {
+            std::thread::sleep(Duration::from_millis(100));
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
 }
 
 /// A psql session holding `public.messages` in SHARE mode (inserts wait;
