@@ -5,17 +5,17 @@
 
 use std::collections::HashSet;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::plan::Plan;
 use super::verify;
 use super::{cancelled_error, check_identifier, injected_fault, RestoreOptions, Stored, Tables, Timeouts, CHUNK};
 use crate::error::{Error, RestoreFailure, Result};
-use crate::model::ConversationDocument;
 use crate::secret::Secret;
 use crate::CancellationToken;
 
 pub(super) mod query;
+mod rpc;
 
 use query::{in_lists, select_list};
 
@@ -37,25 +37,6 @@ pub fn check_project_url(url: &str) -> Result<()> {
         ))),
         _ => Err(Error::Config(format!("Supabase URL {url:?} must start with https://"))),
     }
-}
-
-/// The RPC call's body: `{"archive": {...}, "options": {...}}`, borrowing
-/// the document.
-#[derive(serde::Serialize)]
-struct RpcBody<'a> {
-    archive: RpcArchive<'a>,
-    options: RpcOptions,
-}
-
-#[derive(serde::Serialize)]
-struct RpcArchive<'a> {
-    conversation: &'a Map<String, Value>,
-    messages: Vec<&'a Map<String, Value>>,
-}
-
-#[derive(serde::Serialize)]
-struct RpcOptions {
-    allow_missing_columns: bool,
 }
 
 pub struct RestTarget {
@@ -321,149 +302,6 @@ impl RestTarget {
         Ok(pages.into_iter().flatten().collect())
     }
 
-    /// Restore with the RPC function's two-argument form: one request, one
-    /// transaction, which checks the archive's fields against the columns
-    /// itself and answers with the rows as stored. `None` when the database
-    /// has only the one-argument form (nothing was written): then the
-    /// caller restores the older way.
-    pub(super) async fn restore_rpc(
-        &self,
-        function: &str,
-        doc: &ConversationDocument,
-        options: &RestoreOptions,
-        cancel: &CancellationToken,
-    ) -> Result<Option<(Plan, Stored)>> {
-        let id = doc.id();
-        // Every archive field: the function refuses (or, allowed, leaves
-        // out) those without a column.
-        // Serialised straight from the document (no copy of it as a `Value`).
-        let body = serde_json::to_vec(&RpcBody {
-            archive: RpcArchive {
-                conversation: doc.conversation().map(),
-                messages: doc.messages().map(|m| m.map()).collect(),
-            },
-            options: RpcOptions {
-                allow_missing_columns: options.allow_missing_columns,
-            },
-        })
-        .map_err(|e| Error::Internal(format!("the archive of conversation {id} as JSON: {e}")))?;
-        // One call, one transaction: once sent it commits or fails as a
-        // whole, so a cancel from here on has nothing to undo.
-        if cancel.is_cancelled() {
-            return Err(cancelled_error(id));
-        }
-        let what = format!("calling {function}");
-        let resp = self
-            .request(reqwest::Method::POST, &format!("rpc/{function}"))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&what, &e))?;
-        if !resp.status().is_success() {
-            let status = resp.status().as_u16();
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
-            // No such function (PostgREST's word, or Postgres's while
-            // PostgREST's schema cache still lists a dropped one): nothing
-            // was written.
-            if body["code"] == "PGRST202" || body["code"] == "42883" {
-                return Ok(None);
-            }
-            if body["hint"] == "archive-desk: missing columns" {
-                return Err(Error::Restore {
-                    failure: RestoreFailure::MissingColumns,
-                    message: format!(
-                        "conversation {id}: {}; nothing was written (add the columns, or restore without them)",
-                        body["message"]
-                            .as_str()
-                            .unwrap_or("the target tables lack archive fields")
-                    ),
-                });
-            }
-            return Err(rest_error(&what, status, &body));
-        }
-        let mut out = self.json(&what, resp).await?;
-        if out["version"] != 2 {
-            return Err(Error::Restore {
-                failure: RestoreFailure::RestoreFailed,
-                message: format!("{what}: the answer is not the two-argument form's (no \"version\": 2)"),
-            });
-        }
-        let names = |v: &Value| -> HashSet<String> {
-            v.as_array()
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-                .unwrap_or_default()
-        };
-        let (dropped_c, dropped_m) = (
-            names(&out["dropped"]["conversations"]),
-            names(&out["dropped"]["messages"]),
-        );
-        let conv_cols: HashSet<String> = doc
-            .conversation()
-            .map()
-            .keys()
-            .filter(|k| !dropped_c.contains(*k))
-            .cloned()
-            .collect();
-        // The function fills `conversation_id` in; the plan does too, to
-        // verify it.
-        let msg_cols: HashSet<String> = doc
-            .messages()
-            .flat_map(|m| m.map().keys())
-            .chain(std::iter::once(&"conversation_id".to_owned()))
-            .filter(|k| !dropped_m.contains(*k))
-            .cloned()
-            .collect();
-        let plan = Plan::new(doc, &conv_cols, &msg_cols);
-        let stored = Stored {
-            conversation_inserted: out["conversation_inserted"].as_u64() == Some(1),
-            messages_inserted: out["messages_inserted"].as_u64().unwrap_or(0),
-            conversation: match out["conversation"].take() {
-                Value::Null => Vec::new(),
-                row => vec![row],
-            },
-            messages: match out["messages"].take() {
-                Value::Array(rows) => rows,
-                _ => Vec::new(),
-            },
-            messages_in_table: out["messages_present"].as_u64().unwrap_or(0),
-        };
-        Ok(Some((plan, stored)))
-    }
-
-    /// The RPC function's one-argument form (a database not upgraded yet):
-    /// the call, then the rows read back.
-    pub(super) async fn restore_rpc_v1(
-        &self,
-        function: &str,
-        plan: &Plan,
-        cancel: &CancellationToken,
-    ) -> Result<Stored> {
-        if cancel.is_cancelled() {
-            return Err(cancelled_error(&plan.id));
-        }
-        let payload = json!({"payload": {"conversation": plan.conversation, "messages": plan.messages}});
-        let what = format!("calling {function}");
-        let resp = self
-            .send(
-                &what,
-                self.request(reqwest::Method::POST, &format!("rpc/{function}"))
-                    .json(&payload),
-            )
-            .await?;
-        let out = self.json(&what, resp).await?;
-        let (conversation, messages) = self
-            .read_back(plan, true, &plan.message_keys(&self.tables.conflict_key))
-            .await?;
-        Ok(Stored {
-            conversation_inserted: out["conversation_inserted"].as_u64() == Some(1),
-            messages_inserted: out["messages_inserted"].as_u64().unwrap_or(0),
-            conversation,
-            messages,
-            messages_in_table: out["messages_present"].as_u64().unwrap_or(0),
-        })
-    }
-
     /// The conversation row (if asked) and the messages with these keys,
     /// as stored; every request at once.
     async fn read_back(
@@ -720,76 +558,4 @@ pub(super) fn rest_error(what: &str, status: u16, body: &Value) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rest_errors_are_plain_and_coded() {
-        let e = rest_error("writing", 401, &json!({"message": "JWSError"}));
-        assert_eq!(e.code(), "target_auth");
-        let e = rest_error(
-            "writing",
-            401,
-            &json!({"code": "42501", "message": "new row violates row-level security"}),
-        );
-        assert_eq!(e.code(), "target_permission");
-        let e = rest_error("writing", 403, &json!({"code": "42501"}));
-        assert!(e.to_string().contains("service-role"));
-        assert_eq!(
-            rest_error("x", 404, &json!({"code": "PGRST205"})).code(),
-            "missing_table"
-        );
-        assert_eq!(rest_error("x", 503, &Value::Null).code(), "target_unavailable");
-        // A column the request names is gone: the restore starts over from
-        // fresh columns on this code.
-        assert_eq!(
-            rest_error(
-                "x",
-                400,
-                &json!({"code": "PGRST204", "message": "Could not find the 'feedback' column"})
-            )
-            .code(),
-            "missing_columns"
-        );
-        assert_eq!(
-            rest_error("x", 400, &json!({"code": "42703"})).code(),
-            "missing_columns"
-        );
-        assert_eq!(
-            rest_error(
-                "x",
-                500,
-                &json!({"code": "57014", "message": "canceling statement due to statement timeout"})
-            )
-            .code(),
-            "target_busy"
-        );
-    }
-
-    #[test]
-    fn http_is_only_for_loopback() {
-        for ok in [
-            "https://abc.supabase.co",
-            "http://127.0.0.1:54321",
-            "http://127.1.2.3",
-            "http://localhost:8000",
-            "http://[::1]:8000",
-        ] {
-            assert!(check_project_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://example.com",
-            "http://10.0.0.1:8000",
-            "http://localhost.example.com",
-            "ftp://x",
-            "abc.supabase.co",
-        ] {
-            assert_eq!(check_project_url(bad).unwrap_err().code(), "config", "{bad}");
-        }
-        let e = RestTarget::new("http://example.com", Secret::new("k"), Tables::default(), None)
-            .err()
-            .unwrap();
-        assert!(e.to_string().contains("unencrypted"), "{e}");
-        assert!(RestTarget::new("http://127.0.0.1:9/", Secret::new("k"), Tables::default(), None).is_ok());
-    }
-}
+mod tests;
