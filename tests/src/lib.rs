@@ -67,6 +67,25 @@ pub async fn enable_versioning(store: &Store) {
         .unwrap();
 }
 
+/// `catalog::sync` of `store` into `catalog`, uncancelled, progress
+/// unwatched; a failure panics with the error.
+pub async fn sync_catalog(
+    store: &Store,
+    catalog: &archive_desk_core::Catalog,
+    options: &archive_desk_core::SyncOptions,
+) -> archive_desk_core::SyncReport {
+    let (progress, _) = tokio::sync::watch::channel(archive_desk_core::SyncProgress::default());
+    archive_desk_core::catalog::sync(
+        store,
+        catalog,
+        options,
+        &progress,
+        &archive_desk_core::CancellationToken::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("sync: {e}"))
+}
+
 /// A fresh, empty bucket with a unique name on the shared server of `kind`.
 pub async fn fresh_store(kind: ServerKind, layout: Layout) -> Store {
     let server = servers::shared(kind);

@@ -11,12 +11,11 @@ use archive_desk_core::catalog::{self, MatchKind};
 use archive_desk_core::codec::{encode, Encoding};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions};
 use archive_desk_core::{
-    AuditFilter, AuditLog, CancellationToken, Catalog, Layout, Session, Store, SyncOptions, SyncProgress, SyncReport,
-    UserFolder,
+    AuditFilter, AuditLog, CancellationToken, Catalog, Layout, Session, Store, SyncOptions, SyncProgress, UserFolder,
 };
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::RawS3;
-use archive_desk_harness::{fresh_store, seeded, ServerKind};
+use archive_desk_harness::{fresh_store, seeded, sync_catalog, ServerKind};
 use futures::TryStreamExt;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -97,13 +96,6 @@ async fn assert_catalog_matches_bucket(store: &Store, catalog: &Catalog) {
     }
 }
 
-async fn run_sync(store: &Store, catalog: &Catalog, options: &SyncOptions) -> SyncReport {
-    let (progress, _) = watch::channel(SyncProgress::default());
-    catalog::sync(store, catalog, options, &progress, &CancellationToken::new())
-        .await
-        .unwrap_or_else(|e| panic!("sync: {e}"))
-}
-
 fn temp_catalog(dir: &tempfile::TempDir) -> Catalog {
     Catalog::open(&dir.path().join("catalog.sqlite")).unwrap()
 }
@@ -113,7 +105,7 @@ async fn cold_sync_equals_the_union_of_all_indexes(kind: ServerKind) {
     let store = archive.store().await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = temp_catalog(&dir);
-    let report = run_sync(&store, &catalog, &SyncOptions::default()).await;
+    let report = sync_catalog(&store, &catalog, &SyncOptions::default()).await;
 
     assert_catalog_matches_bucket(&store, &catalog).await;
     let manifest = &archive.manifest;
@@ -233,12 +225,12 @@ async fn warm_sync_converges_when_indexes_change_vanish_or_appear(kind: ServerKi
     let store = small_archive(kind, 30).await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = temp_catalog(&dir);
-    let cold = run_sync(&store, &catalog, &SyncOptions::default()).await;
+    let cold = sync_catalog(&store, &catalog, &SyncOptions::default()).await;
     assert_eq!((cold.indexes_fetched, cold.users, cold.conversations), (30, 30, 90));
     assert_catalog_matches_bucket(&store, &catalog).await;
 
     // Nothing changed: nothing fetched.
-    let again = run_sync(&store, &catalog, &SyncOptions::default()).await;
+    let again = sync_catalog(&store, &catalog, &SyncOptions::default()).await;
     assert_eq!((again.indexes_fetched, again.users_unchanged), (0, 30));
 
     // Two indexes change, two vanish (one with its objects), two users appear.
@@ -283,7 +275,7 @@ async fn warm_sync_converges_when_indexes_change_vanish_or_appear(kind: ServerKi
             .unwrap();
     }
 
-    let warm = run_sync(&store, &catalog, &SyncOptions::default()).await;
+    let warm = sync_catalog(&store, &catalog, &SyncOptions::default()).await;
     assert_eq!(warm.indexes_fetched, 4, "{warm:?}");
     assert_eq!(warm.users_dropped, 2);
     assert_eq!(warm.users, 30);
@@ -305,7 +297,7 @@ async fn warm_sync_converges_when_indexes_change_vanish_or_appear(kind: ServerKi
     // conversation, so the next sync fetches it and the entry comes back.
     assert_eq!(catalog.forget("u001_at_example_com", &["c001-9"]).unwrap(), 1);
     assert!(catalog.search("ünïcode", 0, 5).unwrap().hits.is_empty());
-    let healed = run_sync(&store, &catalog, &SyncOptions::default()).await;
+    let healed = sync_catalog(&store, &catalog, &SyncOptions::default()).await;
     assert_eq!(healed.indexes_fetched, 1, "{healed:?}");
     assert_eq!(catalog.search("ünïcode", 0, 5).unwrap().hits.len(), 1);
     assert_catalog_matches_bucket(&store, &catalog).await;
@@ -314,7 +306,7 @@ async fn warm_sync_converges_when_indexes_change_vanish_or_appear(kind: ServerKi
     drop(catalog);
     std::fs::remove_file(dir.path().join("catalog.sqlite")).unwrap();
     let catalog = temp_catalog(&dir);
-    let rebuilt = run_sync(&store, &catalog, &SyncOptions::default()).await;
+    let rebuilt = sync_catalog(&store, &catalog, &SyncOptions::default()).await;
     assert_eq!(rebuilt.indexes_fetched, 30);
     assert_catalog_matches_bucket(&store, &catalog).await;
 }
@@ -335,7 +327,7 @@ async fn oversized_index_is_an_error_naming_it(kind: ServerKind) {
     let store = Store::connect(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let catalog = temp_catalog(&dir);
-    let report = run_sync(&store, &catalog, &SyncOptions::default()).await;
+    let report = sync_catalog(&store, &catalog, &SyncOptions::default()).await;
     assert_eq!(report.index_errors, 1, "{report:?}");
     let users = catalog.users().unwrap();
     let errors: Vec<_> = users.iter().filter_map(|u| u.index_error.as_deref()).collect();

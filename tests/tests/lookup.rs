@@ -5,20 +5,17 @@
 //! served from a synced catalog equal to the one streamed from the bucket.
 
 use archive_desk_core::browse::{self, UserSummary};
-use archive_desk_core::catalog::{self, MatchKind};
+use archive_desk_core::catalog::MatchKind;
 use archive_desk_core::codec::{encode, Encoding};
-use archive_desk_core::{
-    CancellationToken, Catalog, ErrorCode, Layout, Store, SyncOptions, SyncProgress, UserBatch, UserFolder,
-};
+use archive_desk_core::{CancellationToken, Catalog, ErrorCode, Layout, Store, SyncOptions, UserBatch, UserFolder};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::on_both_servers;
 use archive_desk_harness::servers;
 use archive_desk_harness::RawS3;
-use archive_desk_harness::{fresh_store, seeded, ServerKind};
+use archive_desk_harness::{fresh_store, seeded, sync_catalog, ServerKind};
 use futures::TryStreamExt;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
 on_both_servers!(
     exact_lookup_without_a_catalog,
@@ -31,16 +28,7 @@ on_both_servers!(
 );
 
 async fn sync(store: &Store, catalog: &Catalog) {
-    let (progress, _) = watch::channel(SyncProgress::default());
-    catalog::sync(
-        store,
-        catalog,
-        &SyncOptions::default(),
-        &progress,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("sync: {e}"));
+    sync_catalog(store, catalog, &SyncOptions::default()).await;
 }
 
 /// A fresh bucket with users `u{i}@example.com` (`n` of them), each with

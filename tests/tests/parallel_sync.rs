@@ -14,12 +14,10 @@ use std::collections::BTreeMap;
 use archive_desk_core::codec::{encode, Encoding};
 use archive_desk_core::export_user::{ExportFormat, ExportProgress, ExportUserOptions};
 use archive_desk_core::store::KeyRange;
-use archive_desk_core::{
-    catalog, CancellationToken, Catalog, Layout, ObjectInfo, Store, SyncOptions, SyncProgress, SyncReport,
-};
+use archive_desk_core::{CancellationToken, Catalog, Layout, ObjectInfo, Store, SyncOptions, SyncReport};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
-use archive_desk_harness::{fresh_store, servers, session_for, RawS3, ServerKind};
+use archive_desk_harness::{fresh_store, servers, session_for, sync_catalog, RawS3, ServerKind};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::TryStreamExt;
 use serde_json::{json, Value};
@@ -197,13 +195,6 @@ fn contents(catalog: &Catalog) -> Contents {
         .collect()
 }
 
-async fn run_sync(store: &Store, catalog: &Catalog, options: &SyncOptions) -> SyncReport {
-    let (progress, _) = watch::channel(SyncProgress::default());
-    catalog::sync(store, catalog, options, &progress, &CancellationToken::new())
-        .await
-        .unwrap_or_else(|e| panic!("sync: {e}"))
-}
-
 /// The parts of two reports that must agree whatever the ranges.
 fn same_listing(a: &SyncReport, b: &SyncReport) {
     let view = |r: &SyncReport| {
@@ -249,8 +240,8 @@ async fn parallel_sync_equals_sequential_as_folders_come_and_go(kind: ServerKind
         ..SyncOptions::default()
     };
 
-    let cold = run_sync(&store, &side_by_side, &cut_everywhere).await;
-    let cold_one = run_sync(&store, &one, &never_cut).await;
+    let cold = sync_catalog(&store, &side_by_side, &cut_everywhere).await;
+    let cold_one = sync_catalog(&store, &one, &never_cut).await;
     assert_eq!(cold_one.list_ranges, 1);
     assert_eq!(cold.list_ranges, names.len() as u64, "a range per usable folder");
     same_listing(&cold, &cold_one);
@@ -279,8 +270,8 @@ async fn parallel_sync_equals_sequential_as_folders_come_and_go(kind: ServerKind
     }
     put_folder(&store, "a", "changed").await;
 
-    let warm = run_sync(&store, &side_by_side, &cut_everywhere).await;
-    let warm_one = run_sync(&store, &one, &never_cut).await;
+    let warm = sync_catalog(&store, &side_by_side, &cut_everywhere).await;
+    let warm_one = sync_catalog(&store, &one, &never_cut).await;
     same_listing(&warm, &warm_one);
     assert_eq!(warm.users_dropped, 3, "{warm:?}");
     assert!(
@@ -331,7 +322,7 @@ async fn sync_backs_off_under_slow_down_and_ends_the_same(kind: ServerKind) {
 
     proxy.set_rules(vec![latency()]);
     let calm_catalog = Catalog::open(&dir.path().join("calm.sqlite")).unwrap();
-    let calm = run_sync(&store, &calm_catalog, &SyncOptions::default()).await;
+    let calm = sync_catalog(&store, &calm_catalog, &SyncOptions::default()).await;
 
     proxy.set_rules(vec![
         latency(),
@@ -343,7 +334,7 @@ async fn sync_backs_off_under_slow_down_and_ends_the_same(kind: ServerKind) {
         .probability(0.2),
     ]);
     let pushed_catalog = Catalog::open(&dir.path().join("pushed.sqlite")).unwrap();
-    let pushed = run_sync(&store, &pushed_catalog, &SyncOptions::default()).await;
+    let pushed = sync_catalog(&store, &pushed_catalog, &SyncOptions::default()).await;
 
     eprintln!("calm: {calm:?}\npushed: {pushed:?}");
     assert!(proxy.hits("slow-down") > 20, "{} SlowDowns", proxy.hits("slow-down"));

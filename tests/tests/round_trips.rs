@@ -8,13 +8,12 @@ use archive_desk_harness::on_both_servers;
 
 use archive_desk_core::adaptive::INITIAL_LIMIT;
 use archive_desk_core::codec::Encoding;
-use archive_desk_core::{browse, catalog, CancellationToken, Catalog, ConversationId, Layout, Store, SyncOptions};
-use archive_desk_core::{SyncProgress, SyncReport, UserFolder};
+use archive_desk_core::UserFolder;
+use archive_desk_core::{browse, Catalog, ConversationId, Layout, Store, SyncOptions};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
-use archive_desk_harness::{fresh_store, servers, RawS3, ServerKind};
+use archive_desk_harness::{fresh_store, servers, sync_catalog, RawS3, ServerKind};
 use aws_sdk_s3::primitives::ByteStream;
-use tokio::sync::watch;
 
 on_both_servers!(
     warm_sync_lists_every_range_at_once_and_fetches_changes_together,
@@ -64,13 +63,6 @@ fn index_gets() -> Match {
     Match::any().method("GET").key_suffix("metadata.json")
 }
 
-async fn run_sync(store: &Store, catalog: &Catalog, options: &SyncOptions) -> SyncReport {
-    let (progress, _) = watch::channel(SyncProgress::default());
-    catalog::sync(store, catalog, options, &progress, &CancellationToken::new())
-        .await
-        .unwrap_or_else(|e| panic!("sync: {e}"))
-}
-
 fn email(i: usize) -> String {
     format!("u{i:04}@example.com")
 }
@@ -106,7 +98,7 @@ async fn warm_sync_lists_every_range_at_once_and_fetches_changes_together(kind: 
         ..SyncOptions::default()
     };
     proxy.set_rules(vec![latency(40)]);
-    let cold = run_sync(&store, &catalog, &options).await;
+    let cold = sync_catalog(&store, &catalog, &options).await;
     assert_eq!(cold.indexes_fetched, USERS as u64, "{cold:?}");
     let settled = cold.fetch_concurrency.settled as usize;
     assert!(
@@ -126,7 +118,7 @@ async fn warm_sync_lists_every_range_at_once_and_fetches_changes_together(kind: 
         counter("index-gets", index_gets()),
     ]);
     proxy.track_in_flight(lists());
-    let warm = run_sync(&store, &catalog, &options).await;
+    let warm = sync_catalog(&store, &catalog, &options).await;
     let lists_at_once = proxy.peak_in_flight();
     eprintln!("warm: {warm:?}");
     assert_eq!(warm.indexes_fetched, changed as u64, "{warm:?}");
@@ -155,7 +147,7 @@ async fn warm_sync_lists_every_range_at_once_and_fetches_changes_together(kind: 
         counter("index-gets", index_gets()),
     ]);
     proxy.track_in_flight(index_gets());
-    let warm = run_sync(&store, &catalog, &options).await;
+    let warm = sync_catalog(&store, &catalog, &options).await;
     let fetches_at_once = proxy.peak_in_flight();
     assert_eq!(proxy.hits("index-gets"), neighbours.len() as u64, "{warm:?}");
     assert_eq!(
@@ -167,7 +159,7 @@ async fn warm_sync_lists_every_range_at_once_and_fetches_changes_together(kind: 
     // The same catalog as a sync from scratch.
     let fresh = Catalog::open(&dir.path().join("fresh.sqlite")).unwrap();
     proxy.clear();
-    let scratch = run_sync(&store, &fresh, &options).await;
+    let scratch = sync_catalog(&store, &fresh, &options).await;
     assert_eq!((scratch.users, scratch.conversations), (warm.users, warm.conversations));
     for i in [0, 20, 29, 31, 399] {
         let folder = UserFolder::from_email(&email(i)).unwrap();

@@ -30,12 +30,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use archive_desk_core::catalog::{self, EntryRecord, UserRecord};
+use archive_desk_core::catalog::{EntryRecord, UserRecord};
 use archive_desk_core::profile::{AwsAuth, Profile};
-use archive_desk_core::{
-    CancellationToken, Catalog, Encoding, Layout, Profiles, Secret, SecretKind, Store, SyncOptions, SyncProgress,
-    UserFolder,
-};
+use archive_desk_core::{Catalog, Encoding, Layout, Profiles, Secret, SecretKind, Store, SyncOptions, UserFolder};
 use archive_desk_e2e::{app_binary, App, Home};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
@@ -724,16 +721,7 @@ async fn the_app_at_80_ms() {
     let profiles_b = put_profile(&home_b, "bench-b", &proxy, &server, &bucket);
     let synced = Catalog::open(&home_b.cache_dir().join("catalog-bench-b.sqlite")).unwrap();
     let direct = Store::connect(server.store_config(&bucket)).await.unwrap();
-    let (progress, _) = tokio::sync::watch::channel(SyncProgress::default());
-    catalog::sync(
-        &direct,
-        &synced,
-        &SyncOptions::default(),
-        &progress,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    archive_desk_harness::sync_catalog(&direct, &synced, &SyncOptions::default()).await;
     drop(synced);
     // Through S3: rclone caches its directory listings.
     let late = fixtures::conversation("late-1", LATE_EMAIL, "Archived after the sync", 4);

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use archive_desk_core::catalog::{self, CancellationToken, SyncOptions, SyncProgress};
+use archive_desk_core::catalog::{self, SyncOptions};
 use archive_desk_core::{Catalog, Encoding, Layout, UserFolder};
 use archive_desk_e2e::{shot, text_of, wait_for, wait_for_text, App, Home};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
@@ -81,16 +81,7 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
         .and_then(|p| p.file_name().map(|n| home.cache_dir().join(n)))
         .unwrap();
     let synced = Catalog::open(&file).unwrap();
-    let (progress, _) = tokio::sync::watch::channel(SyncProgress::default());
-    catalog::sync(
-        &store,
-        &synced,
-        &SyncOptions::default(),
-        &progress,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    archive_desk_harness::sync_catalog(&store, &synced, &SyncOptions::default()).await;
     drop(synced);
     let mut seeder = Seeder::new(Layout::default(), true);
     user(&mut seeder, LATE, &["late-1", "late-2", "late-3"]);
