@@ -1,12 +1,12 @@
 // The app's IPC commands, each declared once: its name, its arguments (name
-// and Rust type, in the order the function in `commands.rs` takes them
+// and Rust type, in the order the function in `commands/` takes them
 // after the state), the channel it streams into if any, and its result.
 // From this one table:
 // - `build.rs` (which `include!`s this file) makes an `allow-<name>`
 //   permission per command; capabilities/default.json must list exactly
 //   those (a test in `main.rs`);
 // - `contract.rs` generates the `#[tauri::command]` functions, which call
-//   `commands.rs` with the declared arguments (a function that differs
+//   `commands/` with the declared arguments (a function that differs
 //   from its declaration does not compile), and the TypeScript schema
 //   `ui/src/bindings/commands.ts` that `ui/src/ipc.ts` calls through;
 // - `main.rs` builds the handler list.

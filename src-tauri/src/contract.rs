@@ -1,6 +1,6 @@
 //! The IPC contract, expanded from the one table in `command_list.rs`: a
 //! `#[tauri::command]` per entry, taking the declared arguments (and
-//! channel) and calling the function of the same name in `commands.rs`
+//! channel) and calling the function of the same name in `commands/`
 //! with them, so a command whose types differ from its declaration does
 //! not compile (and a test checks its parameter names, which the
 //! compiler cannot); and (under `cargo test`) the TypeScript schema of the same
@@ -352,7 +352,7 @@ mod typescript {
     fn parameters_in(source: &str, name: &str) -> Vec<String> {
         let (_, rest) = source
             .split_once(&format!("pub async fn {name}("))
-            .unwrap_or_else(|| panic!("no `pub async fn {name}(` in commands.rs"));
+            .unwrap_or_else(|| panic!("no `pub async fn {name}(` in commands/"));
         // Split the list at the commas outside `<...>`, up to its `)`.
         let (mut depth, mut start, mut names) = (0, 0, Vec::new());
         for (at, c) in rest.char_indices() {
@@ -379,7 +379,15 @@ mod typescript {
     /// must match too, or two `String`s in the wrong order would compile.
     #[test]
     fn commands_rs_takes_the_declared_parameters_in_order() {
-        let source = include_str!("commands.rs");
+        let source = [
+            include_str!("commands/audit.rs"),
+            include_str!("commands/browse.rs"),
+            include_str!("commands/changes.rs"),
+            include_str!("commands/export.rs"),
+            include_str!("commands/profiles.rs"),
+        ]
+        .concat();
+        let source = source.as_str();
         for (name, declared) in declared_parameters() {
             assert_eq!(
                 parameters_in(source, name),

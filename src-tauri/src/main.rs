@@ -1,5 +1,5 @@
 //! Archive Desk: the desktop shell. Thin on purpose: the commands declared
-//! in `command_list.rs` map IPC calls to core functions (`commands.rs`);
+//! in `command_list.rs` map IPC calls to core functions (`commands/`);
 //! the UI in `ui/` talks only through them.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
