@@ -38,23 +38,26 @@ fn count(stack: &SupabaseStack, id: &str) -> String {
     ))
 }
 
+/// Rules that pass everything and count requests by method.
+fn proxy_rules() -> Vec<Rule> {
+    ["GET", "POST", "DELETE", "PATCH"]
+        .map(|m| {
+            Rule::new(
+                m,
+                Match::any().method(m),
+                Fault::Latency {
+                    fixed_ms: 0,
+                    jitter_ms: 0,
+                },
+            )
+        })
+        .to_vec()
+}
+
 /// A proxy that passes everything and counts requests by method.
 fn counting_proxy(stack: &SupabaseStack) -> FaultProxy {
     let proxy = FaultProxy::start_http(&stack.url, 1);
-    proxy.set_rules(
-        ["GET", "POST", "DELETE", "PATCH"]
-            .map(|m| {
-                Rule::new(
-                    m,
-                    Match::any().method(m),
-                    Fault::Latency {
-                        fixed_ms: 0,
-                        jitter_ms: 0,
-                    },
-                )
-            })
-            .to_vec(),
-    );
+    proxy.set_rules(proxy_rules());
     proxy
 }
 
@@ -94,6 +97,18 @@ async fn the_rpc_function_restores_and_verifies_in_one_request() {
         &stack.service_key,
         Some("restore_archived_conversation"),
     );
+    // The call names its arguments in `columns`, so PostgREST passes the
+    // body on without parsing it (a rule that only counts).
+    let mut rules = proxy_rules();
+    rules.push(Rule::new(
+        "named",
+        Match::any().method("POST").query_has("columns=archive,options"),
+        Fault::Latency {
+            fixed_ms: 0,
+            jitter_ms: 0,
+        },
+    ));
+    proxy.set_rules(rules);
     let mut seen = [0; 3];
     let doc = doc("rpc-trips", MESSAGES);
     assert_first(&run(&target, &doc, &RestoreOptions::default()).await);
@@ -104,6 +119,7 @@ async fn the_rpc_function_restores_and_verifies_in_one_request() {
     );
     assert_repeat(&run(&target, &doc, &RestoreOptions::default()).await);
     assert_eq!(requests(&proxy, &mut seen), [0, 1, 0], "repeat: one call");
+    assert_eq!(proxy.hits("named"), 2, "both calls name their arguments");
     assert_eq!(count(&stack, "rpc-trips"), format!("1|{MESSAGES}"));
 }
 
