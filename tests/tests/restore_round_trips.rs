@@ -97,12 +97,16 @@ async fn the_rpc_function_restores_and_verifies_in_one_request() {
         &stack.service_key,
         Some("restore_archived_conversation"),
     );
-    // The call names its arguments in `columns`, so PostgREST passes the
-    // body on without parsing it (a rule that only counts).
+    // The call goes to `_v3`, which takes the body whole, and names its
+    // arguments in `columns`, so PostgREST passes the body on without
+    // parsing it (a rule that only counts).
     let mut rules = proxy_rules();
     rules.push(Rule::new(
         "named",
-        Match::any().method("POST").query_has("columns=archive,options"),
+        Match::any()
+            .method("POST")
+            .key_suffix("/rpc/restore_archived_conversation_v3")
+            .query_has("columns=archive,options"),
         Fault::Latency {
             fixed_ms: 0,
             jitter_ms: 0,
@@ -119,12 +123,12 @@ async fn the_rpc_function_restores_and_verifies_in_one_request() {
     );
     assert_repeat(&run(&target, &doc, &RestoreOptions::default()).await);
     assert_eq!(requests(&proxy, &mut seen), [0, 1, 0], "repeat: one call");
-    assert_eq!(proxy.hits("named"), 2, "both calls name their arguments");
+    assert_eq!(proxy.hits("named"), 2, "both calls go to `_v3`, naming their arguments");
     assert_eq!(count(&stack, "rpc-trips"), format!("1|{MESSAGES}"));
 }
 
 #[tokio::test]
-async fn the_rpc_function_checks_the_columns_itself_and_the_one_argument_form_still_works() {
+async fn the_rpc_function_checks_the_columns_itself_and_the_older_forms_still_work() {
     let stack = SupabaseStack::start_with("alter table public.messages drop column feedback");
     let proxy = counting_proxy(&stack);
     let target = rest_target(
@@ -151,6 +155,17 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_one_argument_form_st
     assert!(report.verified, "{report:?}");
     assert_eq!(report.dropped_fields.messages, ["feedback"]);
     assert_eq!(count(&stack, "rpc-columns"), "1|6");
+
+    // A database set up by the previous version (no `_v3`): the two-argument
+    // form, called next, restores in that second request, nothing read.
+    stack.psql("drop function public.restore_archived_conversation_v3(jsonb); notify pgrst, 'reload schema'");
+    let two = doc("rpc-v2", 6);
+    requests(&proxy, &mut seen);
+    let report = run(&target, &two, &allow).await;
+    assert!(report.verified, "{report:?}");
+    assert_eq!(report.dropped_fields.messages, ["feedback"]);
+    assert_eq!(count(&stack, "rpc-v2"), "1|6");
+    assert_eq!(requests(&proxy, &mut seen), [0, 2, 0], "`_v3` missing, then the two-argument form");
 
     // A database with only the one-argument form (not upgraded): the call
     // falls back to it, with the columns read first and the rows read back.
