@@ -190,6 +190,27 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_older_forms_still_wo
 }
 
 #[tokio::test]
+async fn the_rpc_function_gives_messages_without_a_conversation_id_the_conversations() {
+    let stack = SupabaseStack::start();
+    let target = rest_target(&stack.url, &stack.service_key, Some("restore_archived_conversation"));
+    // Absent, null, and present: the function sets it only where it lacks.
+    let mut value = fixtures::conversation("rpc-fill", "round.trips@example.com", "Fill", 4);
+    value["messages"][1].as_object_mut().unwrap().remove("conversation_id");
+    value["messages"][2]["conversation_id"] = Value::Null;
+    let doc = ConversationDocument::from_value("rpc-fill", value).unwrap();
+    let report = run(&target, &doc, &RestoreOptions::default()).await;
+    assert!(report.verified, "{report:?}");
+    assert_eq!(report.messages_inserted, 4);
+    assert_eq!(
+        stack.psql("select string_agg(id || '=' || conversation_id, ' ' order by id) from messages"),
+        "rpc-fill-m00000=rpc-fill rpc-fill-m00001=rpc-fill rpc-fill-m00002=rpc-fill rpc-fill-m00003=rpc-fill"
+    );
+    // A repeat writes nothing and still verifies.
+    let again = run(&target, &doc, &RestoreOptions::default()).await;
+    assert!(again.verified && again.messages_inserted == 0, "{again:?}");
+}
+
+#[tokio::test]
 async fn plain_rest_inserts_in_two_rounds_and_reads_back_only_what_was_there() {
     let stack = SupabaseStack::start();
     let proxy = counting_proxy(&stack);
