@@ -165,7 +165,11 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_older_forms_still_wo
     assert!(report.verified, "{report:?}");
     assert_eq!(report.dropped_fields.messages, ["feedback"]);
     assert_eq!(count(&stack, "rpc-v2"), "1|6");
-    assert_eq!(requests(&proxy, &mut seen), [0, 2, 0], "`_v3` missing, then the two-argument form");
+    assert_eq!(
+        requests(&proxy, &mut seen),
+        [0, 2, 0],
+        "`_v3` missing, then the two-argument form"
+    );
 
     // A database with only the one-argument form (not upgraded): the call
     // falls back to it, with the columns read first and the rows read back.
