@@ -30,6 +30,7 @@ macro_rules! for_each_command {
             look_up_user(text: SearchText) -> UserConversations;
             user_conversations(user: String) -> UserConversations;
             open_conversation(user: String, id: String) -> ConversationView;
+            conversation_messages(user: String, id: String, from: usize) -> Vec<MessageView>;
             conversation_json(user: String, id: String) -> String;
             restore_conversation(
                 user: String,

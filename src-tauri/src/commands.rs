@@ -30,7 +30,9 @@ use archive_desk_core::{
 
 use crate::diagnostics::{self, Diagnostics};
 use crate::files::{self, ChosenFile, FilePurpose};
-use crate::ipc::{report, AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
+use crate::ipc::{
+    report, AuditQuery, CmdResult, ConversationView, MessageView, OpenedProfile, UsersListed, FIRST_MESSAGES,
+};
 use crate::state::{AppState, EarlyUsers};
 use crate::tasks::{blocking, with_progress};
 
@@ -238,7 +240,29 @@ pub async fn open_conversation(state: &AppState, user: String, id: String) -> Cm
     let id = ConversationId::parse(&id).map_err(report)?;
     let _first = session.store().foreground();
     let opened = session.store().get_conversation(&folder, &id).await.map_err(report)?;
-    Ok(ConversationView::from(&opened))
+    let (view, rest) = ConversationView::from(&opened).split_at(FIRST_MESSAGES);
+    state.rest.keep(folder.as_str(), id.as_str(), FIRST_MESSAGES, rest);
+    Ok(view)
+}
+
+/// The messages of a conversation from `from` on: those `open_conversation`
+/// left out, kept since; read again if another conversation was opened
+/// meanwhile.
+pub async fn conversation_messages(
+    state: &AppState,
+    user: String,
+    id: String,
+    from: usize,
+) -> CmdResult<Vec<MessageView>> {
+    let folder = UserFolder::from_user_arg(&user).map_err(report)?;
+    let id = ConversationId::parse(&id).map_err(report)?;
+    if let Some(kept) = state.rest.take(folder.as_str(), id.as_str(), from) {
+        return Ok(kept);
+    }
+    let (_, session) = state.session().await?;
+    let _first = session.store().foreground();
+    let opened = session.store().get_conversation(&folder, &id).await.map_err(report)?;
+    Ok(ConversationView::from(&opened).split_at(from).1)
 }
 
 /// The stored document of a conversation, pretty-printed (the raw JSON tab

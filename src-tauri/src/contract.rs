@@ -30,7 +30,7 @@ use archive_desk_core::{
 
 use crate::diagnostics::Diagnostics;
 use crate::files::{ChosenFile, FilePurpose};
-use crate::ipc::{AuditQuery, CmdResult, ConversationView, OpenedProfile, UsersListed};
+use crate::ipc::{AuditQuery, CmdResult, ConversationView, MessageView, OpenedProfile, UsersListed};
 use crate::state::AppState;
 
 /// A command argument as the page sent it. One that does not deserialize —

@@ -48,6 +48,12 @@ pub struct MessageView {
     pub content: String,
 }
 
+/// Messages `open_conversation` answers with: the transcript's first
+/// screens. The rest follow with `conversation_messages`, so a long
+/// conversation shows at once rather than after megabytes crossed the IPC
+/// (10,000 messages: 2.6 MB of JSON to write, send and parse).
+pub const FIRST_MESSAGES: usize = 200;
+
 /// A conversation as the transcript view needs it. The stored document for the
 /// raw JSON tab comes apart (`conversation_json`): a 10,000-message
 /// conversation's pretty-printed JSON would double an answer the transcript
@@ -62,7 +68,11 @@ pub struct ConversationView {
     pub created_at: Option<String>,
     pub archived_at: Option<String>,
     pub user_email: Option<String>,
+    /// The first `FIRST_MESSAGES` from `open_conversation` (all of them once
+    /// the page appended the rest).
     pub messages: Vec<MessageView>,
+    /// All the messages the conversation holds.
+    pub message_count: usize,
 }
 
 impl From<&OpenedConversation> for ConversationView {
@@ -92,7 +102,17 @@ impl From<&OpenedConversation> for ConversationView {
                     content: m.str("content").unwrap_or_default().to_owned(),
                 })
                 .collect(),
+            message_count: doc.messages().len(),
         }
+    }
+}
+
+impl ConversationView {
+    /// The view with its messages from `from` on split off (none when
+    /// `from` is past the end).
+    pub fn split_at(mut self, from: usize) -> (ConversationView, Vec<MessageView>) {
+        let rest = self.messages.split_off(from.min(self.messages.len()));
+        (self, rest)
     }
 }
 

@@ -14,7 +14,7 @@ use archive_desk_core::{AuditLog, CancellationToken, Catalog, Error, Profiles, S
 
 use crate::diagnostics::ErrorHistory;
 use crate::files::ChosenFiles;
-use crate::ipc::{report, CmdResult};
+use crate::ipc::{report, CmdResult, MessageView};
 use crate::tasks::{blocking, TaskGuard, TaskTable};
 
 pub struct AppState {
@@ -30,6 +30,47 @@ pub struct AppState {
     pub errors: ErrorHistory,
     /// The profile opened at start, before the page asks for it.
     early: Mutex<Option<EarlyProfile>>,
+    /// The messages of the conversation opened last that its answer left
+    /// out, until the page asks for them (`conversation_messages`).
+    pub rest: KeptMessages,
+}
+
+/// The messages an opened conversation's answer left out: those of the
+/// conversation opened last only, given once.
+#[derive(Default)]
+pub struct KeptMessages(Mutex<Option<Kept>>);
+
+/// Messages `from` on of conversation `id` of `user`.
+struct Kept {
+    user: String,
+    id: String,
+    from: usize,
+    messages: Vec<MessageView>,
+}
+
+impl KeptMessages {
+    /// Keep these (those of the conversation opened before are dropped).
+    pub fn keep(&self, user: &str, id: &str, from: usize, messages: Vec<MessageView>) {
+        *self.0.lock().expect("kept messages") = Some(Kept {
+            user: user.to_owned(),
+            id: id.to_owned(),
+            from,
+            messages,
+        });
+    }
+
+    /// The kept messages of conversation `id` of `user` from `from` on, if
+    /// those are the ones kept.
+    pub fn take(&self, user: &str, id: &str, from: usize) -> Option<Vec<MessageView>> {
+        let mut kept = self.0.lock().expect("kept messages");
+        match kept.take() {
+            Some(k) if k.user == user && k.id == id && k.from == from => Some(k.messages),
+            other => {
+                *kept = other;
+                None
+            }
+        }
+    }
 }
 
 /// The only profile, opened by the shell as it starts, while the webview
@@ -85,6 +126,7 @@ impl AppState {
             app,
             errors: ErrorHistory::default(),
             early: Mutex::new(None),
+            rest: KeptMessages::default(),
         })
     }
 
@@ -238,4 +280,42 @@ fn stream_users(
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(ids: &[&str]) -> Vec<MessageView> {
+        ids.iter()
+            .map(|id| MessageView {
+                id: (*id).to_owned(),
+                role: None,
+                created_at: None,
+                feedback: None,
+                content: format!("text of {id}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn kept_messages_are_given_once_and_only_for_their_conversation() {
+        let kept = KeptMessages::default();
+        kept.keep("u", "c1", 200, messages(&["m200", "m201"]));
+        // Another conversation, or another start: not these.
+        assert!(kept.take("u", "c2", 200).is_none());
+        assert!(kept.take("v", "c1", 200).is_none());
+        assert!(kept.take("u", "c1", 100).is_none());
+        let given = kept.take("u", "c1", 200).expect("kept");
+        assert_eq!(
+            given.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["m200", "m201"]
+        );
+        assert!(kept.take("u", "c1", 200).is_none(), "given once");
+        // Opening another conversation drops the last one's.
+        kept.keep("u", "c1", 200, messages(&["a"]));
+        kept.keep("u", "c2", 200, messages(&["b"]));
+        assert!(kept.take("u", "c1", 200).is_none());
+        assert_eq!(kept.take("u", "c2", 200).expect("kept")[0].id, "b");
+    }
 }

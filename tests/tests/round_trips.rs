@@ -1,6 +1,7 @@
 //! Requests and round trips at latency, counted at the fault proxy against
 //! moto and rclone: a warm sync lists every range of the catalog's folders
-//! at once (one page each) and sends its changed fetches together, starting
+//! at once (one page each; in the background of the app it starts slow
+//! instead) and sends its changed fetches together, starting
 //! where the last sync settled; a gzip conversation whose folder was listed
 //! opens with one GET, and one opened by id alone still opens (two GETs).
 
@@ -133,6 +134,29 @@ async fn warm_sync_lists_every_range_at_once_and_fetches_changes_together(kind: 
     assert_eq!(
         lists_at_once as u64, warm.list_ranges,
         "every range listed at once: one round trip"
+    );
+
+    // In the background of the app (`Store::in_background`) the same
+    // listing starts slow instead: a burst of listings would sit at the
+    // server ahead of the person's next look-up. Finer ranges, so there
+    // are more than two slow-start rounds' worth.
+    let fine = SyncOptions {
+        range_keys: 20,
+        ..options.clone()
+    };
+    proxy.set_rules(vec![slow("slow-lists", lists()), counter("lists", lists())]);
+    proxy.track_in_flight(lists());
+    let background = sync_catalog(&store.in_background(), &catalog, &fine).await;
+    let background_at_once = proxy.peak_in_flight();
+    assert_eq!(background.indexes_fetched, 0, "{background:?}");
+    // Slow start sends 8, then 16, then 32 at most while the rate rises.
+    let slow_start_rounds = 4 * INITIAL_LIMIT;
+    assert!(background.list_ranges > slow_start_rounds as u64, "{background:?}");
+    assert!(
+        background_at_once <= slow_start_rounds,
+        "a background sync's listings start at {INITIAL_LIMIT} and grow by slow start: \
+         {background_at_once} at once of {}",
+        background.list_ranges
     );
 
     // Ten neighbours change (`u0020`…`u0029`: one range, one page, so the

@@ -23,6 +23,8 @@ import { renderRaw, TranscriptView } from "./views/transcript";
 
 /** The open transcript's find bar (Ctrl/Cmd+F), if a transcript is shown. */
 export let findBar: FindBar | null = null;
+/** The shown transcript, which the rest of its messages are appended to. */
+let transcript: TranscriptView | null = null;
 
 function withClass<T extends HTMLElement>(el: T, name: string): T {
   el.classList.add(name);
@@ -167,11 +169,31 @@ export async function openConversation(r: ConversationRow, at?: { query: string;
   }
   state.tab = at ? "transcript" : state.tab;
   renderConversation();
+  const rest = loadRest(state.conversation);
+  // A match further down may be in messages still to come.
+  if (at) await rest;
   // Set by renderConversation (TypeScript still sees the null above).
   const bar = findBar as FindBar | null;
   if (at && bar) {
     bar.open(at.query);
     bar.search(at.query, at.message);
+  }
+}
+
+/**
+ * The messages `open_conversation` left out (it answers with the first
+ * screens), appended to conversation `c` and to its transcript if shown —
+ * unless another conversation was opened meanwhile.
+ */
+async function loadRest(c: ConversationView): Promise<void> {
+  if (c.messages.length >= c.message_count || !state.user) return;
+  try {
+    const rest = await call("conversation_messages", { user: state.user.folder, id: c.id, from: c.messages.length });
+    if (state.conversation !== c) return;
+    if (transcript?.view === c) transcript.append(rest);
+    else c.messages.push(...rest);
+  } catch (e) {
+    if (state.conversation === c) say(`Messages ${c.messages.length + 1}–${c.message_count} not loaded: ${errorText(e)}`, "error");
   }
 }
 
@@ -211,6 +233,7 @@ function showCold(r: ConversationRow): void {
   viewPane.replaceChildren(renderCold(r, folder, state.profile?.read_only ?? false, async () => {
     state.conversation = await call("open_conversation", { user: folder, id: r.conversation_id });
     renderConversation();
+    await loadRest(state.conversation);
   }));
 }
 
@@ -236,10 +259,11 @@ function renderConversation(): void {
   const ro = state.profile?.read_only ?? true;
   let body: HTMLElement;
   if (state.tab === "transcript") {
-    const transcript = new TranscriptView(c, (text, what) => void copy(text, what));
+    transcript = new TranscriptView(c, (text, what) => void copy(text, what));
     findBar = new FindBar(transcript);
     body = h("div", { class: "transcript-wrap" }, findBar.el, transcript.el);
   } else {
+    transcript = null;
     findBar = null;
     body = h("p", { class: "loading", text: "Loading the raw JSON…" });
     void showRaw(c, body);
@@ -249,7 +273,7 @@ function renderConversation(): void {
     h("div", { class: "pane-head" },
       results ? h("button", { class: "small back", text: "← Search results", onclick: () => viewPane.replaceChildren(results) }) : null,
       h("h2", { class: "conv-title", text: c.title ?? c.id }),
-      h("span", { class: "meta", text: `${c.messages.length} messages · created ${when(c.created_at)} · archived ${when(c.archived_at)} · ${c.encoding}` }),
+      h("span", { class: "meta", text: `${c.message_count} messages · created ${when(c.created_at)} · archived ${when(c.archived_at)} · ${c.encoding}` }),
     ),
     h("div", { class: "actions" },
       ro || !state.profile?.can_restore ? null : h("button", { id: "restore", class: "primary", text: "Restore to Supabase", onclick: () => restore(user.folder, c.id) }),

@@ -11,6 +11,7 @@ function view(contents: string[]): ConversationView {
   return {
     key: "k", encoding: "plain", id: "c", title: "t", created_at: null, archived_at: null, user_email: null,
     messages: contents.map((content, i) => ({ id: `m${i}`, role: i % 2 ? "assistant" : "user", created_at: null, feedback: null, content })),
+    message_count: contents.length,
   };
 }
 
@@ -94,6 +95,31 @@ describe("find bar", () => {
     expect(t.contentEl(5)!.textContent).toBe("Needle and NEEDLE");
     expect(bar.el.hidden).toBe(true);
   }, 60_000);
+
+  it("finds in messages that came after the search, the current match kept", () => {
+    const texts = Array.from({ length: 1_000 }, (_, i) => `message ${i}`);
+    texts[3] = "needle";
+    texts[700] = "a late needle";
+    // Opened with its first 200 messages, as `open_conversation` answers.
+    const v = { ...view(texts), messages: view(texts).messages.slice(0, 200) };
+    const t = new TranscriptView(v);
+    const bar = new FindBar(t);
+    document.body.append(bar.el, t.el);
+    bar.open("needle");
+    expect(bar.el.querySelector(".find-count")!.textContent).toBe("1 of 1");
+    bar.open("late");
+    expect(bar.matchCount).toBe(0);
+    bar.open("needle");
+    t.append(view(texts).messages.slice(200));
+    expect(t.complete).toBe(true);
+    expect(bar.matchCount).toBe(2);
+    expect(bar.currentIndex).toBe(0);
+    expect(bar.el.querySelector(".find-count")!.textContent).toBe("1 of 2");
+    // Nothing found before the rest came: its first match becomes current.
+    bar.open("late");
+    expect(bar.matchCount).toBe(1);
+    expect(scrolledTo).toBe("700");
+  });
 
   it("uses text ranges of the CSS Custom Highlight API where the webview has it", () => {
     const registry = new Map<string, { ranges: Range[] }>();

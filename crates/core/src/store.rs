@@ -328,6 +328,11 @@ impl Store {
         }
     }
 
+    /// Whether this is a background clone (`in_background`).
+    pub fn is_background(&self) -> bool {
+        self.background
+    }
+
     /// Before a request: a background store waits out foreground reads.
     async fn yield_to_foreground(&self) {
         if self.background {

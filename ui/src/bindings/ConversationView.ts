@@ -8,4 +8,13 @@ import type { MessageView } from "./MessageView";
  * conversation's pretty-printed JSON would double an answer the transcript
  * waits for.
  */
-export type ConversationView = { key: string, encoding: Encoding, id: string, title: string | null, created_at: string | null, archived_at: string | null, user_email: string | null, messages: Array<MessageView>, };
+export type ConversationView = { key: string, encoding: Encoding, id: string, title: string | null, created_at: string | null, archived_at: string | null, user_email: string | null, 
+/**
+ * The first `FIRST_MESSAGES` from `open_conversation` (all of them once
+ * the page appended the rest).
+ */
+messages: Array<MessageView>, 
+/**
+ * All the messages the conversation holds.
+ */
+message_count: number, };

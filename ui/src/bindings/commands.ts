@@ -27,6 +27,7 @@ import type { ImportReport } from "./ImportReport";
 import type { LiveStatus } from "./LiveStatus";
 import type { MessageSearchReport } from "./MessageSearchReport";
 import type { MessageSearchUpdate } from "./MessageSearchUpdate";
+import type { MessageView } from "./MessageView";
 import type { OpenedProfile } from "./OpenedProfile";
 import type { Profile } from "./Profile";
 import type { ProfileView } from "./ProfileView";
@@ -70,6 +71,7 @@ export type Commands = {
   look_up_user: { args: { text: SearchText }, result: UserConversations },
   user_conversations: { args: { user: string }, result: UserConversations },
   open_conversation: { args: { user: string, id: string }, result: ConversationView },
+  conversation_messages: { args: { user: string, id: string, from: number }, result: Array<MessageView> },
   conversation_json: { args: { user: string, id: string }, result: string },
   restore_conversation: { args: { user: string, id: string, allowMissingColumns: boolean, removeFromArchive: boolean, task: string }, result: Audited<RestoreReport> },
   live_status: { args: { user: string }, result: Array<LiveStatus> | null },

@@ -25,12 +25,10 @@ export class FindBar {
   private readonly count: HTMLElement;
   private matches: FindMatch[] = [];
   private current = -1;
-  private readonly texts: string[];
   /** Messages whose text was split around <mark>s (no highlight API). */
   private readonly marked = new Set<number>();
 
   constructor(private readonly transcript: TranscriptView) {
-    this.texts = transcript.view.messages.map((m) => m.content);
     this.input = h("input", { type: "search", class: "find-input", placeholder: "Find in conversation", "aria-label": "Find in conversation" });
     this.count = h("span", { class: "find-count meta", role: "status", "aria-live": "polite" });
     this.input.addEventListener("input", () => this.search(this.input.value));
@@ -44,6 +42,30 @@ export class FindBar {
       h("button", { class: "small find-close", text: "✕", title: "Close (Esc)", "aria-label": "Close find", onclick: () => this.close() }),
     );
     transcript.onRendered = (from, to) => this.paint(from, to);
+    transcript.onAppended = () => this.appended();
+  }
+
+  /**
+   * Messages came after a search: their matches follow the ones found, so
+   * the current match stays where it is (the first becomes current if
+   * there was none) and the count grows.
+   */
+  private appended(): void {
+    if (!this.input.value) return;
+    this.matches = findMatches(this.transcript.view.messages.map((m) => m.content), this.input.value);
+    if (this.current < 0 && this.matches.length) {
+      this.current = 0;
+      this.paint(0, this.transcript.rendered);
+      this.show();
+      return;
+    }
+    this.count.textContent = matchLabel(this.current, this.matches.length);
+    this.paint(0, this.transcript.rendered);
+  }
+
+  /** The text of message `index` (every message the view has so far). */
+  private text(index: number): string {
+    return this.transcript.view.messages[index].content;
   }
 
   get isOpen(): boolean {
@@ -80,7 +102,7 @@ export class FindBar {
   /** Find `query` in every message; the first match at or after message `from` becomes current. */
   search(query: string, from = 0): void {
     this.clear();
-    this.matches = findMatches(this.texts, query);
+    this.matches = findMatches(this.transcript.view.messages.map((m) => m.content), query);
     const first = this.matches.findIndex((m) => m.message >= from);
     this.current = this.matches.length ? Math.max(first, 0) : -1;
     this.paint(0, this.transcript.rendered);
@@ -131,7 +153,7 @@ export class FindBar {
     for (const [message, list] of byMessage) {
       const el = this.transcript.contentEl(message);
       if (!el) continue;
-      const text = this.texts[message];
+      const text = this.text(message);
       const parts: Node[] = [];
       let at = 0;
       for (const { m, i } of list) {
@@ -154,7 +176,7 @@ export class FindBar {
     }
     for (const message of this.marked) {
       const el = this.transcript.contentEl(message);
-      if (el) el.textContent = this.texts[message];
+      if (el) el.textContent = this.text(message);
     }
     this.marked.clear();
   }

@@ -31,7 +31,8 @@ function message(m: MessageView, index: number, onCopy: (text: string, what: str
 /**
  * The transcript, rendered a batch at a time as the reader scrolls, so a
  * 10k-message conversation opens at once and scrolls smoothly; the find bar
- * asks it to render up to a match further down.
+ * asks it to render up to a match further down. It opens with the first
+ * messages of the view; the rest are appended when they come (`append`).
  */
 export class TranscriptView {
   readonly el: HTMLElement;
@@ -50,8 +51,7 @@ export class TranscriptView {
     // Scrolled near the end: the next batch. WebKitGTK's IntersectionObserver
     // (below) stops firing after the second batch, so scrolling drives it too.
     this.el.addEventListener("scroll", () => {
-      const el = this.el;
-      if (this.rendered < view.messages.length && el.scrollTop + el.clientHeight > el.scrollHeight - 800) this.more();
+      if (this.nearEnd()) this.more();
     });
     if (typeof IntersectionObserver !== "undefined") {
       const io = new IntersectionObserver((entries) => {
@@ -59,6 +59,26 @@ export class TranscriptView {
       }, { root: this.el, rootMargin: "800px" });
       io.observe(this.sentinel);
     }
+  }
+
+  /** Every message of the conversation is in the view (none still to come). */
+  get complete(): boolean {
+    return this.view.messages.length >= this.view.message_count;
+  }
+
+  /** The messages that were still to come, appended to the view. */
+  append(messages: MessageView[]): void {
+    this.view.messages.push(...messages);
+    if (this.nearEnd()) this.more();
+    this.onAppended();
+  }
+
+  /** Called once messages were appended. */
+  onAppended: () => void = () => {};
+
+  private nearEnd(): boolean {
+    const el = this.el;
+    return this.rendered < this.view.messages.length && el.scrollTop + el.clientHeight > el.scrollHeight - 800;
   }
 
   /** Messages rendered so far (the first `rendered`). */
@@ -82,7 +102,7 @@ export class TranscriptView {
     const next = this.view.messages.slice(from, from + BATCH).map((m, i) => message(m, from + i, this.onCopy));
     this.sentinel.before(...next);
     this.articles.push(...next);
-    if (this.articles.length >= this.view.messages.length) this.sentinel.remove();
+    if (this.articles.length >= this.view.message_count) this.sentinel.remove();
     this.onRendered(from, this.articles.length);
   }
 }

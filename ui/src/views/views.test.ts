@@ -7,7 +7,7 @@ import type { ConversationRow } from "../bindings/ConversationRow";
 import { renderCold } from "./cold";
 import { SearchResults } from "./search";
 import { TaskBar } from "./tasks";
-import { renderRaw, renderTranscript } from "./transcript";
+import { renderRaw, renderTranscript, TranscriptView } from "./transcript";
 import { UserList } from "./users";
 
 const hostile = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>\u001b[2J';
@@ -20,6 +20,7 @@ function view(n: number): ConversationView {
       id: `m${i}`, role: i % 2 ? "assistant" : "user", created_at: "2025-01-15T10:00:00Z", feedback: i === 1 ? "positive" : null,
       content: i === 0 ? hostile : `line one\nline two ${i}`,
     })),
+    message_count: n,
   };
 }
 
@@ -47,6 +48,25 @@ describe("transcript", () => {
     el.dispatchEvent(new Event("scroll"));
     expect(el.querySelectorAll(".msg").length).toBe(400);
     expect(el.querySelectorAll(".msg")[2].querySelector(".content")!.textContent).toBe("line one\nline two 2");
+  });
+
+  it("opens with the first messages and renders the rest once they come", () => {
+    const all = view(1_000);
+    const t = new TranscriptView({ ...all, messages: all.messages.slice(0, 200) });
+    expect(t.el.querySelectorAll(".msg").length).toBe(200);
+    expect(t.complete).toBe(false);
+    // At the end of what came: the place for more stays.
+    expect(t.el.querySelector(".sentinel")).not.toBeNull();
+    t.el.dispatchEvent(new Event("scroll"));
+    expect(t.el.querySelectorAll(".msg").length).toBe(200);
+    // The rest comes while the reader is at the end: the next batch shows.
+    t.append(all.messages.slice(200));
+    expect(t.complete).toBe(true);
+    expect(t.el.querySelectorAll(".msg").length).toBe(400);
+    for (let i = 0; i < 3; i++) t.el.dispatchEvent(new Event("scroll"));
+    expect(t.el.querySelectorAll(".msg").length).toBe(1_000);
+    expect(t.el.querySelector(".sentinel")).toBeNull();
+    expect(t.el.querySelectorAll(".msg")[999].getAttribute("data-index")).toBe("999");
   });
 });
 
