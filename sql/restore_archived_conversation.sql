@@ -87,7 +87,9 @@ revoke all on function public.restore_archived_conversation(jsonb) from public;
 revoke all on function public.restore_archived_conversation(jsonb) from anon, authenticated;
 grant execute on function public.restore_archived_conversation(jsonb) to service_role;
 
--- The two-argument form, by the same name, which Archive Desk calls first:
+-- The two-argument form, by the same name, which Archive Desk calls when
+-- `restore_archived_conversation_v3` (below, the same taking the body whole)
+-- is missing:
 -- `{"archive": <the archive object>, "options": {"allow_missing_columns":
 -- false}}`. Its first argument is not called `payload` on purpose: a
 -- database with only the one-argument form then answers "no such function"
