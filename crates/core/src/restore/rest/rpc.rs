@@ -190,6 +190,7 @@ impl RestTarget {
         }
         let payload = json!({"payload": {"conversation": plan.conversation, "messages": plan.messages}});
         let what = format!("calling {function}");
+        // `columns`: as in `call_rpc`, PostgREST then leaves the body unparsed.
         let resp = self
             .send(
                 &what,
