@@ -16,6 +16,10 @@ import { ago, count, filterUsers, namesOneUser, summaryOfListing, syncDoneText, 
 import { openConversation, openUser, showUser } from "./conversations";
 import { catalogReady, conversationRows, state } from "./state";
 import { newTaskId } from "./views/tasks";
+import { whenIdle } from "./idle";
+
+/** No key or click for this long before the catalog's refresh after opening a profile. */
+const REFRESH_AFTER_QUIET_MS = 3000;
 
 export async function openProfile(name: string): Promise<void> {
   const generation = ++state.generation;
@@ -64,8 +68,10 @@ export async function openProfile(name: string): Promise<void> {
   state.loadingUsers = false;
   // A catalog synced before is brought up to date in the background, so
   // search stays fresh without a click (a first sync is the person's call);
-  // begun once the users are listed, so it does not slow the listing.
-  void catalogLoaded.then(() => {
+  // begun once the users are listed and the person has paused, so it slows
+  // neither the listing nor the look-up they opened the app for (on a
+  // small machine a refresh's listings in flight cost a look-up ~1 s).
+  void catalogLoaded.then(() => whenIdle(REFRESH_AFTER_QUIET_MS)).then(() => {
     if (generation === state.generation && state.catalog?.last_synced_at) void syncCatalog();
   });
   if (failure && state.users.length === 0) {

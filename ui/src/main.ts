@@ -16,10 +16,12 @@ performance.mark("archive-desk:script-start");
 import { openProfile, searchAsYouType } from "./browse";
 import { call } from "./ipc";
 import { installKeyboard } from "./keyboard";
+import { watchInput } from "./idle";
 import { convPane, empty, fail, mountLayout, usersBody, viewPane } from "./layout";
 import { manageProfiles } from "./views/profiles";
 
 mountLayout();
+watchInput();
 searchAsYouType();
 installKeyboard();
 
