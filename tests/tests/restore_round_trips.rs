@@ -38,23 +38,26 @@ fn count(stack: &SupabaseStack, id: &str) -> String {
     ))
 }
 
+/// Rules that pass everything and count requests by method.
+fn proxy_rules() -> Vec<Rule> {
+    ["GET", "POST", "DELETE", "PATCH"]
+        .map(|m| {
+            Rule::new(
+                m,
+                Match::any().method(m),
+                Fault::Latency {
+                    fixed_ms: 0,
+                    jitter_ms: 0,
+                },
+            )
+        })
+        .to_vec()
+}
+
 /// A proxy that passes everything and counts requests by method.
 fn counting_proxy(stack: &SupabaseStack) -> FaultProxy {
     let proxy = FaultProxy::start_http(&stack.url, 1);
-    proxy.set_rules(
-        ["GET", "POST", "DELETE", "PATCH"]
-            .map(|m| {
-                Rule::new(
-                    m,
-                    Match::any().method(m),
-                    Fault::Latency {
-                        fixed_ms: 0,
-                        jitter_ms: 0,
-                    },
-                )
-            })
-            .to_vec(),
-    );
+    proxy.set_rules(proxy_rules());
     proxy
 }
 
@@ -94,6 +97,22 @@ async fn the_rpc_function_restores_and_verifies_in_one_request() {
         &stack.service_key,
         Some("restore_archived_conversation"),
     );
+    // The call goes to `_v3`, which takes the body whole, and names its
+    // arguments in `columns`, so PostgREST passes the body on without
+    // parsing it (a rule that only counts).
+    let mut rules = proxy_rules();
+    rules.push(Rule::new(
+        "named",
+        Match::any()
+            .method("POST")
+            .key_suffix("/rpc/restore_archived_conversation_v3")
+            .query_has("columns=archive,options"),
+        Fault::Latency {
+            fixed_ms: 0,
+            jitter_ms: 0,
+        },
+    ));
+    proxy.set_rules(rules);
     let mut seen = [0; 3];
     let doc = doc("rpc-trips", MESSAGES);
     assert_first(&run(&target, &doc, &RestoreOptions::default()).await);
@@ -104,11 +123,12 @@ async fn the_rpc_function_restores_and_verifies_in_one_request() {
     );
     assert_repeat(&run(&target, &doc, &RestoreOptions::default()).await);
     assert_eq!(requests(&proxy, &mut seen), [0, 1, 0], "repeat: one call");
+    assert_eq!(proxy.hits("named"), 2, "both calls go to `_v3`, naming their arguments");
     assert_eq!(count(&stack, "rpc-trips"), format!("1|{MESSAGES}"));
 }
 
 #[tokio::test]
-async fn the_rpc_function_checks_the_columns_itself_and_the_one_argument_form_still_works() {
+async fn the_rpc_function_checks_the_columns_itself_and_the_older_forms_still_work() {
     let stack = SupabaseStack::start_with("alter table public.messages drop column feedback");
     let proxy = counting_proxy(&stack);
     let target = rest_target(
@@ -136,6 +156,21 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_one_argument_form_st
     assert_eq!(report.dropped_fields.messages, ["feedback"]);
     assert_eq!(count(&stack, "rpc-columns"), "1|6");
 
+    // A database set up by the previous version (no `_v3`): the two-argument
+    // form, called next, restores in that second request, nothing read.
+    stack.psql("drop function public.restore_archived_conversation_v3(jsonb); notify pgrst, 'reload schema'");
+    let two = doc("rpc-v2", 6);
+    requests(&proxy, &mut seen);
+    let report = run(&target, &two, &allow).await;
+    assert!(report.verified, "{report:?}");
+    assert_eq!(report.dropped_fields.messages, ["feedback"]);
+    assert_eq!(count(&stack, "rpc-v2"), "1|6");
+    assert_eq!(
+        requests(&proxy, &mut seen),
+        [0, 2, 0],
+        "`_v3` missing, then the two-argument form"
+    );
+
     // A database with only the one-argument form (not upgraded): the call
     // falls back to it, with the columns read first and the rows read back.
     stack.psql("drop function public.restore_archived_conversation(jsonb, jsonb); notify pgrst, 'reload schema'");
@@ -156,6 +191,27 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_one_argument_form_st
     assert!(report.verified, "{report:?}");
     assert_eq!(report.dropped_fields.messages, ["feedback"]);
     assert_eq!(count(&stack, "rpc-v1"), "1|6");
+}
+
+#[tokio::test]
+async fn the_rpc_function_gives_messages_without_a_conversation_id_the_conversations() {
+    let stack = SupabaseStack::start();
+    let target = rest_target(&stack.url, &stack.service_key, Some("restore_archived_conversation"));
+    // Absent, null, and present: the function sets it only where it lacks.
+    let mut value = fixtures::conversation("rpc-fill", "round.trips@example.com", "Fill", 4);
+    value["messages"][1].as_object_mut().unwrap().remove("conversation_id");
+    value["messages"][2]["conversation_id"] = Value::Null;
+    let doc = ConversationDocument::from_value("rpc-fill", value).unwrap();
+    let report = run(&target, &doc, &RestoreOptions::default()).await;
+    assert!(report.verified, "{report:?}");
+    assert_eq!(report.messages_inserted, 4);
+    assert_eq!(
+        stack.psql("select string_agg(id || '=' || conversation_id, ' ' order by id) from messages"),
+        "rpc-fill-m00000=rpc-fill rpc-fill-m00001=rpc-fill rpc-fill-m00002=rpc-fill rpc-fill-m00003=rpc-fill"
+    );
+    // A repeat writes nothing and still verifies.
+    let again = run(&target, &doc, &RestoreOptions::default()).await;
+    assert!(again.verified && again.messages_inserted == 0, "{again:?}");
 }
 
 #[tokio::test]

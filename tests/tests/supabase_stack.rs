@@ -163,6 +163,16 @@ async fn anon_is_kept_out_by_row_level_security() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = send(
+        anon(
+            stack,
+            Method::POST,
+            "rpc/restore_archived_conversation_v3?columns=archive,options",
+        )
+        .json(&json!({"archive": {"conversation": conversation(&id), "messages": []}, "options": {}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
 
 #[tokio::test]

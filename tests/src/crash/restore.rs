@@ -112,7 +112,7 @@ fn run(binary: &Path, plan: &Plan, mode: Mode) {
             "rpc-call",
             Match::any()
                 .method("POST")
-                .key_suffix("/rpc/restore_archived_conversation"),
+                .key_suffix("/rpc/restore_archived_conversation_v3"),
         )],
         // Postgres is stalled inside its transaction instead (below).
         Mode::Postgres => Vec::new(),

@@ -51,7 +51,7 @@ use gateway::{http_get, nginx_conf, postgrest_bin, GatewayKeys, NGINX};
 
 /// The chat app's schema: roles, tables, RLS, grants.
 pub const SCHEMA_SQL: &str = include_str!("../../supabase/schema.sql");
-/// `public.restore_archived_conversation`: the two-argument form `(archive jsonb, options jsonb)` and the one-argument form `(payload jsonb)`.
+/// `public.restore_archived_conversation`: the two-argument form `(archive jsonb, options jsonb)`, the one-argument form `(payload jsonb)`, and `restore_archived_conversation_v3(jsonb)`, the two-argument form taking the request body whole.
 pub const RESTORE_FUNCTION_SQL: &str = include_str!("../../../sql/restore_archived_conversation.sql");
 
 /// PostgreSQL's superuser in the private cluster.
