@@ -3,32 +3,12 @@
 //! catalog and beside the catalog's hits after a sync; an unknown email is
 //! a clear `not_found`; other text still needs the catalog.
 
-use std::path::Path;
-use std::process::Output;
-
 use archive_desk_harness::fixtures;
 use archive_desk_harness::{seeded, ServerKind};
 use serde_json::Value;
 
 mod common;
-use common::run_cli;
-
-fn run(cache: &Path, args: &[&str]) -> Output {
-    let dirs = ["ARCHIVE_DESK_DATA_DIR", "ARCHIVE_DESK_CACHE_DIR"];
-    let out = run_cli(seeded(ServerKind::Rclone), cache, &dirs, args);
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
-    out
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
+use common::{json_of, run_on_rclone as run};
 
 #[test]
 fn search_looks_up_an_exact_email_in_the_bucket() {

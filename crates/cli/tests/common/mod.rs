@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use archive_desk_harness::process;
-use archive_desk_harness::{S3Server, SeededArchive};
+use archive_desk_harness::{seeded, S3Server, SeededArchive, ServerKind};
+use serde_json::Value;
 
 /// The CLI binary on `archive`'s bucket with a clean environment: only
 /// `PATH`, the server's credentials, `HOME` = `home` and each variable in
@@ -36,4 +37,26 @@ pub fn command(server: &S3Server, bucket: &str, home: &Path, dirs: &[&str]) -> C
     cmd.envs(server.aws_env())
         .args(["--endpoint", &server.endpoint, "--bucket", bucket]);
     cmd
+}
+
+/// [`run_cli`] on the fixture archive on rclone, with the data and cache
+/// dirs in `cache`; it must not have panicked.
+#[allow(dead_code, reason = "used by the catalog and look-up tests only")]
+pub fn run_on_rclone(cache: &Path, args: &[&str]) -> Output {
+    let dirs = ["ARCHIVE_DESK_DATA_DIR", "ARCHIVE_DESK_CACHE_DIR"];
+    let out = run_cli(seeded(ServerKind::Rclone), cache, &dirs, args);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    out
+}
+
+/// The JSON a successful run printed on stdout.
+#[allow(dead_code, reason = "used by the catalog and look-up tests only")]
+pub fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
