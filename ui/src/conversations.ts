@@ -191,7 +191,7 @@ async function loadRest(c: ConversationView): Promise<void> {
     const rest = await call("conversation_messages", { user: state.user.folder, id: c.id, from: c.messages.length });
     if (state.conversation !== c) return;
     if (transcript?.view === c) transcript.append(rest);
-    else c.messages.push(...rest);
+    else c.messages = c.messages.concat(rest);
   } catch (e) {
     if (state.conversation === c) say(`Messages ${c.messages.length + 1}–${c.message_count} not loaded: ${errorText(e)}`, "error");
   }

@@ -68,7 +68,8 @@ export class TranscriptView {
 
   /** The messages that were still to come, appended to the view. */
   append(messages: MessageView[]): void {
-    this.view.messages.push(...messages);
+    // Not push(...messages): a call takes at most 65,536 arguments in WebKit.
+    this.view.messages = this.view.messages.concat(messages);
     if (this.nearEnd()) this.more();
     this.onAppended();
   }
