@@ -28,6 +28,7 @@ use crate::error::{Error, ErrorCode, ErrorReport, Result};
 use crate::layout::UserFolder;
 use crate::owner_only;
 
+mod ranges;
 mod search;
 mod storage;
 mod sync;
