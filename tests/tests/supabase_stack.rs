@@ -163,6 +163,9 @@ async fn anon_is_kept_out_by_row_level_security() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // Refused at the function (its execute grant), not only by row-level
+    // security once it ran.
+    assert_refused_at(&body, "restore_archived_conversation");
     let (status, body) = send(
         anon(
             stack,
@@ -173,6 +176,8 @@ async fn anon_is_kept_out_by_row_level_security() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // Refused at `_v3` itself, not at the form it calls.
+    assert_refused_at(&body, "restore_archived_conversation_v3");
 }
 
 #[tokio::test]
@@ -486,4 +491,10 @@ async fn a_project_of_its_own_can_change_its_schema_and_be_reset() {
 #[should_panic(expected = "reset() on the shared Supabase stack")]
 fn the_shared_project_cannot_be_reset() {
     supabase::shared().reset();
+}
+
+/// PostgREST's answer to a call of `function`, which the role may not execute.
+fn assert_refused_at(body: &Value, function: &str) {
+    let message = body["message"].as_str().unwrap_or_default();
+    assert_eq!(message, format!("permission denied for function {function}"), "{body}");
 }
