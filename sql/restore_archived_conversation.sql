@@ -1,33 +1,23 @@
--- Restore one archived conversation in one transaction (a function call is
--- one): `POST /rest/v1/rpc/restore_archived_conversation` with body
--- `{"payload": <the archive object>}`, or `select
--- public.restore_archived_conversation($1::jsonb)` over a direct connection.
---
--- Inserts payload->'conversation' and every element of payload->'messages'
--- with ON CONFLICT (id) DO NOTHING, so a second call writes nothing. Only the
--- keys that are columns of the tables are used (jsonb_populate_record[set]
--- ignores the rest); a column whose key is absent is stored as NULL (the
--- archive is the truth). A message without `conversation_id` gets the
--- conversation's id; a message naming another conversation is an error and
--- nothing is written.
---
--- Returns {"conversation_inserted": 0|1, "messages_inserted": N,
---          "messages_present": M}, M = the conversation's messages in the
--- table afterwards.
-create or replace function public.restore_archived_conversation(payload jsonb)
-returns jsonb
+-- Archive Desk's restore functions, for REST restores in one transaction
+-- (README: "Restore"). Run the whole file as the
+-- database owner; running it again upgrades an older version in place.
+
+-- The archive object's conversation as a row of `public.conversations`,
+-- once the object is well-formed: `conversation` an object with an `id`,
+-- `messages` (if any) an array of objects, none naming another
+-- conversation. Both forms below check the archive here, so they refuse
+-- the same input with the same errors (22023) before writing anything.
+create or replace function public.archived_conversation_row(payload jsonb)
+returns public.conversations
 language plpgsql
-volatile
+stable
 security invoker
 set search_path = public, pg_temp
 as $$
 declare
-  conv        public.conversations;
-  msgs        jsonb := coalesce(payload -> 'messages', '[]'::jsonb);
-  conv_rows   integer;
-  msg_rows    integer;
-  present     integer;
-  stray       text;
+  conv  public.conversations;
+  msgs  jsonb := coalesce(payload -> 'messages', '[]'::jsonb);
+  stray text;
 begin
   if payload is null or jsonb_typeof(payload -> 'conversation') is distinct from 'object' then
     raise exception 'payload.conversation must be a JSON object'
@@ -57,6 +47,45 @@ begin
     raise exception 'message % belongs to another conversation than %', stray, conv.id
       using errcode = '22023';
   end if;
+  return conv;
+end
+$$;
+
+revoke all on function public.archived_conversation_row(jsonb) from public;
+revoke all on function public.archived_conversation_row(jsonb) from anon, authenticated;
+grant execute on function public.archived_conversation_row(jsonb) to service_role;
+
+-- Restore one archived conversation in one transaction (a function call is
+-- one): `POST /rest/v1/rpc/restore_archived_conversation` with body
+-- `{"payload": <the archive object>}`, or `select
+-- public.restore_archived_conversation($1::jsonb)` over a direct connection.
+--
+-- Inserts payload->'conversation' and every element of payload->'messages'
+-- with ON CONFLICT (id) DO NOTHING, so a second call writes nothing. Only the
+-- keys that are columns of the tables are used (jsonb_populate_record[set]
+-- ignores the rest); a column whose key is absent is stored as NULL (the
+-- archive is the truth). A message without `conversation_id` gets the
+-- conversation's id; a message naming another conversation is an error and
+-- nothing is written.
+--
+-- Returns {"conversation_inserted": 0|1, "messages_inserted": N,
+--          "messages_present": M}, M = the conversation's messages in the
+-- table afterwards.
+create or replace function public.restore_archived_conversation(payload jsonb)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = public, pg_temp
+as $$
+declare
+  conv        public.conversations;
+  msgs        jsonb := coalesce(payload -> 'messages', '[]'::jsonb);
+  conv_rows   integer;
+  msg_rows    integer;
+  present     integer;
+begin
+  conv := public.archived_conversation_row(payload);
 
   insert into public.conversations
   select (conv).*
@@ -132,23 +161,11 @@ declare
   conv_rows     integer;
   msg_rows      integer;
   present       integer;
-  stray         text;
   stored_conv   json;
   stored_msgs   json;
   fill          boolean;
 begin
-  if payload is null or jsonb_typeof(payload -> 'conversation') is distinct from 'object' then
-    raise exception 'payload.conversation must be a JSON object'
-      using errcode = '22023';
-  end if;
-  if jsonb_typeof(msgs) <> 'array' then
-    raise exception 'payload.messages must be a JSON array'
-      using errcode = '22023';
-  end if;
-  if exists (select from jsonb_array_elements(msgs) m where jsonb_typeof(m) <> 'object') then
-    raise exception 'every element of payload.messages must be a JSON object'
-      using errcode = '22023';
-  end if;
+  conv := public.archived_conversation_row(payload);
 
   -- Archive fields without a column: jsonb_populate_record would ignore
   -- them silently, so they are refused unless the caller allows it.
@@ -174,22 +191,6 @@ begin
             detail = jsonb_build_object('conversations', to_jsonb(conv_unknown),
                                         'messages', to_jsonb(msg_unknown))::text,
             hint = 'archive-desk: missing columns';
-  end if;
-
-  conv := jsonb_populate_record(null::public.conversations, payload -> 'conversation');
-  if conv.id is null then
-    raise exception 'payload.conversation.id is missing'
-      using errcode = '22023';
-  end if;
-
-  select m ->> 'id' into stray
-    from jsonb_array_elements(msgs) m
-   where m ->> 'conversation_id' is not null
-     and m ->> 'conversation_id' <> conv.id
-   limit 1;
-  if found then
-    raise exception 'message % belongs to another conversation than %', stray, conv.id
-      using errcode = '22023';
   end if;
 
   insert into public.conversations

@@ -11,8 +11,8 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tauri::plugin::TauriPlugin;
@@ -105,6 +105,20 @@ impl ErrorHistory {
             .cloned()
             .collect()
     }
+}
+
+/// When `main` began: what the launch's steps are timed from.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Start the launch clock (first thing in `main`).
+pub fn start_clock() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// Milliseconds since `start_clock`, for the launch's notes: the page's
+/// own marks are timed from the process start too (the GUI benchmark).
+pub fn since_start_ms() -> u128 {
+    STARTED.get_or_init(Instant::now).elapsed().as_millis()
 }
 
 /// Log an event of the app itself (start, a second launch); `what` is

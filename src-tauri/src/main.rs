@@ -82,6 +82,7 @@ fn close_window_with_its_page<R: tauri::Runtime>(window: &tauri::WebviewWindow<R
 }
 
 fn main() {
+    diagnostics::start_clock();
     if std::env::args().nth(1).as_deref() == Some("--version") {
         println!("archive-desk {}", env!("CARGO_PKG_VERSION"));
         return;
@@ -127,12 +128,13 @@ fn main() {
                 Ok(state) => {
                     let store = state.profiles.keychain().store().clone();
                     diagnostics::note(format_args!(
-                        "start version={} os={} {} keychain={:?} persists={}",
+                        "start version={} os={} {} keychain={:?} persists={} at {} ms",
                         env!("CARGO_PKG_VERSION"),
                         std::env::consts::OS,
                         std::env::consts::ARCH,
                         store.name,
-                        store.persists
+                        store.persists,
+                        diagnostics::since_start_ms()
                     ));
                     // While the webview starts, not after the page asks.
                     state.open_early();

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, OnceCell, RwLock};
 use archive_desk_core::browse::{self, UserBatch, UserSummary};
 use archive_desk_core::{AuditLog, CancellationToken, Catalog, Error, Profiles, Session};
 
-use crate::diagnostics::ErrorHistory;
+use crate::diagnostics::{self, ErrorHistory};
 use crate::files::ChosenFiles;
 use crate::ipc::{report, CmdResult, MessageView};
 use crate::tasks::{blocking, TaskGuard, TaskTable};
@@ -147,6 +147,10 @@ impl AppState {
             let (name, cancel) = (name.clone(), cancel.clone());
             async move {
                 let session = profiles.open(&name, audit).await.ok()?;
+                diagnostics::note(format_args!(
+                    "early open: session at {} ms",
+                    diagnostics::since_start_ms()
+                ));
                 let catalog = {
                     let name = name.clone();
                     blocking(move || Catalog::open_default(&name)).await.ok()
@@ -167,6 +171,14 @@ impl AppState {
                     Some((at, users)) => EarlyUsers::Catalog(at, users),
                     None => EarlyUsers::Streamed(stream_users(&session, cancel)),
                 };
+                diagnostics::note(format_args!(
+                    "early open: users {} at {} ms",
+                    match users {
+                        EarlyUsers::Catalog(..) => "read from the catalog",
+                        EarlyUsers::Streamed(_) => "listing started",
+                    },
+                    diagnostics::since_start_ms()
+                ));
                 Some(EarlyOpened {
                     session,
                     catalog,
@@ -273,7 +285,14 @@ fn stream_users(
     let batches = browse::user_batches(session.store(), browse::SUMMARY_CONCURRENCY, &cancel);
     tauri::async_runtime::spawn(async move {
         let mut batches = std::pin::pin!(batches);
+        let mut first = true;
         while let Some(batch) = batches.next().await {
+            if std::mem::take(&mut first) {
+                diagnostics::note(format_args!(
+                    "users: first batch at {} ms",
+                    diagnostics::since_start_ms()
+                ));
+            }
             if tx.send(batch).is_err() {
                 break;
             }

@@ -13,7 +13,7 @@ pub mod supabase;
 
 use std::sync::OnceLock;
 
-use archive_desk_core::{AuditLog, Layout, Session, Store, StoreConfig};
+use archive_desk_core::{AuditLog, ConversationId, Layout, Session, Store, StoreConfig, UserFolder};
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
 pub use fault_proxy::{Fault, FaultProxy, Match, Rule};
@@ -112,6 +112,21 @@ pub async fn fresh_session(kind: ServerKind, tweak: impl FnOnce(&mut StoreConfig
     let (session, dir) = session_for(config).await;
     create_bucket(session.store()).await;
     (session, dir)
+}
+
+/// The archive copy of conversation `id` is still there: its object
+/// opens and its index entry stays (a restore that must not remove it).
+pub async fn assert_still_archived(session: &Session, folder: &UserFolder, id: &str) {
+    session
+        .store()
+        .get_conversation(folder, &ConversationId::parse(id).unwrap())
+        .await
+        .unwrap();
+    let index = session.store().read_index(folder).await.unwrap().index;
+    assert!(
+        index.entries().any(|e| e.conversation_id() == id),
+        "{id} left the index"
+    );
 }
 
 /// The standard fixture archive on the shared server of `kind`, seeded once

@@ -31,13 +31,6 @@ async fn run(target: &Target, doc: &ConversationDocument, options: &RestoreOptio
         .unwrap()
 }
 
-fn count(stack: &SupabaseStack, id: &str) -> String {
-    stack.psql(&format!(
-        "select (select count(*) from conversations where id = '{id}'), \
-         (select count(*) from messages where conversation_id = '{id}')"
-    ))
-}
-
 /// Rules that pass everything and count requests by method.
 fn proxy_rules() -> Vec<Rule> {
     ["GET", "POST", "DELETE", "PATCH"]
@@ -124,7 +117,7 @@ async fn the_rpc_function_restores_and_verifies_in_one_request() {
     assert_repeat(&run(&target, &doc, &RestoreOptions::default()).await);
     assert_eq!(requests(&proxy, &mut seen), [0, 1, 0], "repeat: one call");
     assert_eq!(proxy.hits("named"), 2, "both calls go to `_v3`, naming their arguments");
-    assert_eq!(count(&stack, "rpc-trips"), format!("1|{MESSAGES}"));
+    assert_eq!(stack.rows_of("rpc-trips"), (1, MESSAGES as u64));
 }
 
 #[tokio::test]
@@ -144,7 +137,7 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_older_forms_still_wo
         .unwrap_err();
     assert_eq!(err.code(), "missing_columns", "{err}");
     assert!(err.to_string().contains("messages.feedback"), "{err}");
-    assert_eq!(count(&stack, "rpc-columns"), "0|0");
+    assert_eq!(stack.rows_of("rpc-columns"), (0, 0));
     assert_eq!(requests(&proxy, &mut seen), [0, 1, 0]);
     // Allowed: left out, and said so.
     let allow = RestoreOptions {
@@ -154,7 +147,7 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_older_forms_still_wo
     let report = run(&target, &columns, &allow).await;
     assert!(report.verified, "{report:?}");
     assert_eq!(report.dropped_fields.messages, ["feedback"]);
-    assert_eq!(count(&stack, "rpc-columns"), "1|6");
+    assert_eq!(stack.rows_of("rpc-columns"), (1, 6));
 
     // A database set up by the previous version (no `_v3`): the two-argument
     // form, called next, restores in that second request, nothing read.
@@ -164,7 +157,7 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_older_forms_still_wo
     let report = run(&target, &two, &allow).await;
     assert!(report.verified, "{report:?}");
     assert_eq!(report.dropped_fields.messages, ["feedback"]);
-    assert_eq!(count(&stack, "rpc-v2"), "1|6");
+    assert_eq!(stack.rows_of("rpc-v2"), (1, 6));
     assert_eq!(
         requests(&proxy, &mut seen),
         [0, 2, 0],
@@ -190,7 +183,7 @@ async fn the_rpc_function_checks_the_columns_itself_and_the_older_forms_still_wo
     };
     assert!(report.verified, "{report:?}");
     assert_eq!(report.dropped_fields.messages, ["feedback"]);
-    assert_eq!(count(&stack, "rpc-v1"), "1|6");
+    assert_eq!(stack.rows_of("rpc-v1"), (1, 6));
 }
 
 #[tokio::test]
@@ -338,7 +331,7 @@ async fn postgres_restores_in_one_round_trip_on_a_kept_connection() {
     let again = postgres_target(through(&stack, port));
     assert_repeat(&run(&again, &second, &RestoreOptions::default()).await);
     assert_eq!(since(&mut seen), 1, "a new target reuses the idle connection");
-    assert_eq!(count(&stack, "pg-trips"), format!("1|{MESSAGES}"));
+    assert_eq!(stack.rows_of("pg-trips"), (1, MESSAGES as u64));
 }
 
 /// Wait until PostgREST's OpenAPI description shows `messages.column`
@@ -424,7 +417,7 @@ async fn a_column_dropped_after_the_columns_were_read_is_refused_not_lost() {
         .unwrap_err();
         assert_eq!(err.code(), "missing_columns", "{name}: {err}");
         assert!(err.to_string().contains("messages.feedback"), "{name}: {err}");
-        assert_eq!(count(&stack, &id), "0|0", "{name}");
+        assert_eq!(stack.rows_of(&id), (0, 0), "{name}");
         // Allowed, it is left out and reported.
         let allow = RestoreOptions {
             allow_missing_columns: true,

@@ -46,12 +46,6 @@ async fn guarded(
         .expect("the restore hung (guard reached)")
 }
 
-fn count(stack: &SupabaseStack, id: &str) -> String {
-    stack.psql(&format!(
-        "select (select count(*) from conversations where id = '{id}'), (select count(*) from messages where conversation_id = '{id}')"
-    ))
-}
-
 /// A second session with an open transaction that ran `sql` (and so holds
 /// its locks until `rollback`).
 async fn hold(stack: &SupabaseStack, sql: &str) -> tokio_postgres::Client {
@@ -142,7 +136,7 @@ async fn a_lock_held_by_another_session_ends_as_busy_with_nothing_written() {
     assert_eq!(err.code(), "target_busy", "{err}");
     assert!(err.to_string().contains("lock"), "{err}");
     holder.batch_execute("rollback").await.unwrap();
-    assert_eq!(count(&stack, "locked-pg"), "0|0");
+    assert_eq!(stack.rows_of("locked-pg"), (0, 0));
 
     // REST: another session is inserting one of our message ids; PostgREST's
     // statement timeout (the database's, as on Supabase) ends the wait and
@@ -158,7 +152,7 @@ async fn a_lock_held_by_another_session_ends_as_busy_with_nothing_written() {
         .unwrap_err();
     assert_eq!(err.code(), "target_busy", "{err}");
     holder.batch_execute("rollback").await.unwrap();
-    assert_eq!(count(&stack, "locked-rest"), "0|0");
+    assert_eq!(stack.rows_of("locked-rest"), (0, 0));
 }
 
 #[tokio::test]
@@ -191,7 +185,7 @@ async fn a_cancel_during_a_restore_held_by_a_lock_writes_nothing() {
         "the server still runs the cancelled statement"
     );
     holder.batch_execute("rollback").await.unwrap();
-    assert_eq!(count(&stack, "cancel-pg"), "0|0");
+    assert_eq!(stack.rows_of("cancel-pg"), (0, 0));
 
     // Plain REST, 600 messages (two requests, sent together): the second waits for a
     // message id another session is inserting. A request under way is never
@@ -212,7 +206,7 @@ async fn a_cancel_during_a_restore_held_by_a_lock_writes_nothing() {
     until_waiting_for_a_lock(&stack).await;
     // The chunks go at once: the first commits beside the waiting second.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while count(&stack, "cancel-rest") != "1|500" {
+    while stack.rows_of("cancel-rest") != (1, 500) {
         assert!(std::time::Instant::now() < deadline, "the first chunk is in");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -220,7 +214,7 @@ async fn a_cancel_during_a_restore_held_by_a_lock_writes_nothing() {
     holder.batch_execute("rollback").await.unwrap();
     let err = running.await.unwrap().unwrap_err();
     assert_eq!(err.code(), "cancelled", "{err}");
-    assert_eq!(count(&stack, "cancel-rest"), "0|0");
+    assert_eq!(stack.rows_of("cancel-rest"), (0, 0));
 
     // A cancel before anything is written: nothing is.
     let cancel = CancellationToken::new();
@@ -229,7 +223,7 @@ async fn a_cancel_during_a_restore_held_by_a_lock_writes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "cancelled");
-    assert_eq!(count(&stack, "cancel-early"), "0|0");
+    assert_eq!(stack.rows_of("cancel-early"), (0, 0));
 }
 
 /// Without `on delete cascade` (a schema may lack it), so deleting the
@@ -305,7 +299,7 @@ async fn a_message_insert_whose_answer_is_lost_is_found_and_taken_back() {
     assert_eq!(err.code(), "target_unavailable", "{err}");
     assert!(err.to_string().contains("did not answer in time"), "{err}");
     // The rows it committed unheard were found and deleted with the rest.
-    assert_eq!(count(&stack, "lost-answer"), "0|0");
+    assert_eq!(stack.rows_of("lost-answer"), (0, 0));
 }
 
 #[tokio::test]
@@ -339,5 +333,5 @@ async fn an_insert_still_waiting_when_the_client_gives_up_is_reported_as_unknown
     holder.batch_execute("rollback").await.unwrap();
     let report = guarded(&rest(&stack), &doc, &CancellationToken::new()).await.unwrap();
     assert!(report.verified, "{report:?}");
-    assert_eq!(count(&stack, "unknown-rest"), "1|3");
+    assert_eq!(stack.rows_of("unknown-rest"), (1, 3));
 }

@@ -178,6 +178,14 @@ async fn anon_is_kept_out_by_row_level_security() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     // Refused at `_v3` itself, not at the form it calls.
     assert_refused_at(&body, "restore_archived_conversation_v3");
+    // And the check both forms share.
+    let (status, body) = send(
+        anon(stack, Method::POST, "rpc/archived_conversation_row")
+            .json(&json!({"payload": {"conversation": conversation(&id), "messages": []}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_refused_at(&body, "archived_conversation_row");
 }
 
 #[tokio::test]

@@ -133,6 +133,12 @@ async fn the_app_at_80_ms() {
         "—",
         "—",
     );
+    row(
+        "of which, in the shell (its log), ms after `main` began",
+        shell_phases(&home_a),
+        "—",
+        "—",
+    );
     // An exact email while the list still streams.
     let target = email_of(users * 7 / 10);
     let during = email_to_conversations(c, &target).await;
@@ -328,6 +334,12 @@ async fn the_app_at_80_ms() {
     row(
         "of which, ms after the process started",
         launch_phases(c, b.started_at_ms).await,
+        "—",
+        "—",
+    );
+    row(
+        "of which, in the shell (its log), ms after `main` began",
+        shell_phases(&home_b),
         "—",
         "—",
     );

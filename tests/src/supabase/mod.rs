@@ -273,6 +273,19 @@ impl SupabaseStack {
         cluster().psql(&self.database, sql)
     }
 
+    /// The rows conversation `id` has: (in `conversations`, in `messages`).
+    pub fn rows_of(&self, id: &str) -> (u64, u64) {
+        let out = self.psql(&format!(
+            "select (select count(*) from conversations where id = '{id}'), \
+             (select count(*) from messages where conversation_id = '{id}')"
+        ));
+        let (conversations, messages) = out.split_once('|').expect("two counts");
+        (
+            conversations.parse().expect("a count"),
+            messages.parse().expect("a count"),
+        )
+    }
+
     /// psql on this project's database as the superuser, SQL from stdin,
     /// for a session the test keeps open (e.g. one that holds a lock).
     pub fn psql_command(&self) -> std::process::Command {
@@ -305,6 +318,20 @@ impl SupabaseStack {
     /// This project's database as a Postgres restore target, TLS off.
     pub fn postgres_target(&self) -> Target {
         postgres_target(format!("{}?sslmode=disable", self.postgres_url))
+    }
+
+    /// Each way to restore into this project, named as a report names it:
+    /// plain REST (the service key), the RPC function (the secret key),
+    /// Postgres.
+    pub fn every_target(&self) -> [(&'static str, Target); 3] {
+        [
+            ("rest", rest_target(&self.url, &self.service_key, None)),
+            (
+                "rest-rpc",
+                rest_target(&self.url, &self.secret_key, Some("restore_archived_conversation")),
+            ),
+            ("postgres", self.postgres_target()),
+        ]
     }
 
     /// The headers a legacy-key client (supabase-js, the archiver) sends.

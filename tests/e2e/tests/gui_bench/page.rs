@@ -156,6 +156,34 @@ pub(super) async fn launch_phases(client: &Client, started_at_ms: f64) -> String
         .join(", ")
 }
 
+/// The shell's own launch steps from its log (`diagnostics::since_start_ms`,
+/// timed from `main`: the same origin as `launch_phases`, give or take the
+/// exec): its setup, the profile's session opened early, the users read
+/// from the catalog or their listing started, the listing's first batch.
+pub(super) fn shell_phases(home: &Home) -> String {
+    let log = std::fs::read_to_string(home.log_dir().join("archive-desk.log")).unwrap_or_default();
+    let steps = [
+        ("start version=", "setup done"),
+        ("early open: session", "session"),
+        ("early open: users read from the catalog", "users read from the catalog"),
+        ("early open: users listing started", "listing started"),
+        ("users: first batch", "first batch listed"),
+    ];
+    let found: Vec<String> = steps
+        .iter()
+        .filter_map(|(text, name)| {
+            let line = log.lines().find(|l| l.contains(text))?;
+            let (_, after) = line.rsplit_once(" at ")?;
+            Some(format!("{name} {}", after.trim_end_matches(" ms")))
+        })
+        .collect();
+    if found.is_empty() {
+        "— (no launch notes in the app's log)".to_owned()
+    } else {
+        found.join(", ")
+    }
+}
+
 /// An empty search box, and nothing noted as seen yet.
 pub(super) async fn clear_search(client: &Client) {
     js(
