@@ -26,6 +26,7 @@ macro_rules! for_each_command {
             remove_profile(name: String) -> ();
             test_profile(name: String) -> Vec<Check>;
             open_profile(name: String) -> OpenedProfile;
+            open_launch_profile() -> Option<OpenedProfile>;
             list_users(task: String) channel(on_batch: UserBatch) -> UsersListed;
             look_up_user(text: SearchText) -> UserConversations;
             user_conversations(user: String) -> UserConversations;

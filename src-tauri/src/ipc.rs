@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use archive_desk_core::browse::UserBatch;
 use archive_desk_core::{Encoding, Error, ErrorReport, OpenedConversation};
 
 /// What every command returns: its result, or the error as `{code, message}`.
@@ -25,6 +26,9 @@ pub struct OpenedProfile {
     pub read_only: bool,
     /// Restore is configured (Supabase URL or Postgres mode).
     pub can_restore: bool,
+    /// The first users of the listing the app started at launch, when
+    /// already read: shown at once; `list_users` goes on after them.
+    pub users: Option<UserBatch>,
 }
 
 /// How the users list was served: how many users, and, when they came from

@@ -124,6 +124,8 @@ fn main() {
         )
         .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
+            // The window and its webview were built just before.
+            diagnostics::note(format_args!("setup begins at {} ms", diagnostics::since_start_ms()));
             match state::AppState::new(app.handle().clone()) {
                 Ok(state) => {
                     let store = state.profiles.keychain().store().clone();
@@ -150,6 +152,18 @@ fn main() {
                 close_window_with_its_page(window)?;
             }
             Ok(())
+        })
+        // The launch's timeline in the log: when the webview starts and
+        // ends loading the page (never its URL).
+        .on_page_load(|_, payload| {
+            let event = match payload.event() {
+                tauri::webview::PageLoadEvent::Started => "started",
+                tauri::webview::PageLoadEvent::Finished => "finished",
+            };
+            diagnostics::note(format_args!(
+                "page load {event} at {} ms",
+                diagnostics::since_start_ms()
+            ));
         })
         .invoke_handler(for_each_command!(command_handlers))
         .build(context)

@@ -94,12 +94,25 @@ struct EarlyOpened {
     users: Arc<Mutex<Option<EarlyUsers>>>,
 }
 
-/// The users list as started early, for the page's first `list_users`.
+/// The users list as started early: its first users go with the profile
+/// when already read (`AppState::first_early_users`), the rest to the
+/// page's first `list_users`.
 pub enum EarlyUsers {
-    /// From the catalog synced at that time.
-    Catalog(String, Vec<UserSummary>),
-    /// Streamed from the bucket: the batches read so far and to come.
-    Streamed(mpsc::UnboundedReceiver<archive_desk_core::Result<UserBatch>>),
+    /// From the catalog synced at `synced_at`; the first `given` of them
+    /// went with the profile.
+    Catalog {
+        synced_at: String,
+        users: Vec<UserSummary>,
+        given: usize,
+    },
+    /// Streamed from the bucket: the batches read so far and to come;
+    /// `given` users went with the profile, and `failed` is the listing's
+    /// error when it was met while handing them over.
+    Streamed {
+        batches: mpsc::Receiver<archive_desk_core::Result<UserBatch>>,
+        given: usize,
+        failed: Option<archive_desk_core::Error>,
+    },
 }
 
 /// The profile the window works on: its session, and its search catalog,
@@ -168,14 +181,22 @@ impl AppState {
                     None => None,
                 };
                 let users = match synced {
-                    Some((at, users)) => EarlyUsers::Catalog(at, users),
-                    None => EarlyUsers::Streamed(stream_users(&session, cancel)),
+                    Some((synced_at, users)) => EarlyUsers::Catalog {
+                        synced_at,
+                        users,
+                        given: 0,
+                    },
+                    None => EarlyUsers::Streamed {
+                        batches: stream_users(&session, cancel),
+                        given: 0,
+                        failed: None,
+                    },
                 };
                 diagnostics::note(format_args!(
                     "early open: users {} at {} ms",
                     match users {
-                        EarlyUsers::Catalog(..) => "read from the catalog",
-                        EarlyUsers::Streamed(_) => "listing started",
+                        EarlyUsers::Catalog { .. } => "read from the catalog",
+                        EarlyUsers::Streamed { .. } => "listing started",
                     },
                     diagnostics::since_start_ms()
                 ));
@@ -191,6 +212,11 @@ impl AppState {
             .boxed()
             .shared();
         *self.early.lock().expect("early lock") = Some(EarlyProfile { name, opened, cancel });
+    }
+
+    /// The profile `open_early` began opening, until the page opens one.
+    pub fn launch_profile_name(&self) -> Option<String> {
+        self.early.lock().expect("early lock").as_ref().map(|e| e.name.clone())
     }
 
     async fn open_profile(&self) -> CmdResult<OpenProfile> {
@@ -234,6 +260,40 @@ impl AppState {
         Ok(session)
     }
 
+    /// The first users of the open profile's launch listing, when already
+    /// read (from the catalog, at most `count`; streamed, its first batch):
+    /// they go with the profile, so its first rows need no `list_users`
+    /// round trip while the webview is still busy starting, and the first
+    /// `list_users` goes on after them (`open_profile` asks, before that
+    /// `list_users` takes the rest).
+    pub async fn first_early_users(&self, count: usize) -> Option<UserBatch> {
+        let open = self.open.read().await;
+        let mut early = open.as_ref()?.early_users.lock().expect("early users lock");
+        match early.as_mut()? {
+            EarlyUsers::Catalog { users, given, .. } if *given == 0 && !users.is_empty() => {
+                *given = count.min(users.len());
+                Some(UserBatch {
+                    users: users[..*given].to_vec(),
+                    unusable: Vec::new(),
+                })
+            }
+            EarlyUsers::Streamed { batches, given, failed } if *given == 0 && failed.is_none() => {
+                match batches.try_recv() {
+                    Ok(Ok(batch)) => {
+                        *given = batch.users.len();
+                        Some(batch)
+                    }
+                    Ok(Err(e)) => {
+                        *failed = Some(e);
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// The users list started at launch for the open profile, once.
     pub async fn take_early_users(&self) -> Option<EarlyUsers> {
         let open = self.open.read().await;
@@ -274,14 +334,20 @@ impl AppState {
     }
 }
 
+/// How far the listing started at launch reads ahead of the page: its
+/// first batches (`browse::FIRST_USER_BATCH` users, then `USER_BATCH`),
+/// more than a window shows. It then waits for the page's `list_users`:
+/// reading on meanwhile took the CPU the webview needs to start (measured
+/// with the GUI benchmark: the page began ~300 ms later than when the
+/// list came from the catalog, and so did its first row).
+const EARLY_BATCHES: usize = 2;
+
 /// The users of `session`'s bucket streamed (`browse::user_batches`) into
-/// a channel by a task of their own, until read to the end, `cancel`led or
-/// no longer wanted (the receiver dropped).
-fn stream_users(
-    session: &Session,
-    cancel: CancellationToken,
-) -> mpsc::UnboundedReceiver<archive_desk_core::Result<UserBatch>> {
-    let (tx, rx) = mpsc::unbounded_channel();
+/// a channel by a task of their own, `EARLY_BATCHES` ahead of its reader,
+/// until read to the end, `cancel`led or no longer wanted (the receiver
+/// dropped).
+fn stream_users(session: &Session, cancel: CancellationToken) -> mpsc::Receiver<archive_desk_core::Result<UserBatch>> {
+    let (tx, rx) = mpsc::channel(EARLY_BATCHES);
     let batches = browse::user_batches(session.store(), browse::SUMMARY_CONCURRENCY, &cancel);
     tauri::async_runtime::spawn(async move {
         let mut batches = std::pin::pin!(batches);
@@ -293,7 +359,9 @@ fn stream_users(
                     diagnostics::since_start_ms()
                 ));
             }
-            if tx.send(batch).is_err() {
+            // Waits while the page has not taken the batches ahead; the
+            // listing sends no request meanwhile.
+            if tx.send(batch).await.is_err() {
                 break;
             }
         }

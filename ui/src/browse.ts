@@ -3,6 +3,7 @@
 // catalog once synced, else the listed users' emails; a complete email or
 // folder name also opens that user straight from the bucket) and the
 // catalog's status and sync.
+import type { OpenedProfile } from "./bindings/OpenedProfile";
 import type { SearchHit } from "./bindings/SearchHit";
 import type { UserBatch } from "./bindings/UserBatch";
 import type { UserSummary } from "./bindings/UserSummary";
@@ -24,17 +25,40 @@ const REFRESH_AFTER_QUIET_MS = 3000;
 export async function openProfile(name: string): Promise<void> {
   const generation = ++state.generation;
   say(`Opening ${name}…`);
+  let opened: OpenedProfile;
   try {
-    state.profile = await call("open_profile", { name });
-    if (performance.getEntriesByName("archive-desk:profile-opened").length === 0) performance.mark("archive-desk:profile-opened");
+    opened = await call("open_profile", { name });
   } catch (e) {
     return fail(e);
   }
+  await showProfile(generation, opened);
+}
+
+/**
+ * Open the profile the app began opening at launch (the only one), in one
+ * round trip; false when it opened none (no profile, or several: the page
+ * then asks for the names).
+ */
+export async function openLaunchProfile(): Promise<boolean> {
+  const generation = ++state.generation;
+  const opened = await call("open_launch_profile", {});
+  if (!opened) return false;
+  void showProfile(generation, opened);
+  return true;
+}
+
+/** The window on `opened`: its users listed, its catalog's status shown. */
+async function showProfile(generation: number, opened: OpenedProfile): Promise<void> {
+  if (generation !== state.generation) return;
+  state.profile = opened;
+  if (performance.getEntriesByName("archive-desk:profile-opened").length === 0) performance.mark("archive-desk:profile-opened");
   profileLabel.textContent = `${state.profile.name} · ${state.profile.bucket}${state.profile.read_only ? " · read-only" : ""}`;
   document.body.classList.toggle("read-only", state.profile.read_only);
   catalogBar.hidden = false;
   catalogText.textContent = "";
   Object.assign(state, { users: [], user: null, listing: null, conversation: null, catalog: null, hits: [], usersFromCatalog: null, found: null });
+  // The first users, when the app had read them before the page asked.
+  if (opened.users) state.users.push(...opened.users.users);
   empty(convPane, "Pick a user", "Choose a user on the left to see their archived conversations.");
   empty(viewPane, "No conversation open", "Open a conversation to read it.");
   userList.set([]);
@@ -52,6 +76,7 @@ export async function openProfile(name: string): Promise<void> {
       renderUsers();
       say(`Loading users… ${state.users.length} so far`);
     });
+    if (performance.getEntriesByName("archive-desk:list-users").length === 0) performance.mark("archive-desk:list-users");
     const listed = await call("list_users", { task: listingTask, onBatch });
     if (generation === state.generation) {
       state.usersFromCatalog = listed.from_catalog;

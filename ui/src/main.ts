@@ -11,9 +11,9 @@
 // - views/: the parts of the page (lists, transcript, dialogs, audit, task bar).
 // User Timing marks of the launch (read by the GUI benchmark,
 // tests/e2e/tests/gui_bench.rs): when the page's script starts, and when it
-// first calls the app (the rest: `archive-desk:profile-opened`, `:first-user-row`).
+// first calls the app (the rest: `archive-desk:profile-opened`, `:list-users`, `:first-user-row`).
 performance.mark("archive-desk:script-start");
-import { openProfile, searchAsYouType } from "./browse";
+import { openLaunchProfile, openProfile, searchAsYouType } from "./browse";
 import { call } from "./ipc";
 import { installKeyboard } from "./keyboard";
 import { watchInput } from "./idle";
@@ -29,12 +29,15 @@ empty(usersBody, "Welcome", "Open a profile to browse its archive: Profiles… (
 empty(convPane, "", "");
 empty(viewPane, "", "");
 performance.mark("archive-desk:first-call");
-// The names alone: the profile opens without waiting on the keychain.
-call("profile_names", {})
-  .then((names) => {
+// The only profile was opened as the app started: taken in one round trip.
+// Else the names alone (no keychain read), and the one in `?profile=`.
+openLaunchProfile()
+  .then(async (opened) => {
+    if (opened) return;
+    const names = await call("profile_names", {});
     const wanted = new URLSearchParams(window.location.search).get("profile");
     const pick = names.find((n) => n === wanted) ?? (names.length === 1 ? names[0] : undefined);
-    if (pick) openProfile(pick);
+    if (pick) void openProfile(pick);
     else if (names.length === 0) manageProfiles(openProfile);
   })
   .catch(fail);

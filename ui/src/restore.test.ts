@@ -118,7 +118,7 @@ describe("bulk restore", () => {
     const cell = document.createElement("td");
     cell.dataset.live = "c";
     document.body.append(cell);
-    state.profile = { name: "p", bucket: "b", endpoint: null, read_only: false, can_restore: false };
+    state.profile = { name: "p", bucket: "b", endpoint: null, read_only: false, can_restore: false, users: null };
     state.user = { folder: "u" } as typeof state.user;
     await loadLive("u");
     expect(calls).toEqual([]);

@@ -32,13 +32,19 @@ use crate::tasks::{blocking, with_progress};
 pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBatch>) -> CmdResult<UsersListed> {
     let running = state.start_task(&task)?;
     // The first listing of the profile opened at launch began then.
+    // Its first users may have gone with the profile (`given`).
     let (from_catalog, mut early_batches) = match state.take_early_users().await {
-        Some(EarlyUsers::Catalog(at, users)) => (Some((at, users)), None),
-        Some(EarlyUsers::Streamed(batches)) => (None, Some(batches)),
-        None => (catalog_users(state).await, None),
+        Some(EarlyUsers::Catalog {
+            synced_at,
+            users,
+            given,
+        }) => (Some((synced_at, users, given)), None),
+        Some(EarlyUsers::Streamed { failed: Some(e), .. }) => return Err(report(e)),
+        Some(EarlyUsers::Streamed { batches, given, .. }) => (None, Some((batches, given))),
+        None => (catalog_users(state).await.map(|(at, users)| (at, users, 0)), None),
     };
-    if let Some(batches) = early_batches.as_mut() {
-        let mut total = 0;
+    if let Some((batches, given)) = early_batches.as_mut() {
+        let mut total = *given;
         loop {
             let batch = tokio::select! {
                 _ = running.token.cancelled() => return Err(report(Error::Cancelled {
@@ -60,10 +66,10 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
             from_catalog: None,
         });
     }
-    if let Some((synced_at, users)) = from_catalog {
+    if let Some((synced_at, users, given)) = from_catalog {
         let total = users.len();
         // Batches keep each message (and the page's work per message) small.
-        for chunk in catalog_batches(&users) {
+        for chunk in catalog_batches(&users[given..]) {
             if running.token.is_cancelled() {
                 return Err(report(Error::Cancelled {
                     what: "users listing".into(),
@@ -107,7 +113,7 @@ const CATALOG_BATCH: usize = 1000;
 
 /// The first such message: small, so the first rows show before the page
 /// has parsed and laid out a thousand.
-const FIRST_CATALOG_BATCH: usize = 100;
+pub const FIRST_CATALOG_BATCH: usize = 100;
 
 /// `users` as the messages of a listing from the catalog.
 fn catalog_batches(users: &[UserSummary]) -> impl Iterator<Item = &[UserSummary]> {

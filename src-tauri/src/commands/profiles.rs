@@ -64,11 +64,23 @@ pub async fn test_profile(state: &AppState, name: String) -> CmdResult<Vec<Check
     connection::test_profile(&state.profiles, &name).await.map_err(report)
 }
 
+/// The profile the shell began opening at launch (the only one:
+/// `AppState::open_early`), opened as `open_profile` opens it, so the page
+/// gets it in one round trip rather than `profile_names` and then
+/// `open_profile`; `None` when there was none (no profile, or several).
+pub async fn open_launch_profile(state: &AppState) -> CmdResult<Option<OpenedProfile>> {
+    match state.launch_profile_name() {
+        Some(name) => open_profile(state, name).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedProfile> {
     let profile = state.profiles.get(&name).map_err(report)?;
     // Opened at launch already when it is the only profile (`open_early`).
     let opening = async { state.profiles.open(&name, state.audit.clone()).await.map_err(report) };
     state.open_profile_named(&name, opening).await?;
+    let users = state.first_early_users(super::browse::FIRST_CATALOG_BATCH).await;
     let can_restore = profile.has_restore_target();
     Ok(OpenedProfile {
         name,
@@ -76,6 +88,7 @@ pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedPro
         endpoint: profile.endpoint,
         read_only: profile.read_only,
         can_restore,
+        users,
     })
 }
 

@@ -67,6 +67,7 @@ export type Commands = {
   remove_profile: { args: { name: string }, result: null },
   test_profile: { args: { name: string }, result: Array<Check> },
   open_profile: { args: { name: string }, result: OpenedProfile },
+  open_launch_profile: { args: Record<string, never>, result: OpenedProfile | null },
   list_users: { args: { task: string, onBatch: Channel<UserBatch> }, result: UsersListed },
   look_up_user: { args: { text: SearchText }, result: UserConversations },
   user_conversations: { args: { user: string }, result: UserConversations },

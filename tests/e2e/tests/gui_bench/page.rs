@@ -61,7 +61,7 @@ pub(super) async fn launch(home: &Home) -> Launched {
 /// Installed in the page right after launch: the stall monitors, the time
 /// of the last keystroke, and when each result first shows.
 pub(super) const INSTRUMENT: &str = r#"
-pub(super) const b = window.__bench = { stall: 0, longTask: 0, longTasks: 0, observer: false, keyAt: 0, seen: {} };
+const b = window.__bench = { stall: 0, longTask: 0, longTasks: 0, observer: false, keyAt: 0, seen: {} };
 try {
   if ((PerformanceObserver.supportedEntryTypes || []).includes('longtask')) {
     new PerformanceObserver((list) => { for (const e of list.getEntries()) { b.longTasks++; b.longTask = Math.max(b.longTask, e.duration); } })
@@ -72,7 +72,7 @@ try {
 let last = performance.now();
 setInterval(() => { const now = performance.now(); b.stall = Math.max(b.stall, now - last); last = now; }, 5);
 document.addEventListener('keydown', () => { b.keyAt = performance.now(); }, true);
-pub(super) const note = (key) => { if (!(key in b.seen)) b.seen[key] = performance.now(); };
+const note = (key) => { if (!(key in b.seen)) b.seen[key] = performance.now(); };
 new MutationObserver(() => {
   const head = document.querySelector('.results-head');
   if (head && head.textContent) note('results:' + head.textContent);
@@ -128,13 +128,16 @@ pub(super) async fn mark_every(client: &Client, name: &str, limit: Duration, eve
 /// Where the launch's time goes, each step's ms after the process
 /// started: the page's navigation start (`performance.timeOrigin`: the
 /// webview is up), its script's start, its first call to the app, the
-/// profile opened (`open_profile` answered) and the first user row.
+/// profile opened (`open_profile` answered), `list_users` called, the
+/// page's first paints (when the webview reports them) and the first user row.
 pub(super) async fn launch_phases(client: &Client, started_at_ms: f64) -> String {
     let v = js(
         client,
         "const at = (n) => { const m = performance.getEntriesByName(n)[0]; return m ? performance.timeOrigin + m.startTime : null; };
+         const paint = (n) => { const p = performance.getEntriesByType('paint').find((e) => e.name === n); return p ? performance.timeOrigin + p.startTime : null; };
          return [performance.timeOrigin, at('archive-desk:script-start'), at('archive-desk:first-call'),
-                 at('archive-desk:profile-opened'), at('archive-desk:first-user-row')];",
+                 at('archive-desk:profile-opened'), at('archive-desk:list-users'), paint('first-paint'),
+                 paint('first-contentful-paint'), at('archive-desk:first-user-row')];",
         vec![],
     )
     .await;
@@ -143,6 +146,9 @@ pub(super) async fn launch_phases(client: &Client, started_at_ms: f64) -> String
         "script start",
         "first call",
         "profile opened",
+        "users asked for",
+        "first paint",
+        "first contentful paint",
         "first row",
     ];
     names
@@ -158,12 +164,15 @@ pub(super) async fn launch_phases(client: &Client, started_at_ms: f64) -> String
 
 /// The shell's own launch steps from its log (`diagnostics::since_start_ms`,
 /// timed from `main`: the same origin as `launch_phases`, give or take the
-/// exec): its setup, the profile's session opened early, the users read
-/// from the catalog or their listing started, the listing's first batch.
+/// exec): its setup (after the window was built), the page's load as the
+/// shell sees it, the profile's session opened early, the users read from
+/// the catalog or their listing started, the listing's first batch.
 pub(super) fn shell_phases(home: &Home) -> String {
     let log = std::fs::read_to_string(home.log_dir().join("archive-desk.log")).unwrap_or_default();
     let steps = [
+        ("setup begins", "window built, setup begins"),
         ("start version=", "setup done"),
+        ("page load started", "page load started"),
         ("early open: session", "session"),
         ("early open: users read from the catalog", "users read from the catalog"),
         ("early open: users listing started", "listing started"),
