@@ -260,16 +260,19 @@ impl AppState {
         Ok(session)
     }
 
-    /// The first users of the open profile's launch listing, when already
-    /// read (from the catalog, at most `count`; streamed, its first batch):
-    /// they go with the profile, so its first rows need no `list_users`
-    /// round trip while the webview is still busy starting, and the first
+    /// The first users of the open profile's launch listing: from the
+    /// catalog, at most `count`; streamed, its first batch, waited for up to
+    /// `FIRST_BATCH_WAIT` (the page asks about when it lands: measured, it
+    /// lost that race by a few ms and its rows came a `list_users` round
+    /// trip later). They go with the profile, so the first rows need no
+    /// round trip while the webview is busiest starting, and the first
     /// `list_users` goes on after them (`open_profile` asks, before that
     /// `list_users` takes the rest).
     pub async fn first_early_users(&self, count: usize) -> Option<UserBatch> {
-        let open = self.open.read().await;
-        let mut early = open.as_ref()?.early_users.lock().expect("early users lock");
-        match early.as_mut()? {
+        let slot = self.open.read().await.as_ref()?.early_users.clone();
+        // Taken out while waiting (no lock held across the wait), put back after.
+        let mut early = slot.lock().expect("early users lock").take()?;
+        let first = match &mut early {
             EarlyUsers::Catalog { users, given, .. } if *given == 0 && !users.is_empty() => {
                 *given = count.min(users.len());
                 Some(UserBatch {
@@ -278,20 +281,23 @@ impl AppState {
                 })
             }
             EarlyUsers::Streamed { batches, given, failed } if *given == 0 && failed.is_none() => {
-                match batches.try_recv() {
-                    Ok(Ok(batch)) => {
+                match tokio::time::timeout(FIRST_BATCH_WAIT, batches.recv()).await {
+                    Ok(Some(Ok(batch))) => {
                         *given = batch.users.len();
                         Some(batch)
                     }
-                    Ok(Err(e)) => {
+                    Ok(Some(Err(e))) => {
                         *failed = Some(e);
                         None
                     }
-                    Err(_) => None,
+                    // Ended (nothing to list), or not read yet: `list_users` sends what comes.
+                    Ok(None) | Err(_) => None,
                 }
             }
             _ => None,
-        }
+        };
+        *slot.lock().expect("early users lock") = Some(early);
+        first
     }
 
     /// The users list started at launch for the open profile, once.
@@ -341,6 +347,9 @@ impl AppState {
 /// with the GUI benchmark: the page began ~300 ms later than when the
 /// list came from the catalog, and so did its first row).
 const EARLY_BATCHES: usize = 2;
+
+/// How long opening the launch profile waits for its listing's first batch.
+const FIRST_BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The users of `session`'s bucket streamed (`browse::user_batches`) into
 /// a channel by a task of their own, `EARLY_BATCHES` ahead of its reader,

@@ -81,6 +81,13 @@ pub async fn open_profile(state: &AppState, name: String) -> CmdResult<OpenedPro
     let opening = async { state.profiles.open(&name, state.audit.clone()).await.map_err(report) };
     state.open_profile_named(&name, opening).await?;
     let users = state.first_early_users(super::browse::FIRST_CATALOG_BATCH).await;
+    if let Some(batch) = &users {
+        diagnostics::note(format_args!(
+            "open_profile: {} users went with the profile at {} ms",
+            batch.users.len(),
+            diagnostics::since_start_ms()
+        ));
+    }
     let can_restore = profile.has_restore_target();
     Ok(OpenedProfile {
         name,

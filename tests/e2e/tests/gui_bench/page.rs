@@ -20,11 +20,18 @@ pub(super) fn app_started_at_ms(cache: &Path) -> f64 {
     // /proc/<pid>/exe is the canonical path.
     let exe = app_binary().canonicalize().unwrap();
     let wanted = format!("ARCHIVE_DESK_CACHE_DIR={}", cache.display());
-    let boot_s: f64 = std::fs::read_to_string("/proc/stat")
+    // Boot time from the uptime (10 ms steps), not /proc/stat's `btime`:
+    // whole seconds, which put every launch up to 1 s late (this machine's
+    // boot fell 0.37 s past its second: the page seemed to load after the
+    // shell saw it finish).
+    let uptime_s: f64 = std::fs::read_to_string("/proc/uptime")
         .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("btime ").map(|v| v.trim().parse().unwrap()))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
         .unwrap();
+    let boot_s = epoch_ms() / 1000.0 - uptime_s;
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let dir = entry.path();
         if std::fs::read_link(dir.join("exe")).ok().as_deref() != Some(exe.as_path()) {
@@ -173,16 +180,24 @@ pub(super) fn shell_phases(home: &Home) -> String {
         ("setup begins", "window built, setup begins"),
         ("start version=", "setup done"),
         ("page load started", "page load started"),
+        ("page load finished", "page load finished"),
         ("early open: session", "session"),
         ("early open: users read from the catalog", "users read from the catalog"),
         ("early open: users listing started", "listing started"),
         ("users: first batch", "first batch listed"),
+        // Named by the line itself: how many users went.
+        ("open_profile: ", ""),
     ];
-    let found: Vec<String> = steps
-        .iter()
-        .filter_map(|(text, name)| {
-            let line = log.lines().find(|l| l.contains(text))?;
-            let (_, after) = line.rsplit_once(" at ")?;
+    // Every occurrence, in the log's order (a page loaded twice shows twice).
+    let found: Vec<String> = log
+        .lines()
+        .filter_map(|line| {
+            let (text, name) = steps.iter().find(|(text, _)| line.contains(text))?;
+            let (before, after) = line.rsplit_once(" at ")?;
+            let name = match *name {
+                "" => before.rsplit_once(text).map_or(before, |(_, said)| said),
+                name => name,
+            };
             Some(format!("{name} {}", after.trim_end_matches(" ms")))
         })
         .collect();
