@@ -32,12 +32,11 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use archive_desk_core::catalog::{EntryRecord, UserRecord};
-use archive_desk_core::profile::{AwsAuth, Profile};
-use archive_desk_core::{Catalog, Encoding, Layout, Profiles, Secret, SecretKind, Store, SyncOptions, UserFolder};
+use archive_desk_core::{Catalog, Encoding, Layout, Store, SyncOptions, UserFolder};
 use archive_desk_e2e::{app_binary, App, Home};
 use archive_desk_harness::fault_proxy::{Fault, FaultProxy, Match, Rule};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
-use archive_desk_harness::servers::{self, S3Server, ServerKind};
+use archive_desk_harness::servers::{self, ServerKind};
 use archive_desk_harness::RawS3;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
@@ -107,9 +106,9 @@ async fn the_app_at_80_ms() {
 
     // ---- A: no synced catalog; a 1M-entry one for search.
     let home_a = Home::new();
-    let profiles_a = put_profile(&home_a, "bench-a", &proxy, &server, &bucket);
+    let profile_a = home_a.add_profile_at(&proxy.endpoint(), &server, &bucket, None);
     let started = Instant::now();
-    let search_catalog = Catalog::open(&home_a.cache_dir().join("catalog-bench-a.sqlite")).unwrap();
+    let search_catalog = Catalog::open(&home_a.cache_dir().join(format!("catalog-{}.sqlite", profile_a.name))).unwrap();
     import_search_catalog(&search_catalog, search_users);
     let entries = search_catalog.stats().unwrap().conversations;
     drop(search_catalog);
@@ -309,8 +308,8 @@ async fn the_app_at_80_ms() {
 
     // ---- B: a catalog synced from the bucket, then one more user archived.
     let home_b = Home::new();
-    let profiles_b = put_profile(&home_b, "bench-b", &proxy, &server, &bucket);
-    let synced = Catalog::open(&home_b.cache_dir().join("catalog-bench-b.sqlite")).unwrap();
+    let profile_b = home_b.add_profile_at(&proxy.endpoint(), &server, &bucket, None);
+    let synced = Catalog::open(&home_b.cache_dir().join(format!("catalog-{}.sqlite", profile_b.name))).unwrap();
     let direct = Store::connect(server.store_config(&bucket)).await.unwrap();
     archive_desk_harness::sync_catalog(&direct, &synced, &SyncOptions::default()).await;
     drop(synced);
@@ -388,8 +387,7 @@ async fn the_app_at_80_ms() {
         verdict(during, 300.0),
     );
     b.app.close().await;
-    profiles_a.remove("bench-a").unwrap();
-    profiles_b.remove("bench-b").unwrap();
+    drop((profile_a, profile_b));
 
     write_section(&out, users, &rows);
 }

@@ -361,22 +361,3 @@ pub(super) async fn open_big_conversation(client: &Client) -> (f64, Result<f64, 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
-
-pub(super) fn put_profile(home: &Home, name: &str, proxy: &FaultProxy, server: &S3Server, bucket: &str) -> Profiles {
-    let profiles = home.profiles();
-    let mut profile = Profile::new(bucket);
-    profile.endpoint = Some(proxy.endpoint());
-    profile.region = Some("us-east-1".into());
-    profile.aws = AwsAuth::Keychain {
-        access_key_id: server.access_key_id.clone(),
-    };
-    profiles.put(name, profile).unwrap();
-    profiles
-        .set_secret(
-            name,
-            SecretKind::AwsSecretAccessKey,
-            &Secret::new(server.secret_access_key.clone()),
-        )
-        .unwrap();
-    profiles
-}
