@@ -303,6 +303,73 @@ async fn a_message_insert_whose_answer_is_lost_is_found_and_taken_back() {
 }
 
 #[tokio::test]
+async fn taking_back_a_lost_answer_never_deletes_another_conversations_message() {
+    // One of the archive's message keys is held by another conversation:
+    // the insert skips it, and what the conversation lacked before is read
+    // by conversation, so only the owner check keeps it out of the undo.
+    let stack = SupabaseStack::start_with(NO_CASCADE);
+    stack.psql(
+        "insert into public.conversations (id) values ('other-owner'); \
+         insert into public.messages (id, conversation_id, content) \
+         values ('lost-foreign-m00001', 'other-owner', 'kept')",
+    );
+    let upstream: u16 = stack.url.rsplit(':').next().unwrap().parse().unwrap();
+    let (proxy, eaten) = answer_eating_proxy(upstream).await;
+    let target = rest_target(&format!("http://127.0.0.1:{proxy}"), &stack.service_key, None)
+        .with_timeouts(Timeouts {
+            request: Duration::from_secs(3),
+            ..Default::default()
+        })
+        .unwrap();
+    let err = guarded(&target, &doc("lost-foreign", 3), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(eaten.load(Ordering::SeqCst) > 0, "the insert's answer was thrown away");
+    assert_eq!(err.code(), "target_unavailable", "{err}");
+    assert_eq!(
+        stack.rows_of("lost-foreign"),
+        (0, 0),
+        "what it wrote unheard was taken back"
+    );
+    assert_eq!(
+        stack.psql("select conversation_id || ':' || content from public.messages where id = 'lost-foreign-m00001'"),
+        "other-owner:kept"
+    );
+}
+
+#[tokio::test]
+async fn taking_back_a_lost_answer_keeps_every_message_there_before_past_one_answer() {
+    // 1,195 of 1,200 messages are there already: more than one answer
+    // holds, so what was there is read by key. Only the 5 this attempt
+    // wrote unheard are taken back.
+    let stack = SupabaseStack::start_with(NO_CASCADE);
+    let doc = doc("lost-many", 1_200);
+    assert!(
+        guarded(&rest(&stack), &doc, &CancellationToken::new())
+            .await
+            .unwrap()
+            .verified
+    );
+    stack.psql("delete from public.messages where id between 'lost-many-m00100' and 'lost-many-m00104'");
+    assert_eq!(stack.rows_of("lost-many"), (1, 1_195));
+    let upstream: u16 = stack.url.rsplit(':').next().unwrap().parse().unwrap();
+    let (proxy, eaten) = answer_eating_proxy(upstream).await;
+    let target = rest_target(&format!("http://127.0.0.1:{proxy}"), &stack.service_key, None)
+        .with_timeouts(Timeouts {
+            request: Duration::from_secs(3),
+            ..Default::default()
+        })
+        .unwrap();
+    let err = guarded(&target, &doc, &CancellationToken::new()).await.unwrap_err();
+    assert!(
+        eaten.load(Ordering::SeqCst) > 0,
+        "the inserts' answers were thrown away"
+    );
+    assert_eq!(err.code(), "target_unavailable", "{err}");
+    assert_eq!(stack.rows_of("lost-many"), (1, 1_195));
+}
+
+#[tokio::test]
 async fn an_insert_still_waiting_when_the_client_gives_up_is_reported_as_unknown_and_a_rerun_completes() {
     // The server waits as long as the lock is held; the client gives up
     // after 2 s, with its insert still queued on the server.

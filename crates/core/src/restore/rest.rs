@@ -17,7 +17,12 @@ use crate::CancellationToken;
 pub(super) mod query;
 mod rpc;
 
-use query::{in_lists, select_list};
+use query::{in_lists, select_list, select_name};
+
+/// The messages' column naming their conversation (the foreign key).
+const CONVERSATION_COLUMN: &str = "conversation_id";
+/// Rows in one answer: Supabase's default `max-rows`.
+const ONE_ANSWER: u64 = 1000;
 
 /// A Supabase project URL: `https://`, or `http://` only to this machine
 /// (the key travels in every request).
@@ -162,31 +167,42 @@ impl RestTarget {
         Ok((cols(&self.tables.conversations)?, cols(&self.tables.messages)?))
     }
 
-    /// Messages of conversation `id` in the table now.
-    async fn count_messages(&self, id: &str) -> Result<u64> {
+    /// What the messages table holds of conversation `id` before the
+    /// inserts: the keys (for telling an unanswered insert's rows) and how
+    /// many. One request while they fit in one answer (a first restore:
+    /// none); past that, ours are read by key, a request per list, at once.
+    async fn messages_before(&self, id: &str, message_keys: &[Value]) -> Result<(HashSet<String>, u64)> {
+        let what = "reading the conversation's messages in Supabase";
+        let key = &self.tables.conflict_key;
         let resp = self
             .send(
-                "counting the conversation's messages",
+                what,
                 self.request(reqwest::Method::GET, &self.tables.messages)
-                    .query(&[
-                        ("conversation_id", format!("eq.{id}")),
-                        ("select", self.tables.conflict_key.clone()),
-                    ])
+                    .query(&[(CONVERSATION_COLUMN, format!("eq.{id}")), ("select", select_name(key))])
                     .header("Prefer", "count=exact")
                     .header("Range-Unit", "items")
-                    .header("Range", "0-0"),
+                    .header("Range", format!("0-{}", ONE_ANSWER - 1)),
             )
             .await?;
-        // Content-Range: 0-0/123 (or */0)
-        resp.headers()
+        // Content-Range: 0-122/123 (or */0)
+        let total: u64 = resp
+            .headers()
             .get("content-range")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit('/').next())
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| Error::Restore {
                 failure: RestoreFailure::RestoreFailed,
-                message: "Supabase did not return a message count".into(),
-            })
+                message: format!("{what}: Supabase did not return a message count"),
+            })?;
+        let keys: HashSet<String> = match self.json(what, resp).await? {
+            Value::Array(rows) => rows.iter().filter_map(|r| r.get(key).map(verify::key_text)).collect(),
+            _ => HashSet::new(),
+        };
+        if keys.len() as u64 >= total {
+            return Ok((keys, total));
+        }
+        Ok((self.present_keys(&self.tables.messages, message_keys).await?, total))
     }
 
     /// Insert rows, skipping ones already there; the rows inserted, as
@@ -248,28 +264,59 @@ impl RestTarget {
     }
 
     /// After an insert whose outcome is unknown: the keys it wrote, when
-    /// that can be told. `absent` are the keys the table lacked before it.
-    /// One request is one statement, so it wrote all of them or none; none
-    /// there yet may still be a statement under way, so only "all there"
-    /// is an answer.
-    async fn written_by_unanswered(&self, table: &str, absent: &[Value]) -> Option<Vec<Value>> {
+    /// that can be told. `absent` are the keys the table (for messages: the
+    /// conversation) lacked before it. One request is one statement, so it
+    /// wrote all of them or none; none there yet may still be a statement
+    /// under way, so only "all there" is an answer. A message key another
+    /// conversation holds was skipped by the insert: never counted as
+    /// written, so never taken back.
+    async fn written_by_unanswered(
+        &self,
+        table: &str,
+        absent: &[Value],
+        conversation: Option<&str>,
+    ) -> Option<Vec<Value>> {
         if absent.is_empty() {
             return Some(Vec::new());
         }
-        let now = self.present_keys(table, absent).await.ok()?;
-        absent
+        let key = &self.tables.conflict_key;
+        let columns: Vec<String> = conversation
+            .map(|_| CONVERSATION_COLUMN.to_owned())
+            .into_iter()
+            .collect();
+        let rows = self.rows_by_key(table, &columns, absent).await.ok()?;
+        let mut ours = HashSet::new();
+        let mut others = HashSet::new();
+        for row in &rows {
+            let Some(k) = row.get(key).map(verify::key_text) else {
+                continue;
+            };
+            let owner = row.get(CONVERSATION_COLUMN).map(verify::key_text);
+            match conversation {
+                Some(id) if owner.as_deref() != Some(id) => others.insert(k),
+                _ => ours.insert(k),
+            };
+        }
+        let written: Vec<Value> = absent
             .iter()
-            .all(|k| now.contains(&verify::key_text(k)))
-            .then(|| absent.to_vec())
+            .filter(|k| !others.contains(&verify::key_text(k)))
+            .cloned()
+            .collect();
+        written
+            .iter()
+            .all(|k| ours.contains(&verify::key_text(k)))
+            .then_some(written)
     }
 
-    /// Delete rows by key (compensation).
-    async fn delete_keys(&self, table: &str, keys: &[Value]) -> Result<()> {
+    /// Delete rows by key (compensation); messages only of `conversation`.
+    async fn delete_keys(&self, table: &str, keys: &[Value], conversation: Option<&str>) -> Result<()> {
+        let owner = conversation.map(|id| (CONVERSATION_COLUMN, format!("eq.{id}")));
         for list in in_lists(keys) {
             self.send(
                 &format!("undoing the partial write to {table}"),
                 self.request(reqwest::Method::DELETE, table)
-                    .query(&[(self.tables.conflict_key.as_str(), format!("in.({list})"))]),
+                    .query(&[(self.tables.conflict_key.as_str(), format!("in.({list})"))])
+                    .query(&owner.iter().collect::<Vec<_>>()),
             )
             .await?;
         }
@@ -355,15 +402,14 @@ impl RestTarget {
         // committed: its rows are looked for, to be undone too; when that
         // cannot be told, nothing is undone and the error says so (a second
         // restore completes the first, whatever it did).
-        let (conv, conv_before, msgs_before, count_before) = tokio::join!(
+        let (conv, conv_before, msgs_before) = tokio::join!(
             self.insert(
                 &self.tables.conversations,
                 &plan.conversation_columns,
                 std::slice::from_ref(&plan.conversation),
             ),
             self.present_keys(&self.tables.conversations, &conv_key),
-            self.present_keys(&self.tables.messages, &message_keys),
-            self.count_messages(&plan.id),
+            self.messages_before(&plan.id, &message_keys),
         );
         let conv_rows = match conv {
             Ok(rows) => rows,
@@ -380,10 +426,13 @@ impl RestTarget {
                 if !before.is_empty() {
                     return Err(state_unknown(&plan.id, &error));
                 }
-                let Some(conv) = self.written_by_unanswered(&self.tables.conversations, &conv_key).await else {
+                let Some(conv) = self
+                    .written_by_unanswered(&self.tables.conversations, &conv_key, None)
+                    .await
+                else {
                     return Err(state_unknown(&plan.id, &error));
                 };
-                let undo = self.delete_keys(&self.tables.conversations, &conv).await;
+                let undo = self.delete_keys(&self.tables.conversations, &conv, None).await;
                 return Err(match undo {
                     Ok(()) => error,
                     Err(undo_err) => undo_failed(&error, &undo_err),
@@ -398,8 +447,7 @@ impl RestTarget {
                 error,
                 maybe_written: false,
             };
-            let msgs_before = msgs_before.map_err(certain)?;
-            let count_before = count_before.map_err(certain)?;
+            let (msgs_before, count_before) = msgs_before.map_err(certain)?;
             if options.fault_after_conversation() {
                 return Err(certain(injected_fault()));
             }
@@ -423,14 +471,17 @@ impl RestTarget {
                         message_rows.extend(rows);
                     }
                     Err(e) if e.maybe_written => {
-                        // Which keys were not there before: if they are now,
-                        // this attempt wrote them.
+                        // Which keys the conversation lacked before: if it
+                        // holds them now, this attempt wrote them.
                         let absent: Vec<Value> = chunk
                             .iter()
                             .map(|m| m.get(key).cloned().unwrap_or(Value::Null))
                             .filter(|k| !msgs_before.contains(&verify::key_text(k)))
                             .collect();
-                        match self.written_by_unanswered(&self.tables.messages, &absent).await {
+                        match self
+                            .written_by_unanswered(&self.tables.messages, &absent, Some(&plan.id))
+                            .await
+                        {
                             Some(written) => {
                                 inserted_messages.extend(written);
                                 failed.get_or_insert(certain(e.error));
@@ -463,8 +514,9 @@ impl RestTarget {
                 }
                 // Never leave a half restore: take back what this attempt wrote.
                 let undo = async {
-                    self.delete_keys(&self.tables.messages, &inserted_messages).await?;
-                    self.delete_keys(&self.tables.conversations, &conv_inserted).await
+                    self.delete_keys(&self.tables.messages, &inserted_messages, Some(&plan.id))
+                        .await?;
+                    self.delete_keys(&self.tables.conversations, &conv_inserted, None).await
                 }
                 .await;
                 return Err(match undo {
