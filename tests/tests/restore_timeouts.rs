@@ -278,9 +278,10 @@ async fn answer_eating_proxy(upstream: u16) -> (u16, Arc<AtomicUsize>) {
     (port, eaten)
 }
 
-#[tokio::test]
-async fn a_message_insert_whose_answer_is_lost_is_found_and_taken_back() {
-    let stack = SupabaseStack::start_with(NO_CASCADE);
+/// Restore `doc` through [`answer_eating_proxy`]: the message inserts
+/// reach Supabase, their answers never come back, and the client gives up
+/// after 3 s. Returns the restore's error, which must say so.
+async fn restore_with_answers_lost(stack: &SupabaseStack, doc: &ConversationDocument) -> Error {
     let upstream: u16 = stack.url.rsplit(':').next().unwrap().parse().unwrap();
     let (proxy, eaten) = answer_eating_proxy(upstream).await;
     let target = rest_target(&format!("http://127.0.0.1:{proxy}"), &stack.service_key, None)
@@ -289,15 +290,20 @@ async fn a_message_insert_whose_answer_is_lost_is_found_and_taken_back() {
             ..Default::default()
         })
         .unwrap();
-    let err = guarded(&target, &doc("lost-answer", 3), &CancellationToken::new())
-        .await
-        .unwrap_err();
+    let err = guarded(&target, doc, &CancellationToken::new()).await.unwrap_err();
     assert!(
         eaten.load(Ordering::SeqCst) > 0,
         "Supabase answered the insert (the answer was thrown away)"
     );
     assert_eq!(err.code(), "target_unavailable", "{err}");
     assert!(err.to_string().contains("did not answer in time"), "{err}");
+    err
+}
+
+#[tokio::test]
+async fn a_message_insert_whose_answer_is_lost_is_found_and_taken_back() {
+    let stack = SupabaseStack::start_with(NO_CASCADE);
+    restore_with_answers_lost(&stack, &doc("lost-answer", 3)).await;
     // The rows it committed unheard were found and deleted with the rest.
     assert_eq!(stack.rows_of("lost-answer"), (0, 0));
 }
@@ -313,19 +319,7 @@ async fn taking_back_a_lost_answer_never_deletes_another_conversations_message()
          insert into public.messages (id, conversation_id, content) \
          values ('lost-foreign-m00001', 'other-owner', 'kept')",
     );
-    let upstream: u16 = stack.url.rsplit(':').next().unwrap().parse().unwrap();
-    let (proxy, eaten) = answer_eating_proxy(upstream).await;
-    let target = rest_target(&format!("http://127.0.0.1:{proxy}"), &stack.service_key, None)
-        .with_timeouts(Timeouts {
-            request: Duration::from_secs(3),
-            ..Default::default()
-        })
-        .unwrap();
-    let err = guarded(&target, &doc("lost-foreign", 3), &CancellationToken::new())
-        .await
-        .unwrap_err();
-    assert!(eaten.load(Ordering::SeqCst) > 0, "the insert's answer was thrown away");
-    assert_eq!(err.code(), "target_unavailable", "{err}");
+    restore_with_answers_lost(&stack, &doc("lost-foreign", 3)).await;
     assert_eq!(
         stack.rows_of("lost-foreign"),
         (0, 0),
@@ -344,28 +338,11 @@ async fn taking_back_a_lost_answer_keeps_every_message_there_before_past_one_ans
     // wrote unheard are taken back.
     let stack = SupabaseStack::start_with(NO_CASCADE);
     let doc = doc("lost-many", 1_200);
-    assert!(
-        guarded(&rest(&stack), &doc, &CancellationToken::new())
-            .await
-            .unwrap()
-            .verified
-    );
+    let first = guarded(&rest(&stack), &doc, &CancellationToken::new()).await.unwrap();
+    assert!(first.verified, "{first:?}");
     stack.psql("delete from public.messages where id between 'lost-many-m00100' and 'lost-many-m00104'");
     assert_eq!(stack.rows_of("lost-many"), (1, 1_195));
-    let upstream: u16 = stack.url.rsplit(':').next().unwrap().parse().unwrap();
-    let (proxy, eaten) = answer_eating_proxy(upstream).await;
-    let target = rest_target(&format!("http://127.0.0.1:{proxy}"), &stack.service_key, None)
-        .with_timeouts(Timeouts {
-            request: Duration::from_secs(3),
-            ..Default::default()
-        })
-        .unwrap();
-    let err = guarded(&target, &doc, &CancellationToken::new()).await.unwrap_err();
-    assert!(
-        eaten.load(Ordering::SeqCst) > 0,
-        "the inserts' answers were thrown away"
-    );
-    assert_eq!(err.code(), "target_unavailable", "{err}");
+    restore_with_answers_lost(&stack, &doc).await;
     assert_eq!(stack.rows_of("lost-many"), (1, 1_195));
 }
 
