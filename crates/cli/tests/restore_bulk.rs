@@ -68,6 +68,17 @@ fn setup() -> Setup {
     }
 }
 
+/// The text at `pointer` (e.g. `/preview/summary`) in each element of the
+/// array `items`.
+fn each<'a>(items: &'a Value, pointer: &str) -> Vec<&'a str> {
+    items
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| item.pointer(pointer).and_then(Value::as_str).expect(pointer))
+        .collect()
+}
+
 #[test]
 fn index_live_shows_nothing_without_a_target() {
     let s = setup();
@@ -91,12 +102,7 @@ fn dry_run_then_bulk_restore_then_live_status() {
         ("SUPABASE_URL".into(), stack.url.clone()),
     ];
     let live = s.json(&["index", EMAIL, "--live", "--json"]);
-    let states: Vec<&str> = live["live"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["state"].as_str().unwrap())
-        .collect();
+    let states = each(&live["live"], "/state");
     assert_eq!(states, ["absent"; 3]);
 
     // One conversation first, then the dry run of all of them.
@@ -107,12 +113,7 @@ fn dry_run_then_bulk_restore_then_live_status() {
         (plan["messages_to_insert"].as_u64(), plan["conversations_new"].as_u64()),
         (Some(8), Some(2))
     );
-    let summaries: Vec<&str> = plan["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["preview"]["summary"].as_str().unwrap())
-        .collect();
+    let summaries = each(&plan["conversations"], "/preview/summary");
     assert_eq!(
         summaries,
         [
@@ -139,24 +140,14 @@ fn dry_run_then_bulk_restore_then_live_status() {
         (Some(1), Some(1))
     );
     let all = s.json(&["restore", EMAIL, "--all", "--json"]);
-    let outcomes: Vec<&str> = all["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = each(&all["conversations"], "/outcome");
     assert_eq!(outcomes, ["already_there", "already_there", "restored"]);
     assert_eq!(stack.psql("select count(*) from messages"), "12");
     let text = String::from_utf8(s.run(&["restore", EMAIL, "--all"]).stdout).unwrap();
     assert!(text.contains("0 restored, 3 already there, 0 failed"), "{text}");
 
     let live = s.json(&["index", EMAIL, "--live", "--json"]);
-    let states: Vec<&str> = live["live"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["state"].as_str().unwrap())
-        .collect();
+    let states = each(&live["live"], "/state");
     assert_eq!(states, ["complete"; 3]);
 
     // A named conversation that is not there: its row says why, exit 1.

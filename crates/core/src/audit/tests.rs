@@ -44,6 +44,14 @@ fn write_lines(log: &AuditLog, lines: &[String]) {
     std::fs::write(log.path(), lines.join("\n") + "\n").unwrap();
 }
 
+/// Asserts that verification finds the chain first broken at `line`, by
+/// `kind` (its message shown when not); returns the message.
+fn assert_break(log: &AuditLog, line: u64, kind: BreakKind) -> String {
+    let broken = log.verify().unwrap().first_broken.expect("a break in the chain");
+    assert_eq!((broken.line, broken.kind), (line, kind), "{}", broken.message);
+    broken.message
+}
+
 #[test]
 fn append_and_filter() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,8 +118,7 @@ fn an_edited_record_is_named() {
     let mut l = lines(&log);
     l[2] = l[2].replace("u2@x.io", "someone-else@x.io");
     write_lines(&log, &l);
-    let broken = log.verify().unwrap().first_broken.unwrap();
-    assert_eq!((broken.line, broken.kind), (3, BreakKind::Edited), "{}", broken.message);
+    assert_break(&log, 3, BreakKind::Edited);
 }
 
 #[test]
@@ -122,8 +129,7 @@ fn an_edited_link_is_named() {
     r.prev = Some(sha256_hex(b"forged"));
     l[2] = serde_json::to_string(&r).unwrap();
     write_lines(&log, &l);
-    let broken = log.verify().unwrap().first_broken.unwrap();
-    assert_eq!((broken.line, broken.kind), (3, BreakKind::Edited), "{}", broken.message);
+    assert_break(&log, 3, BreakKind::Edited);
 }
 
 #[test]
@@ -132,28 +138,15 @@ fn a_removed_record_is_named() {
     let mut l = lines(&log);
     l.remove(1);
     write_lines(&log, &l);
-    let v = log.verify().unwrap();
-    let broken = v.first_broken.unwrap();
-    assert_eq!(
-        (broken.line, broken.kind),
-        (2, BreakKind::Removed),
-        "{}",
-        broken.message
-    );
-    assert_eq!(v.records, 4);
+    assert_break(&log, 2, BreakKind::Removed);
+    assert_eq!(log.verify().unwrap().records, 4);
 
     // The first record removed: the new first line does not start the chain.
     let (_dir, log) = log_with(3);
     let mut l = lines(&log);
     l.remove(0);
     write_lines(&log, &l);
-    let broken = log.verify().unwrap().first_broken.unwrap();
-    assert_eq!(
-        (broken.line, broken.kind),
-        (1, BreakKind::Removed),
-        "{}",
-        broken.message
-    );
+    assert_break(&log, 1, BreakKind::Removed);
 }
 
 #[test]
@@ -167,13 +160,7 @@ fn an_inserted_record_is_named() {
     forged.user_email = Some("forged@x.io".into());
     l.insert(2, serde_json::to_string(&forged).unwrap());
     write_lines(&log, &l);
-    let broken = log.verify().unwrap().first_broken.unwrap();
-    assert_eq!(
-        (broken.line, broken.kind),
-        (3, BreakKind::Inserted),
-        "{}",
-        broken.message
-    );
+    assert_break(&log, 3, BreakKind::Inserted);
 
     // An old-style record (no hash) slipped in after the chain started.
     let (_dir, log) = log_with(3);
@@ -183,13 +170,7 @@ fn an_inserted_record_is_named() {
         serde_json::to_string(&record("delete", "x@x.io", "2026-01-01T00:00:00Z")).unwrap(),
     );
     write_lines(&log, &l);
-    let broken = log.verify().unwrap().first_broken.unwrap();
-    assert_eq!(
-        (broken.line, broken.kind),
-        (2, BreakKind::Inserted),
-        "{}",
-        broken.message
-    );
+    assert_break(&log, 2, BreakKind::Inserted);
 }
 
 #[test]
@@ -271,13 +252,7 @@ fn records_cut_from_the_end_are_named() {
     // Appending after the cut does not hide it: the new record's seq skips.
     log.append(&record("export", "later@x.io", "2026-01-02T00:00:00Z"))
         .unwrap();
-    let broken = log.verify().unwrap().first_broken.unwrap();
-    assert_eq!(
-        (broken.line, broken.kind),
-        (4, BreakKind::Removed),
-        "{}",
-        broken.message
-    );
+    assert_break(&log, 4, BreakKind::Removed);
 }
 
 #[test]
@@ -287,24 +262,16 @@ fn a_last_line_replaced_by_garbage_is_named() {
     let mut l = lines(&log);
     l[2] = r#"{"seq":3,"prev":"ab","ti"#.into();
     write_lines(&log, &l);
-    let v = log.verify().unwrap();
-    assert_eq!(v.damaged_lines, 1);
-    let broken = v.first_broken.unwrap();
-    assert_eq!(
-        (broken.line, broken.kind),
-        (3, BreakKind::Removed),
-        "{}",
-        broken.message
-    );
-    assert!(broken.message.contains("removed at the end"), "{}", broken.message);
+    assert_eq!(log.verify().unwrap().damaged_lines, 1);
+    let message = assert_break(&log, 3, BreakKind::Removed);
+    assert!(message.contains("removed at the end"), "{message}");
 
     // The last record replaced by another, well-formed one.
     let (_dir, log) = log_with(3);
     let mut l = lines(&log);
     l[2] = l[2].replace("u2@x.io", "someone-else@x.io");
     write_lines(&log, &l);
-    let broken = log.verify().unwrap().first_broken.unwrap();
-    assert_eq!((broken.line, broken.kind), (3, BreakKind::Edited), "{}", broken.message);
+    assert_break(&log, 3, BreakKind::Edited);
 }
 
 #[test]
