@@ -252,6 +252,29 @@ async fn plain_rest_inserts_in_two_rounds_and_reads_back_only_what_was_there() {
     );
 }
 
+#[tokio::test]
+async fn plain_rest_reads_every_row_from_a_server_answering_with_fewer() {
+    // 40 rows an answer ("max rows"): the key lists of these ids hold up
+    // to 68 keys, so their answers come back cut short and are asked again
+    // in parts; a count says how many there are.
+    let stack = SupabaseStack::start_with_max_rows("", 40);
+    let target = rest_target(&stack.url, &stack.service_key, None);
+    let doc = doc("low-max-rows", 120);
+    let first = run(&target, &doc, &RestoreOptions::default()).await;
+    assert!(first.verified && first.messages_inserted == 120, "{first:?}");
+    // A repeat reads all 120 back.
+    let again = run(&target, &doc, &RestoreOptions::default()).await;
+    assert!(again.verified && again.conversation_already_present, "{again:?}");
+    assert_eq!((again.messages_inserted, again.messages_in_table), (0, 120));
+    // Two gone: the conversation holds more than one answer, so what it
+    // held is read by key, and the count is still exact.
+    stack.psql("delete from messages where id in ('low-max-rows-m00007', 'low-max-rows-m00100')");
+    let repair = run(&target, &doc, &RestoreOptions::default()).await;
+    assert!(repair.verified, "{repair:?}");
+    assert_eq!((repair.messages_inserted, repair.messages_in_table), (2, 120));
+    assert_eq!(stack.rows_of("low-max-rows"), (1, 120));
+}
+
 /// A loopback TCP relay to `upstream` counting round trips: each answer
 /// from the server that follows something the client sent.
 async fn counting_relay(upstream: u16) -> (u16, Arc<AtomicU64>) {

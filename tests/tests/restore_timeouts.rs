@@ -7,7 +7,7 @@
 //! hang into a failure; no test asserts how long anything took.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use archive_desk_core::restore::{self, RestoreOptions, RestoreReport, Target, Timeouts};
@@ -234,15 +234,18 @@ const NO_CASCADE: &str = "alter table public.messages drop constraint messages_c
 /// A loopback TCP proxy to `upstream` that passes everything, except that on
 /// a connection that sent `POST /rest/v1/messages` it throws the answers
 /// away: the insert reaches Supabase and commits, the client never hears of
-/// it. Returns its port and the number of answer bytes thrown away.
-async fn answer_eating_proxy(upstream: u16) -> (u16, Arc<AtomicUsize>) {
+/// it. Returns its port, the number of answer bytes thrown away and the
+/// request lines it passed on (`DELETE /rest/v1/messages?...`).
+async fn answer_eating_proxy(upstream: u16) -> (u16, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let eaten = Arc::new(AtomicUsize::new(0));
-    let counter = eaten.clone();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let (counter, seen) = (eaten.clone(), requests.clone());
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let eaten = counter.clone();
+            let seen = seen.clone();
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
                     return;
@@ -254,6 +257,10 @@ async fn answer_eating_proxy(upstream: u16) -> (u16, Arc<AtomicUsize>) {
                 let up = tokio::spawn(async move {
                     let mut buf = vec![0; 64 * 1024];
                     while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        if let Some(line) = text.split("\r\n").next().filter(|l| l.ends_with("HTTP/1.1")) {
+                            seen.lock().unwrap().push(line.to_owned());
+                        }
                         // Set before the request goes on, so its answer is caught.
                         if buf[..n].starts_with(b"POST /rest/v1/messages") {
                             set.store(true, Ordering::SeqCst);
@@ -275,15 +282,16 @@ async fn answer_eating_proxy(upstream: u16) -> (u16, Arc<AtomicUsize>) {
             });
         }
     });
-    (port, eaten)
+    (port, eaten, requests)
 }
 
 /// Restore `doc` through [`answer_eating_proxy`]: the message inserts
 /// reach Supabase, their answers never come back, and the client gives up
-/// after 3 s. Returns the restore's error, which must say so.
-async fn restore_with_answers_lost(stack: &SupabaseStack, doc: &ConversationDocument) -> Error {
+/// after 3 s. Returns the restore's error, which must say so, and the
+/// request lines sent.
+async fn restore_with_answers_lost(stack: &SupabaseStack, doc: &ConversationDocument) -> (Error, Vec<String>) {
     let upstream: u16 = stack.url.rsplit(':').next().unwrap().parse().unwrap();
-    let (proxy, eaten) = answer_eating_proxy(upstream).await;
+    let (proxy, eaten, requests) = answer_eating_proxy(upstream).await;
     let target = rest_target(&format!("http://127.0.0.1:{proxy}"), &stack.service_key, None)
         .with_timeouts(Timeouts {
             request: Duration::from_secs(3),
@@ -297,7 +305,8 @@ async fn restore_with_answers_lost(stack: &SupabaseStack, doc: &ConversationDocu
     );
     assert_eq!(err.code(), "target_unavailable", "{err}");
     assert!(err.to_string().contains("did not answer in time"), "{err}");
-    err
+    let requests = requests.lock().unwrap().clone();
+    (err, requests)
 }
 
 #[tokio::test]
@@ -312,14 +321,23 @@ async fn a_message_insert_whose_answer_is_lost_is_found_and_taken_back() {
 async fn taking_back_a_lost_answer_never_deletes_another_conversations_message() {
     // One of the archive's message keys is held by another conversation:
     // the insert skips it, and what the conversation lacked before is read
-    // by conversation, so only the owner check keeps it out of the undo.
+    // by conversation, so the owner check must keep it out of the undo
+    // (the undo's own conversation filter would be the last guard).
     let stack = SupabaseStack::start_with(NO_CASCADE);
     stack.psql(
         "insert into public.conversations (id) values ('other-owner'); \
          insert into public.messages (id, conversation_id, content) \
          values ('lost-foreign-m00001', 'other-owner', 'kept')",
     );
-    restore_with_answers_lost(&stack, &doc("lost-foreign", 3)).await;
+    let (_, requests) = restore_with_answers_lost(&stack, &doc("lost-foreign", 3)).await;
+    let deletes: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("DELETE /rest/v1/messages"))
+        .collect();
+    assert!(
+        !deletes.is_empty() && deletes.iter().all(|r| !r.contains("lost-foreign-m00001")),
+        "only the rows this restore wrote are deleted: {deletes:#?}"
+    );
     assert_eq!(
         stack.rows_of("lost-foreign"),
         (0, 0),

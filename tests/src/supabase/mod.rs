@@ -93,6 +93,9 @@ pub struct SupabaseStack {
     gateway: Guarded,
 }
 
+/// Supabase's default "max rows" (API settings).
+const SUPABASE_MAX_ROWS: u32 = 1000;
+
 impl SupabaseStack {
     /// A new project of its own: a fresh copy of the schema, its own
     /// PostgREST and gateway and keys.
@@ -104,6 +107,12 @@ impl SupabaseStack {
     /// new database, before PostgREST reads the schema: e.g.
     /// `alter table public.messages drop column feedback`.
     pub fn start_with(sql: &str) -> SupabaseStack {
+        Self::start_with_max_rows(sql, SUPABASE_MAX_ROWS)
+    }
+
+    /// Like [`Self::start_with`], with PostgREST answering a read with at
+    /// most `max_rows` rows (a project's "max rows" API setting).
+    pub fn start_with_max_rows(sql: &str, max_rows: u32) -> SupabaseStack {
         let cluster = cluster();
         let started = Instant::now();
         let database = format!("project_{}", token());
@@ -169,8 +178,7 @@ impl SupabaseStack {
                 ("PGRST_ADMIN_SERVER_PORT", admin_port.to_string()),
                 // Many projects share one cluster: keep pools small.
                 ("PGRST_DB_POOL", "4".to_owned()),
-                // Supabase's default "max rows" (API settings).
-                ("PGRST_DB_MAX_ROWS", "1000".to_owned()),
+                ("PGRST_DB_MAX_ROWS", max_rows.to_string()),
                 ("PGRST_LOG_LEVEL", "info".to_owned()),
             ];
             let guard = Guarded::spawn(&ServerCommand {

@@ -17,7 +17,7 @@ use crate::CancellationToken;
 pub(super) mod query;
 mod rpc;
 
-use query::{in_lists, select_list, select_name};
+use query::{in_list, in_lists, key_groups, select_list, select_name};
 
 /// The messages' column naming their conversation (the foreign key).
 const CONVERSATION_COLUMN: &str = "conversation_id";
@@ -172,37 +172,44 @@ impl RestTarget {
     /// many. One request while they fit in one answer (a first restore:
     /// none); past that, ours are read by key, a request per list, at once.
     async fn messages_before(&self, id: &str, message_keys: &[Value]) -> Result<(HashSet<String>, u64)> {
-        let what = "reading the conversation's messages in Supabase";
         let key = &self.tables.conflict_key;
-        let resp = self
-            .send(
-                what,
+        let (rows, total) = self
+            .counted(
+                "reading the conversation's messages in Supabase",
                 self.request(reqwest::Method::GET, &self.tables.messages)
                     .query(&[(CONVERSATION_COLUMN, format!("eq.{id}")), ("select", select_name(key))])
-                    .header("Prefer", "count=exact")
                     .header("Range-Unit", "items")
                     .header("Range", format!("0-{}", ONE_ANSWER - 1)),
             )
             .await?;
+        if rows.len() as u64 >= total {
+            let keys = rows.iter().filter_map(|r| r.get(key).map(verify::key_text)).collect();
+            return Ok((keys, total));
+        }
+        Ok((
+            self.present_keys(&self.tables.messages, message_keys, None).await?,
+            total,
+        ))
+    }
+
+    /// A read's rows and how many rows match it in all (`count=exact`):
+    /// more than came back when the server's `max-rows` cut the answer.
+    async fn counted(&self, what: &str, req: reqwest::RequestBuilder) -> Result<(Vec<Value>, u64)> {
+        let resp = self.send(what, req.header("Prefer", "count=exact")).await?;
         // Content-Range: 0-122/123 (or */0)
-        let total: u64 = resp
+        let total = resp
             .headers()
             .get("content-range")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit('/').next())
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| Error::Restore {
+            .and_then(|n| n.parse().ok());
+        match (self.json(what, resp).await?, total) {
+            (Value::Array(rows), Some(total)) => Ok((rows, total)),
+            _ => Err(Error::Restore {
                 failure: RestoreFailure::RestoreFailed,
-                message: format!("{what}: Supabase did not return a message count"),
-            })?;
-        let keys: HashSet<String> = match self.json(what, resp).await? {
-            Value::Array(rows) => rows.iter().filter_map(|r| r.get(key).map(verify::key_text)).collect(),
-            _ => HashSet::new(),
-        };
-        if keys.len() as u64 >= total {
-            return Ok((keys, total));
+                message: format!("{what}: Supabase did not answer with rows and their count"),
+            }),
         }
-        Ok((self.present_keys(&self.tables.messages, message_keys).await?, total))
     }
 
     /// Insert rows, skipping ones already there; the rows inserted, as
@@ -252,11 +259,12 @@ impl RestTarget {
         }
     }
 
-    /// The keys among `keys` that `table` holds now.
-    async fn present_keys(&self, table: &str, keys: &[Value]) -> Result<HashSet<String>> {
+    /// The keys among `keys` that `table` holds now (of messages, only
+    /// `conversation`'s when given: the server compares, as it stores).
+    async fn present_keys(&self, table: &str, keys: &[Value], conversation: Option<&str>) -> Result<HashSet<String>> {
         let key = &self.tables.conflict_key;
         Ok(self
-            .rows_by_key(table, &[], keys)
+            .rows_by_key_of(table, &[], keys, conversation)
             .await?
             .iter()
             .filter_map(|r| r.get(key).map(verify::key_text))
@@ -269,7 +277,10 @@ impl RestTarget {
     /// wrote all of them or none; none there yet may still be a statement
     /// under way, so only "all there" is an answer. A message key another
     /// conversation holds was skipped by the insert: never counted as
-    /// written, so never taken back.
+    /// written, so never taken back. Which conversation holds a key is the
+    /// server's answer to our filter (it may store the id normalised, e.g.
+    /// a uuid in lower case); all holders are read before ours, so a
+    /// statement committing between the two reads is seen as ours.
     async fn written_by_unanswered(
         &self,
         table: &str,
@@ -279,27 +290,17 @@ impl RestTarget {
         if absent.is_empty() {
             return Some(Vec::new());
         }
-        let key = &self.tables.conflict_key;
-        let columns: Vec<String> = conversation
-            .map(|_| CONVERSATION_COLUMN.to_owned())
-            .into_iter()
-            .collect();
-        let rows = self.rows_by_key(table, &columns, absent).await.ok()?;
-        let mut ours = HashSet::new();
-        let mut others = HashSet::new();
-        for row in &rows {
-            let Some(k) = row.get(key).map(verify::key_text) else {
-                continue;
-            };
-            let owner = row.get(CONVERSATION_COLUMN).map(verify::key_text);
-            match conversation {
-                Some(id) if owner.as_deref() != Some(id) => others.insert(k),
-                _ => ours.insert(k),
-            };
-        }
+        let held = self.present_keys(table, absent, None).await.ok()?;
+        let ours = match conversation {
+            Some(_) => self.present_keys(table, absent, conversation).await.ok()?,
+            None => held.clone(),
+        };
         let written: Vec<Value> = absent
             .iter()
-            .filter(|k| !others.contains(&verify::key_text(k)))
+            .filter(|k| {
+                let k = verify::key_text(k);
+                ours.contains(&k) || !held.contains(&k)
+            })
             .cloned()
             .collect();
         written
@@ -326,27 +327,64 @@ impl RestTarget {
     /// Rows of `table` with these keys, only the `columns` restored: one
     /// request per `in.(...)` list, all sent at once.
     pub(super) async fn rows_by_key(&self, table: &str, columns: &[String], keys: &[Value]) -> Result<Vec<Value>> {
-        let key = &self.tables.conflict_key;
-        let select = select_list(columns, key);
-        let what = format!("reading the restored rows of {table} back");
-        let what = what.as_str();
-        let pages = futures::future::try_join_all(in_lists(keys).into_iter().map(|list| {
-            let req = self
-                .request(reqwest::Method::GET, table)
-                .query(&[(key.as_str(), format!("in.({list})")), ("select", select.clone())]);
-            async move {
-                let resp = self.send(what, req).await?;
-                match self.json(what, resp).await? {
-                    Value::Array(found) => Ok(found),
-                    _ => Err(Error::Restore {
-                        failure: RestoreFailure::RestoreFailed,
-                        message: format!("{what}: Supabase did not answer with rows"),
-                    }),
-                }
-            }
-        }))
+        self.rows_by_key_of(table, columns, keys, None).await
+    }
+
+    /// [`Self::rows_by_key`], of messages only `conversation`'s when given.
+    async fn rows_by_key_of(
+        &self,
+        table: &str,
+        columns: &[String],
+        keys: &[Value],
+        conversation: Option<&str>,
+    ) -> Result<Vec<Value>> {
+        let select = select_list(columns, &self.tables.conflict_key);
+        let groups = key_groups(keys);
+        let pages = futures::future::try_join_all(
+            groups
+                .into_iter()
+                .map(|group| self.rows_of_group(table, &select, group, conversation)),
+        )
         .await?;
         Ok(pages.into_iter().flatten().collect())
+    }
+
+    /// One `in.(...)` list's rows. A server whose `max-rows` is below the
+    /// list's length answers with part of them: the list is asked again
+    /// in parts of what it answered with, so no row is missed.
+    fn rows_of_group<'a>(
+        &'a self,
+        table: &'a str,
+        select: &'a str,
+        keys: &'a [Value],
+        conversation: Option<&'a str>,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Value>>> {
+        Box::pin(async move {
+            let what = format!("reading the restored rows of {table} back");
+            let owner = conversation.map(|id| (CONVERSATION_COLUMN, format!("eq.{id}")));
+            let req = self
+                .request(reqwest::Method::GET, table)
+                .query(&[
+                    (self.tables.conflict_key.as_str(), format!("in.({})", in_list(keys))),
+                    ("select", select.to_owned()),
+                ])
+                .query(&owner.iter().collect::<Vec<_>>());
+            let (rows, total) = self.counted(&what, req).await?;
+            if rows.len() as u64 >= total {
+                return Ok(rows);
+            }
+            if rows.is_empty() {
+                return Err(Error::Restore {
+                    failure: RestoreFailure::RestoreFailed,
+                    message: format!("{what}: Supabase counted {total} rows but answered with none"),
+                });
+            }
+            let mut all = Vec::new();
+            for part in keys.chunks(rows.len()) {
+                all.extend(self.rows_of_group(table, select, part, conversation).await?);
+            }
+            Ok(all)
+        })
     }
 
     /// The conversation row (if asked) and the messages with these keys,
@@ -408,7 +446,7 @@ impl RestTarget {
                 &plan.conversation_columns,
                 std::slice::from_ref(&plan.conversation),
             ),
-            self.present_keys(&self.tables.conversations, &conv_key),
+            self.present_keys(&self.tables.conversations, &conv_key, None),
             self.messages_before(&plan.id, &message_keys),
         );
         let conv_rows = match conv {

@@ -34,24 +34,35 @@ pub(in crate::restore) fn select_list(columns: &[String], key: &str) -> String {
 /// Keys as PostgREST `in.(...)` lists (each value double-quoted, `"` and
 /// `\` escaped), cut so that no list is too long for a URL.
 pub(in crate::restore) fn in_lists(keys: &[Value]) -> Vec<String> {
-    let mut lists = Vec::new();
-    let mut current: Vec<String> = Vec::new();
-    let mut chars = 0;
-    for k in keys {
-        let text = verify::key_text(k);
-        let quoted = format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
-        if !current.is_empty() && (current.len() >= KEYS_PER_REQUEST || chars + quoted.len() > MAX_LIST_CHARS) {
-            lists.push(current.join(","));
-            current.clear();
-            chars = 0;
+    key_groups(keys).into_iter().map(in_list).collect()
+}
+
+/// `keys` cut into the groups [`in_lists`] makes lists of.
+pub(in crate::restore) fn key_groups(keys: &[Value]) -> Vec<&[Value]> {
+    let mut groups = Vec::new();
+    let (mut start, mut chars) = (0, 0);
+    for (i, k) in keys.iter().enumerate() {
+        let len = quoted(k).len();
+        if i > start && (i - start >= KEYS_PER_REQUEST || chars + len > MAX_LIST_CHARS) {
+            groups.push(&keys[start..i]);
+            (start, chars) = (i, 0);
         }
-        chars += quoted.len() + 1;
-        current.push(quoted);
+        chars += len + 1;
     }
-    if !current.is_empty() {
-        lists.push(current.join(","));
+    if start < keys.len() {
+        groups.push(&keys[start..]);
     }
-    lists
+    groups
+}
+
+/// One group of keys as the inside of an `in.(...)` list.
+pub(in crate::restore) fn in_list(keys: &[Value]) -> String {
+    keys.iter().map(quoted).collect::<Vec<_>>().join(",")
+}
+
+fn quoted(key: &Value) -> String {
+    let text = verify::key_text(key);
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 #[cfg(test)]
