@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use archive_desk_core::restore::{self, RestoreOptions, RestoreReport, Target};
+use archive_desk_core::restore::{self, LiveState, RestoreOptions, RestoreReport, Target};
 use archive_desk_core::{CancellationToken, ConversationDocument};
 use archive_desk_harness::supabase::{postgres_target, rest_target, SupabaseStack};
 use archive_desk_harness::{fixtures, Fault, FaultProxy, Match, Rule};
@@ -273,6 +273,15 @@ async fn plain_rest_reads_every_row_from_a_server_answering_with_fewer() {
     assert!(repair.verified, "{repair:?}");
     assert_eq!((repair.messages_inserted, repair.messages_in_table), (2, 120));
     assert_eq!(stack.rows_of("low-max-rows"), (1, 120));
+
+    // Live status of 61 conversations (one list of ids), and 120 messages
+    // in pages of 40: every row counted.
+    stack.psql("insert into conversations (id) select 'lm-' || g from generate_series(0, 59) g");
+    let mut asked: Vec<(String, Option<u64>)> = (0..60).map(|i| (format!("lm-{i}"), Some(0))).collect();
+    asked.push(("low-max-rows".into(), Some(120)));
+    let live = target.live_status(&asked).await.unwrap();
+    assert!(live.iter().all(|s| s.state == LiveState::Complete), "{live:#?}");
+    assert_eq!(live[60].messages_in_table, 120);
 }
 
 /// A loopback TCP relay to `upstream` counting round trips: each answer

@@ -194,7 +194,7 @@ impl RestTarget {
 
     /// A read's rows and how many rows match it in all (`count=exact`):
     /// more than came back when the server's `max-rows` cut the answer.
-    async fn counted(&self, what: &str, req: reqwest::RequestBuilder) -> Result<(Vec<Value>, u64)> {
+    pub(super) async fn counted(&self, what: &str, req: reqwest::RequestBuilder) -> Result<(Vec<Value>, u64)> {
         let resp = self.send(what, req.header("Prefer", "count=exact")).await?;
         // Content-Range: 0-122/123 (or */0)
         let total = resp

@@ -9,14 +9,15 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::rest::query::{in_lists, select_name};
+use super::rest::query::{in_list, key_groups, select_name};
 use super::rest::RestTarget;
 use super::verify::key_text;
 use super::Target;
-use crate::error::{Error, RestoreFailure, Result};
+use crate::error::Result;
 
 /// Message rows per page when counting over REST: Supabase's default
-/// `max_rows`, so a page is never cut shorter than asked.
+/// `max_rows` (a lower one cuts pages shorter; the next starts where one
+/// ended).
 const PAGE_ROWS: u64 = 1000;
 
 /// Where a conversation stands in the target, against the archive.
@@ -103,81 +104,39 @@ async fn rest_status(target: &RestTarget, ids: &[Value]) -> Result<Found> {
     let key = &tables.conflict_key;
     let mut present = HashSet::new();
     let mut counts: HashMap<String, u64> = HashMap::new();
-    for list in in_lists(ids) {
-        let filter = format!("in.({list})");
-        let rows = get_rows(
-            target,
-            "reading which conversations are in Supabase",
-            &tables.conversations,
-            &[(key.as_str(), filter.clone()), ("select", select_name(key))],
-            None,
-        )
-        .await?
-        .0;
+    for group in key_groups(ids) {
+        let rows = target.rows_by_key(&tables.conversations, &[], group).await?;
         present.extend(rows.iter().filter_map(|r| r.get(key)).map(key_text));
         // Only the conversation id of each message row, a page at a time.
+        let filter = format!("in.({})", in_list(group));
         let mut offset = 0;
         loop {
-            let (rows, total) = get_rows(
-                target,
-                "counting the messages in Supabase",
-                &tables.messages,
-                &[
-                    ("conversation_id", filter.clone()),
-                    ("select", "conversation_id".to_owned()),
-                    ("order", format!("conversation_id,{}", select_name(key))),
-                ],
-                Some((offset, PAGE_ROWS)),
-            )
-            .await?;
+            let (rows, total) = target
+                .counted(
+                    "counting the messages in Supabase",
+                    target
+                        .request(reqwest::Method::GET, &tables.messages)
+                        .query(&[
+                            ("conversation_id", filter.clone()),
+                            ("select", "conversation_id".to_owned()),
+                            ("order", format!("conversation_id,{}", select_name(key))),
+                        ])
+                        .header("Range-Unit", "items")
+                        .header("Range", format!("{offset}-{}", offset + PAGE_ROWS - 1)),
+                )
+                .await?;
             for r in &rows {
                 if let Some(c) = r.get("conversation_id") {
                     *counts.entry(key_text(c)).or_default() += 1;
                 }
             }
             offset += rows.len() as u64;
-            let total = total.ok_or_else(|| Error::Restore {
-                failure: RestoreFailure::RestoreFailed,
-                message: "counting the messages: Supabase did not say how many there are".into(),
-            })?;
             if rows.is_empty() || offset >= total {
                 break;
             }
         }
     }
     Ok((present, counts))
-}
-
-/// Rows of `table` matching `query`; with `page` (offset, rows), that
-/// page and the total the filter matches (`Content-Range: 0-999/1234`).
-async fn get_rows(
-    target: &RestTarget,
-    what: &str,
-    table: &str,
-    query: &[(&str, String)],
-    page: Option<(u64, u64)>,
-) -> Result<(Vec<Value>, Option<u64>)> {
-    let mut req = target.request(reqwest::Method::GET, table).query(query);
-    if let Some((offset, rows)) = page {
-        req = req
-            .header("Prefer", "count=exact")
-            .header("Range-Unit", "items")
-            .header("Range", format!("{offset}-{}", offset + rows - 1));
-    }
-    let resp = target.send(what, req).await?;
-    let total = resp
-        .headers()
-        .get("content-range")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit('/').next())
-        .and_then(|n| n.parse().ok());
-    match target.json(what, resp).await? {
-        Value::Array(rows) => Ok((rows, total)),
-        _ => Err(Error::Restore {
-            failure: RestoreFailure::RestoreFailed,
-            message: format!("{what}: Supabase did not answer with rows"),
-        }),
-    }
 }
 
 #[cfg(test)]
