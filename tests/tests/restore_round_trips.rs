@@ -284,6 +284,33 @@ async fn plain_rest_reads_every_row_from_a_server_answering_with_fewer() {
     assert_eq!(live[60].messages_in_table, 120);
 }
 
+#[tokio::test]
+async fn a_key_held_by_more_rows_than_one_answer_is_an_error_not_a_loop() {
+    // Without its primary key the table can hold one id 50 times; at 40
+    // rows an answer, asking again for that one key cannot get further.
+    let stack = SupabaseStack::start_with_max_rows(
+        "alter table public.messages drop constraint messages_conversation_id_fkey; \
+         alter table public.conversations drop constraint conversations_pkey; \
+         insert into public.conversations (id) select 'twin' from generate_series(1, 50)",
+        40,
+    );
+    let target = rest_target(&stack.url, &stack.service_key, None);
+    let live = tokio::time::timeout(
+        Duration::from_secs(60),
+        target.live_status(&[("twin".to_owned(), Some(0))]),
+    )
+    .await
+    .expect("the read ended");
+    let err = live.unwrap_err();
+    assert_eq!(err.code(), "restore_failed", "{err}");
+    assert!(
+        err.to_string()
+            .contains("counted 50 rows of conversations for 1 key(s)"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not unique"), "{err}");
+}
+
 /// A loopback TCP relay to `upstream` counting round trips: each answer
 /// from the server that follows something the client sent.
 async fn counting_relay(upstream: u16) -> (u16, Arc<AtomicU64>) {

@@ -73,10 +73,20 @@ pub async fn preview(
     let msg_keys = plan.message_keys(key);
     let (conversation, messages) = match target {
         Target::Rest(r) => (
-            r.rows_by_key(&tables.conversations, &plan.conversation_columns, &conv_key)
-                .await?,
-            r.rows_by_key(&tables.messages, &plan.message_columns, &msg_keys)
-                .await?,
+            r.rows_by_key(
+                "reading what Supabase holds of the conversation",
+                &tables.conversations,
+                &plan.conversation_columns,
+                &conv_key,
+            )
+            .await?,
+            r.rows_by_key(
+                "reading what Supabase holds of its messages",
+                &tables.messages,
+                &plan.message_columns,
+                &msg_keys,
+            )
+            .await?,
         ),
         Target::Postgres(p) => {
             let session = p.connect().await?;

@@ -188,25 +188,32 @@ impl RestTarget {
     }
 
     /// Rows of `table` with these keys, only the `columns` restored: one
-    /// request per `in.(...)` list, all sent at once.
-    pub(super) async fn rows_by_key(&self, table: &str, columns: &[String], keys: &[Value]) -> Result<Vec<Value>> {
-        self.rows_by_key_of(table, columns, keys, None).await
+    /// request per `in.(...)` list, all sent at once. `what` names the read
+    /// in errors.
+    pub(super) async fn rows_by_key(
+        &self,
+        what: &str,
+        table: &str,
+        columns: &[String],
+        keys: &[Value],
+    ) -> Result<Vec<Value>> {
+        self.rows_by_key_of(what, table, columns, keys, None).await
     }
 
     /// [`Self::rows_by_key`], of messages only `conversation`'s when given.
     async fn rows_by_key_of(
         &self,
+        what: &str,
         table: &str,
         columns: &[String],
         keys: &[Value],
         conversation: Option<&str>,
     ) -> Result<Vec<Value>> {
         let select = select_list(columns, &self.tables.conflict_key);
-        let groups = key_groups(keys);
         let pages = futures::future::try_join_all(
-            groups
+            key_groups(keys)
                 .into_iter()
-                .map(|group| self.rows_of_group(table, &select, group, conversation)),
+                .map(|group| self.rows_of_group(what, table, &select, group, conversation)),
         )
         .await?;
         Ok(pages.into_iter().flatten().collect())
@@ -214,16 +221,16 @@ impl RestTarget {
 
     /// One `in.(...)` list's rows. A server whose `max-rows` is below the
     /// list's length answers with part of them: the list is asked again
-    /// in parts of what it answered with, so no row is missed.
+    /// in parts of what it answered with, all at once, so no row is missed.
     fn rows_of_group<'a>(
         &'a self,
+        what: &'a str,
         table: &'a str,
         select: &'a str,
         keys: &'a [Value],
         conversation: Option<&'a str>,
     ) -> futures::future::BoxFuture<'a, Result<Vec<Value>>> {
         Box::pin(async move {
-            let what = format!("reading the restored rows of {table} back");
             let owner = conversation.map(|id| (CONVERSATION_COLUMN, format!("eq.{id}")));
             let req = self
                 .request(reqwest::Method::GET, table)
@@ -232,21 +239,30 @@ impl RestTarget {
                     ("select", select.to_owned()),
                 ])
                 .query(&owner.iter().collect::<Vec<_>>());
-            let (rows, total) = self.counted(&what, req).await?;
+            let (rows, total) = self.counted(what, req).await?;
             if rows.len() as u64 >= total {
                 return Ok(rows);
             }
-            if rows.is_empty() {
+            // Asking again in parts no larger than the answer would repeat
+            // this request forever: more rows than keys, or none at all.
+            if rows.is_empty() || keys.len() <= rows.len() {
                 return Err(Error::Restore {
                     failure: RestoreFailure::RestoreFailed,
-                    message: format!("{what}: Supabase counted {total} rows but answered with none"),
+                    message: format!(
+                        "{what}: Supabase counted {total} rows of {table} for {} key(s) but answered with {}: \
+                         is {} not unique?",
+                        keys.len(),
+                        rows.len(),
+                        self.tables.conflict_key
+                    ),
                 });
             }
-            let mut all = Vec::new();
-            for part in keys.chunks(rows.len()) {
-                all.extend(self.rows_of_group(table, select, part, conversation).await?);
-            }
-            Ok(all)
+            let parts = futures::future::try_join_all(
+                keys.chunks(rows.len())
+                    .map(|part| self.rows_of_group(what, table, select, part, conversation)),
+            )
+            .await?;
+            Ok(parts.into_iter().flatten().collect())
         })
     }
 
@@ -262,7 +278,8 @@ impl RestTarget {
         let conv_key = [plan.conversation.get(key).cloned().unwrap_or(Value::Null)];
         let conv = async {
             if conversation {
-                self.rows_by_key(&self.tables.conversations, &plan.conversation_columns, &conv_key)
+                let what = format!("reading the restored rows of {} back", self.tables.conversations);
+                self.rows_by_key(&what, &self.tables.conversations, &plan.conversation_columns, &conv_key)
                     .await
             } else {
                 Ok(Vec::new())
@@ -272,7 +289,8 @@ impl RestTarget {
             if message_keys.is_empty() {
                 Ok(Vec::new())
             } else {
-                self.rows_by_key(&self.tables.messages, &plan.message_columns, message_keys)
+                let what = format!("reading the restored rows of {} back", self.tables.messages);
+                self.rows_by_key(&what, &self.tables.messages, &plan.message_columns, message_keys)
                     .await
             }
         };

@@ -105,7 +105,14 @@ async fn rest_status(target: &RestTarget, ids: &[Value]) -> Result<Found> {
     let mut present = HashSet::new();
     let mut counts: HashMap<String, u64> = HashMap::new();
     for group in key_groups(ids) {
-        let rows = target.rows_by_key(&tables.conversations, &[], group).await?;
+        let rows = target
+            .rows_by_key(
+                "reading which conversations are in Supabase",
+                &tables.conversations,
+                &[],
+                group,
+            )
+            .await?;
         present.extend(rows.iter().filter_map(|r| r.get(key)).map(key_text));
         // Only the conversation id of each message row, a page at a time.
         let filter = format!("in.({})", in_list(group));

@@ -93,7 +93,13 @@ impl RestTarget {
     async fn present_keys(&self, table: &str, keys: &[Value], conversation: Option<&str>) -> Result<HashSet<String>> {
         let key = &self.tables.conflict_key;
         Ok(self
-            .rows_by_key_of(table, &[], keys, conversation)
+            .rows_by_key_of(
+                &format!("reading which rows {table} holds"),
+                table,
+                &[],
+                keys,
+                conversation,
+            )
             .await?
             .iter()
             .filter_map(|r| r.get(key).map(verify::key_text))
