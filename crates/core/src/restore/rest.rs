@@ -20,9 +20,16 @@ mod rpc;
 use query::{in_list, key_groups, select_list};
 
 /// The messages' column naming their conversation (the foreign key).
-const CONVERSATION_COLUMN: &str = "conversation_id";
-/// Rows in one answer: Supabase's default `max-rows`.
-const ONE_ANSWER: u64 = 1000;
+pub(super) const CONVERSATION_COLUMN: &str = "conversation_id";
+/// Rows in one answer: Supabase's default `max-rows` (a lower one cuts
+/// answers shorter, which every read here notices by its count).
+pub(super) const ONE_ANSWER: u64 = 1000;
+
+/// The filter for messages of conversation `id` (the server compares, as
+/// it stores the id).
+fn of_conversation(id: &str) -> (&'static str, String) {
+    (CONVERSATION_COLUMN, format!("eq.{id}"))
+}
 
 /// A Supabase project URL: `https://`, or `http://` only to this machine
 /// (the key travels in every request).
@@ -231,7 +238,7 @@ impl RestTarget {
         conversation: Option<&'a str>,
     ) -> futures::future::BoxFuture<'a, Result<Vec<Value>>> {
         Box::pin(async move {
-            let owner = conversation.map(|id| (CONVERSATION_COLUMN, format!("eq.{id}")));
+            let owner = conversation.map(of_conversation);
             let req = self
                 .request(reqwest::Method::GET, table)
                 .query(&[

@@ -10,15 +10,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::rest::query::{in_list, key_groups, select_name};
-use super::rest::RestTarget;
+use super::rest::{RestTarget, CONVERSATION_COLUMN, ONE_ANSWER};
 use super::verify::key_text;
 use super::Target;
 use crate::error::Result;
-
-/// Message rows per page when counting over REST: Supabase's default
-/// `max_rows` (a lower one cuts pages shorter; the next starts where one
-/// ended).
-const PAGE_ROWS: u64 = 1000;
 
 /// Where a conversation stands in the target, against the archive.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -124,16 +119,16 @@ async fn rest_status(target: &RestTarget, ids: &[Value]) -> Result<Found> {
                     target
                         .request(reqwest::Method::GET, &tables.messages)
                         .query(&[
-                            ("conversation_id", filter.clone()),
-                            ("select", "conversation_id".to_owned()),
-                            ("order", format!("conversation_id,{}", select_name(key))),
+                            (CONVERSATION_COLUMN, filter.clone()),
+                            ("select", CONVERSATION_COLUMN.to_owned()),
+                            ("order", format!("{CONVERSATION_COLUMN},{}", select_name(key))),
                         ])
                         .header("Range-Unit", "items")
-                        .header("Range", format!("{offset}-{}", offset + PAGE_ROWS - 1)),
+                        .header("Range", format!("{offset}-{}", offset + ONE_ANSWER - 1)),
                 )
                 .await?;
             for r in &rows {
-                if let Some(c) = r.get("conversation_id") {
+                if let Some(c) = r.get(CONVERSATION_COLUMN) {
                     *counts.entry(key_text(c)).or_default() += 1;
                 }
             }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use super::query::{in_lists, select_list, select_name};
-use super::{rest_error, RestTarget, CONVERSATION_COLUMN, ONE_ANSWER};
+use super::{of_conversation, rest_error, RestTarget, ONE_ANSWER};
 use crate::error::{Error, RestoreFailure, Result};
 use crate::restore::plan::Plan;
 use crate::restore::{cancelled_error, injected_fault, verify, RestoreOptions, Stored, CHUNK};
@@ -26,7 +26,7 @@ impl RestTarget {
             .counted(
                 "reading the conversation's messages in Supabase",
                 self.request(reqwest::Method::GET, &self.tables.messages)
-                    .query(&[(CONVERSATION_COLUMN, format!("eq.{id}")), ("select", select_name(key))])
+                    .query(&[of_conversation(id), ("select", select_name(key))])
                     .header("Range-Unit", "items")
                     .header("Range", format!("0-{}", ONE_ANSWER - 1)),
             )
@@ -36,7 +36,7 @@ impl RestTarget {
             return Ok((keys, total));
         }
         Ok((
-            self.present_keys(&self.tables.messages, message_keys, None).await?,
+            self.present_keys(&self.tables.messages, message_keys, Some(id)).await?,
             total,
         ))
     }
@@ -146,7 +146,7 @@ impl RestTarget {
 
     /// Delete rows by key (compensation); messages only of `conversation`.
     async fn delete_keys(&self, table: &str, keys: &[Value], conversation: Option<&str>) -> Result<()> {
-        let owner = conversation.map(|id| (CONVERSATION_COLUMN, format!("eq.{id}")));
+        let owner = conversation.map(of_conversation);
         for list in in_lists(keys) {
             self.send(
                 &format!("undoing the partial write to {table}"),
