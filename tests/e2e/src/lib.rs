@@ -377,22 +377,34 @@ fn app_processes(config_dir: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// The first element matching `css`, once it appears. Views re-render: a
+/// node can be replaced between WebKitWebDriver's find and its handle
+/// ("stale element"), which means "not there yet", as "no such element" does.
 pub async fn wait_for(client: &Client, css: &str) -> Element {
-    client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.find(Locator::Css(css)).await {
+            Ok(element) => return element,
+            Err(e) if e.is_no_such_element() || e.is_stale_element_reference() => {
+                assert!(Instant::now() < deadline, "{css} did not appear in 30 s: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("finding {css}: {e}"),
+        }
+    }
 }
 
-/// Clicks the element matching `css` once it appears.
+/// Clicks the element matching `css` once it appears; found again if a
+/// re-render replaced it between the find and the click.
 pub async fn click(client: &Client, css: &str) {
-    wait_for(client, css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match wait_for(client, css).await.click().await {
+            Ok(_) => return,
+            Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {}
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
 }
 
 /// The text of the first element matching `css`, read in the page: views
@@ -406,6 +418,18 @@ pub async fn text_of(client: &Client, css: &str) -> String {
         .await
         .expect("script runs");
     value.as_str().unwrap_or_default().to_owned()
+}
+
+/// How many elements match `css`, counted in the page (no handles to go stale).
+pub async fn count_of(client: &Client, css: &str) -> u64 {
+    let value = client
+        .execute(
+            "return document.querySelectorAll(arguments[0]).length;",
+            vec![css.into()],
+        )
+        .await
+        .expect("script runs");
+    value.as_u64().expect("a count")
 }
 
 /// Wait until the text of `css` satisfies `ok`.
@@ -428,8 +452,7 @@ pub async fn wait_for_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool
 pub async fn wait_gone(client: &Client, css: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let found = client.find_all(Locator::Css(css)).await.expect("find_all");
-        if found.is_empty() {
+        if count_of(client, css).await == 0 {
             return;
         }
         assert!(Instant::now() < deadline, "{css} is still shown");

@@ -44,26 +44,24 @@ async fn open_restore_export_delete_in_the_real_app() {
     // Rows are redrawn as batches arrive: wait for the listing to end
     // before holding on to one.
     wait_for_text(client, ".status", |t| t.contains("users in")).await;
-    let user_row = wait_for(client, &format!(".user-row[data-folder='{folder}']")).await;
+    let user_row = format!(".user-row[data-folder='{folder}']");
+    wait_for(client, &user_row).await;
     shot(client, "1-users").await;
     axe_check(client, "users").await;
-    user_row.click().await.unwrap();
+    click(client, &user_row).await;
     click(client, "tr[data-id='e2e-plain'] td.title").await;
     wait_for_text(client, ".conv-title", |t| t == "Refund for a double charge").await;
-    let first = wait_for(client, ".transcript .msg .content").await;
-    assert!(first
-        .text()
-        .await
-        .unwrap()
-        .starts_with("Question 0: how do I reset my password?"));
+    wait_for(client, ".transcript .msg .content").await;
+    let first = text_of(client, ".transcript .msg .content").await;
+    assert!(first.starts_with("Question 0: how do I reset my password?"), "{first}");
     shot(client, "2-transcript").await;
     axe_check(client, "transcript").await;
 
     // Restore: one click, then the report; the rows are in Postgres.
     click(client, "#restore").await;
     click(client, "dialog.modal button[data-value='ok']").await;
-    let report = wait_for(client, "#restore-report").await;
-    let text = report.text().await.unwrap();
+    wait_for(client, "#restore-report").await;
+    let text = text_of(client, "#restore-report").await;
     assert!(
         text.contains("Conversation: inserted") && text.contains("6 inserted"),
         "{text}"
@@ -137,9 +135,9 @@ async fn open_restore_export_delete_in_the_real_app() {
     wait_for(client, "#search").await.send_keys("cannot").await.unwrap();
     // Results are redrawn per keystroke: wait for those of the whole word.
     wait_for_text(client, ".results-head", |t| t.contains("“cannot”")).await;
-    let hit = wait_for(client, ".hit[data-id='e2e-gzip']").await;
+    wait_for(client, ".hit[data-id='e2e-gzip']").await;
     shot(client, "7-search").await;
-    hit.click().await.unwrap();
+    click(client, ".hit[data-id='e2e-gzip']").await;
     wait_for_text(client, ".conv-title", |t| t == "Cannot log in").await;
 
     // Hostile content renders as text and runs nothing.

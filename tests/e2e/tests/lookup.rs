@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use archive_desk_core::catalog::{self, SyncOptions};
 use archive_desk_core::{Catalog, Encoding, Layout, UserFolder};
-use archive_desk_e2e::{shot, text_of, wait_for, wait_for_text, App, Home};
+use archive_desk_e2e::{click, count_of, shot, text_of, wait_for, wait_for_text, App, Home};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, servers, Fault, FaultProxy, Match, Rule, ServerKind};
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde_json::Value;
 
 const EARLY: &str = "early.bird@example.com";
@@ -56,11 +56,7 @@ async fn shown_ids(client: &Client) -> Vec<String> {
 }
 
 async fn has_row(client: &Client, folder: &str) -> bool {
-    !client
-        .find_all(Locator::Css(&format!(".user-row[data-folder='{folder}']")))
-        .await
-        .unwrap()
-        .is_empty()
+    count_of(client, &format!(".user-row[data-folder='{folder}']")).await > 0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,11 +132,7 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
     wait_for_text(client, ".search-results .found-user", |t| t == LATE).await;
     shot(client, "lookup-2-late-user-opened").await;
     // And opens their conversations like any other.
-    wait_for(client, "tr[data-id='late-2'] td.title")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(client, "tr[data-id='late-2'] td.title").await;
     wait_for_text(client, ".conv-title", |t| t == "About late-2").await;
 
     // An unknown email: said plainly.
