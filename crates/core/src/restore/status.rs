@@ -1,7 +1,8 @@
 //! Live status: whether archived conversations are in the target now (the
 //! conversation row, and how many of its messages), read in batches — one
 //! `in.(...)` request per batch of ids over REST (message rows paged by
-//! `Range`), one query over Postgres — never one request per conversation.
+//! key, each page after the last), one query over Postgres — never one
+//! request per conversation.
 //! Reads only.
 
 use std::collections::{HashMap, HashSet};
@@ -9,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::rest::query::{in_list, key_groups, select_name};
+use super::rest::query::{in_list, key_groups, quoted, select_name};
 use super::rest::{RestTarget, CONVERSATION_COLUMN, ONE_ANSWER};
 use super::verify::key_text;
 use super::Target;
@@ -109,33 +110,40 @@ async fn rest_status(target: &RestTarget, ids: &[Value]) -> Result<Found> {
             )
             .await?;
         present.extend(rows.iter().filter_map(|r| r.get(key)).map(key_text));
-        // Only the conversation id of each message row, a page at a time.
+        // Only the conversation id (and key) of each message row, a page at
+        // a time, each page starting after the last row of the one before:
+        // a restore writing meanwhile cannot make a row count twice.
         let filter = format!("in.({})", in_list(group));
-        let mut offset = 0;
+        let (conv, key_col) = (CONVERSATION_COLUMN, select_name(key));
+        let mut after: Option<String> = None;
         loop {
+            let mut query = vec![
+                (conv, filter.clone()),
+                ("select", format!("{conv},{key_col}")),
+                ("order", format!("{conv},{key_col}")),
+            ];
+            query.extend(after.take().map(|past| ("or", past)));
             let (rows, total) = target
                 .counted(
                     "counting the messages in Supabase",
                     target
                         .request(reqwest::Method::GET, &tables.messages)
-                        .query(&[
-                            (CONVERSATION_COLUMN, filter.clone()),
-                            ("select", CONVERSATION_COLUMN.to_owned()),
-                            ("order", format!("{CONVERSATION_COLUMN},{}", select_name(key))),
-                        ])
+                        .query(&query)
                         .header("Range-Unit", "items")
-                        .header("Range", format!("{offset}-{}", offset + ONE_ANSWER - 1)),
+                        .header("Range", format!("0-{}", ONE_ANSWER - 1)),
                 )
                 .await?;
             for r in &rows {
-                if let Some(c) = r.get(CONVERSATION_COLUMN) {
+                if let Some(c) = r.get(conv) {
                     *counts.entry(key_text(c)).or_default() += 1;
                 }
             }
-            offset += rows.len() as u64;
-            if rows.is_empty() || offset >= total {
+            // `total` counts the rows from this page's start on.
+            let (Some(last), false) = (rows.last(), rows.len() as u64 >= total) else {
                 break;
-            }
+            };
+            let (c, k) = (quoted(&last[conv]), quoted(&last[key.as_str()]));
+            after = Some(format!("({conv}.gt.{c},and({conv}.eq.{c},{key_col}.gt.{k}))"));
         }
     }
     Ok((present, counts))

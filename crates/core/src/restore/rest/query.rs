@@ -60,7 +60,8 @@ pub(in crate::restore) fn in_list(keys: &[Value]) -> String {
     keys.iter().map(quoted).collect::<Vec<_>>().join(",")
 }
 
-fn quoted(key: &Value) -> String {
+/// One key as a PostgREST value (in lists and `or=(...)` trees alike).
+pub(in crate::restore) fn quoted(key: &Value) -> String {
     let text = verify::key_text(key);
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
