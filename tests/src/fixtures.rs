@@ -264,6 +264,15 @@ impl Seeder {
         });
     }
 
+    /// `email` as the archiver leaves a user: an index listing `docs`,
+    /// each stored as plain `<id>.json`.
+    pub fn archived(&mut self, email: &str, docs: &[Value]) {
+        self.user(email, IndexState::Present, &docs.iter().collect::<Vec<_>>());
+        for doc in docs {
+            self.good(email, doc, ".json", Encoding::Plain);
+        }
+    }
+
     /// A well-formed conversation document stored at `<id><suffix>`.
     pub fn good(&mut self, email: &str, doc: &Value, suffix: &str, encoding: Encoding) {
         let id = doc["conversation"]["id"].as_str().expect("fixture id");

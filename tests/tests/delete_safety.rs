@@ -229,12 +229,7 @@ async fn rclone_has_no_versions_and_deletes_with_a_warning() {
     let (session, _dir) = session_for(config).await;
     create_bucket(session.store()).await;
     let d = conversations(EMAIL, "r", 2);
-    seed(session.store(), |s| {
-        s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
-        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
-        s.good(EMAIL, &d[1], ".json", Encoding::Plain);
-    })
-    .await;
+    seed(session.store(), |s| s.archived(EMAIL, &d)).await;
     // rclone answers ListObjectVersions with 501 NotImplemented and reports
     // no versioning: the delete goes ahead, and says on what grounds.
     let r = session.delete(EMAIL, &["r-0000"]).await.unwrap();
@@ -258,12 +253,7 @@ async fn versioning_turned_on_after_the_write_still_deletes_the_data() {
     let (session, _dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = session.store();
     let d = conversations(EMAIL, "l", 2);
-    seed(store, |s| {
-        s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
-        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
-        s.good(EMAIL, &d[1], ".json", Encoding::Plain);
-    })
-    .await;
+    seed(store, |s| s.archived(EMAIL, &d)).await;
     // The objects keep their "null" version; a delete without that id would
     // only add a delete marker.
     enable_versioning(store).await;
@@ -289,12 +279,7 @@ async fn proxied(email: &str, versioned: bool) -> (FaultProxy, Session, tempfile
     }
     let d = conversations(email, "v", 2);
     for _ in 0..if versioned { 2 } else { 1 } {
-        seed(session.store(), |s| {
-            s.user(email, IndexState::Present, &[&d[0], &d[1]]);
-            s.good(email, &d[0], ".json", Encoding::Plain);
-            s.good(email, &d[1], ".json", Encoding::Plain);
-        })
-        .await;
+        seed(session.store(), |s| s.archived(email, &d)).await;
     }
     (proxy, session, dir)
 }

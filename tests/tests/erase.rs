@@ -223,12 +223,7 @@ async fn erasure_on_rclone_removes_the_objects_and_checks_keys_only() {
     let (session, dir) = session_for(config).await;
     create_bucket(session.store()).await;
     let d = conversations(EMAIL, "r", 2);
-    seed(session.store(), |s| {
-        s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
-        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
-        s.good(EMAIL, &d[1], ".json", Encoding::Plain);
-    })
-    .await;
+    seed(session.store(), |s| s.archived(EMAIL, &d)).await;
     let path = dir.path().join("receipt.json");
     let r = erase(&session, EMAIL, &path).await.receipt;
     assert_eq!(r.outcome, ErasureOutcome::Complete, "{r:?}");

@@ -120,12 +120,7 @@ async fn versioned_delete_removes_every_version() {
     let d = conversations(EMAIL, "v", 2);
     // Written twice: two versions of v-0000, plus an old delete marker.
     for _ in 0..2 {
-        seed(store, |s| {
-            s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
-            s.good(EMAIL, &d[0], ".json", Encoding::Plain);
-            s.good(EMAIL, &d[1], ".json", Encoding::Plain);
-        })
-        .await;
+        seed(store, |s| s.archived(EMAIL, &d)).await;
     }
     let key = "archived_conversations/versions_at_example_com/v-0000.json";
     store
@@ -414,12 +409,7 @@ async fn audit_records_every_action_and_no_content_or_secret() {
     let (session, dir) = fresh_session(ServerKind::Moto, |_| {}).await;
     let store = session.store();
     let d = conversations(EMAIL, "a", 2);
-    seed(store, |s| {
-        s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
-        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
-        s.good(EMAIL, &d[1], ".json", Encoding::Plain);
-    })
-    .await;
+    seed(store, |s| s.archived(EMAIL, &d)).await;
     let out = dir.path().join("export.json");
     session.export(EMAIL, "a-0000", &out, Encoding::Plain).await.unwrap();
     session.delete(EMAIL, &["a-0000"]).await.unwrap();
@@ -498,12 +488,7 @@ async fn store_ignoring_if_match_refuses_index_writes_before_deleting() {
     const EMAIL: &str = "unsafe@example.com";
     let (session, _dir) = fresh_session(ServerKind::Rclone, |_| {}).await;
     let d = conversations(EMAIL, "u", 2);
-    seed(session.store(), |s| {
-        s.user(EMAIL, IndexState::Present, &[&d[0], &d[1]]);
-        s.good(EMAIL, &d[0], ".json", Encoding::Plain);
-        s.good(EMAIL, &d[1], ".json", Encoding::Plain);
-    })
-    .await;
+    seed(session.store(), |s| s.archived(EMAIL, &d)).await;
     let err = session.delete(EMAIL, &["u-0000"]).await.unwrap_err();
     assert_eq!(err.code(), "conditional_writes_unsupported");
     assert!(err.to_string().contains("If-Match"), "{err}");

@@ -112,12 +112,7 @@ async fn export_user_for_customer_writes_a_folder_with_its_manifest() {
     const USER: &str = "cli.access@example.com";
     let store = fresh_store(ServerKind::Moto, Layout::default()).await;
     let d = conversations(USER, "f", 2);
-    seed(&store, |s| {
-        s.user(USER, IndexState::Present, &[&d[0], &d[1]]);
-        s.good(USER, &d[0], ".json", Encoding::Plain);
-        s.good(USER, &d[1], ".json", Encoding::Plain);
-    })
-    .await;
+    seed(&store, |s| s.archived(USER, &d)).await;
     let home = tempfile::tempdir().unwrap();
     let folder = home.path().join("copy");
     let folder_arg = folder.to_str().unwrap();
