@@ -71,7 +71,7 @@ export async function deleteIds(ids: string[]): Promise<void> {
     return `${row?.title ?? id}${hold}`;
   });
   const ok = await confirmDanger(
-    `Delete ${ids.length} conversation(s) permanently`,
+    `Delete ${count(ids.length, "conversation")} permanently`,
     ["This removes every stored version and the index entries. It cannot be undone:", ...titles.map((t) => `• ${t}`)],
     ids.length > 1 ? email : undefined,
   );
@@ -99,7 +99,7 @@ export async function verify(user: string): Promise<void> {
   try {
     const v = await call("verify_user", { user });
     const lines = [
-      `Index: ${v.index_state}; ${v.objects_checked} object(s) read`,
+      `Index: ${v.index_state}; ${count(v.objects_checked, "object")} read`,
       ...v.dangling_entries.map((id) => `Index entry without object: ${id}`),
       ...v.unindexed_objects.map((u) => `Object not in the index: ${u.key}`),
       ...v.unreadable_objects.map((u) => `Unreadable: ${u.error.message}`),

@@ -107,7 +107,7 @@ async function showProfile(generation: number, opened: OpenedProfile): Promise<v
 }
 
 function usersListedText(total: number, fromCatalog: string | null): string {
-  const where = `${total} users in ${state.profile?.bucket ?? ""}`;
+  const where = `${count(total, "user")} in ${state.profile?.bucket ?? ""}`;
   return fromCatalog ? `${where} (from the catalog synced ${ago(fromCatalog)})` : where;
 }
 

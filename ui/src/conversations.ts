@@ -11,7 +11,7 @@ import { eraseUser, exportForCustomer } from "./customer";
 import { day, h, kids, when } from "./dom";
 import { call, errorText, isErrorReport } from "./ipc";
 import { convPane, empty, say, viewPane } from "./layout";
-import { isCold, rowNotes, userLabel, type SortKey } from "./logic";
+import { count, isCold, rowNotes, userLabel, type SortKey } from "./logic";
 import { liveCell, loadLive, restore, restoreBulk } from "./restore";
 import { conversationRows, state } from "./state";
 import { renderCold } from "./views/cold";
@@ -124,7 +124,7 @@ function renderConversations(): void {
     body,
   );
   convPane.replaceChildren(
-    h("div", { class: "pane-head" }, h("h2", { text: userLabel(listing) }), h("span", { class: "meta", text: `${rows.length} conversation(s)${listing.index_missing ? " · no metadata.json" : ""}` })),
+    h("div", { class: "pane-head" }, h("h2", { text: userLabel(listing) }), h("span", { class: "meta", text: `${count(rows.length, "conversation")}${listing.index_missing ? " · no metadata.json" : ""}` })),
     h("div", { class: "actions", id: "user-actions" }),
     rows.length ? table : h("div", { class: "empty" }, h("p", { text: "No conversations archived for this user." })),
   );

@@ -37,7 +37,7 @@ export async function eraseUser(folder: string): Promise<void> {
   const ok = await confirmDanger(`Erase ${email}`, [
     "Every archived conversation of this user (every stored version), their index entries and metadata.json are removed for good. It cannot be undone.",
     "A deletion receipt is saved first (you choose where): every key and version removed, with the SHA-256 of its content.",
-    ...(held ? [`${held} conversation(s) are or may be under S3 Object Lock: the erasure will be refused whole.`] : []),
+    ...(held ? [`${held === 1 ? "1 conversation is" : `${held.toLocaleString()} conversations are`} or may be under S3 Object Lock: the erasure will be refused whole.`] : []),
   ], email, "Erase permanently");
   if (!ok) return;
   try {

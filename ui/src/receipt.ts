@@ -51,8 +51,8 @@ export function receiptVerificationLines(v: ReceiptVerification): string[] {
   return [
     v.still_present.length === 0
       ? "Verified: none of the keys or versions it lists exists any more."
-      : `NOT verified: ${count(v.still_present.length, "listed key or version")} exist${v.still_present.length === 1 ? "s" : ""} in the bucket.`,
-    `${v.checked.toLocaleString()} listed key(s) and version(s) checked in ${v.bucket} for ${v.user_email ?? v.user_folder}${v.versions_checked ? "" : " (keys only: this store lists no versions)"}`,
+      : `NOT verified: ${v.still_present.length === 1 ? "1 listed key or version exists" : `${v.still_present.length.toLocaleString()} listed keys or versions exist`} in the bucket.`,
+    `${v.checked.toLocaleString()} listed ${v.checked === 1 ? "key or version" : "keys and versions"} checked in ${v.bucket} for ${v.user_email ?? v.user_folder}${v.versions_checked ? "" : " (keys only: this store lists no versions)"}`,
     ...v.still_present.map((p) => `Still present: ${p.key}${p.version_id ? ` version ${p.version_id}` : ""} (${p.found_as})`),
     `Receipt SHA-256: ${v.receipt_sha256}`,
   ];

@@ -432,6 +432,12 @@ pub async fn count_of(client: &Client, css: &str) -> u64 {
     value.as_u64().expect("a count")
 }
 
+/// Whether the status bar says the users listing ended ("1 user in …",
+/// "2,000 users in …").
+pub fn users_listed(status: &str) -> bool {
+    status.contains(" user in ") || status.contains(" users in ")
+}
+
 /// Wait until the text of `css` satisfies `ok`.
 pub async fn wait_for_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -7,7 +7,7 @@
 //! screenshot of each screen to `$ARCHIVE_DESK_SCREENSHOTS` (default: target dir).
 
 use archive_desk_core::{Encoding, Layout, UserFolder};
-use archive_desk_e2e::{axe_check, click, shot, text_of, wait_for, wait_for_text, wait_gone, App, Home};
+use archive_desk_e2e::{axe_check, click, shot, text_of, users_listed, wait_for, wait_for_text, wait_gone, App, Home};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::supabase::SupabaseStack;
 use archive_desk_harness::RawS3;
@@ -43,7 +43,7 @@ async fn open_restore_export_delete_in_the_real_app() {
     let folder = UserFolder::from_email(EMAIL).unwrap();
     // Rows are redrawn as batches arrive: wait for the listing to end
     // before holding on to one.
-    wait_for_text(client, ".status", |t| t.contains("users in")).await;
+    wait_for_text(client, ".status", users_listed).await;
     let user_row = format!(".user-row[data-folder='{folder}']");
     wait_for(client, &user_row).await;
     shot(client, "1-users").await;

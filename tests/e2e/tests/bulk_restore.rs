@@ -8,7 +8,7 @@
 
 use archive_desk_core::restore::RestoreOptions;
 use archive_desk_core::{AuditLog, CancellationToken, Encoding, Layout, Session, UserFolder};
-use archive_desk_e2e::{click, shot, wait_for, wait_for_text, App, Home};
+use archive_desk_e2e::{click, shot, users_listed, wait_for, wait_for_text, App, Home};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::supabase::{rest_target, SupabaseStack};
 use archive_desk_harness::RawS3;
@@ -55,7 +55,7 @@ async fn restore_all_of_a_customer_in_the_real_app() {
     let app = App::launch(&home).await;
     let client = &app.client;
     let folder = UserFolder::from_email(EMAIL).unwrap();
-    wait_for_text(client, ".status", |t| t.contains("users in")).await;
+    wait_for_text(client, ".status", users_listed).await;
     click(client, &format!(".user-row[data-folder='{folder}']")).await;
 
     // The live column, read in one go for the user.

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use archive_desk_core::{Encoding, Layout, UserFolder};
-use archive_desk_e2e::{click, shot, target_dir, wait_for, wait_for_text, App, Home, Xvfb};
+use archive_desk_e2e::{click, shot, target_dir, users_listed, wait_for, wait_for_text, App, Home, Xvfb};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, servers, ServerKind};
@@ -84,7 +84,7 @@ async fn the_diagnostic_log_has_actions_and_codes_but_no_customer_data_or_secret
 
     // The walk: the user, the conversation (its content shown), a search
     // for the customer's email, a secret saved, a command that fails.
-    wait_for_text(client, ".status", |t| t.contains("users in")).await;
+    wait_for_text(client, ".status", users_listed).await;
     click(client, &format!(".user-row[data-folder='{folder}']")).await;
     click(client, "tr[data-id='diag-1'] td.title").await;
     wait_for_text(client, ".transcript .msg .content", |t| t == CONTENT).await;

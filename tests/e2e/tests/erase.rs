@@ -8,7 +8,7 @@
 
 use archive_desk_core::erase::{ErasureOutcome, ErasureReceipt};
 use archive_desk_core::{AuditFilter, AuditLog, Encoding, Layout, UserFolder};
-use archive_desk_e2e::{click, shot, wait_for, wait_for_text, wait_gone, App, Home};
+use archive_desk_e2e::{click, shot, users_listed, wait_for, wait_for_text, wait_gone, App, Home};
 use archive_desk_harness::check::version_ids;
 use archive_desk_harness::fixtures::{self, object_key, IndexState, Seeder};
 use archive_desk_harness::{enable_versioning, fresh_store, servers, RawS3, ServerKind};
@@ -45,7 +45,7 @@ async fn erase_a_user_with_a_receipt_in_the_real_app() {
     let client = &app.client;
 
     let folder = UserFolder::from_email(EMAIL).unwrap();
-    wait_for_text(client, ".status", |t| t.contains("users in")).await;
+    wait_for_text(client, ".status", users_listed).await;
     click(client, &format!(".user-row[data-folder='{folder}']")).await;
     wait_for(client, "tr[data-id='erase-b']").await;
 

@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 
 use archive_desk_core::{Encoding, Layout, Store, UserFolder};
-use archive_desk_e2e::{axe_check, click, shot, wait_for, wait_for_text, App, Home};
+use archive_desk_e2e::{axe_check, click, shot, users_listed, wait_for, wait_for_text, App, Home};
 use archive_desk_harness::fixtures::{self, Expect, IndexState, Seeder};
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, servers, ServerKind};
@@ -64,7 +64,7 @@ async fn js(client: &Client, script: &str) -> Value {
 
 async fn open_user(client: &Client) {
     let folder = UserFolder::from_email(EMAIL).unwrap();
-    wait_for_text(client, ".status", |t| t.contains("users in")).await;
+    wait_for_text(client, ".status", users_listed).await;
     click(client, &format!(".user-row[data-folder='{folder}']")).await;
     wait_for(client, "table.conversations").await;
 }
@@ -186,7 +186,7 @@ async fn find_in_a_transcript_and_across_a_user() {
         .unwrap();
     let summary = wait_for_text(client, ".message-search p.meta", |t| t.contains("in 4 conversations")).await;
     assert!(
-        summary.starts_with("3 matching message(s)") && summary.contains("find-broken"),
+        summary.starts_with("3 matching messages") && summary.contains("find-broken"),
         "{summary}"
     );
     let found = js(client, "return [...document.querySelectorAll('.match')].map(b => b.dataset.conversation + '#' + b.dataset.message).sort()").await;

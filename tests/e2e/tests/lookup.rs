@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use archive_desk_core::catalog::{self, SyncOptions};
 use archive_desk_core::{Catalog, Encoding, Layout, UserFolder};
-use archive_desk_e2e::{click, count_of, shot, text_of, wait_for, wait_for_text, App, Home};
+use archive_desk_e2e::{click, count_of, shot, text_of, users_listed, wait_for, wait_for_text, App, Home};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::RawS3;
 use archive_desk_harness::{fresh_store, servers, Fault, FaultProxy, Match, Rule, ServerKind};
@@ -96,7 +96,7 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
     let client = &app.client;
 
     let [early, quiet, late] = [EARLY, QUIET, LATE].map(|e| UserFolder::from_email(e).unwrap().to_string());
-    let status = wait_for_text(client, ".status", |t| t.contains("users in")).await;
+    let status = wait_for_text(client, ".status", users_listed).await;
     assert!(
         status.contains("2 users in") && status.contains("from the catalog synced"),
         "{status}"

@@ -91,7 +91,7 @@ export function searchUserMessages(user: UserSummary, open: (m: MessageMatch, qu
       list.append(...u.matches.map((m) => matchItem(m, (hit) => open(hit, query))));
       seen.add(u);
       // A late update must not put "so far" back over the final count.
-      if (!answered) summary.textContent = `${found} matching message(s) so far`;
+      if (!answered) summary.textContent = `${count(found, "matching message")} so far`;
     };
     try {
       const r = await tasks.run(
@@ -104,9 +104,9 @@ export function searchUserMessages(user: UserSummary, open: (m: MessageMatch, qu
       // The final count only once every match is listed.
       await seen.allDelivered(r.conversations_searched);
       const skipped = r.unsearched.length ? ` · ${r.unsearched.length} could not be read: ${r.unsearched.map((u) => `${u.conversation_id} (${u.error.message})`).join("; ")}` : "";
-      summary.textContent = `${r.matching_messages} matching message(s) in ${count(r.conversations_searched, "conversation")}${r.truncated ? " (stopped at the limit: refine the search)" : ""}${skipped}`;
+      summary.textContent = `${count(r.matching_messages, "matching message")} in ${count(r.conversations_searched, "conversation")}${r.truncated ? " (stopped at the limit: refine the search)" : ""}${skipped}`;
     } catch (e) {
-      summary.textContent = isCancelled(e) ? `Cancelled: ${found} matching message(s) found before` : errorText(e);
+      summary.textContent = isCancelled(e) ? `Cancelled: ${count(found, "matching message")} found before` : errorText(e);
       if (!isCancelled(e)) say(errorText(e), "error");
     } finally {
       button.disabled = false;

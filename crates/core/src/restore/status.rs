@@ -14,7 +14,7 @@ use super::rest::query::{in_list, key_groups, quoted, select_name};
 use super::rest::{RestTarget, CONVERSATION_COLUMN, ONE_ANSWER};
 use super::verify::key_text;
 use super::Target;
-use crate::error::Result;
+use crate::error::{Error, RestoreFailure, Result};
 
 /// Where a conversation stands in the target, against the archive.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -122,7 +122,7 @@ async fn rest_status(target: &RestTarget, ids: &[Value]) -> Result<Found> {
                 ("select", format!("{conv},{key_col}")),
                 ("order", format!("{conv},{key_col}")),
             ];
-            query.extend(after.take().map(|past| ("or", past)));
+            query.extend(after.clone().map(|past| ("or", past)));
             let (rows, total) = target
                 .counted(
                     "counting the messages in Supabase",
@@ -142,8 +142,23 @@ async fn rest_status(target: &RestTarget, ids: &[Value]) -> Result<Found> {
             let (Some(last), false) = (rows.last(), rows.len() as u64 >= total) else {
                 break;
             };
-            let (c, k) = (quoted(&last[conv]), quoted(&last[key.as_str()]));
-            after = Some(format!("({conv}.gt.{c},and({conv}.eq.{c},{key_col}.gt.{k}))"));
+            let (c, k) = (&last[conv], &last[key.as_str()]);
+            // A null key sorts last and is never "after" anything; a key
+            // that came back changed (a number past f64) would not move on.
+            let next = (!k.is_null()).then(|| {
+                let (c, k) = (quoted(c), quoted(k));
+                format!("({conv}.gt.{c},and({conv}.eq.{c},{key_col}.gt.{k}))")
+            });
+            if next.is_none() || next == after {
+                return Err(Error::Restore {
+                    failure: RestoreFailure::RestoreFailed,
+                    message: format!(
+                        "counting the messages in Supabase: the rows of conversation {} cannot be paged by {key} (a message row's {key} is {k}); nothing was changed",
+                        key_text(c)
+                    ),
+                });
+            }
+            after = next;
         }
     }
     Ok((present, counts))
