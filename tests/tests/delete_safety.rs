@@ -171,7 +171,10 @@ async fn held_objects_are_shown_and_refuse_the_whole_delete() {
         )),
         "{msg}"
     );
-    assert!(msg.starts_with("nothing was deleted: 1 object version(s)"), "{msg}");
+    assert!(
+        msg.starts_with("nothing was deleted: 1 object version is under S3 Object Lock"),
+        "{msg}"
+    );
 
     let err = session.delete(EMAIL, &["h-0002"]).await.unwrap_err();
     assert_eq!(err.code(), "object_locked");

@@ -345,7 +345,7 @@ async fn a_key_held_by_more_rows_than_one_answer_is_an_error_not_a_loop() {
     assert_eq!(err.code(), "restore_failed", "{err}");
     assert!(
         err.to_string()
-            .contains("counted 50 rows of conversations for 1 key(s)"),
+            .contains("counted 50 rows of conversations for 1 key but"),
         "{err}"
     );
     assert!(err.to_string().contains("not unique"), "{err}");

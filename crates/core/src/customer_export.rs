@@ -195,11 +195,11 @@ impl Session {
 pub fn transcript(doc: &ConversationDocument) -> String {
     let c = doc.conversation();
     let mut t = format!(
-        "{}\nConversation {}\nCreated {}\n{} message(s)\n",
+        "{}\nConversation {}\nCreated {}\n{}\n",
         doc.title().unwrap_or("(untitled)"),
         doc.id(),
         c.str("created_at").unwrap_or("-"),
-        doc.messages().len()
+        crate::plural::count(doc.messages().len() as u64, "message")
     );
     for m in doc.messages() {
         t.push_str(&format!(

@@ -338,9 +338,9 @@ pub enum Error {
     /// A delete was refused before anything was removed: some object versions
     /// are under S3 Object Lock (legal hold, or retention not yet expired).
     #[error(
-        "nothing was deleted: {} object version(s) are under S3 Object Lock: {}; release the hold (or \
+        "nothing was deleted: {} under S3 Object Lock: {}; release the hold (or \
          wait for the retention to end), then delete again",
-        holds.len(),
+        crate::plural::count_as(holds.len() as u64, "object version is", "object versions are"),
         holds.join("; ")
     )]
     ObjectLocked {

@@ -24,6 +24,7 @@ mod loopback;
 pub mod message_search;
 pub mod model;
 mod owner_only;
+pub mod plural;
 pub mod profile;
 pub mod restore;
 pub mod secret;

@@ -35,12 +35,12 @@ describe("audit view texts", () => {
   it("names the first broken line, where the chain starts and unfinished intents", () => {
     const lines = auditVerificationLines(verification({
       status: "broken", records: 5, damaged_lines: 1, chain_starts_at_line: 3, unfinished_intents: [7],
-      first_broken: { line: 6, kind: "removed", message: "1 record(s) missing before line 6" },
+      first_broken: { line: 6, kind: "removed", message: "1 record missing before line 6" },
     }));
     expect(lines).toEqual([
       "5 records, 1 damaged line",
       "The chain starts at line 3; earlier lines were written by an older version.",
-      "Broken at line 6 (removed): 1 record(s) missing before line 6",
+      "Broken at line 6 (removed): 1 record missing before line 6",
       "Intents without an outcome (done or not, unknown) at lines 7",
     ]);
   });

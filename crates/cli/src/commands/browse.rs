@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::restore::{self, TargetArgs};
 use crate::render::{json_line, Render};
 use crate::text::{email_label, inline, or_dash, printable};
+use archive_desk_core::plural::count;
 
 #[derive(Args)]
 pub struct IndexArgs {
@@ -151,10 +152,10 @@ impl Render for UserConversations {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
-            "user {}  folder {}  {} conversation(s){}",
+            "user {}  folder {}  {}{}",
             email_label(self.email.as_deref(), self.email_source),
             inline(&self.folder),
-            self.conversations.len(),
+            count(self.conversations.len() as u64, "conversation"),
             if self.index_missing { "  (no metadata.json)" } else { "" }
         )?;
         writeln!(
@@ -216,10 +217,10 @@ impl Render for Transcript {
         writeln!(out, "{}", or_dash(doc.title()))?;
         writeln!(
             out,
-            "id {}  created {}  {} message(s)  [{}]",
+            "id {}  created {}  {}  [{}]",
             inline(doc.id()),
             or_dash(c.str("created_at")),
-            doc.messages().len(),
+            count(doc.messages().len() as u64, "message"),
             inline(&self.0.key)
         )?;
         if let Some(m) = doc.archive_metadata() {

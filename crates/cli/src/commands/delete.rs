@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::render::{json_line, Render};
 use crate::text::inline;
+use archive_desk_core::plural::{count, count_as};
 
 #[derive(Args)]
 pub struct DeleteArgs {
@@ -22,8 +23,8 @@ pub struct DeleteArgs {
 pub async fn delete(session: &Session, args: &DeleteArgs) -> Result<Audited<DeleteReport>, Error> {
     if !args.yes {
         return Err(Error::InvalidInput(format!(
-            "refusing to delete {} conversation(s) of {} permanently without --yes",
-            args.conversation_ids.len(),
+            "refusing to delete {} of {} permanently without --yes",
+            count(args.conversation_ids.len() as u64, "conversation"),
             args.user
         )));
     }
@@ -38,15 +39,14 @@ impl Render for DeleteReport {
         }
         writeln!(
             out,
-            "{} object version(s) removed{}; {} index entr{} removed",
-            self.deleted_versions,
+            "{} removed{}; {} removed",
+            count(self.deleted_versions as u64, "object version"),
             if self.versioned_bucket {
                 " (versioned bucket: all versions)"
             } else {
                 ""
             },
-            self.index_entries_removed,
-            if self.index_entries_removed == 1 { "y" } else { "ies" }
+            count_as(self.index_entries_removed as u64, "index entry", "index entries")
         )?;
         for id in &self.not_found {
             writeln!(out, "not found: {}", inline(id))?;

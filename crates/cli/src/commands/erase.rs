@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::long_task::{cancel_on_ctrl_c, report_progress};
 use crate::render::{json_line, Render};
 use crate::text::{inline, printable};
+use archive_desk_core::plural::{count, count_as};
 
 #[derive(Args)]
 pub struct EraseUserArgs {
@@ -65,16 +66,15 @@ impl Render for ErasureReport {
         let r = &self.receipt;
         writeln!(
             out,
-            "erased {}: {} object version(s){} and {} index entr{} removed; metadata.json {}",
+            "erased {}: {}{} and {} removed; metadata.json {}",
             printable(r.user_email.as_deref().unwrap_or(&r.user_folder)),
-            r.removed.len(),
+            count(r.removed.len() as u64, "object version"),
             if r.versioned_bucket {
                 " (versioned bucket: all versions)"
             } else {
                 ""
             },
-            r.index_entries_removed.len(),
-            if r.index_entries_removed.len() == 1 { "y" } else { "ies" },
+            count_as(r.index_entries_removed.len() as u64, "index entry", "index entries"),
             if r.index_deleted { "removed" } else { "kept" }
         )?;
         for k in &r.kept {
@@ -97,9 +97,9 @@ impl Render for ReceiptVerification {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
-            "{}: {} key(s) and version(s) checked in {}{}",
+            "{}: {} checked in {}{}",
             self.path,
-            self.checked,
+            count_as(self.checked, "key or version", "keys and versions"),
             self.bucket,
             if self.versions_checked {
                 ""

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::long_task::{cancel_on_ctrl_c, report_progress};
 use crate::render::{json_line, Render};
 use crate::text::{clipped, inline};
+use archive_desk_core::plural::{count, count_as};
 
 /// Where a restore writes (each overrides the profile's setting).
 #[derive(Args)]
@@ -244,7 +245,10 @@ fn batch_text(r: &BulkRestoreReport, out: &mut dyn Write) -> io::Result<()> {
         let note = match (&c.error, c.differences_count) {
             (Some(e), _) => format!("{} [{}]", clipped(&e.message), e.code),
             (None, 0) => String::new(),
-            (None, n) => format!("{n} field(s) differ from the archive (kept)"),
+            (None, n) => format!(
+                "{} from the archive (kept)",
+                count_as(n, "field differs", "fields differ")
+            ),
         };
         writeln!(
             out,
@@ -262,11 +266,11 @@ fn batch_text(r: &BulkRestoreReport, out: &mut dyn Write) -> io::Result<()> {
 fn plan_text(p: &RestorePlan, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "dry run for {}: {} new conversation(s), {} message(s) to insert, {} differing field(s) kept; nothing written",
+        "dry run for {}: {}, {} to insert, {} kept; nothing written",
         inline(&p.user),
-        p.conversations_new,
-        p.messages_to_insert,
-        p.differences_count
+        count(p.conversations_new, "new conversation"),
+        count(p.messages_to_insert, "message"),
+        count(p.differences_count, "differing field")
     )?;
     for c in &p.conversations {
         let Some(v) = &c.preview else {

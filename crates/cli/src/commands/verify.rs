@@ -10,6 +10,7 @@ use futures::TryStreamExt;
 
 use crate::render::{json_line, warn_audit, Failure, Output, Render};
 use crate::text::inline;
+use archive_desk_core::plural::{count, count_as};
 
 #[derive(Args)]
 pub struct VerifyArgs {
@@ -72,10 +73,10 @@ impl Render for Checked {
         let state = if v.is_clean() { "clean" } else { "PROBLEMS" };
         writeln!(
             out,
-            "{}: {state} (index {}, {} object(s) read)",
+            "{}: {state} (index {}, {} read)",
             inline(&v.folder),
             v.index_state,
-            v.objects_checked
+            count(v.objects_checked as u64, "object")
         )?;
         if let Some(e) = &v.index_error {
             writeln!(out, "  index unreadable: {}", inline(&e.message))?;
@@ -98,11 +99,10 @@ impl Render for Checked {
         if let Some(r) = &self.repaired {
             writeln!(
                 out,
-                "  repaired: {} dangling removed, {} duplicate(s) removed, {} entr{} added{}",
+                "  repaired: {} dangling removed, {} removed, {} added{}",
                 r.entries_removed,
-                r.duplicates_removed,
-                r.entries_added,
-                if r.entries_added == 1 { "y" } else { "ies" },
+                count(r.duplicates_removed as u64, "duplicate"),
+                count_as(r.entries_added as u64, "entry", "entries"),
                 if r.index_written { "" } else { " (nothing to write)" }
             )?;
             for l in &r.left_alone {

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{sha256_hex, AuditLog, AuditRecord, Head};
 use crate::error::{Error, Result};
+use crate::plural::count;
 
 /// Why the chain breaks at a line.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -147,9 +148,9 @@ impl AuditLog {
                                 line: n,
                                 kind: BreakKind::Removed,
                                 message: format!(
-                                    "{} record(s) removed before line {n} (seq {seq}, expected {expected}): \
+                                    "{} removed before line {n} (seq {seq}, expected {expected}): \
                                      the end of the log was cut, then appended to",
-                                    seq - expected
+                                    count(seq - expected, "record")
                                 ),
                             });
                         }
@@ -240,8 +241,8 @@ fn check_tail(head: &Head, last: Option<&LastChained>, lines: u64) -> Option<Bro
     }
     if last.seq < head.seq {
         let message = format!(
-            "{} record(s) removed at the end: the last record (line {}) has seq {}, the head file records seq {}",
-            head.seq - last.seq,
+            "{} removed at the end: the last record (line {}) has seq {}, the head file records seq {}",
+            count(head.seq - last.seq, "record"),
             last.line,
             last.seq,
             head.seq
@@ -305,8 +306,8 @@ fn classify(n: u64, r: &AuditRecord, last_seq: Option<u64>, h: &Around) -> Broke
     let expected = last_seq.map_or(1, |s| s + 1);
     if let Some(seq) = r.seq.filter(|&seq| seq > expected) {
         let message = format!(
-            "{} record(s) missing before line {n} (seq {seq}, expected {expected})",
-            seq - expected
+            "{} missing before line {n} (seq {seq}, expected {expected})",
+            count(seq - expected, "record")
         );
         return broken(n, BreakKind::Removed, message);
     }

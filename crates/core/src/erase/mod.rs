@@ -22,6 +22,7 @@ use crate::delete::{plan_delete, remove_versions};
 use crate::error::{Error, Result};
 use crate::index_write::update_index;
 use crate::layout::{ObjectKind, UserFolder};
+use crate::plural::{count, count_as};
 use crate::store::{ObjectVersion, Store};
 use crate::CancellationToken;
 
@@ -230,9 +231,9 @@ async fn remove_index(
         receipt.kept.push(KeptObject {
             key: index_key.clone(),
             reason: format!(
-                "{entries_left} index entr{} and {objects_left} conversation object(s) appeared while the erasure \
-                 ran (the archiver); metadata.json stays",
-                if entries_left == 1 { "y" } else { "ies" }
+                "{} and {} appeared while the erasure ran (the archiver); metadata.json stays",
+                count_as(entries_left as u64, "index entry", "index entries"),
+                count(objects_left as u64, "conversation object")
             ),
         });
     } else {

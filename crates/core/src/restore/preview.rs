@@ -15,6 +15,7 @@ use super::verify::{key_text, Difference, Differences};
 use super::Target;
 use crate::error::Result;
 use crate::model::ConversationDocument;
+use crate::plural::count;
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -42,20 +43,12 @@ pub struct RestorePreview {
     pub summary: String,
 }
 
-fn plural(n: u64, one: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {one}s")
-    }
-}
-
 fn summary(conversation_present: bool, to_insert: u64) -> String {
     match (conversation_present, to_insert) {
         (true, 0) => "Nothing to restore".to_owned(),
-        (true, n) => format!("Restore {}", plural(n, "missing message")),
+        (true, n) => format!("Restore {}", count(n, "missing message")),
         (false, 0) => "Restore the conversation".to_owned(),
-        (false, n) => format!("Restore the conversation and {}", plural(n, "message")),
+        (false, n) => format!("Restore the conversation and {}", count(n, "message")),
     }
 }
 

@@ -256,9 +256,9 @@ impl RestTarget {
                 return Err(Error::Restore {
                     failure: RestoreFailure::RestoreFailed,
                     message: format!(
-                        "{what}: Supabase counted {total} rows of {table} for {} key(s) but answered with {}: \
+                        "{what}: Supabase counted {total} rows of {table} for {} but answered with {}: \
                          is {} not unique?",
-                        keys.len(),
+                        crate::plural::count(keys.len() as u64, "key"),
                         rows.len(),
                         self.tables.conflict_key
                     ),

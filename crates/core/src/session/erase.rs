@@ -15,6 +15,7 @@ use crate::audit;
 use crate::erase::{self, verify_receipt, EraseProgress, ErasureOutcome, ErasureReceipt, ReceiptVerification};
 use crate::error::{Error, Result};
 use crate::layout::ConversationId;
+use crate::plural::count;
 use crate::CancellationToken;
 
 /// What an erasure did: the receipt, where it was saved and its hash.
@@ -39,7 +40,7 @@ impl ErasureReport {
             (ErasureOutcome::Failed, Some(e), _) => format!("stopped by an error once removal had begun ({e})"),
             (ErasureOutcome::Incomplete, _, _) => {
                 let kept: Vec<String> = r.kept.iter().map(|k| format!("{} ({})", k.key, k.reason)).collect();
-                format!("{} object(s) stay: {}", r.kept.len(), kept.join("; "))
+                format!("{} stay: {}", count(r.kept.len() as u64, "object"), kept.join("; "))
             }
             (_, _, Some(e)) => format!("everything was removed, but the receipt could not be saved: {e}"),
             _ => return None,
