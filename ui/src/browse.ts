@@ -9,7 +9,7 @@ import type { UserBatch } from "./bindings/UserBatch";
 import type { UserSummary } from "./bindings/UserSummary";
 import { EmailSources } from "./bindings/enums";
 import { h, kids } from "./dom";
-import { call, channel, errorText, hasCode, isCancelled } from "./ipc";
+import { Arrived, call, channel, errorText, hasCode, isCancelled } from "./ipc";
 import {
   catalogBar, catalogText, convPane, empty, fail, profileLabel, results, say, search, syncButton, tasks, userList, usersBody, viewPane,
 } from "./layout";
@@ -70,7 +70,13 @@ async function showProfile(generation: number, opened: OpenedProfile): Promise<v
   say("Loading users…");
   let failure: unknown = null;
   try {
+    // Counted whatever the generation, so a listing left behind still ends.
+    let received = state.users.length;
+    const arrived = new Arrived();
+    arrived.note(received);
     const onBatch = channel((batch: UserBatch) => {
+      received += batch.users.length;
+      arrived.note(received);
       if (generation !== state.generation) return;
       state.users.push(...batch.users);
       renderUsers();
@@ -78,6 +84,7 @@ async function showProfile(generation: number, opened: OpenedProfile): Promise<v
     });
     if (performance.getEntriesByName("archive-desk:list-users").length === 0) performance.mark("archive-desk:list-users");
     const listed = await call("list_users", { task: listingTask, onBatch });
+    await arrived.reached(listed.total);
     if (generation === state.generation) {
       state.usersFromCatalog = listed.from_catalog;
       say(usersListedText(listed.total, listed.from_catalog), "ok");
@@ -117,16 +124,21 @@ function usersListedText(total: number, fromCatalog: string | null): string {
  */
 async function relistUsers(generation: number): Promise<void> {
   const users: UserSummary[] = [];
+  const arrived = new Arrived();
   const task = (state.listingTask = newTaskId());
   try {
     const onBatch = channel((batch: UserBatch) => {
       users.push(...batch.users);
+      arrived.note(users.length);
     });
     const listed = await call("list_users", { task, onBatch });
+    // Every batch in before the list is swapped: a late one would be lost.
+    await arrived.reached(listed.total);
     if (generation !== state.generation) return;
     state.users = users;
     state.usersFromCatalog = listed.from_catalog;
     if (!usersBody.contains(results.el)) showUsers();
+    performance.mark("archive-desk:users-relisted");
   } catch (e) {
     if (generation === state.generation && !isCancelled(e)) fail(e);
   } finally {

@@ -26,6 +26,30 @@ export function channel<T>(onMessage: (message: T) => void): Channel<T> {
   return c;
 }
 
+/**
+ * How far a channel's messages have got: a level that only grows (users
+ * received, conversations searched). Tauri sends a message over 8 KB by a
+ * fetch of its own, which can land after the command's answer, so code
+ * that reads what a channel gathered first waits until the level reaches
+ * what the answer says was sent.
+ */
+export class Arrived {
+  private level = 0;
+  private waiting: { n: number; resolve: () => void }[] = [];
+
+  note(level: number): void {
+    this.level = Math.max(this.level, level);
+    const ready = this.waiting.filter((w) => w.n <= this.level);
+    this.waiting = this.waiting.filter((w) => w.n > this.level);
+    for (const w of ready) w.resolve();
+  }
+
+  reached(n: number): Promise<void> {
+    if (this.level >= n) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push({ n, resolve }));
+  }
+}
+
 export function isErrorReport(e: unknown): e is ErrorReport {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
 }

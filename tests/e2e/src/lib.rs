@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use archive_desk_core::catalog::{self, SyncOptions};
 use archive_desk_core::profile::{AwsAuth, Profile};
-use archive_desk_core::{Keychain, Profiles, Secret, SecretKind};
+use archive_desk_core::{Catalog, Keychain, Profiles, Secret, SecretKind, Store};
 use archive_desk_harness::servers::{self, S3Server};
 use archive_desk_harness::supabase::SupabaseStack;
 use fantoccini::elements::Element;
@@ -97,6 +98,15 @@ impl Home {
     /// The app's profiles file, with the real keychain.
     pub fn profiles(&self) -> Profiles {
         Profiles::new(self.config_dir().join("profiles.toml"), Keychain::default())
+    }
+
+    /// Syncs the catalog the app opens for `profile` (in this home's cache
+    /// dir) from `store` now, as an earlier session of the app would have.
+    pub async fn sync_catalog(&self, profile: &ProfileGuard, store: &Store) {
+        let name = catalog::default_path(&profile.name).expect("a catalog path");
+        let file = self.cache_dir().join(name.file_name().expect("a catalog file name"));
+        let synced = Catalog::open(&file).expect("open the catalog");
+        archive_desk_harness::sync_catalog(store, &synced, &SyncOptions::default()).await;
     }
 
     /// Adds a profile on `bucket` of `server` (and `supabase` as its restore

@@ -9,8 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use archive_desk_core::catalog::{self, SyncOptions};
-use archive_desk_core::{Catalog, Encoding, Layout, UserFolder};
+use archive_desk_core::{Layout, UserFolder};
 use archive_desk_e2e::{click, count_of, shot, text_of, users_listed, wait_for, wait_for_text, App, Home};
 use archive_desk_harness::fixtures::{self, IndexState, Seeder};
 use archive_desk_harness::RawS3;
@@ -27,10 +26,7 @@ fn user(seeder: &mut Seeder, email: &str, ids: &[&str]) -> Vec<Value> {
         .iter()
         .map(|id| fixtures::conversation(id, email, &format!("About {id}"), 2))
         .collect();
-    seeder.user(email, IndexState::Present, &docs.iter().collect::<Vec<_>>());
-    for d in &docs {
-        seeder.good(email, d, ".json", Encoding::Plain);
-    }
+    seeder.archived(email, &docs);
     docs
 }
 
@@ -72,13 +68,7 @@ async fn exact_email_opens_a_user_the_catalog_does_not_know() {
     let home = Home::new();
     let profile = home.add_profile_at(&proxy.endpoint(), server, store.bucket(), None);
     // The catalog the app will open, synced now; then a user is archived.
-    let file = catalog::default_path(&profile.name)
-        .ok()
-        .and_then(|p| p.file_name().map(|n| home.cache_dir().join(n)))
-        .unwrap();
-    let synced = Catalog::open(&file).unwrap();
-    archive_desk_harness::sync_catalog(&store, &synced, &SyncOptions::default()).await;
-    drop(synced);
+    home.sync_catalog(&profile, &store).await;
     let mut seeder = Seeder::new(Layout::default(), true);
     user(&mut seeder, LATE, &["late-1", "late-2", "late-3"]);
     seeder.write(&store.client(), store.bucket()).await;

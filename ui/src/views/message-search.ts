@@ -6,7 +6,7 @@ import type { MessageMatch } from "../bindings/MessageMatch";
 import type { MessageSearchUpdate } from "../bindings/MessageSearchUpdate";
 import type { UserSummary } from "../bindings/UserSummary";
 import { h } from "../dom";
-import { call, channel, errorText, isCancelled } from "../ipc";
+import { Arrived, call, channel, errorText, isCancelled } from "../ipc";
 import { say, tasks, viewPane } from "../layout";
 import { count, userLabel, type ProgressView } from "../logic";
 
@@ -18,31 +18,6 @@ export function messageSearchProgress(p: MessageSearchUpdate): ProgressView {
     text: `${p.conversations_done} of ${count(p.conversations_total, "conversation")} searched`,
     fraction: p.conversations_total ? p.conversations_done / p.conversations_total : null,
   };
-}
-
-/**
- * The updates a search has delivered. A channel's messages reach the page
- * apart from the command's answer, so the last ones can come after it:
- * `allDelivered(n)` resolves once the updates of `n` conversations are in.
- */
-export class UpdatesSeen {
-  private done = 0;
-  private waiting: { n: number; resolve: () => void } | null = null;
-
-  add(u: MessageSearchUpdate): void {
-    this.done = Math.max(this.done, u.conversations_done);
-    if (this.waiting && this.done >= this.waiting.n) {
-      this.waiting.resolve();
-      this.waiting = null;
-    }
-  }
-
-  allDelivered(n: number): Promise<void> {
-    if (this.done >= n) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiting = { n, resolve };
-    });
-  }
 }
 
 /** One match: where it is and its snippet, as text. */
@@ -85,11 +60,11 @@ export function searchUserMessages(user: UserSummary, open: (m: MessageMatch, qu
     summary.textContent = "Searching…";
     let found = 0;
     let answered = false;
-    const seen = new UpdatesSeen();
+    const seen = new Arrived();
     const onUpdate = (u: MessageSearchUpdate) => {
       found += u.matches.length;
       list.append(...u.matches.map((m) => matchItem(m, (hit) => open(hit, query))));
-      seen.add(u);
+      seen.note(u.conversations_done);
       // A late update must not put "so far" back over the final count.
       if (!answered) summary.textContent = `${count(found, "matching message")} so far`;
     };
@@ -102,7 +77,7 @@ export function searchUserMessages(user: UserSummary, open: (m: MessageMatch, qu
       );
       answered = true;
       // The final count only once every match is listed.
-      await seen.allDelivered(r.conversations_searched);
+      await seen.reached(r.conversations_searched);
       const skipped = r.unsearched.length ? ` · ${r.unsearched.length} could not be read: ${r.unsearched.map((u) => `${u.conversation_id} (${u.error.message})`).join("; ")}` : "";
       summary.textContent = `${count(r.matching_messages, "matching message")} in ${count(r.conversations_searched, "conversation")}${r.truncated ? " (stopped at the limit: refine the search)" : ""}${skipped}`;
     } catch (e) {
