@@ -21,6 +21,7 @@ use crate::connect;
 use crate::long_task::{cancel_on_ctrl_c, report_progress};
 use crate::render::{json_line, Render};
 use crate::text::printable;
+use archive_desk_core::plural::{count, count_as};
 
 #[derive(Args)]
 pub struct SyncArgs {
@@ -224,11 +225,11 @@ impl Render for Synced {
         let r = &self.report;
         writeln!(
             out,
-            "catalog {}: {} users, {} conversations ({} indexes fetched, {} unchanged, {} dropped{}) in {:.1} s",
+            "catalog {}: {}, {} ({} fetched, {} unchanged, {} dropped{}) in {:.1} s",
             self.path.display(),
-            r.users,
-            r.conversations,
-            r.indexes_fetched,
+            count(r.users, "user"),
+            count(r.conversations, "conversation"),
+            count_as(r.indexes_fetched, "index", "indexes"),
             r.users_unchanged,
             r.users_dropped,
             if r.resumed { ", resumed" } else { "" },
@@ -242,7 +243,8 @@ impl Render for Synced {
             fetch.settled, fetch.peak, fetch.ceiling, fetch.backoffs, r.list_ranges, list.settled, list.backoffs
         )?;
         if r.index_errors > 0 {
-            writeln!(out, "  {} unreadable indexes (see `verify`)", r.index_errors)?;
+            let unreadable = count_as(r.index_errors, "unreadable index", "unreadable indexes");
+            writeln!(out, "  {unreadable} (see `verify`)")?;
         }
         for f in &r.unusable_folders {
             writeln!(out, "  skipped folder {:?}: not a safe name", printable(f))?;
@@ -314,9 +316,9 @@ impl Render for SearchPage {
 impl Render for ExportUserReport {
     fn text(&self, _: &mut dyn Write) -> io::Result<()> {
         eprintln!(
-            "exported {} conversations ({} messages) of {} to {}",
-            self.conversations,
-            self.messages,
+            "exported {} ({}) of {} to {}",
+            count(self.conversations, "conversation"),
+            count(self.messages, "message"),
             printable(self.user_email.as_deref().unwrap_or(&self.folder)),
             self.path
         );
@@ -334,10 +336,10 @@ impl Render for ExportUserReport {
 impl Render for CustomerExportReport {
     fn text(&self, _: &mut dyn Write) -> io::Result<()> {
         eprintln!(
-            "exported {} conversations ({} messages, {} files and manifest.json, sha256 {}) of {} to {}",
-            self.conversations,
-            self.messages,
-            self.files,
+            "exported {} ({}, {} and manifest.json, sha256 {}) of {} to {}",
+            count(self.conversations, "conversation"),
+            count(self.messages, "message"),
+            count(self.files, "file"),
             self.manifest_sha256,
             printable(self.user_email.as_deref().unwrap_or(&self.folder)),
             self.path
