@@ -38,6 +38,10 @@ pub struct OpenedProfile {
 #[ts(export)]
 pub struct UsersListed {
     pub total: usize,
+    /// Users sent through the call's channel (the rest of `total` went
+    /// with the profile): the page waits for that many before it uses the
+    /// list, as a large batch can land after this answer.
+    pub sent: usize,
     pub from_catalog: Option<String>,
 }
 

@@ -71,9 +71,8 @@ async function showProfile(generation: number, opened: OpenedProfile): Promise<v
   let failure: unknown = null;
   try {
     // Counted whatever the generation, so a listing left behind still ends.
-    let received = state.users.length;
+    let received = 0;
     const arrived = new Arrived();
-    arrived.note(received);
     const onBatch = channel((batch: UserBatch) => {
       received += batch.users.length;
       arrived.note(received);
@@ -84,7 +83,7 @@ async function showProfile(generation: number, opened: OpenedProfile): Promise<v
     });
     if (performance.getEntriesByName("archive-desk:list-users").length === 0) performance.mark("archive-desk:list-users");
     const listed = await call("list_users", { task: listingTask, onBatch });
-    await arrived.reached(listed.total);
+    await arrived.reached(listed.sent);
     if (generation === state.generation) {
       state.usersFromCatalog = listed.from_catalog;
       say(usersListedText(listed.total, listed.from_catalog), "ok");
@@ -133,7 +132,7 @@ async function relistUsers(generation: number): Promise<void> {
     });
     const listed = await call("list_users", { task, onBatch });
     // Every batch in before the list is swapped: a late one would be lost.
-    await arrived.reached(listed.total);
+    await arrived.reached(listed.sent);
     if (generation !== state.generation) return;
     state.users = users;
     state.usersFromCatalog = listed.from_catalog;

@@ -44,7 +44,7 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
         None => (catalog_users(state).await.map(|(at, users)| (at, users, 0)), None),
     };
     if let Some((batches, given)) = early_batches.as_mut() {
-        let mut total = *given;
+        let (mut total, mut sent) = (*given, 0);
         loop {
             let batch = tokio::select! {
                 _ = running.token.cancelled() => return Err(report(Error::Cancelled {
@@ -55,19 +55,22 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
             let Some(batch) = batch.transpose().map_err(report)? else {
                 break;
             };
-            total += batch.users.len();
+            let n = batch.users.len();
+            total += n;
             if on_batch.send(batch).is_err() {
                 break;
             }
+            sent += n;
         }
         // Dropping the receiver ends the early listing if it was left early.
         return Ok(UsersListed {
             total,
+            sent,
             from_catalog: None,
         });
     }
     if let Some((synced_at, users, given)) = from_catalog {
-        let total = users.len();
+        let (total, mut sent) = (users.len(), 0);
         // Batches keep each message (and the page's work per message) small.
         for chunk in catalog_batches(&users[given..]) {
             if running.token.is_cancelled() {
@@ -82,9 +85,11 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
             if on_batch.send(batch).is_err() {
                 break;
             }
+            sent += chunk.len();
         }
         return Ok(UsersListed {
             total,
+            sent,
             from_catalog: Some(synced_at),
         });
     }
@@ -102,8 +107,10 @@ pub async fn list_users(state: &AppState, task: String, on_batch: Channel<UserBa
             break;
         }
     }
+    // Every user listed here went through the channel.
     Ok(UsersListed {
         total,
+        sent: total,
         from_catalog: None,
     })
 }

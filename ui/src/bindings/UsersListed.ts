@@ -5,4 +5,10 @@
  * the search catalog (at once, no request) rather than the bucket, when
  * that catalog was last synced.
  */
-export type UsersListed = { total: number, from_catalog: string | null, };
+export type UsersListed = { total: number, 
+/**
+ * Users sent through the call's channel (the rest of `total` went
+ * with the profile): the page waits for that many before it uses the
+ * list, as a large batch can land after this answer.
+ */
+sent: number, from_catalog: string | null, };
