@@ -417,29 +417,30 @@ pub async fn click(client: &Client, css: &str) {
     }
 }
 
-/// The text of the first element matching `css`, read in the page: views
-/// re-render, so an element found a moment ago may be gone (stale).
-pub async fn text_of(client: &Client, css: &str) -> String {
-    let value = client
-        .execute(
-            "const el = document.querySelector(arguments[0]); return el ? el.textContent : '';",
-            vec![css.into()],
-        )
+/// `script` run in the page on the elements `css` matches (`arguments[0]`):
+/// views re-render, so an element found a moment ago may be gone (stale),
+/// while a query in the page sees the page as it is.
+async fn in_page(client: &Client, script: &str, css: &str) -> serde_json::Value {
+    client
+        .execute(script, vec![css.into()])
         .await
-        .expect("script runs");
-    value.as_str().unwrap_or_default().to_owned()
+        .unwrap_or_else(|e| panic!("script on {css}: {e}"))
 }
 
-/// How many elements match `css`, counted in the page (no handles to go stale).
-pub async fn count_of(client: &Client, css: &str) -> u64 {
-    let value = client
-        .execute(
-            "return document.querySelectorAll(arguments[0]).length;",
-            vec![css.into()],
-        )
+/// The text of the first element matching `css` ("" when none does).
+pub async fn text_of(client: &Client, css: &str) -> String {
+    let script = "const el = document.querySelector(arguments[0]); return el ? el.textContent : '';";
+    in_page(client, script, css)
         .await
-        .expect("script runs");
-    value.as_u64().expect("a count")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// How many elements match `css`.
+pub async fn count_of(client: &Client, css: &str) -> u64 {
+    let script = "return document.querySelectorAll(arguments[0]).length;";
+    in_page(client, script, css).await.as_u64().expect("a count")
 }
 
 /// Whether the status bar says the users listing ended ("1 user in …",
