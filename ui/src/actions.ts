@@ -17,7 +17,7 @@ export async function exportOne(user: string, id: string): Promise<void> {
     const file = await call("choose_file", { purpose: FilePurposes.ExportConversation, suggestedName: `${id}.json` });
     if (!file) return;
     const r = await call("export_conversation", { user, id, file: file.token, gzip: file.name.endsWith(".gz") });
-    say(`Exported ${r.messages} messages to ${r.path}`, "ok");
+    say(`Exported ${count(r.messages, "message")} to ${r.path}`, "ok");
   } catch (e) {
     fail(e);
   }
@@ -115,7 +115,7 @@ export async function verify(user: string): Promise<void> {
 export async function repair(user: string): Promise<void> {
   try {
     const r = await call("repair_user", { user });
-    sayDone(`Repaired: ${r.entries_removed} dangling removed, ${r.duplicates_removed} duplicates removed, ${r.entries_added} entries added${r.left_alone.length ? `; left alone: ${r.left_alone.join(", ")}` : ""}`, r.audit_warning);
+    sayDone(`Repaired: ${r.entries_removed} dangling removed, ${count(r.duplicates_removed, "duplicate")} removed, ${r.entries_added} ${r.entries_added === 1 ? "entry" : "entries"} added${r.left_alone.length ? `; left alone: ${r.left_alone.join(", ")}` : ""}`, r.audit_warning);
     if (state.user) await openUser(state.user);
   } catch (e) {
     fail(e);

@@ -273,7 +273,7 @@ function renderConversation(): void {
     h("div", { class: "pane-head" },
       results ? h("button", { class: "small back", text: "← Search results", onclick: () => viewPane.replaceChildren(results) }) : null,
       h("h2", { class: "conv-title", text: c.title ?? c.id }),
-      h("span", { class: "meta", text: `${c.message_count} messages · created ${when(c.created_at)} · archived ${when(c.archived_at)} · ${c.encoding}` }),
+      h("span", { class: "meta", text: `${count(c.message_count, "message")} · created ${when(c.created_at)} · archived ${when(c.archived_at)} · ${c.encoding}` }),
     ),
     h("div", { class: "actions" },
       ro || !state.profile?.can_restore ? null : h("button", { id: "restore", class: "primary", text: "Restore to Supabase", onclick: () => restore(user.folder, c.id) }),

@@ -32,7 +32,7 @@ export function liveText(s: LiveStatus | undefined): string {
     case "present":
       return "Row present";
     case "partial":
-      return s.messages_missing ? `${s.messages_missing} missing` : `Partial (${s.messages_in_table} messages)`;
+      return s.messages_missing ? `${s.messages_missing} missing` : `Partial (${count(s.messages_in_table, "message")})`;
   }
 }
 

@@ -76,7 +76,7 @@ export class SearchResults {
             h(
               "div",
               { class: "meta" },
-              `${day(hit.archived_at ?? hit.created_at)} · ${hit.message_count ?? "—"} messages`,
+              `${day(hit.archived_at ?? hit.created_at)} · ${hit.message_count === null ? "— messages" : count(hit.message_count, "message")}`,
               hit.storage_class && hit.storage_class !== "STANDARD" ? h("span", { class: "badge cold", text: hit.storage_class }) : null,
               h("span", { class: "badge", text: `matched ${MATCHED[hit.matched]}` }),
             ),
